@@ -1,0 +1,120 @@
+/*
+ * chan: the tcpcopy <-> intercept channel, frames and records (doc/protocol.md).
+ *
+ * Pure encode/decode over byte buffers: no sockets, no globals, every length
+ * checked, so both programs and the fuzzers share one implementation.
+ *
+ * Frame: type (u8) | flags (u8) | body length (u16, big endian) | body.
+ * All integers are big endian on the wire.
+ */
+#ifndef TC_CHAN_H
+#define TC_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "buf.h"
+
+#define CHAN_PORT_DEFAULT 36524
+#define CHAN_MAGIC "TCPC"
+#define CHAN_VERSION 1
+#define CHAN_HDR_LEN 4
+#define CHAN_BODY_MAX 65535
+#define CHAN_ROUTE_LEN 40      /* one route record */
+#define CHAN_REPLY_HDR_MAX 120 /* IP + TCP headers in one reply record */
+#define CHAN_NONCE_LEN 16
+#define CHAN_MAC_LEN 32
+
+enum chan_type {
+    CHAN_HELLO = 0x01,     /* both ways, first frame: magic, version, role, features, nonce */
+    CHAN_AUTH = 0x02,      /* both ways: proof of the shared secret (reserved, issue 5) */
+    CHAN_ROUTE_ADD = 0x03, /* tcpcopy -> intercept: route these sessions' replies to me */
+    CHAN_ROUTE_DEL = 0x04, /* tcpcopy -> intercept: forget these sessions */
+    CHAN_REPLY = 0x05,     /* intercept -> tcpcopy: captured reply headers */
+    CHAN_HEARTBEAT = 0x06, /* both ways, empty body */
+    CHAN_BYE = 0x07,       /* both ways: u16 reason code + UTF-8 text, then close */
+};
+
+enum chan_role { CHAN_ROLE_TCPCOPY = 1, CHAN_ROLE_INTERCEPT = 2 };
+
+/* Decoding errors (negative returns). */
+enum chan_err {
+    CHAN_E_TYPE = 1,  /* unknown frame type */
+    CHAN_E_SIZE,      /* body length outside the type's bounds, or a record overruns */
+    CHAN_E_MAGIC,     /* HELLO without the magic */
+    CHAN_E_VERSION,   /* HELLO with a version we do not speak */
+    CHAN_E_RECORD,    /* a malformed record (bad address family, zero length) */
+};
+const char *chan_err_str(int err); /* takes the positive code */
+
+struct chan_frame {
+    uint8_t type;
+    uint8_t flags;
+    uint16_t len;
+    const uint8_t *body;
+};
+
+/*
+ * Find the next frame at buf. Returns the number of bytes the frame takes (header +
+ * body) and fills *f; 0 if more bytes are needed; -CHAN_E_* if the stream is
+ * malformed (the connection must then be closed). Bounds per type are checked here.
+ */
+ssize_t chan_frame_next(struct chan_frame *f, const uint8_t *buf, size_t len);
+
+struct chan_hello {
+    uint16_t version;
+    uint8_t role;
+    uint8_t reserved;
+    uint32_t features; /* CHAN_FEAT_* bits the sender supports */
+    uint8_t nonce[CHAN_NONCE_LEN];
+};
+enum { CHAN_FEAT_AUTH = 1U << 0, CHAN_FEAT_PAYLOAD = 1U << 1, CHAN_FEAT_HEARTBEAT = 1U << 2 };
+#define CHAN_HELLO_LEN 28
+
+int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f); /* 0 or -CHAN_E_* */
+
+/* A route record: replies from target:tport to client:cport belong to the sender. */
+struct chan_route {
+    struct addr client; /* the (rewritten) client address the target answers to */
+    struct addr target;
+    uint16_t cport, tport;
+};
+/* Number of route records in a ROUTE_ADD/ROUTE_DEL frame. */
+size_t chan_route_count(const struct chan_frame *f);
+int chan_route_get(struct chan_route *r, const struct chan_frame *f, size_t i);
+
+/* Walk the records of a REPLY frame: each is u16 length + that many header bytes. */
+struct chan_iter {
+    const uint8_t *p, *end;
+};
+void chan_iter_init(struct chan_iter *it, const struct chan_frame *f);
+/* 1 and (*rec, *len) for the next record, 0 at the end, -CHAN_E_* if malformed. */
+int chan_reply_next(struct chan_iter *it, const uint8_t **rec, size_t *len);
+
+/*
+ * Output side: frames are appended to a bounded struct buf. Records of the same type
+ * are batched into the frame at the tail while it has room, until chan_out_seal().
+ */
+struct chan_out {
+    struct buf buf;
+    size_t open_off;  /* offset (from buf.off) of the open frame's header, if open */
+    uint8_t open_type;
+    bool open;
+};
+void chan_out_init(struct chan_out *o, size_t max);
+void chan_out_free(struct chan_out *o);
+/* Close the open frame so nothing more is appended to it (before writing to a socket). */
+void chan_out_seal(struct chan_out *o);
+/* Append one frame with its body. 0 or -ENOBUFS (buffer full: nothing was written). */
+int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t len);
+int chan_put_hello(struct chan_out *o, const struct chan_hello *h);
+/* Append a record to the open frame of this type, or start one. 0 or -ENOBUFS. */
+int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r);
+int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len);
+/* Write what the socket takes; seals first. Returns bytes written or -errno. */
+ssize_t chan_out_flush(struct chan_out *o, int fd);
+
+#endif

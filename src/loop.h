@@ -1,0 +1,56 @@
+/*
+ * loop: a small epoll event loop with one-shot timers, in the manner of Redis's ae.
+ * File callbacks run when their fd is ready; timers are kept in a short sorted
+ * list (programs here have a handful; per-session timers live in the session
+ * engine's own wheel, which registers one loop timer). A "before sleep" hook runs
+ * once per iteration so batched output is flushed before the loop blocks.
+ */
+#ifndef TC_LOOP_H
+#define TC_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct loop;
+
+enum { LOOP_READ = 1U << 0, LOOP_WRITE = 1U << 1 };
+
+typedef void loop_fd_cb(struct loop *l, int fd, unsigned events, void *arg);
+typedef void loop_timer_cb(struct loop *l, void *arg);
+typedef void loop_hook_cb(struct loop *l, void *arg);
+
+/* A timer owned by the caller (embedded in its struct); loop_timer_set re-arms it. */
+struct loop_timer {
+    TAILQ_ENTRY(loop_timer) entry;
+    uint64_t deadline_us;
+    loop_timer_cb *cb;
+    void *arg;
+    bool armed;
+};
+
+/* NULL on failure (errno set). */
+struct loop *loop_new(void);
+void loop_free(struct loop *l); /* NULL-safe; does not close fds */
+
+/* Watch fd for events (LOOP_READ|LOOP_WRITE). 0 or -errno. */
+int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg);
+int loop_fd_mod(struct loop *l, int fd, unsigned events);
+void loop_fd_del(struct loop *l, int fd);
+
+/* Arm (or re-arm) t to fire once at deadline_us (monotonic clock, see loop_now). */
+void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, loop_timer_cb *cb,
+                    void *arg);
+void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+
+void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg);
+
+/* Run until loop_stop(). Returns 0, or -errno if epoll fails. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+/* The monotonic time in microseconds, refreshed each iteration and after each wait. */
+uint64_t loop_now(struct loop *l);
+/* Refresh and return the cached time. */
+uint64_t loop_update_time(struct loop *l);
+
+#endif
