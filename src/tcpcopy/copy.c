@@ -1,0 +1,344 @@
+/*
+ * copy: the tcpcopy daemon's wiring (see copy.h). Owns the loop, the capture,
+ * the sender, the channel client and the engine.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "chanc.h"
+#include "copy.h"
+#include "log.h"
+#include "loop.h"
+#include "pkt.h"
+#include "send.h"
+#include "tcp.h"
+
+#define CAPTURE_BATCH 1024
+#define STATS_INTERVAL_US (30ULL * 1000000)
+
+struct copy {
+    const struct tc_opts *o;
+    struct loop *loop;
+    struct capture *cap;
+    struct sender *snd;
+    struct chanc *ch;
+    struct eng *eng;
+    struct eng_conf ec;
+    struct loop_timer eng_timer, stats_timer;
+    int sigfd;
+    int exit_rc;
+    uint64_t parse_err[PKT_E_COUNT];
+    uint64_t reply_err[PKT_E_COUNT];
+    size_t up, total;
+    struct log_rl rl_chan;
+};
+
+/* ---- engine I/O ---- */
+
+static uint8_t *io_pkt_buf(void *arg, size_t *cap)
+{
+    struct copy *c = arg;
+    *cap = sender_slot_size(c->snd);
+    return sender_buf(c->snd);
+}
+
+static void io_pkt_send(void *arg, size_t len)
+{
+    struct copy *c = arg;
+    sender_commit(c->snd, len);
+}
+
+static void io_route(void *arg, bool add, const struct chan_route *r)
+{
+    struct copy *c = arg;
+    if (add)
+        chanc_route_add(c->ch, r);
+    else
+        chanc_route_del(c->ch, r);
+}
+
+/* ---- inputs ---- */
+
+static void on_packet(void *arg, const struct capture_pkt *cp)
+{
+    struct copy *c = arg;
+    struct pkt p;
+    int rc = pkt_parse_link(&p, cp->dlt, cp->data, cp->caplen, 0);
+    if (rc != PKT_OK) {
+        c->parse_err[rc < PKT_E_COUNT ? rc : 0]++;
+        return;
+    }
+    eng_on_capture(c->eng, &p, loop_now(c->loop));
+}
+
+static void on_capture_readable(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct copy *c = arg;
+    loop_update_time(l);
+    int n = capture_dispatch(c->cap, CAPTURE_BATCH, on_packet, c);
+    if (n < 0)
+        log_warnx_rl(&c->rl_chan, loop_now(l), "capture: %s", strerror(-n));
+}
+
+static void on_reply(void *arg, const uint8_t *hdr, size_t len)
+{
+    struct copy *c = arg;
+    struct pkt p;
+    int rc = pkt_parse_ip(&p, hdr, len, PKT_PARSE_HDRONLY);
+    if (rc != PKT_OK) {
+        c->reply_err[rc < PKT_E_COUNT ? rc : 0]++;
+        return;
+    }
+    eng_on_reply(c->eng, &p, loop_now(c->loop));
+}
+
+static void on_chan_state(void *arg, size_t up, size_t total)
+{
+    struct copy *c = arg;
+    if (up < c->up)
+        log_warnx("intercept connections up: %zu of %zu", up, total);
+    else
+        log_info("intercept connections up: %zu of %zu", up, total);
+    c->up = up;
+    c->total = total;
+}
+
+static void on_eng_timer(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    eng_tick(c->eng, loop_update_time(l));
+}
+
+static void on_stats_timer(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    copy_log_stats(c, false);
+    loop_timer_set(l, &c->stats_timer, loop_now(l) + STATS_INTERVAL_US, on_stats_timer, c);
+}
+
+/* Once per loop turn: everything a batch produced leaves in as few syscalls as
+ * possible, routes before the SYNs that depend on them. */
+static void before_sleep(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    uint64_t now = loop_update_time(l);
+    eng_flush(c->eng, now);
+    chanc_flush(c->ch);
+    sender_flush(c->snd);
+    uint64_t d = eng_next_deadline(c->eng);
+    if (d == UINT64_MAX)
+        loop_timer_cancel(l, &c->eng_timer);
+    else
+        loop_timer_set(l, &c->eng_timer, d, on_eng_timer, c);
+}
+
+static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            log_reopen();
+            log_info("log reopened");
+        } else {
+            log_info("signal %u: stopping", si.ssi_signo);
+            loop_stop(l);
+        }
+    }
+}
+
+/* ---- setup ---- */
+
+struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
+{
+    struct copy *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->o = o;
+    c->sigfd = -1;
+
+    /* The sender first: it is what fails without privilege, the clearest error. */
+    struct sender_conf sc = {.batch = 64, .slot = o->mtu, .sndbuf_bytes = 0};
+    c->snd = sender_raw_open(&sc, err, errlen);
+    if (c->snd == NULL)
+        goto fail;
+
+    uint16_t ports[XFER_RULES_MAX];
+    size_t np = xfer_ports(&o->xfer, ports, XFER_RULES_MAX);
+    struct capture_raw_conf rc = {.ports = ports, .nports = np, .rcvbuf_bytes = 0};
+    c->cap = capture_raw_open(&rc, err, errlen);
+    if (c->cap == NULL)
+        goto fail;
+
+    c->loop = loop_new();
+    if (c->loop == NULL) {
+        snprintf(err, errlen, "event loop: %s", strerror(errno));
+        goto fail;
+    }
+
+    struct chanc_conf cc = {
+        .servers = &o->servers,
+        .conns_per_server = o->conns,
+        .out_max = 0,
+        .connect_timeout_ms = 3000,
+    };
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_chan_state};
+    c->ch = chanc_new(c->loop, &cc, &cb, c);
+    if (c->ch == NULL) {
+        snprintf(err, errlen, "channel: %s", strerror(errno));
+        goto fail;
+    }
+    if (chanc_connect_all(c->ch, err, errlen) < 0)
+        goto fail;
+
+    eng_conf_defaults(&c->ec);
+    c->ec.xfer = &o->xfer;
+    c->ec.cmap = o->cmap.n ? &o->cmap : NULL;
+    c->ec.mtu = o->mtu;
+    c->ec.session_timeout_us = (uint64_t)o->timeout_s * 1000000;
+    c->ec.idle_timeout_us = (uint64_t)o->keepalive_s * 1000000;
+    c->ec.answer_timeout_us = (uint64_t)o->answer_timeout_ms * 1000;
+    c->ec.no_wait = o->no_wait;
+    struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
+    c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
+    if (c->eng == NULL) {
+        snprintf(err, errlen, "session engine: out of memory");
+        goto fail;
+    }
+
+    /* Signals are taken in the loop, between packets, never in the middle of one. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    c->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (c->sigfd < 0) {
+        snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        goto fail;
+    }
+    int rv;
+    if ((rv = loop_fd_add(c->loop, c->sigfd, LOOP_READ, on_signal, c)) < 0 ||
+        (rv = loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c)) < 0) {
+        snprintf(err, errlen, "event loop: %s", strerror(-rv));
+        goto fail;
+    }
+    loop_set_before_sleep(c->loop, before_sleep, c);
+    return c;
+
+fail:
+    copy_free(c);
+    return NULL;
+}
+
+int copy_run(struct copy *c)
+{
+    char buf[ADDR_STRLEN];
+    for (size_t i = 0; i < c->o->xfer.n; i++) {
+        const struct xfer_rule *r = &c->o->xfer.rules[i];
+        char tb[ADDR_STRLEN];
+        log_info("copying port %u (%s) to %s", r->online_port,
+                 addr_is_any(&r->online) ? "any address" : addr_str(&r->online, buf, sizeof(buf)),
+                 addr_port_str(&r->target, r->target_port, tb, sizeof(tb)));
+    }
+    loop_timer_set(c->loop, &c->stats_timer, loop_update_time(c->loop) + STATS_INTERVAL_US,
+                   on_stats_timer, c);
+    int rc = loop_run(c->loop);
+    uint64_t now = loop_update_time(c->loop);
+    eng_shutdown(c->eng, now);
+    chanc_flush(c->ch);
+    sender_flush(c->snd);
+    copy_log_stats(c, true);
+    return rc;
+}
+
+static uint64_t sum(const uint64_t *v, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    return s;
+}
+
+void copy_log_stats(struct copy *c, bool final)
+{
+    const struct eng_stats *s = eng_stats(c->eng);
+    const struct sender_stats *ss = sender_stats(c->snd);
+    const struct chanc_stats *cs = chanc_stats(c->ch);
+    const char *w = final ? "final" : "stats";
+    char outc[512];
+    size_t off = 0;
+    outc[0] = '\0';
+    for (int i = SO_COMPLETE; i < SO_COUNT; i++) {
+        if (s->outcome[i] == 0 && i != SO_COMPLETE)
+            continue;
+        int n = snprintf(outc + off, sizeof(outc) - off, "%s%s %llu", off ? ", " : "",
+                         eng_outcome_str(i), (unsigned long long)s->outcome[i]);
+        if (n < 0 || (size_t)n >= sizeof(outc) - off)
+            break;
+        off += (size_t)n;
+    }
+    log_info("%s: sessions active %llu, created %llu, ended: %s; not copied: no SYN seen %llu, "
+             "table full %llu, collisions %llu",
+             w, (unsigned long long)s->sessions_active, (unsigned long long)s->sess_created, outc,
+             (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
+             (unsigned long long)s->sess_collisions);
+    log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
+             "malformed %llu, kernel drops %llu",
+             w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,
+             (unsigned long long)s->cap_dup_bytes, (unsigned long long)s->cap_ooo_segments,
+             (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
+             (unsigned long long)capture_kernel_drops(c->cap));
+    log_info("%s: to target packets %llu (data %llu, acks %llu, resets %llu), payload bytes %llu, "
+             "retransmitted %llu (timeouts %llu, fast %llu, syn %llu)",
+             w, (unsigned long long)s->sent_packets, (unsigned long long)s->sent_data_packets,
+             (unsigned long long)s->sent_acks, (unsigned long long)s->sent_rsts,
+             (unsigned long long)s->sent_payload_bytes, (unsigned long long)s->rtx_packets,
+             (unsigned long long)s->rto_events, (unsigned long long)s->fast_rtx,
+             (unsigned long long)s->syn_retries);
+    log_info("%s: send errors: permission %llu, too big %llu, no buffer %llu, unreachable %llu, "
+             "other %llu",
+             w, (unsigned long long)ss->err_eperm, (unsigned long long)ss->err_msgsize,
+             (unsigned long long)ss->err_nobufs, (unsigned long long)ss->err_unreach,
+             (unsigned long long)ss->err_other);
+    log_info("%s: replies %llu (no session %llu, malformed %llu, payload bytes %llu); answers "
+             "waited %llu, complete by bytes %llu, by quiet %llu, by timeout %llu",
+             w, (unsigned long long)s->replies, (unsigned long long)s->replies_no_session,
+             (unsigned long long)sum(c->reply_err, PKT_E_COUNT),
+             (unsigned long long)s->replies_data_bytes, (unsigned long long)s->gate_waits,
+             (unsigned long long)s->gate_by_bytes, (unsigned long long)s->gate_by_quiet,
+             (unsigned long long)s->gate_by_timeout);
+    log_info("%s: channel up %zu/%zu, routes added %llu, removed %llu, records dropped %llu, "
+             "bad frames %llu, reconnects %llu; queued bytes %llu (peak %llu), dropped bytes "
+             "%llu, dropped segments %llu",
+             w, chanc_up(c->ch), c->total, (unsigned long long)cs->routes_added,
+             (unsigned long long)cs->routes_deleted, (unsigned long long)cs->out_dropped,
+             (unsigned long long)cs->bad_frames, (unsigned long long)cs->connects,
+             (unsigned long long)s->mem_bytes, (unsigned long long)s->mem_peak_bytes,
+             (unsigned long long)s->drop_bytes_memory, (unsigned long long)s->drop_segments_holes);
+}
+
+void copy_free(struct copy *c)
+{
+    if (c == NULL)
+        return;
+    eng_free(c->eng);
+    chanc_free(c->ch);
+    if (c->loop != NULL && c->sigfd >= 0)
+        loop_fd_del(c->loop, c->sigfd);
+    if (c->sigfd >= 0)
+        close(c->sigfd);
+    capture_free(c->cap);
+    sender_free(c->snd);
+    loop_free(c->loop);
+    free(c);
+}

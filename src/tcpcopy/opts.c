@@ -1,0 +1,166 @@
+/*
+ * opts: tcpcopy's options (see opts.h). The grammars of -x, -c and -s live in
+ * transfer.c; this file only sequences them and checks ranges.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chan.h"
+#include "opts.h"
+
+enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT };
+
+static const struct option long_opts[] = {
+    {"transfer", required_argument, NULL, 'x'},
+    {"intercept", required_argument, NULL, 's'},
+    {"port", required_argument, NULL, 'p'},
+    {"connections", required_argument, NULL, 'C'},
+    {"client", required_argument, NULL, 'c'},
+    {"timeout", required_argument, NULL, 't'},
+    {"keepalive-timeout", required_argument, NULL, 'k'},
+    {"mtu", required_argument, NULL, 'M'},
+    {"no-wait", no_argument, NULL, 'W'},
+    {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
+    {"log", required_argument, NULL, 'l'},
+    {"pidfile", required_argument, NULL, 'P'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage[] =
+    "usage: tcpcopy -x TRANSFER -s INTERCEPT [options]\n"
+    "Copy live TCP sessions arriving at this host to a test server.\n"
+    "\n"
+    "  -x, --transfer [onlineIP:]port-targetIP:port[,...]\n"
+    "                          which sessions to copy, and where to\n"
+    "  -s, --intercept IP[:port][,...]\n"
+    "                          intercept servers that relay the target's replies\n"
+    "  -p, --port PORT         intercept port for -s entries without one (36524)\n"
+    "  -C, --connections N     connections to each intercept, 1-11 (2)\n"
+    "  -c, --client ADDR[,ADDR...] | a.b.c.x\n"
+    "                          rewrite client addresses (x: .1 to .254)\n"
+    "  -t, --timeout SEC       drop a session whose target makes no progress (600)\n"
+    "  -k, --keepalive-timeout SEC\n"
+    "                          drop a session idle this long (timeout + 120)\n"
+    "  -M, --mtu BYTES         largest packet sent to the target, 576-65535 (1500)\n"
+    "  -W, --no-wait           send requests without waiting for the target's answers\n"
+    "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
+    "  -l, --log FILE          log to FILE (default: stderr; syslog with -d)\n"
+    "  -P, --pidfile FILE      write the process id to FILE\n"
+    "  -d, --daemon            run in the background\n"
+    "      --debug             log every session's end\n"
+    "  -h, --help              this text\n"
+    "  -v, --version           version\n";
+
+const char *tc_opts_usage(void)
+{
+    return usage;
+}
+
+void tc_opts_init(struct tc_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->chan_port = CHAN_PORT_DEFAULT;
+    o->conns = 2;
+    o->timeout_s = 600;
+    o->mtu = 1500;
+    o->answer_timeout_ms = 3000;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return -EINVAL;                                                                            \
+    } while (0)
+
+static int num(const char *name, const char *v, unsigned long lo, unsigned long hi, unsigned long *out,
+               char *err, size_t errlen)
+{
+    if (!parse_uint(v, lo, hi, out))
+        FAIL("tcpcopy: %s '%s': expected a number from %lu to %lu", name, v, lo, hi);
+    return 0;
+}
+
+int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+    const char *xspec = NULL, *cspec = NULL, *sspec = NULL;
+    bool k_set = false;
+    unsigned long v;
+    char sub[256];
+    int c;
+
+    optind = 0; /* full reset of getopt, so the parser can run more than once */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:Wl:P:dhv", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'x': xspec = optarg; break;
+        case 's': sspec = optarg; break;
+        case 'c': cspec = optarg; break;
+        case 'p':
+            if (num("-p", optarg, 1, 65535, &v, err, errlen)) return -EINVAL;
+            o->chan_port = (uint16_t)v;
+            break;
+        case 'C':
+            if (num("-C", optarg, 1, 11, &v, err, errlen)) return -EINVAL;
+            o->conns = (int)v;
+            break;
+        case 't':
+            if (num("-t", optarg, 1, 86400 * 7, &v, err, errlen)) return -EINVAL;
+            o->timeout_s = (uint32_t)v;
+            break;
+        case 'k':
+            if (num("-k", optarg, 1, 86400 * 7, &v, err, errlen)) return -EINVAL;
+            o->keepalive_s = (uint32_t)v;
+            k_set = true;
+            break;
+        case 'M':
+            if (num("-M", optarg, 576, 65535, &v, err, errlen)) return -EINVAL;
+            o->mtu = (uint32_t)v;
+            break;
+        case OPT_ANSWER_TIMEOUT:
+            if (num("--answer-timeout", optarg, 1, 3600000, &v, err, errlen)) return -EINVAL;
+            o->answer_timeout_ms = (uint32_t)v;
+            break;
+        case 'W': o->no_wait = true; break;
+        case 'l': o->log_path = optarg; break;
+        case 'P': o->pidfile = optarg; break;
+        case 'd': o->daemon = true; break;
+        case OPT_DEBUG: o->debug = true; break;
+        case 'h': o->action = TC_ACT_HELP; return 0;
+        case 'v': o->action = TC_ACT_VERSION; return 0;
+        case ':':
+            if (optopt)
+                FAIL("tcpcopy: option -%c needs a value", optopt);
+            FAIL("tcpcopy: option %s needs a value", argv[optind - 1]);
+        default:
+            if (optopt)
+                FAIL("tcpcopy: unknown option -%c (see tcpcopy -h)", optopt);
+            FAIL("tcpcopy: unknown option %s (see tcpcopy -h)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        FAIL("tcpcopy: unexpected argument '%s' (see tcpcopy -h)", argv[optind]);
+    if (xspec == NULL)
+        FAIL("tcpcopy: -x is required, e.g. -x 80-192.0.2.20:8080");
+    if (sspec == NULL)
+        FAIL("tcpcopy: -s is required: the address of intercept, e.g. -s 192.0.2.30");
+    if (xfer_parse(&o->xfer, xspec, sub, sizeof(sub)) < 0)
+        FAIL("tcpcopy: %s", sub);
+    if (servers_parse(&o->servers, sspec, o->chan_port, sub, sizeof(sub)) < 0)
+        FAIL("tcpcopy: %s", sub);
+    if (cspec != NULL) {
+        if (cmap_parse(&o->cmap, cspec, sub, sizeof(sub)) < 0)
+            FAIL("tcpcopy: %s", sub);
+        cmap_exclude_targets(&o->cmap, &o->xfer);
+        if (o->cmap.n == 0)
+            FAIL("tcpcopy: -c '%s': no address left once the targets are excluded", cspec);
+    }
+    if (!k_set)
+        o->keepalive_s = o->timeout_s + 120;
+    return 0;
+}

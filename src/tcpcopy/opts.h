@@ -1,0 +1,41 @@
+/*
+ * opts: tcpcopy's command line, parsed into one struct with the original's short
+ * options and long forms for all. No globals, no exit: main.c prints the error
+ * and the tests drive every option.
+ */
+#ifndef TC_TCPCOPY_OPTS_H
+#define TC_TCPCOPY_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transfer.h"
+
+enum tc_action { TC_ACT_RUN = 0, TC_ACT_HELP, TC_ACT_VERSION };
+
+struct tc_opts {
+    enum tc_action action;
+    struct xfer_map xfer;      /* -x */
+    struct client_map cmap;    /* -c (n == 0: keep client addresses) */
+    struct server_list servers;/* -s */
+    uint16_t chan_port;        /* -p (36524) */
+    int conns;                 /* -C connections per intercept (2) */
+    uint32_t timeout_s;        /* -t (600) */
+    uint32_t keepalive_s;      /* -k (timeout + 120) */
+    uint32_t mtu;              /* -M (1500) */
+    uint32_t answer_timeout_ms;/* --answer-timeout (3000) */
+    bool no_wait;              /* -W */
+    const char *log_path;      /* -l */
+    const char *pidfile;       /* -P */
+    bool daemon;               /* -d */
+    bool debug;                /* --debug */
+};
+
+void tc_opts_init(struct tc_opts *o);
+/* 0, or -EINVAL with a one-line message ("tcpcopy: ...") in err. Resets getopt. */
+int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen);
+/* The usage text. */
+const char *tc_opts_usage(void);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * sess: one replayed TCP session, and the table that finds it from either side.
+ *
+ * A session is found by the captured client tuple (client -> online server) when
+ * a client packet arrives, and by the target tuple (rewritten client -> target)
+ * when a reply comes back from intercept. The table keeps two chained hashes over
+ * the same objects, seeded at startup, with exact key comparison. Sessions come
+ * from a free list refilled in slabs, so creating one does not call malloc.
+ * The engine (tcp.c) owns the meaning of the fields; this file only stores them.
+ */
+#ifndef TC_SESS_H
+#define TC_SESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "addr.h"
+#include "stream.h"
+#include "wheel.h"
+
+/* A request boundary: the client sent byte `seq` only after it had received `resp`
+ * bytes of answer from the online server (its acknowledgement number then). */
+struct sess_mark {
+    uint32_t seq;
+    uint32_t resp;
+};
+
+struct sess {
+    struct sess *next_c, *next_t; /* hash chains: by client key, by target key */
+    TAILQ_ENTRY(sess) all;        /* every live session, oldest activity first */
+    struct sess *next_ack;        /* sessions owing the target an ACK this batch */
+    struct wheel_node timer;
+
+    struct tuple ckey; /* client -> online, as captured */
+    struct tuple tkey; /* rewritten client -> target, as sent */
+
+    uint8_t state;     /* enum sess_state (tcp.c) */
+    uint8_t outcome;   /* enum sess_outcome once decided */
+    uint16_t flags;    /* SF_* (tcp.c) */
+    uint8_t c_ws;      /* client's window scale from its SYN (what the target was told) */
+    uint8_t t_ws;      /* target's window scale, if both sides offered it */
+    uint8_t backoff;   /* RTO doublings since the last progress */
+    uint8_t dupacks;
+    uint16_t t_mss;    /* target's MSS option */
+    uint16_t c_mss;    /* client's MSS option */
+    uint16_t c_win;    /* client's last window field (already in the client's scale) */
+    uint16_t syn_tries;
+
+    /* Client side, in the client's own sequence space (we keep its ISN). */
+    uint32_t c_isn;
+    uint32_t c_fin_seq;   /* valid with SF_CLIENT_FIN */
+    uint32_t ack_base;    /* the client's first acknowledgement: online server ISN + 1 */
+    uint32_t last_resp;   /* online answer bytes at the latest mark recorded */
+    uint32_t passed_resp; /* online answer bytes at the latest mark passed */
+    uint32_t c_tsval0;    /* client's TSval in its SYN, to seed ours */
+
+    /* Toward the target. */
+    uint32_t snd_una, snd_nxt, snd_max; /* client sequence space */
+    uint32_t snd_wnd;                   /* target's window in bytes (scaled) */
+    uint32_t t_isn;
+    uint32_t rcv_nxt;                   /* highest target seq seen + 1 (what we acknowledge) */
+    uint32_t acked_rcv;                 /* rcv_nxt in the last packet we sent */
+    uint32_t ts_recent;                 /* target's latest TSval, echoed */
+    uint32_t resp_at_mark;              /* target answer bytes when the last mark passed */
+
+    uint32_t srtt_us, rttvar_us, rto_us;
+    uint32_t rtt_seq;                   /* segment being timed (Karn: never a retransmission) */
+    uint64_t rtt_t0_us;
+    uint64_t t0_us;                     /* when the client's SYN was seen */
+    uint64_t last_active_us;            /* last packet either way */
+    uint64_t last_progress_us;          /* last time the target acknowledged or answered */
+    uint64_t last_resp_us;              /* last target answer byte */
+    uint64_t gate_since_us;             /* when the current mark started waiting (0: not) */
+    uint64_t rto_at_us;                 /* retransmission deadline (0: none) */
+
+    struct sess_mark *marks;            /* FIFO of request boundaries not yet passed */
+    uint16_t nmarks, marks_cap, mark_head;
+
+    uint32_t rebuilds;
+    uint64_t bytes_in, bytes_out;       /* client payload captured / sent to the target (new) */
+    struct stream st;                   /* the client's bytes not yet acknowledged by the target */
+};
+
+struct sess_table {
+    struct sess **by_c, **by_t;
+    size_t nbuckets;          /* power of two */
+    size_t count, max;
+    uint64_t seed;
+    struct sess *free;
+    void **slabs;
+    size_t nslabs, slabs_cap;
+    TAILQ_HEAD(sess_all, sess) all;
+};
+
+/* 0 or -ENOMEM. max: the most sessions held at once. */
+int sess_table_init(struct sess_table *t, size_t max, uint64_t seed);
+void sess_table_free(struct sess_table *t);
+/* A zeroed session with ckey and tkey set and linked in both hashes, or NULL if the
+ * table is full (or memory is short). */
+struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, const struct tuple *tkey);
+/* Unlink and recycle. The caller has already released what the session owned. */
+void sess_del(struct sess_table *t, struct sess *s);
+struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey);
+struct sess *sess_find_t(const struct sess_table *t, const struct tuple *tkey);
+/* Mark s active now: it moves to the tail of the activity list. */
+void sess_touch(struct sess_table *t, struct sess *s, uint64_t now_us);
+
+#endif

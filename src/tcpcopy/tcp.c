@@ -1,0 +1,1029 @@
+/*
+ * tcp: the session engine (see tcp.h). Owns the session table, the pool of
+ * queued client bytes and the timer wheel.
+ *
+ * One session, as the target sees it (we are its client):
+ *
+ *     client SYN captured
+ *            |  register route, send SYN (client's ISN and options)
+ *            v
+ *     +-------------+  no SYN-ACK after 3 tries: HANDSHAKE_TIMEOUT
+ *     |  SYN_SENT   |  RST from target: TARGET_REFUSED
+ *     +-------------+
+ *            |  SYN-ACK: send ACK
+ *            v
+ *     +-------------+  client bytes are queued as captured, and sent in order,
+ *     | ESTABLISHED |  within the target's window, each request only once the
+ *     +-------------+  target has answered the previous one (see "gate" below);
+ *            |         unacknowledged bytes are retransmitted (RTO, 3 dup ACKs)
+ *            |  client FIN delivered and target FIN seen, or client RST,
+ *            |  or target RST/close, or a timeout
+ *            v
+ *     +-------------+  stays a moment to ACK a retransmitted FIN and to absorb
+ *     |   CLOSED    |  the client's last packets, then is freed (route removed)
+ *     +-------------+
+ *
+ * Sequence numbers: toward the target we keep the client's own sequence
+ * numbers, so the captured bytes need no translation; acknowledgement numbers
+ * are ours: the end of what the target has sent (RFC 9293 3.4).
+ *
+ * The gate: a client segment carries its acknowledgement number, which tells how
+ * many answer bytes the client had received from the online server before it
+ * sent that segment. Where that number grows between segments a new request
+ * starts, after an answer of that many bytes. The engine records such boundaries
+ * ("marks") and holds the bytes after one until the target has answered at least
+ * as many bytes since the previous boundary, or the target's answer went quiet
+ * (no byte for a few round trips), or answer_timeout passed. Pipelined requests
+ * share an acknowledgement number and go together, and a server that speaks
+ * first is waited for, with no knowledge of the protocol and no packet-size rule.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "sess.h"
+#include "stream.h"
+#include "tcp.h"
+#include "wheel.h"
+
+enum sess_state { SS_SYN_SENT = 1, SS_ESTAB, SS_CLOSED };
+
+enum sess_flag {
+    SF_CLIENT_FIN = 1U << 0, /* the client's FIN was captured (c_fin_seq) */
+    SF_CLIENT_RST = 1U << 1, /* the client reset: send RST once its bytes are delivered */
+    SF_TARGET_FIN = 1U << 2,
+    SF_FIN_SENT = 1U << 3,   /* our FIN is in flight (cleared when rewound for retransmission) */
+    SF_FIN_ACKED = 1U << 4,
+    SF_TS = 1U << 5,         /* timestamps negotiated (RFC 7323) */
+    SF_C_TS = 1U << 6,       /* the client's SYN offered them */
+    SF_C_WS = 1U << 7,
+    SF_C_SACK = 1U << 8,
+    SF_ACK_PENDING = 1U << 9,/* on the ACK list for this batch */
+    SF_HAVE_ACKBASE = 1U << 10,
+    SF_RST_SENT = 1U << 11,
+    SF_TARGET_RST = 1U << 12,
+};
+
+#define RTO_INIT_US 1000000u
+#define RTO_MIN_US 200000u
+#define RTO_MAX_US 10000000u
+#define SYN_TRIES 3
+#define RTX_MAX_BACKOFF 12
+#define QUIET_MIN_US 20000u
+#define QUIET_MAX_US 500000u
+#define MARKS_MAX 65535
+
+struct eng {
+    struct eng_conf conf;
+    struct eng_io io;
+    struct sess_table tab;
+    struct chunk_pool pool;
+    struct wheel wheel;
+    struct sess *ack_list;
+    uint64_t now_us;
+    uint16_t ip_id;
+    struct eng_stats st;
+    struct log_rl rl_full, rl_mem, rl_coll;
+};
+
+static const char *const outcome_names[SO_COUNT] = {
+    [SO_NONE] = "none",
+    [SO_COMPLETE] = "complete",
+    [SO_CLIENT_RESET] = "client_reset",
+    [SO_TARGET_RESET] = "target_reset",
+    [SO_TARGET_REFUSED] = "target_refused",
+    [SO_TARGET_CLOSED] = "target_closed_early",
+    [SO_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+    [SO_TIMEOUT] = "timeout",
+    [SO_IDLE] = "idle",
+    [SO_MEMORY] = "memory_limit",
+    [SO_REPLACED] = "port_reused",
+    [SO_SHUTDOWN] = "shutdown",
+};
+
+const char *eng_outcome_str(int outcome)
+{
+    if (outcome < 0 || outcome >= SO_COUNT)
+        return "unknown";
+    return outcome_names[outcome];
+}
+
+void eng_conf_defaults(struct eng_conf *c)
+{
+    c->mtu = 1500;
+    c->max_sessions = 1000000;
+    c->mem_max = 256ULL << 20;
+    c->sess_mem_max = 64U << 20;
+    c->session_timeout_us = 600ULL * 1000000;
+    c->idle_timeout_us = 720ULL * 1000000;
+    c->answer_timeout_us = 3ULL * 1000000;
+    c->linger_us = 2ULL * 1000000;
+    c->no_wait = false;
+}
+
+struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64_t now_us,
+                    uint64_t hash_seed)
+{
+    struct eng *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->conf = *conf;
+    if (e->conf.mtu < 128)
+        e->conf.mtu = 128;
+    e->io = *io;
+    e->now_us = now_us;
+    if (sess_table_init(&e->tab, conf->max_sessions, hash_seed) < 0) {
+        free(e);
+        return NULL;
+    }
+    chunk_pool_init(&e->pool, conf->mem_max);
+    wheel_init(&e->wheel, now_us / 1000);
+    e->ip_id = (uint16_t)hash_seed;
+    return e;
+}
+
+void eng_free(struct eng *e)
+{
+    if (e == NULL)
+        return;
+    struct sess *s;
+    while ((s = TAILQ_FIRST(&e->tab.all)) != NULL) {
+        stream_clear(&s->st, &e->pool);
+        sess_del(&e->tab, s);
+    }
+    sess_table_free(&e->tab);
+    chunk_pool_free(&e->pool);
+    free(e);
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint32_t answer_bytes(const struct sess *s)
+{
+    /* Target payload seen so far: rcv_nxt without the SYN and without a FIN. */
+    uint32_t end = s->rcv_nxt - ((s->flags & SF_TARGET_FIN) ? 1 : 0);
+    return end - (s->t_isn + 1);
+}
+
+static uint32_t seg_size(const struct eng *e, const struct sess *s)
+{
+    uint32_t hdr = (s->tkey.src.af == AF_INET6 ? PKT_IP6_HLEN : PKT_IP4_HLEN) + PKT_TCP_HLEN;
+    if (s->flags & SF_TS)
+        hdr += 12;
+    uint32_t mss = s->t_mss ? s->t_mss : 536; /* RFC 9293 3.7.1 default */
+    uint32_t room = e->conf.mtu > hdr + 1 ? e->conf.mtu - hdr : 1;
+    return mss < room ? mss : room;
+}
+
+static uint32_t ts_value(const struct eng *e, const struct sess *s)
+{
+    /* Our clock ticks in milliseconds from the client's own SYN value: monotonic
+     * per session, as PAWS on the target requires (RFC 7323 5). */
+    return s->c_tsval0 + (uint32_t)((e->now_us - s->t0_us) / 1000);
+}
+
+static void route_notify(struct eng *e, const struct sess *s, bool add)
+{
+    struct chan_route r;
+    r.client = s->tkey.src;
+    r.cport = s->tkey.sport;
+    r.target = s->tkey.dst;
+    r.tport = s->tkey.dport;
+    e->io.route(e->io.arg, add, &r);
+}
+
+/*
+ * Build and hand over one segment toward the target. len bytes of client data
+ * from seq are copied straight from the queue into the sender's buffer.
+ */
+static void emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len,
+                 bool syn_opts)
+{
+    size_t cap = 0;
+    uint8_t *buf = e->io.pkt_buf(e->io.arg, &cap);
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.t = s->tkey;
+    sp.seq = seq;
+    sp.flags = flags;
+    sp.ack = (flags & TCPF_ACK) ? s->rcv_nxt : 0;
+    sp.win = s->c_win;
+    sp.ip_id = e->ip_id++;
+    if (syn_opts) {
+        if (s->c_mss) {
+            sp.opt_mss = true;
+            sp.opts.mss = s->c_mss;
+        }
+        sp.opt_ws = (s->flags & SF_C_WS) != 0;
+        sp.opts.wscale = s->c_ws;
+        sp.opt_sack_ok = (s->flags & SF_C_SACK) != 0;
+        if (s->flags & SF_C_TS) {
+            sp.opt_ts = true;
+            sp.opts.tsval = ts_value(e, s);
+            sp.opts.tsecr = 0;
+        }
+    } else if (s->flags & SF_TS) {
+        sp.opt_ts = true;
+        sp.opts.tsval = ts_value(e, s);
+        sp.opts.tsecr = s->ts_recent;
+    }
+    if (len > 0) {
+        size_t hlen = pkt_spec_hlen(&sp);
+        if (hlen + len > cap) {
+            e->st.build_errors++;
+            return;
+        }
+        stream_copy(&s->st, seq, buf + hlen, len);
+        sp.data = NULL; /* already in place */
+        sp.data_len = len;
+    }
+    size_t n = pkt_build(buf, cap, &sp);
+    if (n == 0) {
+        e->st.build_errors++;
+        return;
+    }
+    e->io.pkt_send(e->io.arg, n);
+    e->st.sent_packets++;
+    if (len > 0)
+        e->st.sent_data_packets++;
+    if (flags & TCPF_ACK)
+        s->acked_rcv = s->rcv_nxt;
+}
+
+static void ack_now(struct eng *e, struct sess *s)
+{
+    emit(e, s, TCPF_ACK, s->snd_nxt, 0, false);
+    e->st.sent_acks++;
+}
+
+static void ack_later(struct eng *e, struct sess *s)
+{
+    if (s->flags & SF_ACK_PENDING)
+        return;
+    s->flags |= SF_ACK_PENDING;
+    s->next_ack = e->ack_list;
+    e->ack_list = s;
+}
+
+static void ack_list_remove(struct eng *e, struct sess *s)
+{
+    if (!(s->flags & SF_ACK_PENDING))
+        return;
+    for (struct sess **pp = &e->ack_list; *pp != NULL; pp = &(*pp)->next_ack) {
+        if (*pp == s) {
+            *pp = s->next_ack;
+            break;
+        }
+    }
+    s->flags &= ~SF_ACK_PENDING;
+}
+
+/* ---- marks (request boundaries) -------------------------------------- */
+
+static struct sess_mark *mark_peek(struct sess *s)
+{
+    return s->nmarks ? &s->marks[s->mark_head] : NULL;
+}
+
+static struct sess_mark *mark_last(struct sess *s)
+{
+    if (s->nmarks == 0)
+        return NULL;
+    return &s->marks[(s->mark_head + s->nmarks - 1) % s->marks_cap];
+}
+
+static void mark_pop(struct sess *s)
+{
+    s->mark_head = (uint16_t)((s->mark_head + 1) % s->marks_cap);
+    s->nmarks--;
+}
+
+static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp)
+{
+    if (s->nmarks == s->marks_cap) {
+        if (s->marks_cap >= MARKS_MAX) {
+            e->st.marks_dropped++;
+            return false;
+        }
+        uint32_t ncap = s->marks_cap ? (uint32_t)s->marks_cap * 2 : 4;
+        if (ncap > MARKS_MAX)
+            ncap = MARKS_MAX;
+        struct sess_mark *nm = malloc(ncap * sizeof(*nm));
+        if (nm == NULL) {
+            e->st.marks_dropped++;
+            return false;
+        }
+        /* Unroll the ring into the new array. */
+        for (uint16_t i = 0; i < s->nmarks; i++)
+            nm[i] = s->marks[(s->mark_head + i) % s->marks_cap];
+        free(s->marks);
+        s->marks = nm;
+        s->marks_cap = (uint16_t)ncap;
+        s->mark_head = 0;
+    }
+    s->marks[(s->mark_head + s->nmarks) % s->marks_cap] = (struct sess_mark){seq, resp};
+    s->nmarks++;
+    return true;
+}
+
+/* A client segment starting at seq carried acknowledgement `ack`. */
+static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq)
+{
+    if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE))
+        return;
+    uint32_t resp = p->ack - s->ack_base;
+    if ((int32_t)(resp - s->last_resp) <= 0)
+        return; /* no new answer bytes: same request (or a pipelined one) */
+    struct sess_mark *last = mark_last(s);
+    if (last != NULL && seq_le(seq, last->seq)) {
+        if (last->seq == seq) {
+            last->resp = resp;
+            s->last_resp = resp;
+        }
+        return;
+    }
+    if (seq_lt(seq, s->snd_max))
+        return; /* those bytes already went out */
+    if (mark_push(e, s, seq, resp))
+        s->last_resp = resp;
+}
+
+static uint64_t quiet_us(const struct sess *s)
+{
+    uint64_t q = (uint64_t)s->srtt_us * 4;
+    if (q < QUIET_MIN_US)
+        q = QUIET_MIN_US;
+    if (q > QUIET_MAX_US)
+        q = QUIET_MAX_US;
+    return q;
+}
+
+/* May the bytes after mark m go? See "The gate" at the top of this file. */
+static bool gate_open(struct eng *e, struct sess *s, const struct sess_mark *m)
+{
+    if (e->conf.no_wait)
+        return true;
+    uint32_t need = m->resp - s->passed_resp;
+    uint32_t got = answer_bytes(s) - s->resp_at_mark;
+    if (s->gate_since_us == 0) {
+        s->gate_since_us = e->now_us;
+        if (got < need)
+            e->st.gate_waits++;
+    }
+    if (got >= need) {
+        e->st.gate_by_bytes++;
+        return true;
+    }
+    if (got > 0 && e->now_us - s->last_resp_us >= quiet_us(s)) {
+        e->st.gate_by_quiet++;
+        return true;
+    }
+    if (e->now_us - s->gate_since_us >= e->conf.answer_timeout_us) {
+        e->st.gate_by_timeout++;
+        return true;
+    }
+    return false;
+}
+
+static void gate_pass(struct sess *s, const struct sess_mark *m)
+{
+    s->passed_resp = m->resp;
+    s->resp_at_mark = answer_bytes(s);
+    s->gate_since_us = 0;
+    mark_pop(s);
+}
+
+/* ---- timers and the end of a session ---------------------------------- */
+
+static void rtt_sample(struct sess *s, uint64_t rtt)
+{
+    /* RFC 6298 2.2-2.3 with alpha 1/8, beta 1/4. */
+    uint32_t r = rtt > 60000000 ? 60000000 : (uint32_t)rtt;
+    if (s->srtt_us == 0) {
+        s->srtt_us = r ? r : 1;
+        s->rttvar_us = r / 2;
+    } else {
+        uint32_t d = s->srtt_us > r ? s->srtt_us - r : r - s->srtt_us;
+        s->rttvar_us = (3 * s->rttvar_us + d) / 4;
+        s->srtt_us = (7 * s->srtt_us + r) / 8;
+    }
+    uint64_t rto = (uint64_t)s->srtt_us + 4 * (uint64_t)s->rttvar_us;
+    if (rto < RTO_MIN_US)
+        rto = RTO_MIN_US;
+    if (rto > RTO_MAX_US)
+        rto = RTO_MAX_US;
+    s->rto_us = (uint32_t)rto;
+}
+
+static uint32_t rto_backed_off(const struct sess *s)
+{
+    uint64_t rto = (uint64_t)s->rto_us << s->backoff;
+    return rto > RTO_MAX_US ? RTO_MAX_US : (uint32_t)rto;
+}
+
+static bool has_pending_data(const struct sess *s)
+{
+    return s->snd_una != s->snd_max || seq_lt(s->snd_max, stream_contig_end(&s->st)) ||
+           ((s->flags & SF_CLIENT_FIN) && !(s->flags & SF_FIN_ACKED));
+}
+
+static void schedule(struct eng *e, struct sess *s)
+{
+    uint64_t d = UINT64_MAX;
+    if (s->state == SS_CLOSED) {
+        d = s->last_active_us + e->conf.linger_us;
+    } else {
+        if (s->rto_at_us)
+            d = s->rto_at_us;
+        if (s->gate_since_us) {
+            uint64_t g = s->gate_since_us + e->conf.answer_timeout_us;
+            uint64_t q = s->last_resp_us + quiet_us(s);
+            if (answer_bytes(s) != s->resp_at_mark && q < g)
+                g = q;
+            if (g < d)
+                d = g;
+        }
+        if ((s->flags & SF_FIN_ACKED) && !(s->flags & SF_TARGET_FIN)) {
+            uint64_t t = s->last_progress_us + e->conf.linger_us;
+            if (t < d)
+                d = t;
+        }
+        uint64_t idle = s->last_active_us + e->conf.idle_timeout_us;
+        if (idle < d)
+            d = idle;
+        if (has_pending_data(s)) {
+            uint64_t t = s->last_progress_us + e->conf.session_timeout_us;
+            if (t < d)
+                d = t;
+        }
+    }
+    /* Round up so a timer never fires a hair early and spins. */
+    wheel_set(&e->wheel, &s->timer, (d + 999) / 1000);
+}
+
+/*
+ * The session is over: record why, reset the target side if it is still open and
+ * the end was not graceful, free the queued bytes, and linger.
+ */
+static void finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
+{
+    if (s->state == SS_CLOSED)
+        return;
+    if (send_rst && !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
+        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
+        s->flags |= SF_RST_SENT;
+        e->st.sent_rsts++;
+    }
+    s->outcome = (uint8_t)outcome;
+    e->st.outcome[outcome]++;
+    s->state = SS_CLOSED;
+    s->rto_at_us = 0;
+    s->gate_since_us = 0;
+    stream_clear(&s->st, &e->pool);
+    free(s->marks);
+    s->marks = NULL;
+    s->nmarks = s->marks_cap = s->mark_head = 0;
+    s->last_active_us = e->now_us;
+    log_debug("session %u -> %u: %s", s->ckey.sport, s->tkey.dport, eng_outcome_str(outcome));
+}
+
+static void sess_free(struct eng *e, struct sess *s)
+{
+    ack_list_remove(e, s);
+    wheel_del(&e->wheel, &s->timer);
+    stream_clear(&s->st, &e->pool);
+    route_notify(e, s, false);
+    sess_del(&e->tab, s);
+    e->st.sess_freed++;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void send_data(struct eng *e, struct sess *s, uint32_t seq, uint32_t len, bool psh)
+{
+    emit(e, s, TCPF_ACK | (psh ? TCPF_PSH : 0), seq, len, false);
+    if (seq_lt(seq, s->snd_max)) {
+        e->st.rtx_packets++;
+    } else {
+        e->st.sent_payload_bytes += len;
+        s->bytes_out += len;
+    }
+}
+
+/*
+ * Send what may be sent: queued client bytes up to the next request boundary the
+ * target has not answered yet, within the target's window, then the client's FIN
+ * or RST once everything before it is out.
+ */
+static void output(struct eng *e, struct sess *s)
+{
+    if (s->state != SS_ESTAB)
+        return;
+    uint32_t mss = seg_size(e, s);
+    for (;;) {
+        uint32_t avail = stream_contig_end(&s->st);
+        struct sess_mark *m = mark_peek(s);
+        if (m != NULL && seq_le(m->seq, s->snd_nxt)) {
+            if (!gate_open(e, s, m))
+                break;
+            gate_pass(s, m);
+            continue;
+        }
+        uint32_t lim = avail;
+        if (m != NULL && seq_lt(m->seq, lim))
+            lim = m->seq;
+        /* With nothing in flight a zero window still lets one byte through: the
+         * probe that learns when the window reopens (RFC 9293 3.8.6.1). */
+        uint32_t wnd = s->snd_wnd;
+        if (wnd == 0 && s->snd_una == s->snd_max)
+            wnd = 1;
+        uint32_t wnd_end = s->snd_una + wnd;
+        if (seq_gt(lim, wnd_end))
+            lim = wnd_end;
+        if (!seq_lt(s->snd_nxt, lim))
+            break;
+        uint32_t len = lim - s->snd_nxt;
+        if (len > mss)
+            len = mss;
+        bool psh = s->snd_nxt + len == lim;
+        if (s->rtt_seq == 0 && !seq_lt(s->snd_nxt, s->snd_max)) {
+            s->rtt_seq = s->snd_nxt + len;
+            s->rtt_t0_us = e->now_us;
+        }
+        send_data(e, s, s->snd_nxt, len, psh);
+        s->snd_nxt += len;
+        if (seq_gt(s->snd_nxt, s->snd_max))
+            s->snd_max = s->snd_nxt;
+    }
+
+    if ((s->flags & SF_CLIENT_FIN) && !(s->flags & SF_FIN_SENT) && s->snd_nxt == s->c_fin_seq &&
+        stream_contig_end(&s->st) == s->c_fin_seq) {
+        struct sess_mark *m = mark_peek(s);
+        bool go = true;
+        if (m != NULL && seq_le(m->seq, s->c_fin_seq)) {
+            go = gate_open(e, s, m);
+            if (go)
+                gate_pass(s, m);
+        }
+        if (go) {
+            emit(e, s, TCPF_FIN | TCPF_ACK, s->c_fin_seq, 0, false);
+            s->flags |= SF_FIN_SENT;
+            s->snd_nxt = s->c_fin_seq + 1;
+            if (seq_gt(s->snd_nxt, s->snd_max))
+                s->snd_max = s->snd_nxt;
+        }
+    }
+
+    if ((s->flags & SF_CLIENT_RST) && s->snd_una == s->snd_max &&
+        s->snd_una == stream_contig_end(&s->st)) {
+        finish(e, s, SO_CLIENT_RESET, true);
+        return;
+    }
+
+    if (s->snd_una != s->snd_max) {
+        if (s->rto_at_us == 0)
+            s->rto_at_us = e->now_us + rto_backed_off(s);
+    } else {
+        s->rto_at_us = 0;
+    }
+}
+
+static void send_syn(struct eng *e, struct sess *s)
+{
+    emit(e, s, TCPF_SYN, s->c_isn, 0, true);
+    s->syn_tries++;
+    s->rto_at_us = e->now_us + ((uint64_t)RTO_INIT_US << (s->syn_tries - 1));
+}
+
+/* ---- capture side ------------------------------------------------------- */
+
+static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
+{
+    struct tuple tkey;
+    const struct addr *fake = e->conf.cmap ? cmap_pick(e->conf.cmap, &p->t.src) : NULL;
+    tkey.src = fake ? *fake : p->t.src;
+    tkey.sport = p->t.sport;
+    tkey.dst = r->target;
+    tkey.dport = r->target_port;
+    if (tkey.src.af != tkey.dst.af) {
+        e->st.sess_family_mismatch++;
+        return NULL;
+    }
+    struct sess *old = sess_find_t(&e->tab, &tkey);
+    if (old != NULL) {
+        if (old->state != SS_CLOSED) {
+            /* Two real clients that map to one rewritten address and port. */
+            e->st.sess_collisions++;
+            log_warnx_rl(&e->rl_coll, e->now_us,
+                         "session collision on the target side (client port %u): not copied",
+                         tkey.sport);
+            return NULL;
+        }
+        sess_free(e, old);
+    }
+    struct sess *s = sess_new(&e->tab, &p->t, &tkey);
+    if (s == NULL) {
+        e->st.sess_table_full++;
+        log_warnx_rl(&e->rl_full, e->now_us, "session table full (%zu): new session not copied",
+                     e->tab.count);
+        return NULL;
+    }
+    e->st.sess_created++;
+    s->state = SS_SYN_SENT;
+    s->c_isn = p->seq;
+    s->snd_una = s->snd_nxt = s->snd_max = p->seq;
+    s->c_win = p->win;
+    s->t0_us = e->now_us;
+    s->last_active_us = s->last_progress_us = e->now_us;
+    s->rto_us = RTO_INIT_US;
+    if (p->opts.has_mss)
+        s->c_mss = p->opts.mss;
+    if (p->opts.has_ws) {
+        s->flags |= SF_C_WS;
+        s->c_ws = p->opts.wscale;
+    }
+    if (p->opts.sack_ok)
+        s->flags |= SF_C_SACK;
+    if (p->opts.has_ts) {
+        s->flags |= SF_C_TS;
+        s->c_tsval0 = p->opts.tsval;
+    }
+    stream_init(&s->st, p->seq + 1);
+    route_notify(e, s, true);
+    return s;
+}
+
+static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    uint32_t seq = p->seq;
+    uint32_t before_end = stream_end(&s->st);
+    mark_note(e, s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq);
+    int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
+    if (n == -STREAM_E_NOMEM) {
+        e->st.drop_bytes_memory += p->data_len;
+        log_warnx_rl(&e->rl_mem, e->now_us,
+                     "queue limit reached (%zu bytes queued in all): session on port %u dropped",
+                     chunk_pool_bytes(&e->pool), s->ckey.sport);
+        finish(e, s, SO_MEMORY, true);
+        return;
+    }
+    if (n == -STREAM_E_HOLES) {
+        e->st.drop_segments_holes++;
+        return;
+    }
+    e->st.cap_payload_bytes += (uint64_t)n;
+    s->bytes_in += (uint64_t)n;
+    if ((uint32_t)n < p->data_len)
+        e->st.cap_dup_bytes += p->data_len - (uint32_t)n;
+    if (n > 0 && seq_gt(seq, before_end))
+        e->st.cap_ooo_segments++;
+}
+
+void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
+{
+    e->now_us = now_us;
+    e->st.cap_packets++;
+    const struct xfer_rule *r = xfer_match(e->conf.xfer, &p->t.dst, p->t.dport);
+    if (r == NULL) {
+        e->st.cap_ignored++;
+        return;
+    }
+    struct sess *s = sess_find_c(&e->tab, &p->t);
+
+    if (p->flags & TCPF_SYN) {
+        if (p->flags & TCPF_ACK) {
+            e->st.cap_syn_ack++; /* the online host is the client here: not ours */
+            return;
+        }
+        if (s != NULL) {
+            if (s->state != SS_CLOSED && s->c_isn == p->seq)
+                return; /* the client retransmitted its SYN; ours has its own timer */
+            if (s->state != SS_CLOSED)
+                finish(e, s, SO_REPLACED, true);
+            sess_free(e, s);
+        }
+        s = sess_create(e, p, r);
+        if (s == NULL)
+            return;
+        send_syn(e, s);
+        schedule(e, s);
+        return;
+    }
+
+    if (s == NULL) {
+        if (!(p->flags & TCPF_RST))
+            e->st.cap_no_syn++;
+        return;
+    }
+    if (s->state == SS_CLOSED) {
+        e->st.cap_after_close++;
+        return;
+    }
+    sess_touch(&e->tab, s, now_us);
+    s->c_win = p->win;
+
+    if (p->flags & TCPF_ACK && !(s->flags & SF_HAVE_ACKBASE)) {
+        s->ack_base = p->ack;
+        s->flags |= SF_HAVE_ACKBASE;
+    }
+    if (p->flags & TCPF_RST) {
+        /* Deliver what came before the reset, then reset (output() does it). */
+        s->flags |= SF_CLIENT_RST;
+        if (s->state == SS_SYN_SENT) {
+            finish(e, s, SO_CLIENT_RESET, true);
+            schedule(e, s);
+            return;
+        }
+    } else {
+        if (p->data_len > 0 && p->data != NULL)
+            client_data(e, s, p);
+        if (s->state == SS_CLOSED) {
+            schedule(e, s);
+            return;
+        }
+        if ((p->flags & TCPF_FIN) && !(s->flags & SF_CLIENT_FIN)) {
+            s->flags |= SF_CLIENT_FIN;
+            s->c_fin_seq = p->seq + p->data_len;
+            mark_note(e, s, p, s->c_fin_seq);
+        }
+    }
+    output(e, s);
+    schedule(e, s);
+}
+
+/* ---- reply side ----------------------------------------------------------- */
+
+static void establish(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    s->t_isn = p->seq;
+    s->rcv_nxt = p->seq + 1;
+    s->t_mss = p->opts.has_mss ? p->opts.mss : 536;
+    /* Window scaling only if both offered it (RFC 7323 2.2); the SYN-ACK's own
+     * window is never scaled. */
+    if ((s->flags & SF_C_WS) && p->opts.has_ws) {
+        s->t_ws = p->opts.wscale;
+    } else {
+        s->t_ws = 0;
+    }
+    if ((s->flags & SF_C_TS) && p->opts.has_ts) {
+        s->flags |= SF_TS;
+        s->ts_recent = p->opts.tsval;
+    }
+    s->snd_una = s->snd_nxt = s->snd_max = s->c_isn + 1;
+    s->snd_wnd = p->win;
+    if (s->syn_tries == 1)
+        rtt_sample(s, e->now_us - s->t0_us);
+    s->backoff = 0;
+    s->rto_at_us = 0;
+    s->state = SS_ESTAB;
+    s->last_progress_us = e->now_us;
+    ack_now(e, s);
+}
+
+static void on_ack(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    uint32_t ack = p->ack;
+    if (seq_gt(ack, s->snd_max) || seq_lt(ack, s->snd_una - (1U << 30))) {
+        e->st.replies_bad_ack++;
+        return;
+    }
+    uint32_t wnd = (uint32_t)p->win << s->t_ws;
+    if (seq_gt(ack, s->snd_una)) {
+        if (s->rtt_seq != 0 && seq_ge(ack, s->rtt_seq)) {
+            rtt_sample(s, e->now_us - s->rtt_t0_us);
+            s->rtt_seq = 0;
+        }
+        s->snd_una = ack;
+        if (seq_lt(s->snd_nxt, ack))
+            s->snd_nxt = ack;
+        uint32_t ce = stream_contig_end(&s->st);
+        stream_release(&s->st, &e->pool, seq_lt(ack, ce) ? ack : ce);
+        s->backoff = 0;
+        s->dupacks = 0;
+        s->rto_at_us = s->snd_una != s->snd_max ? e->now_us + rto_backed_off(s) : 0;
+        s->last_progress_us = e->now_us;
+        if ((s->flags & SF_CLIENT_FIN) && ack == s->c_fin_seq + 1)
+            s->flags |= SF_FIN_ACKED;
+    } else if (ack == s->snd_una && p->data_len == 0 && !(p->flags & (TCPF_FIN | TCPF_SYN)) &&
+               wnd == s->snd_wnd && s->snd_una != s->snd_max) {
+        /* Fast retransmit on the third duplicate (RFC 5681 3.2). */
+        if (++s->dupacks == 3) {
+            uint32_t len = seg_size(e, s);
+            uint32_t ce = stream_contig_end(&s->st);
+            if (seq_gt(s->snd_una + len, ce))
+                len = ce - s->snd_una;
+            if (len > 0) {
+                send_data(e, s, s->snd_una, len, true);
+                e->st.fast_rtx++;
+                s->rtt_seq = 0;
+            }
+        }
+    }
+    s->snd_wnd = wnd;
+}
+
+void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
+{
+    e->now_us = now_us;
+    e->st.replies++;
+    struct tuple k;
+    tuple_reverse(&k, &p->t);
+    struct sess *s = sess_find_t(&e->tab, &k);
+    if (s == NULL) {
+        e->st.replies_no_session++;
+        return;
+    }
+    if (s->state == SS_CLOSED) {
+        /* A retransmitted FIN or late data after a graceful end: acknowledge it. */
+        if (!(s->flags & (SF_RST_SENT | SF_TARGET_RST)) && !(p->flags & TCPF_RST) &&
+            (p->data_len > 0 || (p->flags & TCPF_FIN))) {
+            uint32_t end = p->seq + p->data_len + ((p->flags & TCPF_FIN) ? 1 : 0);
+            if (seq_gt(end, s->rcv_nxt))
+                s->rcv_nxt = end;
+            ack_now(e, s);
+        }
+        return;
+    }
+    s->last_active_us = now_us;
+    sess_touch(&e->tab, s, now_us);
+
+    if (p->flags & TCPF_RST) {
+        s->flags |= SF_TARGET_RST;
+        if (s->state == SS_SYN_SENT)
+            finish(e, s, SO_TARGET_REFUSED, false);
+        else if (has_pending_data(s))
+            finish(e, s, SO_TARGET_RESET, false);
+        else
+            finish(e, s, (s->flags & SF_CLIENT_FIN) ? SO_COMPLETE : SO_TARGET_RESET, false);
+        schedule(e, s);
+        return;
+    }
+    if (s->state == SS_SYN_SENT) {
+        if ((p->flags & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK) &&
+            p->ack == s->c_isn + 1) {
+            establish(e, s, p);
+            output(e, s);
+        }
+        schedule(e, s);
+        return;
+    }
+    if (p->flags & TCPF_SYN) {
+        ack_later(e, s); /* our handshake ACK was lost: the target repeats its SYN-ACK */
+        schedule(e, s);
+        return;
+    }
+    if ((s->flags & SF_TS) && p->opts.has_ts && seq_ge(p->opts.tsval, s->ts_recent))
+        s->ts_recent = p->opts.tsval;
+    if (p->flags & TCPF_ACK)
+        on_ack(e, s, p);
+    if (p->data_len > 0 || (p->flags & TCPF_FIN)) {
+        uint32_t end = p->seq + p->data_len;
+        e->st.replies_data_bytes += p->data_len;
+        if (p->data_len > 0 && seq_gt(end, s->rcv_nxt)) {
+            s->last_resp_us = now_us;
+            s->last_progress_us = now_us;
+        }
+        if (p->flags & TCPF_FIN) {
+            if (!(s->flags & SF_TARGET_FIN))
+                s->flags |= SF_TARGET_FIN;
+            end += 1;
+        }
+        /* Acknowledge the highest byte seen, even past a reply we never saw: the
+         * target's bytes are not ours to keep, and a gap would only make it resend. */
+        if (seq_gt(end, s->rcv_nxt))
+            s->rcv_nxt = end;
+        ack_later(e, s);
+    }
+
+    if (s->flags & SF_TARGET_FIN) {
+        if (s->flags & SF_FIN_ACKED) {
+            ack_now(e, s);
+            finish(e, s, SO_COMPLETE, false);
+            schedule(e, s);
+            return;
+        }
+        if (seq_lt(s->snd_max, stream_contig_end(&s->st))) {
+            /* The target closed while the client still had bytes for it. */
+            ack_now(e, s);
+            finish(e, s, SO_TARGET_CLOSED, true);
+            schedule(e, s);
+            return;
+        }
+    }
+    output(e, s);
+    schedule(e, s);
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+static void on_timer(void *arg, struct wheel_node *n)
+{
+    struct eng *e = arg;
+    struct sess *s = (struct sess *)((char *)n - offsetof(struct sess, timer));
+    uint64_t now = e->now_us;
+
+    if (s->state == SS_CLOSED) {
+        if (now >= s->last_active_us + e->conf.linger_us)
+            sess_free(e, s);
+        else
+            schedule(e, s);
+        return;
+    }
+    if (now >= s->last_active_us + e->conf.idle_timeout_us) {
+        finish(e, s, SO_IDLE, true);
+        schedule(e, s);
+        return;
+    }
+    if ((s->flags & SF_FIN_ACKED) && !(s->flags & SF_TARGET_FIN) &&
+        now >= s->last_progress_us + e->conf.linger_us) {
+        /* Our FIN was acknowledged but the target keeps its side open: end it. */
+        finish(e, s, SO_COMPLETE, true);
+        schedule(e, s);
+        return;
+    }
+    if (has_pending_data(s) && now >= s->last_progress_us + e->conf.session_timeout_us) {
+        finish(e, s, SO_TIMEOUT, true);
+        schedule(e, s);
+        return;
+    }
+    if (s->rto_at_us && now >= s->rto_at_us) {
+        if (s->state == SS_SYN_SENT) {
+            if (s->syn_tries >= SYN_TRIES) {
+                finish(e, s, SO_HANDSHAKE_TIMEOUT, false);
+                schedule(e, s);
+                return;
+            }
+            e->st.syn_retries++;
+            send_syn(e, s);
+        } else {
+            if (s->backoff >= RTX_MAX_BACKOFF) {
+                finish(e, s, SO_TIMEOUT, true);
+                schedule(e, s);
+                return;
+            }
+            /* Go back to the first unacknowledged byte (RFC 6298 5.4-5.6). */
+            e->st.rto_events++;
+            s->backoff++;
+            s->rtt_seq = 0;
+            s->dupacks = 0;
+            s->snd_nxt = s->snd_una;
+            if ((s->flags & SF_FIN_SENT) && seq_le(s->snd_nxt, s->c_fin_seq))
+                s->flags &= ~SF_FIN_SENT;
+            s->rto_at_us = 0;
+            output(e, s);
+        }
+    } else if (s->state == SS_ESTAB) {
+        output(e, s); /* an answer wait may have ended */
+    }
+    schedule(e, s);
+}
+
+void eng_tick(struct eng *e, uint64_t now_us)
+{
+    e->now_us = now_us;
+    wheel_advance(&e->wheel, now_us / 1000, on_timer, e);
+}
+
+void eng_flush(struct eng *e, uint64_t now_us)
+{
+    e->now_us = now_us;
+    struct sess *s;
+    while ((s = e->ack_list) != NULL) {
+        e->ack_list = s->next_ack;
+        s->flags &= ~SF_ACK_PENDING;
+        if (s->state != SS_CLOSED && s->acked_rcv != s->rcv_nxt)
+            ack_now(e, s);
+    }
+}
+
+uint64_t eng_next_deadline(const struct eng *e)
+{
+    uint64_t ms = wheel_next(&e->wheel);
+    return ms == UINT64_MAX ? UINT64_MAX : ms * 1000;
+}
+
+void eng_shutdown(struct eng *e, uint64_t now_us)
+{
+    e->now_us = now_us;
+    struct sess *s;
+    TAILQ_FOREACH(s, &e->tab.all, all)
+    {
+        if (s->state != SS_CLOSED)
+            finish(e, s, SO_SHUTDOWN, true);
+    }
+}
+
+const struct eng_stats *eng_stats(struct eng *e)
+{
+    e->st.sessions_active = e->tab.count;
+    e->st.mem_bytes = chunk_pool_bytes(&e->pool);
+    e->st.mem_peak_bytes = (uint64_t)e->pool.peak_used * STREAM_CHUNK;
+    return &e->st;
+}
+
+size_t eng_session_count(const struct eng *e)
+{
+    return e->tab.count;
+}

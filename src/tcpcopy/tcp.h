@@ -1,0 +1,108 @@
+/*
+ * tcp: the session engine. It plays the client side of every copied session
+ * toward the target, driven only by function calls:
+ *
+ *   eng_on_capture(pkt, now)  a client packet seen on the online host
+ *   eng_on_reply(pkt, now)    a target packet's headers, relayed by intercept
+ *   eng_tick(now)             time passes (retransmission, answer waits, timeouts)
+ *   eng_flush(now)            end of a batch: send the ACKs owed to the target
+ *
+ * and it answers through struct eng_io: packets to send (built in place in the
+ * sender's buffer) and routes to (un)register with intercept. It owns no socket
+ * and reads no clock, so unit tests and fuzzers drive it with synthetic packets
+ * and a fake clock.
+ */
+#ifndef TC_TCP_H
+#define TC_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "pkt.h"
+#include "transfer.h"
+
+struct eng;
+
+struct eng_io {
+    void *arg;
+    /* A buffer for one IP datagram of at most *cap bytes (never NULL). */
+    uint8_t *(*pkt_buf)(void *arg, size_t *cap);
+    /* The datagram built in that buffer, len bytes, is ready to go. */
+    void (*pkt_send)(void *arg, size_t len);
+    /* Ask intercept to route (add) or forget (del) a session's replies. */
+    void (*route)(void *arg, bool add, const struct chan_route *r);
+};
+
+struct eng_conf {
+    const struct xfer_map *xfer;
+    const struct client_map *cmap; /* may be empty: keep client addresses */
+    uint32_t mtu;                  /* -M: largest datagram sent to the target (1500) */
+    uint32_t max_sessions;         /* sessions held at once (1,000,000) */
+    uint64_t mem_max;              /* bytes of client data queued, all sessions (256 MB) */
+    uint32_t sess_mem_max;         /* bytes queued for one session (64 MB) */
+    uint64_t session_timeout_us;   /* -t: no progress from the target while data waits (600 s) */
+    uint64_t idle_timeout_us;      /* -k: no packet at all either way (720 s) */
+    uint64_t answer_timeout_us;    /* longest wait for an answer before the next request (3 s) */
+    uint64_t linger_us;            /* a finished session stays to absorb stragglers (2 s) */
+    bool no_wait;                  /* -W: never wait for the target's answer */
+};
+
+/* How a session ended. Keep eng_outcome_str() in step. */
+enum sess_outcome {
+    SO_NONE = 0,
+    SO_COMPLETE,         /* both sides closed after every byte was delivered */
+    SO_CLIENT_RESET,     /* the client reset; everything before it was delivered */
+    SO_TARGET_RESET,     /* the target reset the session */
+    SO_TARGET_REFUSED,   /* the target answered the SYN with RST (nothing listening) */
+    SO_TARGET_CLOSED,    /* the target closed while client data was still to be sent */
+    SO_HANDSHAKE_TIMEOUT,/* no SYN-ACK after the SYN retries */
+    SO_TIMEOUT,          /* -t: no progress while data waited, or retransmissions exhausted */
+    SO_IDLE,             /* -k: no packet either way */
+    SO_MEMORY,           /* a queue bound was hit: data lost */
+    SO_REPLACED,         /* the client reused the port with a new SYN */
+    SO_SHUTDOWN,         /* tcpcopy stopped */
+    SO_COUNT
+};
+const char *eng_outcome_str(int outcome);
+
+struct eng_stats {
+    /* capture side */
+    uint64_t cap_packets, cap_payload_bytes, cap_ignored, cap_no_syn, cap_after_close;
+    uint64_t cap_dup_bytes, cap_ooo_segments, cap_syn_ack;
+    /* sessions */
+    uint64_t sess_created, sess_freed, sess_table_full, sess_collisions, sess_family_mismatch;
+    uint64_t outcome[SO_COUNT];
+    /* toward the target */
+    uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
+    uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, build_errors;
+    /* from the target */
+    uint64_t replies, replies_no_session, replies_data_bytes, replies_bad_ack;
+    /* request / answer pacing */
+    uint64_t gate_waits, gate_by_bytes, gate_by_quiet, gate_by_timeout, marks_dropped;
+    /* bounds */
+    uint64_t drop_bytes_memory, drop_segments_holes;
+    uint64_t sessions_active, mem_bytes, mem_peak_bytes;
+};
+
+/* NULL on allocation failure. conf and its maps must outlive the engine. */
+struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64_t now_us,
+                    uint64_t hash_seed);
+void eng_free(struct eng *e); /* NULL-safe; sends nothing */
+
+void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us);
+void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us);
+void eng_tick(struct eng *e, uint64_t now_us);
+void eng_flush(struct eng *e, uint64_t now_us);
+/* The earliest time eng_tick has work (UINT64_MAX: none). */
+uint64_t eng_next_deadline(const struct eng *e);
+/* Reset every live target connection (tcpcopy is stopping). */
+void eng_shutdown(struct eng *e, uint64_t now_us);
+
+const struct eng_stats *eng_stats(struct eng *e);
+size_t eng_session_count(const struct eng *e);
+/* Fill defaults into a zeroed conf (xfer/cmap left to the caller). */
+void eng_conf_defaults(struct eng_conf *c);
+
+#endif
