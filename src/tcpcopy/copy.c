@@ -318,7 +318,7 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->gate_by_bytes, (unsigned long long)s->gate_by_quiet,
              (unsigned long long)s->gate_by_timeout);
     log_info("%s: channel up %zu/%zu, routes added %llu, removed %llu, records dropped %llu, "
-             "bad frames %llu, reconnects %llu; queued bytes %llu (peak %llu), dropped bytes "
+             "bad frames %llu, connects %llu; queued bytes %llu (peak %llu), dropped bytes "
              "%llu, dropped segments %llu",
              w, chanc_up(c->ch), c->total, (unsigned long long)cs->routes_added,
              (unsigned long long)cs->routes_deleted, (unsigned long long)cs->out_dropped,

@@ -1,0 +1,191 @@
+/*
+ * fuzz_chan: the channel decoder (src/chan.c) fed hostile byte streams.
+ *
+ * The input is read as what a peer sent, in either direction: every frame is
+ * decoded as far as its type allows (HELLO fields, each route record, each
+ * REPLY record). The first byte chooses a split point, and the stream is also
+ * delivered in two reads through a bounded struct buf, as a socket would, so
+ * partial frames and reassembly are exercised. Both deliveries must see the
+ * same frames. Decoded routes and replies are re-encoded with chan_out and must
+ * decode to the same values (the encoder and decoder agree on every input).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+
+#define STREAM_MAX (256 * 1024)
+
+/* A digest of what was decoded, to compare the two deliveries. */
+struct seen {
+    uint64_t frames, records, sum;
+    int err; /* last error, 0 if the stream ended cleanly (maybe mid-frame) */
+};
+
+static void mix(struct seen *s, uint64_t v)
+{
+    s->sum = (s->sum ^ v) * 0x100000001b3ULL;
+}
+
+static void check_route_roundtrip(const struct chan_route *r)
+{
+    struct chan_out o;
+    struct chan_frame f;
+    struct chan_route g;
+
+    chan_out_init(&o, 256);
+    if (chan_put_route(&o, CHAN_ROUTE_ADD, r) != 0)
+        abort();
+    if (chan_frame_next(&f, buf_head(&o.buf), buf_len(&o.buf)) != (ssize_t)buf_len(&o.buf) ||
+        chan_route_count(&f) != 1 || chan_route_get(&g, &f, 0) != 0)
+        abort();
+    if (g.cport != r->cport || g.tport != r->tport || !addr_eq(&g.client, &r->client) ||
+        !addr_eq(&g.target, &r->target))
+        abort();
+    chan_out_free(&o);
+}
+
+static void check_reply_roundtrip(const uint8_t *rec, size_t len)
+{
+    struct chan_out o;
+    struct chan_frame f;
+    struct chan_iter it;
+    const uint8_t *got;
+    size_t glen;
+
+    chan_out_init(&o, 70000);
+    if (chan_put_reply(&o, rec, len) != 0)
+        abort();
+    if (chan_frame_next(&f, buf_head(&o.buf), buf_len(&o.buf)) != (ssize_t)buf_len(&o.buf))
+        abort();
+    chan_iter_init(&it, &f);
+    if (chan_reply_next(&it, &got, &glen) != 1 || glen != len || memcmp(got, rec, len) != 0)
+        abort();
+    if (chan_reply_next(&it, &got, &glen) != 0)
+        abort();
+    chan_out_free(&o);
+}
+
+static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtrip)
+{
+    mix(s, (uint64_t)f->type << 16 | f->len);
+    switch (f->type) {
+    case CHAN_HELLO: {
+        struct chan_hello h;
+        int r = chan_hello_decode(&h, f);
+        if (r == 0 || r == -CHAN_E_VERSION)
+            mix(s, (uint64_t)h.version << 40 | (uint64_t)h.role << 32 | h.features);
+        return r == -CHAN_E_VERSION ? 0 : r;
+    }
+    case CHAN_ROUTE_ADD:
+    case CHAN_ROUTE_DEL: {
+        size_t n = chan_route_count(f);
+        if (n == 0 || n * CHAN_ROUTE_LEN != f->len)
+            abort(); /* chan_frame_next promised a nonzero multiple of 40 */
+        for (size_t i = 0; i < n; i++) {
+            struct chan_route r;
+            int e = chan_route_get(&r, f, i);
+            if (e < 0)
+                return e;
+            s->records++;
+            mix(s, (uint64_t)r.cport << 16 | r.tport);
+            if (roundtrip)
+                check_route_roundtrip(&r);
+        }
+        if (chan_route_get(&(struct chan_route){0}, f, n) != -CHAN_E_SIZE)
+            abort();
+        return 0;
+    }
+    case CHAN_REPLY: {
+        struct chan_iter it;
+        const uint8_t *rec;
+        size_t len;
+        int e;
+        chan_iter_init(&it, f);
+        while ((e = chan_reply_next(&it, &rec, &len)) > 0) {
+            if (len == 0 || rec < f->body || rec + len > f->body + f->len)
+                abort();
+            s->records++;
+            mix(s, len);
+            if (roundtrip)
+                check_reply_roundtrip(rec, len);
+        }
+        return e;
+    }
+    case CHAN_AUTH:
+    case CHAN_HEARTBEAT:
+    case CHAN_BYE:
+        return 0;
+    default:
+        abort(); /* chan_frame_next admits only known types */
+    }
+}
+
+/* Decode all whole frames in p; returns bytes used, sets s->err on a bad stream. */
+static size_t decode_stream(struct seen *s, const uint8_t *p, size_t len, int roundtrip)
+{
+    size_t used = 0;
+    while (s->err == 0) {
+        struct chan_frame f;
+        ssize_t n = chan_frame_next(&f, p + used, len - used);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            s->err = (int)n;
+            break;
+        }
+        if ((size_t)n > len - used || f.body != p + used + CHAN_HDR_LEN ||
+            (size_t)n != CHAN_HDR_LEN + (size_t)f.len)
+            abort();
+        s->frames++;
+        int e = decode_frame(s, &f, roundtrip);
+        if (e < 0)
+            s->err = e;
+        used += (size_t)n;
+    }
+    return used;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > STREAM_MAX)
+        return 0;
+    size_t cut = data[0] % size; /* split point, 0..size-1 */
+    const uint8_t *p = data + 1;
+    size_t len = size - 1;
+    if (cut > len)
+        cut = len;
+
+    /* Whole stream at once, from an exact-size copy so ASan sees any overread. */
+    struct seen whole = {0};
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, p, len);
+    decode_stream(&whole, copy, len, 1);
+    free(copy);
+
+    /* The same stream in two reads through a buffer, consuming as frames complete. */
+    struct seen split = {0};
+    struct buf b;
+    buf_init(&b, STREAM_MAX);
+    const uint8_t *parts[2] = {p, p + cut};
+    size_t plen[2] = {cut, len - cut};
+    for (int i = 0; i < 2 && split.err == 0; i++) {
+        if (buf_append(&b, parts[i], plen[i]) != 0)
+            abort();
+        if (buf_len(&b) > 0) {
+            size_t used = decode_stream(&split, buf_head(&b), buf_len(&b), 0);
+            buf_consume(&b, used);
+        }
+    }
+    buf_free(&b);
+
+    if (whole.frames != split.frames || whole.records != split.records ||
+        whole.sum != split.sum || whole.err != split.err)
+        abort();
+    return 0;
+}

@@ -1,0 +1,189 @@
+/*
+ * capture_pcap: the libpcap live backend of capture.h (intercept, and tcpcopy's
+ * link-layer capture). Owns one pcap_t on one device (or "any") with its BPF
+ * filter compiled in the kernel, in non-blocking immediate mode so the fd can sit
+ * in the event loop beside sockets.
+ */
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "capture_impl.h"
+#include "log.h"
+
+#define CAPTURE_PCAP_SNAPLEN_DEFAULT 65535
+#define CAPTURE_PCAP_BUFFER_MB_DEFAULT 16
+
+struct capture_pcap {
+    pcap_t *p;
+    int fd;
+    int dlt;
+    /* The callback of the dispatch in progress, for the trampoline. */
+    capture_cb *cb;
+    void *cb_arg;
+};
+
+static int capture_pcap_fd(void *priv)
+{
+    struct capture_pcap *cp = priv;
+    return cp->fd;
+}
+
+/* libpcap's handler signature in, capture_cb out. */
+static void capture_pcap_trampoline(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct capture_pcap *cp = (struct capture_pcap *)user;
+    struct capture_pkt pkt = {
+        .data = bytes,
+        .caplen = h->caplen,
+        .len = h->len,
+        .ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec,
+        .dlt = cp->dlt,
+    };
+    cp->cb(cp->cb_arg, &pkt);
+}
+
+static int capture_pcap_dispatch(void *priv, int max, capture_cb *cb, void *arg)
+{
+    struct capture_pcap *cp = priv;
+    cp->cb = cb;
+    cp->cb_arg = arg;
+    /* cnt -1: everything in the current buffer (one ring block on Linux). */
+    int n = pcap_dispatch(cp->p, max > 0 ? max : -1, capture_pcap_trampoline, (u_char *)cp);
+    cp->cb = NULL;
+    cp->cb_arg = NULL;
+    if (n == PCAP_ERROR_BREAK)
+        return 0;
+    if (n < 0) {
+        /* Typically the device went away (PCAP_ERROR): the caller decides what next. */
+        log_warnx("pcap: capture failed: %s", pcap_geterr(cp->p));
+        return -EIO;
+    }
+    return n;
+}
+
+static uint64_t capture_pcap_drops(void *priv)
+{
+    struct capture_pcap *cp = priv;
+    struct pcap_stat st;
+    if (pcap_stats(cp->p, &st) != 0)
+        return 0;
+    /* ps_drop: no room in the ring; ps_ifdrop: dropped by the interface/driver. */
+    return (uint64_t)st.ps_drop + (uint64_t)st.ps_ifdrop;
+}
+
+static void capture_pcap_free(void *priv)
+{
+    struct capture_pcap *cp = priv;
+    if (cp->p != NULL)
+        pcap_close(cp->p);
+    free(cp);
+}
+
+static const struct capture_pcap_conf capture_pcap_conf_default;
+
+static const struct capture_ops capture_pcap_ops = {
+    .name = "pcap",
+    .fd = capture_pcap_fd,
+    .dispatch = capture_pcap_dispatch,
+    .drops = capture_pcap_drops,
+    .free = capture_pcap_free,
+};
+
+struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    struct bpf_program prog;
+    bool have_prog = false;
+    struct capture_pcap *cp = NULL;
+
+    if (c == NULL)
+        c = &capture_pcap_conf_default;
+    const char *dev = c->device != NULL ? c->device : "any";
+    int snaplen = c->snaplen > 0 ? c->snaplen : CAPTURE_PCAP_SNAPLEN_DEFAULT;
+    int buffer_mb = c->buffer_mb > 0 ? c->buffer_mb : CAPTURE_PCAP_BUFFER_MB_DEFAULT;
+
+    cp = calloc(1, sizeof(*cp));
+    if (cp == NULL) {
+        snprintf(err, errlen, "pcap %s: out of memory", dev);
+        return NULL;
+    }
+    cp->fd = -1;
+    cp->p = pcap_create(dev, ebuf);
+    if (cp->p == NULL) {
+        snprintf(err, errlen, "pcap %s: %s", dev, ebuf);
+        goto fail;
+    }
+    /* Setters only fail on an already activated handle, which this is not. */
+    pcap_set_snaplen(cp->p, snaplen);
+    pcap_set_promisc(cp->p, 0);
+    /* Immediate mode: deliver each packet as it arrives instead of waiting for a
+     * ring block to fill, so replies are not held back by a quiet link. */
+    pcap_set_immediate_mode(cp->p, 1);
+    pcap_set_buffer_size(cp->p, buffer_mb * 1024 * 1024);
+
+    int rc = pcap_activate(cp->p);
+    if (rc < 0) {
+        const char *why = pcap_geterr(cp->p);
+        if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
+            snprintf(err, errlen, "pcap %s: no such device (%s)", dev, why);
+        else if (rc == PCAP_ERROR_PERM_DENIED)
+            snprintf(err, errlen, "pcap %s: permission denied, root or CAP_NET_RAW needed (%s)",
+                     dev, why);
+        else if (rc == PCAP_ERROR_IFACE_NOT_UP)
+            snprintf(err, errlen, "pcap %s: interface is down", dev);
+        else
+            snprintf(err, errlen, "pcap %s: %s: %s", dev, pcap_statustostr(rc), why);
+        goto fail;
+    }
+    if (rc > 0) {
+        /* A warning (e.g. PCAP_WARNING_PROMISC_NOTSUP): it works, but say why it may
+         * not work as well as expected. */
+        log_warnx("pcap %s: %s: %s", dev, pcap_statustostr(rc), pcap_geterr(cp->p));
+    }
+
+    if (c->in_only && pcap_setdirection(cp->p, PCAP_D_IN) != 0) {
+        snprintf(err, errlen, "pcap %s: cannot capture inbound only: %s", dev, pcap_geterr(cp->p));
+        goto fail;
+    }
+    if (c->filter != NULL && c->filter[0] != '\0') {
+        if (pcap_compile(cp->p, &prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            snprintf(err, errlen, "pcap %s: bad filter '%s': %s", dev, c->filter,
+                     pcap_geterr(cp->p));
+            goto fail;
+        }
+        have_prog = true;
+        if (pcap_setfilter(cp->p, &prog) != 0) {
+            snprintf(err, errlen, "pcap %s: cannot install filter '%s': %s", dev, c->filter,
+                     pcap_geterr(cp->p));
+            goto fail;
+        }
+        pcap_freecode(&prog);
+        have_prog = false;
+    }
+    if (pcap_setnonblock(cp->p, 1, ebuf) != 0) {
+        snprintf(err, errlen, "pcap %s: cannot set non-blocking: %s", dev, ebuf);
+        goto fail;
+    }
+    cp->fd = pcap_get_selectable_fd(cp->p);
+    if (cp->fd < 0) {
+        snprintf(err, errlen, "pcap %s: no selectable fd", dev);
+        goto fail;
+    }
+    cp->dlt = pcap_datalink(cp->p);
+
+    struct capture *cap = capture_new(&capture_pcap_ops, cp);
+    if (cap == NULL)
+        snprintf(err, errlen, "pcap %s: out of memory", dev);
+    return cap;
+
+fail:
+    if (have_prog)
+        pcap_freecode(&prog);
+    capture_pcap_free(cp);
+    return NULL;
+}

@@ -1,0 +1,345 @@
+/*
+ * opts: intercept's options (see opts.h). Short options are those of the original
+ * intercept; every option also has a long form. Nothing here exits or logs: errors
+ * come back as one line in the caller's buffer, and main.c exits with status 2.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "opts.h"
+#include "route.h"
+
+enum {
+    OPT_ALLOW = 256,
+    OPT_SNAPLEN,
+    OPT_DEBUG,
+};
+
+static const char icpt_optstring[] = ":i:F:p:b:s:l:P:dvh";
+static const struct option icpt_longopts[] = {
+    {"device", required_argument, NULL, 'i'},
+    {"filter", required_argument, NULL, 'F'},
+    {"port", required_argument, NULL, 'p'},
+    {"bind", required_argument, NULL, 'b'},
+    {"table-size", required_argument, NULL, 's'},
+    {"allow", required_argument, NULL, OPT_ALLOW},
+    {"log", required_argument, NULL, 'l'},
+    {"pidfile", required_argument, NULL, 'P'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"version", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"snaplen", required_argument, NULL, OPT_SNAPLEN},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {NULL, 0, NULL, 0},
+};
+
+void icpt_usage(FILE *fp)
+{
+    fputs("usage: intercept -F FILTER [options]\n"
+          "Capture the target server's replies and pass their headers to the tcpcopy\n"
+          "that registered each session.\n"
+          "\n"
+          "  -F, --filter BPF          capture filter (required), e.g. 'tcp and src port 8080'\n"
+          "  -i, --device DEV[,DEV..]  capture devices (default: any)\n"
+          "  -p, --port PORT           channel port to listen on (default: 36524)\n"
+          "  -b, --bind ADDR           listen on ADDR only (default: all, IPv4 and IPv6)\n"
+          "  -s, --table-size N        most routes kept (default: 1048576, at least 1024)\n"
+          "      --allow CIDR[,CIDR..] tcpcopy hosts allowed to connect (default: loopback\n"
+          "                            and the subnets of this host's interfaces; 'any': all)\n"
+          "      --snaplen N           bytes captured per packet (default: 256)\n"
+          "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
+          "  -P, --pidfile FILE        write the process id to FILE\n"
+          "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
+          "      --debug               log debugging messages\n"
+          "  -v, --version             print the version and exit\n"
+          "  -h, --help                print this help and exit\n",
+          fp);
+}
+
+void icpt_opts_init(struct icpt_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->action = ICPT_RUN;
+    o->port = 36524;
+    o->table_size = ICPT_TABLE_DEFAULT;
+    o->snaplen = ICPT_SNAPLEN_DEFAULT;
+}
+
+void icpt_opts_free(struct icpt_opts *o)
+{
+    if (o == NULL)
+        return;
+    free(o->devbuf);
+    o->devbuf = NULL;
+    o->ndevices = 0;
+}
+
+static int icpt_opts_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int icpt_opts_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(err, errlen, "intercept: ");
+    if (n < 0 || (size_t)n >= errlen)
+        return -EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* A decimal number in [lo, hi], digits only. */
+static bool icpt_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool icpt_cidr_parse(struct icpt_cidr *c, const char *s)
+{
+    char tmp[ADDR_STRLEN + 8];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, n + 1);
+    char *slash = strchr(tmp, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    memset(c, 0, sizeof(*c));
+    if (!addr_parse(&c->net, tmp))
+        return false;
+    unsigned long maxp = c->net.af == AF_INET ? 32 : 128;
+    unsigned long prefix = maxp;
+    if (slash != NULL && !icpt_parse_uint(slash + 1, 0, maxp, &prefix))
+        return false;
+    c->prefix = (uint8_t)prefix;
+    /* Clear the host bits so that the prefix prints as a network. */
+    size_t nbytes = c->net.af == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < nbytes; i++) {
+        size_t bit = i * 8;
+        if (bit >= prefix)
+            c->net.u.b[i] = 0;
+        else if (prefix - bit < 8)
+            c->net.u.b[i] &= (uint8_t)(0xff << (8 - (prefix - bit)));
+    }
+    return true;
+}
+
+char *icpt_cidr_str(const struct icpt_cidr *c, char *buf, size_t len)
+{
+    char a[ADDR_STRLEN];
+    snprintf(buf, len, "%s/%u", addr_str(&c->net, a, sizeof(a)), c->prefix);
+    return buf;
+}
+
+/* Append one -i argument (a comma list) to devbuf. */
+static int icpt_opts_add_devices(struct icpt_opts *o, const char *arg)
+{
+    size_t old = o->devbuf != NULL ? strlen(o->devbuf) : 0;
+    size_t n = strlen(arg);
+    char *p = realloc(o->devbuf, old + n + 2);
+    if (p == NULL)
+        return -ENOMEM;
+    if (old > 0)
+        p[old++] = ',';
+    memcpy(p + old, arg, n + 1);
+    o->devbuf = p;
+    return 0;
+}
+
+static int icpt_opts_split_devices(struct icpt_opts *o, char *err, size_t errlen)
+{
+    o->ndevices = 0;
+    if (o->devbuf == NULL) {
+        o->devices[o->ndevices++] = "any";
+        return 0;
+    }
+    char *s = o->devbuf;
+    for (;;) {
+        char *comma = strchr(s, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        if (*s == '\0')
+            return icpt_opts_err(err, errlen, "-i: empty device name in the list");
+        if (o->ndevices == ICPT_DEVICES_MAX)
+            return icpt_opts_err(err, errlen, "-i: more than %d devices", ICPT_DEVICES_MAX);
+        o->devices[o->ndevices++] = s;
+        if (comma == NULL)
+            break;
+        s = comma + 1;
+    }
+    /* "any" already captures on every device: with others it would copy packets twice. */
+    if (o->ndevices > 1)
+        for (size_t i = 0; i < o->ndevices; i++)
+            if (strcmp(o->devices[i], "any") == 0)
+                return icpt_opts_err(err, errlen, "-i: 'any' covers every device, give it alone");
+    return 0;
+}
+
+static int icpt_opts_add_allow(struct icpt_opts *o, const char *arg, char *err, size_t errlen)
+{
+    const char *s = arg;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        char one[ADDR_STRLEN + 8];
+        if (n == 0)
+            return icpt_opts_err(err, errlen, "--allow %s: empty entry in the list", arg);
+        if (n >= sizeof(one))
+            return icpt_opts_err(err, errlen, "--allow %.*s: not an address or CIDR prefix", (int)n,
+                                 s);
+        memcpy(one, s, n);
+        one[n] = '\0';
+        if (strcmp(one, "any") == 0) {
+            o->allow_any = true;
+        } else {
+            struct icpt_cidr c;
+            if (!icpt_cidr_parse(&c, one))
+                return icpt_opts_err(err, errlen,
+                                     "--allow %s: not an address or CIDR prefix "
+                                     "(e.g. 192.0.2.0/24, 2001:db8::/32)",
+                                     one);
+            if (o->nallow == ICPT_ALLOW_MAX)
+                return icpt_opts_err(err, errlen, "--allow: more than %d prefixes", ICPT_ALLOW_MAX);
+            o->allow[o->nallow++] = c;
+        }
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
+/* The option as the user wrote it, for messages: "-p" or "--port". Call right after
+ * getopt_long returned c (it looks at optind and optarg). */
+static const char *icpt_opt_name(int c, char **argv)
+{
+    static char name[32];
+    /* The token holding the option: the one before optarg when the value was a separate
+     * word, else the last one ("-p80", "--port=80", or an option without a value). */
+    int idx = optind - 1;
+    if (optarg != NULL && idx >= 1 && argv[idx] == optarg)
+        idx--;
+    const char *tok = idx >= 0 ? argv[idx] : NULL;
+    if (tok != NULL && strncmp(tok, "--", 2) == 0) {
+        for (const struct option *lo = icpt_longopts; lo->name != NULL; lo++)
+            if (lo->val == c) {
+                snprintf(name, sizeof(name), "--%s", lo->name);
+                return name;
+            }
+    }
+    if (c > 0 && c < 256) {
+        snprintf(name, sizeof(name), "-%c", c);
+        return name;
+    }
+    for (const struct option *lo = icpt_longopts; lo->name != NULL; lo++)
+        if (lo->val == c) {
+            snprintf(name, sizeof(name), "--%s", lo->name);
+            return name;
+        }
+    return "?";
+}
+
+int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+    unsigned long v;
+    int c;
+    int rc;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    /* optind = 0 makes glibc reinitialise completely, so the tests can parse many
+     * command lines in one process; opterr = 0: the messages are ours. */
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, icpt_optstring, icpt_longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (icpt_opts_add_devices(o, optarg) != 0)
+                return icpt_opts_err(err, errlen, "out of memory");
+            break;
+        case 'F':
+            if (optarg[0] == '\0')
+                return icpt_opts_err(err, errlen, "-F: the filter is empty");
+            o->filter = optarg;
+            break;
+        case 'p':
+            if (!icpt_parse_uint(optarg, 1, 65535, &v))
+                return icpt_opts_err(err, errlen, "%s %s: not a port number (1-65535)",
+                                     icpt_opt_name(c, argv), optarg);
+            o->port = (uint16_t)v;
+            break;
+        case 'b':
+            if (!addr_parse(&o->bind, optarg))
+                return icpt_opts_err(err, errlen, "%s %s: not an IPv4 or IPv6 address",
+                                     icpt_opt_name(c, argv), optarg);
+            break;
+        case 's':
+            if (!icpt_parse_uint(optarg, ROUTE_TABLE_MIN, ROUTE_TABLE_MAX, &v))
+                return icpt_opts_err(err, errlen, "%s %s: table size must be %u to %u",
+                                     icpt_opt_name(c, argv), optarg, (unsigned)ROUTE_TABLE_MIN,
+                                     (unsigned)ROUTE_TABLE_MAX);
+            o->table_size = (uint32_t)v;
+            break;
+        case OPT_ALLOW:
+            if ((rc = icpt_opts_add_allow(o, optarg, err, errlen)) != 0)
+                return rc;
+            break;
+        case 'l':
+            o->log_path = optarg;
+            break;
+        case 'P':
+            o->pidfile = optarg;
+            break;
+        case 'd':
+            o->daemon = true;
+            break;
+        case 'v':
+            o->action = ICPT_VERSION;
+            return 0;
+        case 'h':
+            o->action = ICPT_HELP;
+            return 0;
+        case OPT_SNAPLEN:
+            if (!icpt_parse_uint(optarg, ICPT_SNAPLEN_MIN, 65535, &v))
+                return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to 65535 bytes", optarg,
+                                     ICPT_SNAPLEN_MIN);
+            o->snaplen = (int)v;
+            break;
+        case OPT_DEBUG:
+            o->debug = true;
+            break;
+        case ':':
+            if (optopt != 0)
+                return icpt_opts_err(err, errlen, "%s needs a value (see intercept -h)",
+                                     icpt_opt_name(optopt, argv));
+            return icpt_opts_err(err, errlen, "%s needs a value (see intercept -h)",
+                                 argv[optind - 1]);
+        case '?':
+        default:
+            if (optopt != 0 && optopt < 256)
+                return icpt_opts_err(err, errlen, "unknown option -%c (see intercept -h)", optopt);
+            return icpt_opts_err(err, errlen, "unknown option %s (see intercept -h)",
+                                 argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return icpt_opts_err(err, errlen, "unexpected argument '%s' (see intercept -h)",
+                             argv[optind]);
+    if (o->filter == NULL)
+        return icpt_opts_err(err, errlen, "-F FILTER is required, e.g. -F 'tcp and src port 8080'");
+    return icpt_opts_split_devices(o, err, errlen);
+}

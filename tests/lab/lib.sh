@@ -1,0 +1,577 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2119,SC2120
+# The network-namespace lab (doc: /work/shared/LAB.md, tests/lab/README.md).
+#
+# Sourced by every scenario (tests/lab/test_*.sh), by scripts/demo.sh and by the benchmark.
+# It owns: the namespaces of one run (unique prefix tc$$-), the processes it starts (tracked by
+# PID, never by name) and one temporary directory for configs and logs. A trap removes all of
+# them on exit, on failure and on Ctrl-C.
+#
+#  [client] 198.51.100.10 ---- 198.51.100.1 [router] 192.0.2.1 (br0)
+#                                              |-- 192.0.2.10 [online] (+ .11, .12 optional)
+#                                              |-- 192.0.2.20 [target]
+#                                              |-- 192.0.2.30 [assist] (ip_forward=0)
+#  on target: 203.0.113.0/24 and 198.51.100.0/24 via 192.0.2.30
+#  IPv6 mirror: 2001:db8:2::/64 (client side), 2001:db8:1::/64 (servers), 2001:db8:3::/64 (-c)
+#
+# Works under `set -euo pipefail`. Nothing here touches the root namespace except the
+# short-lived veth pairs that are created there and moved into the lab at once.
+
+LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TC_SRC=${TC_SRC:-$(cd "$LAB_LIB_DIR/../.." && pwd)}
+TC_BIN=${TC_BIN:-$TC_SRC/build/debug}
+LAB_PY=${LAB_PY:-$(command -v /usr/bin/python3 || command -v python3)}
+LAB_NAME=${LAB_NAME:-$(basename "$0" .sh)}
+LAB_TIMEOUT=${TC_LAB_TIMEOUT:-240}     # whole-run watchdog, seconds
+
+P="tc$$-"
+NS_CLI="${P}cli"
+NS_RTR="${P}rtr"
+NS_ONL="${P}onl"
+NS_TGT="${P}tgt"
+NS_AST="${P}ast"
+NS_ONLINE=()           # every online host: NS_ONLINE[0]=$NS_ONL (.10), [1] (.11), [2] (.12)
+
+IP_CLI=198.51.100.10
+IP_RTR_CLI=198.51.100.1
+IP_RTR=192.0.2.1
+IP_ONL=192.0.2.10
+IP_TGT=192.0.2.20
+IP_AST=192.0.2.30
+FAKE_NET=203.0.113.0/24
+CHAN_PORT=36524
+
+LAB_DIR=""
+LAB_NS=()              # namespaces created, for the cleanup
+LAB_PIDS=()            # processes started, for the cleanup
+LAB_TMPLINKS=()        # temporary veth names in the root namespace
+LAB_FAILED=0
+LAB_WATCHDOG=""
+TCPCOPY_PID=""
+INTERCEPT_PID=""
+TCPCOPY_LOG=""
+INTERCEPT_LOG=""
+
+# --- messages -------------------------------------------------------------------------------
+
+log() { printf '[%s %s] %s\n' "$LAB_NAME" "$(date +%T)" "$*" >&2; }
+
+# fail MSG: print the FAIL line (and the tools' logs for diagnosis), exit 1; the trap cleans up.
+fail() {
+    LAB_FAILED=1
+    trap - ERR
+    local f
+    for f in "$TCPCOPY_LOG" "$INTERCEPT_LOG"; do
+        if [ -n "$f" ] && [ -s "$f" ]; then
+            echo "---- last lines of $(basename "$f") ----" >&2
+            tail -n 25 "$f" >&2 || true
+        fi
+    done
+    echo "FAIL: $LAB_NAME: $*"
+    exit 1
+}
+
+pass() {
+    echo "PASS: $LAB_NAME${1:+: $*}"
+    exit 0
+}
+
+# assert_ge ACTUAL MIN WHAT: numbers may be decimals (ratios).
+assert_ge() {
+    if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; then
+        log "ok: $3: $1 >= $2"
+    else
+        fail "$3: $1 < $2"
+    fi
+}
+
+assert_eq() {
+    if [ "$1" = "$2" ]; then
+        log "ok: $3: $1"
+    else
+        fail "$3: got '$1', expected '$2'"
+    fi
+}
+
+# --- waiting --------------------------------------------------------------------------------
+
+# wait_until CMD TIMEOUT: evaluate CMD (a string) every 0.1 s until it succeeds; 1 on timeout.
+wait_until() {
+    local cmd=$1 timeout=${2:-10} i n
+    n=$(awk -v t="$timeout" 'BEGIN { printf "%d", t * 10 }')
+    for ((i = 0; i < n; i++)); do
+        if eval "$cmd" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    eval "$cmd" >/dev/null 2>&1
+}
+
+# settle CMD MAX: run CMD (a string printing a number) every 0.5 s until its value has not
+# changed for 2 s, or MAX seconds have passed. Prints the last value.
+settle() {
+    local cmd=$1 max=${2:-10} last="" cur same=0 i n
+    n=$(awk -v t="$max" 'BEGIN { printf "%d", t * 2 }')
+    for ((i = 0; i < n; i++)); do
+        cur=$(eval "$cmd" 2>/dev/null || echo 0)
+        if [ "$cur" = "$last" ]; then
+            same=$((same + 1))
+            [ "$same" -ge 4 ] && break
+        else
+            same=0
+            last=$cur
+        fi
+        sleep 0.5
+    done
+    echo "$last"
+}
+
+# firstn N: the first N lines of stdin. Unlike head it reads everything, so the writer never
+# gets SIGPIPE (which `set -o pipefail` would turn into a failure).
+firstn() { awk -v n="${1:-1}" 'NR <= n'; }
+
+# lines FILE: number of lines, 0 when the file does not exist yet.
+lines() {
+    if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi
+}
+
+# --- namespaces -----------------------------------------------------------------------------
+
+nsx() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+on_cli() { ip netns exec "$NS_CLI" "$@"; }
+on_rtr() { ip netns exec "$NS_RTR" "$@"; }
+on_onl() { ip netns exec "$NS_ONL" "$@"; }
+on_tgt() { ip netns exec "$NS_TGT" "$@"; }
+on_ast() { ip netns exec "$NS_AST" "$@"; }
+
+# reach NS IP [PORT]: true when a TCP connection from NS to IP:PORT (default 9, where nothing
+# listens) is answered, accepted or refused; false after 1 s of silence. No ping needed.
+reach() {
+    ip netns exec "$1" "$LAB_PY" -c '
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except ConnectionRefusedError:
+    pass
+except OSError:
+    sys.exit(1)' "$2" "${3:-9}"
+}
+
+# lab_track PID: stop this process at cleanup.
+lab_track() { LAB_PIDS+=("$1"); }
+
+_lab_ns_add() {
+    ip netns add "$1"
+    LAB_NS+=("$1")
+    ip netns exec "$1" ip link set lo up
+    # Forwarding is off unless a host is a router; assist must stay a black hole.
+    ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+}
+
+# _lab_veth NS_A NAME_A NS_B NAME_B: one veth pair between two lab namespaces. The pair is
+# created under unique temporary names in the root namespace, moved at once, and renamed
+# inside (so two runs never clash on names and eth0 can exist everywhere).
+_lab_veth() {
+    local nsa=$1 namea=$2 nsb=$3 nameb=$4 ta tb
+    LAB_VETH_SEQ=$((${LAB_VETH_SEQ:-0} + 1))
+    ta="t$$v${LAB_VETH_SEQ}a"
+    tb="t$$v${LAB_VETH_SEQ}b"
+    LAB_TMPLINKS+=("$ta" "$tb")
+    ip link add "$ta" type veth peer name "$tb"
+    ip link set "$ta" netns "$nsa"
+    ip link set "$tb" netns "$nsb"
+    ip -n "$nsa" link set "$ta" name "$namea"
+    ip -n "$nsb" link set "$tb" name "$nameb"
+    ip -n "$nsa" link set "$namea" up
+    ip -n "$nsb" link set "$nameb" up
+}
+
+# _lab_server NS IP4 IP6 PORTNAME: a host on the server LAN (a port of the router's bridge).
+_lab_server() {
+    local ns=$1 ip4=$2 ip6=$3 port=$4
+    _lab_ns_add "$ns"
+    _lab_veth "$ns" eth0 "$NS_RTR" "$port"
+    ip -n "$NS_RTR" link set "$port" master br0
+    ip -n "$ns" addr add "$ip4/24" dev eth0
+    ip -n "$ns" -6 addr add "$ip6/64" dev eth0 nodad
+    ip -n "$ns" route add default via "$IP_RTR"
+    ip -n "$ns" -6 route add default via 2001:db8:1::1
+}
+
+# lab_up [N_ONLINE]: build the lab (N_ONLINE online hosts, 1 to 3: .10, .11, .12).
+lab_up() {
+    local nonl=${1:-1} i ns
+    [ "$(id -u)" -eq 0 ] || { echo "FAIL: $LAB_NAME: the lab needs root"; exit 1; }
+    [ "$nonl" -ge 1 ] && [ "$nonl" -le 3 ] || fail "lab_up: 1 to 3 online hosts"
+    LAB_DIR=$(mktemp -d "/tmp/tclab-$LAB_NAME.XXXXXX")
+    trap _lab_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    _lab_watchdog_start
+
+    log "lab up: prefix $P, dir $LAB_DIR"
+    _lab_ns_add "$NS_RTR"
+    on_rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    ip -n "$NS_RTR" link add br0 type bridge forward_delay 0 stp_state 0
+    ip -n "$NS_RTR" link set br0 up
+    ip -n "$NS_RTR" addr add "$IP_RTR/24" dev br0
+    ip -n "$NS_RTR" -6 addr add 2001:db8:1::1/64 dev br0 nodad
+
+    _lab_ns_add "$NS_CLI"
+    _lab_veth "$NS_CLI" eth0 "$NS_RTR" eth0
+    ip -n "$NS_CLI" addr add "$IP_CLI/24" dev eth0
+    ip -n "$NS_CLI" -6 addr add 2001:db8:2::10/64 dev eth0 nodad
+    ip -n "$NS_CLI" route add default via "$IP_RTR_CLI"
+    ip -n "$NS_CLI" -6 route add default via 2001:db8:2::1
+    ip -n "$NS_RTR" addr add "$IP_RTR_CLI/24" dev eth0
+    ip -n "$NS_RTR" -6 addr add 2001:db8:2::1/64 dev eth0 nodad
+
+    NS_ONLINE=()
+    for ((i = 0; i < nonl; i++)); do
+        if [ "$i" -eq 0 ]; then ns=$NS_ONL; else ns="${P}onl$i"; fi
+        _lab_server "$ns" "192.0.2.$((10 + i))" "2001:db8:1::$((10 + i))" "onl$i"
+        NS_ONLINE+=("$ns")
+    done
+    _lab_server "$NS_TGT" "$IP_TGT" 2001:db8:1::20 tgt0
+    _lab_server "$NS_AST" "$IP_AST" 2001:db8:1::30 ast0
+
+    # The target sends its replies for the real and the fake clients to assist, where they
+    # are captured and dropped (assist does not forward).
+    ip -n "$NS_TGT" route add "$FAKE_NET" via "$IP_AST"
+    ip -n "$NS_TGT" route add 198.51.100.0/24 via "$IP_AST"
+    ip -n "$NS_TGT" -6 route add 2001:db8:3::/64 via 2001:db8:1::30
+    ip -n "$NS_TGT" -6 route add 2001:db8:2::/64 via 2001:db8:1::30
+
+    # The bridge ports need a moment to forward; bounded wait on first contact.
+    wait_until "reach $NS_CLI $IP_ONL" 10 || fail "lab_up: client cannot reach online"
+    for ns in "${NS_ONLINE[@]}" "$NS_TGT" "$NS_AST"; do
+        wait_until "reach $ns $IP_RTR" 10 || fail "lab_up: $ns cannot reach the router"
+    done
+    log "lab ready"
+}
+
+_lab_watchdog_start() {
+    local main=$$ secs=$LAB_TIMEOUT
+    # Sends TERM to the scenario when it overruns (ctest would SIGKILL it, and then no trap
+    # could remove the namespaces).
+    (
+        trap - EXIT INT TERM
+        sleep "$secs" &
+        wait $! 2>/dev/null || exit 0
+        echo "[$LAB_NAME] watchdog: run exceeded ${secs}s, stopping it" >&2
+        kill -TERM "$main" 2>/dev/null
+    ) &
+    LAB_WATCHDOG=$!
+}
+
+# _lab_stop PID [SECS]: TERM, then KILL after SECS (default 3).
+_lab_stop() {
+    local pid=$1 secs=${2:-3} i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+_lab_cleanup() {
+    local rc=$? pid ns l
+    set +e
+    trap - EXIT INT TERM ERR
+    [ "$rc" -ne 0 ] && LAB_FAILED=1
+    [ -n "$TCPCOPY_PID" ] && _lab_stop "$TCPCOPY_PID" 3
+    for pid in "${LAB_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${LAB_PIDS[@]}"; do
+        _lab_stop "$pid" 3
+    done
+    for pid in "${LAB_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    # Anything still running inside the lab (a client a scenario left behind) was started by
+    # this run: stop it by PID before the namespaces go.
+    for ns in "${LAB_NS[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -KILL "$pid" 2>/dev/null
+        done
+    done
+    for ns in "${LAB_NS[@]}"; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    for l in "${LAB_TMPLINKS[@]}"; do
+        ip link show "$l" >/dev/null 2>&1 && ip link del "$l" 2>/dev/null
+    done
+    if [ -n "$LAB_WATCHDOG" ]; then
+        _lab_kill_tree "$LAB_WATCHDOG"
+    fi
+    if [ -n "$LAB_DIR" ] && [ -d "$LAB_DIR" ]; then
+        if [ "$LAB_FAILED" -ne 0 ] || [ -n "${TC_KEEP:-}" ]; then
+            echo "[$LAB_NAME] logs kept in $LAB_DIR" >&2
+        else
+            rm -rf "$LAB_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+# _lab_kill_tree PID: stop PID and its direct children, by PID (the watchdog and its sleep).
+_lab_kill_tree() {
+    local pid=$1 c
+    for c in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
+        kill -TERM "$c" 2>/dev/null
+    done
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# --- servers --------------------------------------------------------------------------------
+
+# listening NS PORT: true when a TCP socket listens on PORT in NS.
+listening() {
+    [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null)" ]
+}
+
+# start_nginx NS PORT NAME: Debian's nginx with its own prefix in $LAB_DIR/nginx-NAME; every
+# request is logged to $LAB_DIR/nginx-NAME/access.log as
+#   remote_addr remote_port method uri status request_length body_bytes_sent
+# and answered with a 600-byte page. Sets NGINX_LOG (the access log of the last one started).
+start_nginx() {
+    local ns=$1 port=$2 name=$3 dir page pid
+    dir="$LAB_DIR/nginx-$name"
+    mkdir -p "$dir/tmp" "$dir/html"
+    page=$(head -c 600 /dev/zero | tr '\0' 'x')
+    printf '%s' "$page" >"$dir/html/page.html"
+    cat >"$dir/nginx.conf" <<EOF
+user root root;
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent';
+    access_log $dir/access.log lab;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 100000;
+    keepalive_timeout 65;
+    client_max_body_size 0;
+    server_tokens off;
+    server {
+        listen $port;
+        listen [::]:$port;
+        root $dir/html;
+        default_type text/html;
+        location / {
+            try_files /page.html =404;
+        }
+    }
+}
+EOF
+    : >"$dir/access.log"
+    # Background the command itself, not a shell function: $! must be the program's PID
+    # (ip netns exec execs it), or stopping it by PID would only stop a subshell.
+    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+        >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $ns $port" 10 || {
+        cat "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null
+        fail "nginx $name did not listen on $port in $ns"
+    }
+    NGINX_LOG="$dir/access.log"
+    log "nginx $name listening on $ns:$port (pid $pid)"
+}
+
+# start_recorder NS IP PORT NAME [recorder options]: tests/lab/recorder.py recording into
+# $LAB_DIR/rec-NAME (one .bin per connection, requests.log, conns.log). Sets REC_DIR.
+start_recorder() {
+    local ns=$1 ip=$2 port=$3 name=$4 dir pid
+    shift 4
+    dir="$LAB_DIR/rec-$name"
+    mkdir -p "$dir"
+    ip netns exec "$ns" "$LAB_PY" "$LAB_LIB_DIR/recorder.py" --addr "$ip" --port "$port" --dir "$dir" "$@" \
+        >"$dir/recorder.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $ns $port" 10 || {
+        cat "$dir/recorder.log" >&2
+        fail "recorder $name did not listen on $ip:$port"
+    }
+    REC_DIR=$dir
+    log "recorder $name listening on $ns $ip:$port (pid $pid)"
+}
+
+# --- tcpcopy and intercept ------------------------------------------------------------------
+
+INTERCEPT_ARGS_DEFAULT=(-i eth0 -F 'tcp and src port 8080')
+TCPCOPY_ARGS_DEFAULT=(-x 80-192.0.2.20:8080 -s 192.0.2.30 -c 203.0.113.x)
+
+_tc_check_bin() {
+    [ -x "$TC_BIN/$1" ] || fail "$TC_BIN/$1 not found (set TC_BIN to the build directory)"
+}
+
+_tc_alive_or_fail() {
+    local pid=$1 what=$2 logf=$3 rc
+    if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null && rc=0 || rc=$?
+        echo "---- $what log ($logf) ----" >&2
+        cat "$logf" >&2 || true
+        fail "$what exited during startup (status $rc)"
+    fi
+}
+
+# start_intercept [ARGS...] in assist (default: -i eth0 -F 'tcp and src port 8080'); waits
+# until it listens on 36524. NS_INTERCEPT may name another namespace.
+start_intercept() {
+    local ns=${NS_INTERCEPT:-$NS_AST} args=("$@")
+    [ "${#args[@]}" -gt 0 ] || args=("${INTERCEPT_ARGS_DEFAULT[@]}")
+    _tc_check_bin intercept
+    INTERCEPT_LOG="$LAB_DIR/intercept.log"
+    log "intercept ${args[*]}"
+    ip netns exec "$ns" "$TC_BIN/intercept" "${args[@]}" >>"$INTERCEPT_LOG" 2>&1 &
+    INTERCEPT_PID=$!
+    lab_track "$INTERCEPT_PID"
+    if ! wait_until "listening $ns $CHAN_PORT || ! kill -0 $INTERCEPT_PID" 10 ||
+        ! listening "$ns" "$CHAN_PORT"; then
+        _tc_alive_or_fail "$INTERCEPT_PID" intercept "$INTERCEPT_LOG"
+        cat "$INTERCEPT_LOG" >&2
+        fail "intercept does not listen on $CHAN_PORT after 10 s"
+    fi
+    sleep 0.3
+    _tc_alive_or_fail "$INTERCEPT_PID" intercept "$INTERCEPT_LOG"
+    log "intercept running (pid $INTERCEPT_PID)"
+}
+
+# start_tcpcopy [ARGS...] in online (default: -x 80-192.0.2.20:8080 -s 192.0.2.30
+# -c 203.0.113.x); waits until it has connected to intercept. NS_TCPCOPY may name another
+# namespace.
+start_tcpcopy() {
+    local ns=${NS_TCPCOPY:-$NS_ONL} args=("$@") ast=${NS_INTERCEPT:-$NS_AST}
+    [ "${#args[@]}" -gt 0 ] || args=("${TCPCOPY_ARGS_DEFAULT[@]}")
+    _tc_check_bin tcpcopy
+    TCPCOPY_LOG="$LAB_DIR/tcpcopy.log"
+    log "tcpcopy ${args[*]}"
+    ip netns exec "$ns" "$TC_BIN/tcpcopy" "${args[@]}" >>"$TCPCOPY_LOG" 2>&1 &
+    TCPCOPY_PID=$!
+    lab_track "$TCPCOPY_PID"
+    local est="[ -n \"\$(ip netns exec $ast ss -Htn state established '( sport = :$CHAN_PORT )')\" ]"
+    if ! wait_until "$est || ! kill -0 $TCPCOPY_PID" 10 || ! eval "$est"; then
+        _tc_alive_or_fail "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG"
+        log "warning: no channel connection seen at intercept after 10 s"
+    fi
+    sleep 0.5
+    _tc_alive_or_fail "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG"
+    [ -n "$INTERCEPT_PID" ] && _tc_alive_or_fail "$INTERCEPT_PID" intercept "$INTERCEPT_LOG"
+    log "tcpcopy running (pid $TCPCOPY_PID)"
+}
+
+# _tc_stop_one PID NAME LOG: SIGTERM by PID, bounded wait, show the log's tail. Returns 1 on
+# a crash or a sanitizer report.
+_tc_stop_one() {
+    local pid=$1 name=$2 logf=$3 rc=0 i bad=0
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name did not exit 10 s after SIGTERM; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            bad=1
+        fi
+    else
+        log "$name was no longer running before SIGTERM"
+        bad=1
+    fi
+    wait "$pid" 2>/dev/null && rc=0 || rc=$?
+    echo "---- $name exit status $rc; last lines of its log ----"
+    tail -n 12 "$logf" 2>/dev/null | sed 's/^/  /'
+    case $rc in 132 | 134 | 136 | 139) bad=1 ;; esac
+    if grep -qE 'Sanitizer|runtime error:' "$logf" 2>/dev/null; then
+        log "$name: sanitizer report in $logf"
+        grep -m5 -E 'Sanitizer|runtime error:' "$logf" >&2
+        bad=1
+    fi
+    return "$bad"
+}
+
+# stop_tc: stop tcpcopy, then intercept (SIGTERM by PID) and print their final counters.
+# Returns 1 when either crashed, had to be killed, or reported a sanitizer error.
+stop_tc() {
+    local bad=0
+    _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" || bad=1
+    TCPCOPY_PID=""
+    _tc_stop_one "$INTERCEPT_PID" intercept "$INTERCEPT_LOG" || bad=1
+    INTERCEPT_PID=""
+    return "$bad"
+}
+
+# start_http_copy: nginx online:80 and target:8080, intercept and tcpcopy with the original's
+# command lines. Sets ON_LOG and TG_LOG (the two access logs).
+start_http_copy() {
+    start_nginx "$NS_ONL" 80 online
+    ON_LOG=$NGINX_LOG
+    start_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+    start_intercept
+    start_tcpcopy
+}
+
+# --- reports --------------------------------------------------------------------------------
+
+# report ONLINE_LOG TARGET_LOG: one line per request in each (nginx access logs or recorder
+# requests.log). Sets N_ONLINE, N_TARGET, RATIO.
+report() {
+    N_ONLINE=$(lines "$1")
+    N_TARGET=$(lines "$2")
+    RATIO=$(awk -v a="$N_ONLINE" -v b="$N_TARGET" 'BEGIN { if (a == 0) print 0; else printf "%.4f", b / a }')
+    echo "requests online $N_ONLINE, reproduced on target $N_TARGET, ratio $RATIO"
+}
+
+# uris LOG: the multiset of request URIs of an access log (or recorder requests.log), sorted.
+uris() {
+    awk '{ print $4 }' "$1" | LC_ALL=C sort
+}
+
+# compare_recordings ONLINE_DIR TARGET_DIR: for each connection recorded online, the target's
+# recording with the same client port must hold the same bytes. Prints a summary and sets
+# REC_CONNS REC_MATCHED REC_MISSING REC_MISMATCH REC_BYTES.
+compare_recordings() {
+    local on=$1 tg=$2 f base port t
+    REC_CONNS=0 REC_MATCHED=0 REC_MISSING=0 REC_MISMATCH=0 REC_BYTES=0
+    for f in "$on"/*.bin; do
+        [ -e "$f" ] || continue
+        REC_CONNS=$((REC_CONNS + 1))
+        base=$(basename "$f" .bin)
+        port=$(echo "$base" | awk -F_ '{ print $(NF - 1) }')
+        t=$(find "$tg" -maxdepth 1 -name "*_${port}_*.bin" | firstn 1)
+        if [ -z "$t" ]; then
+            REC_MISSING=$((REC_MISSING + 1))
+            log "missing on target: connection from port $port ($(stat -c %s "$f") bytes)"
+            continue
+        fi
+        REC_BYTES=$((REC_BYTES + $(stat -c %s "$f")))
+        if cmp -s "$f" "$t"; then
+            REC_MATCHED=$((REC_MATCHED + 1))
+        else
+            REC_MISMATCH=$((REC_MISMATCH + 1))
+            log "mismatch: port $port: online $(stat -c %s "$f") bytes, target $(stat -c %s "$t") bytes, first difference: $(cmp "$f" "$t" 2>&1 | firstn 1)"
+        fi
+    done
+    echo "connections online $REC_CONNS, identical on target $REC_MATCHED, missing $REC_MISSING, mismatches $REC_MISMATCH, bytes compared $REC_BYTES"
+}

@@ -1,0 +1,952 @@
+/*
+ * test_chanc: tcpcopy's channel client against a fake intercept in this
+ * process, over loopback only (127.0.0.1, ports chosen by the kernel).
+ *
+ * chanc_connect_all() blocks, so during it the fake intercept runs in a thread
+ * (accept, read the client's HELLO, answer as told). Afterwards the test holds
+ * the accepted sockets and drives the real event loop: routes must arrive as
+ * ROUTE_ADD/ROUTE_DEL frames, REPLY records must reach on_reply, a garbage
+ * frame must close the connection, count it, and a reconnect must follow.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "chan.h"
+#include "chanc.h"
+#include "log.h"
+#include "loop.h"
+#include "transfer.h"
+
+#define MAXC 11
+
+enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE };
+
+/* A fake intercept: a listener and the connections it accepted. */
+struct fake {
+    int lfd;
+    uint16_t port;
+    enum fake_mode mode;
+    int want;         /* connections to accept in the thread */
+    int cfd[MAXC];
+    int n;
+    bool hello_ok;    /* every client HELLO was well-formed, role tcpcopy */
+    pthread_t th;
+};
+
+static void fake_listen(struct fake *f)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < MAXC; i++)
+        f->cfd[i] = -1;
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f->lfd >= 0);
+    /* Inherited by accepted sockets: their TIME_WAIT must not block a restart
+     * on the same port (Linux wants SO_REUSEADDR on both sides of that check). */
+    int one = 1;
+    assert_int_equal(setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(f->lfd, 16), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sin, &sl), 0);
+    f->port = ntohs(sin.sin_port);
+}
+
+static void fake_close(struct fake *f)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->cfd[i] >= 0)
+            close(f->cfd[i]);
+    if (f->lfd >= 0)
+        close(f->lfd);
+    f->lfd = -1;
+    f->n = 0;
+}
+
+/* Read one whole frame from a blocking fd into p (at most cap). Frame length, or -1. */
+static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
+{
+    size_t have = 0;
+    for (;;) {
+        struct chan_frame fr;
+        ssize_t n = chan_frame_next(&fr, p, have);
+        if (n != 0)
+            return n;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, timeout_ms) <= 0 || have == cap)
+            return -1;
+        ssize_t r = read(fd, p + have, 1); /* byte by byte: never read past the frame */
+        if (r <= 0)
+            return -1;
+        have += (size_t)r;
+    }
+}
+
+static void send_hello(int fd, uint16_t version)
+{
+    struct chan_out o;
+    struct chan_hello h = {.version = version, .role = CHAN_ROLE_INTERCEPT,
+                           .features = CHAN_FEAT_HEARTBEAT};
+    chan_out_init(&o, 1024);
+    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
+    chan_out_free(&o);
+}
+
+/* Accept one client, check its HELLO, answer per mode. */
+static int fake_serve_one(struct fake *f)
+{
+    struct pollfd pfd = {.fd = f->lfd, .events = POLLIN};
+    if (poll(&pfd, 1, 5000) != 1)
+        return -1;
+    int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    f->cfd[f->n++] = fd;
+    uint8_t b[300];
+    ssize_t n = read_frame(fd, b, sizeof(b), 5000);
+    struct chan_frame fr;
+    struct chan_hello h;
+    if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || chan_hello_decode(&h, &fr) != 0 ||
+        h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
+        f->hello_ok = false;
+    switch (f->mode) {
+    case FAKE_ANSWER:
+        send_hello(fd, CHAN_VERSION);
+        break;
+    case FAKE_VERSION2:
+        send_hello(fd, 2);
+        break;
+    case FAKE_BYE:
+        (void)!write(fd, "\x07\x00\x00\x06\x00\x09" "full", 10);
+        break;
+    case FAKE_SILENT:
+        break;
+    }
+    return 0;
+}
+
+static void *fake_thread(void *arg)
+{
+    struct fake *f = arg;
+    f->hello_ok = true;
+    for (int i = 0; i < f->want; i++)
+        if (fake_serve_one(f) < 0) {
+            f->hello_ok = false;
+            break;
+        }
+    return NULL;
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode, int want)
+{
+    f->mode = mode;
+    f->want = want;
+    assert_int_equal(pthread_create(&f->th, NULL, fake_thread, f), 0);
+}
+
+static void fake_join(struct fake *f)
+{
+    pthread_join(f->th, NULL);
+}
+
+/* ---- the client side ---- */
+
+struct ctx {
+    struct loop *loop;
+    struct chanc *c;
+    struct server_list servers;
+    size_t up, total, state_calls;
+    uint8_t rec[16][CHAN_REPLY_HDR_MAX];
+    size_t rec_len[16];
+    size_t nrec;
+    bool (*until)(struct ctx *);
+    struct loop_timer stop;
+    bool timed_out;
+};
+
+static void on_reply(void *arg, const uint8_t *hdr, size_t len)
+{
+    struct ctx *x = arg;
+    if (x->nrec < 16 && len <= CHAN_REPLY_HDR_MAX) {
+        memcpy(x->rec[x->nrec], hdr, len);
+        x->rec_len[x->nrec] = len;
+    }
+    x->nrec++;
+}
+
+static void on_state(void *arg, size_t up, size_t total)
+{
+    struct ctx *x = arg;
+    x->up = up;
+    x->total = total;
+    x->state_calls++;
+}
+
+static void add_server(struct ctx *x, uint16_t port)
+{
+    struct server *s = &x->servers.s[x->servers.n++];
+    assert_true(addr_parse(&s->addr, "127.0.0.1"));
+    s->port = port;
+}
+
+static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
+{
+    struct chanc_conf conf = {.servers = &x->servers, .conns_per_server = per,
+                              .out_max = out_max, .connect_timeout_ms = timeout_ms};
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state};
+    x->loop = loop_new();
+    assert_non_null(x->loop);
+    x->c = chanc_new(x->loop, &conf, &cb, x);
+    assert_non_null(x->c);
+}
+
+static void ctx_free(struct ctx *x)
+{
+    chanc_free(x->c);
+    loop_free(x->loop);
+}
+
+static void before_sleep(struct loop *l, void *arg)
+{
+    struct ctx *x = arg;
+    chanc_flush(x->c); /* as the program does, once per iteration */
+    if (x->until(x))
+        loop_stop(l);
+}
+
+static void stop_cb(struct loop *l, void *arg)
+{
+    struct ctx *x = arg;
+    x->timed_out = true;
+    loop_stop(l);
+}
+
+/* Run the loop until cond holds; false on timeout. */
+static bool run_until(struct ctx *x, bool (*cond)(struct ctx *), int timeout_ms)
+{
+    x->until = cond;
+    x->timed_out = false;
+    loop_set_before_sleep(x->loop, before_sleep, x);
+    loop_timer_set(x->loop, &x->stop, loop_update_time(x->loop) + (uint64_t)timeout_ms * 1000,
+                   stop_cb, x);
+    assert_int_equal(loop_run(x->loop), 0);
+    loop_timer_cancel(x->loop, &x->stop);
+    return !x->timed_out;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    log_init("test_chanc", NULL, false);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_connect_ok(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 3, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 3);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_true(f.hello_ok);
+    assert_int_equal(f.n, 3);
+    assert_int_equal(chanc_up(x.c), 3);
+    assert_int_equal(x.up, 3);
+    assert_int_equal(x.total, 3);
+    assert_int_equal(x.state_calls, 3);
+    assert_int_equal(chanc_stats(x.c)->connects, 3);
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+    ctx_free(&x);
+    /* chanc_free says goodbye: each fake connection sees a BYE, then EOF. */
+    for (int i = 0; i < f.n; i++) {
+        uint8_t b[64];
+        ssize_t n = read_frame(f.cfd[i], b, sizeof(b), 2000);
+        assert_true(n >= 6);
+        assert_int_equal(b[0], CHAN_BYE);
+        assert_int_equal(read(f.cfd[i], b, 1), 0);
+    }
+    fake_close(&f);
+}
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&f);
+    uint16_t port = f.port;
+    fake_close(&f); /* nothing listens there now */
+    add_server(&x, port);
+    ctx_new(&x, 1, 0, 1000);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ECONNREFUSED);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: connection refused", port);
+    assert_string_equal(err, want);
+    assert_int_equal(chanc_up(x.c), 0);
+    assert_int_equal(x.state_calls, 0);
+    ctx_free(&x);
+}
+
+static void test_connect_no_hello(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 300);
+    fake_start(&f, FAKE_SILENT, 1);
+    uint64_t t0 = now_monotonic_us();
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ETIMEDOUT);
+    uint64_t ms = (now_monotonic_us() - t0) / 1000;
+    fake_join(&f);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: no HELLO within 300 ms", f.port);
+    assert_string_equal(err, want);
+    assert_true(ms >= 290 && ms < 2000);
+    assert_true(f.hello_ok); /* our HELLO went out before we gave up */
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_connect_wrong_version(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 2000);
+    fake_start(&f, FAKE_VERSION2, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -EPROTONOSUPPORT);
+    fake_join(&f);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: protocol version 2, we speak 1",
+             f.port);
+    assert_string_equal(err, want);
+    /* We told the intercept why before closing. */
+    uint8_t b[300];
+    ssize_t n = read_frame(f.cfd[0], b, sizeof(b), 2000);
+    assert_true(n > 6);
+    assert_int_equal(b[0], CHAN_BYE);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_connect_bye(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 2000);
+    fake_start(&f, FAKE_BYE, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ECONNREFUSED);
+    fake_join(&f);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: refused by intercept (code 9): full",
+             f.port);
+    assert_string_equal(err, want);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* One server fails: the error names it, and the others are not left half-done. */
+static void test_connect_second_server_fails(void **state)
+{
+    (void)state;
+    struct fake a, dead;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&a);
+    fake_listen(&dead);
+    uint16_t dport = dead.port;
+    fake_close(&dead);
+    add_server(&x, a.port);
+    add_server(&x, dport);
+    ctx_new(&x, 1, 0, 1000);
+    fake_start(&a, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ECONNREFUSED);
+    fake_join(&a);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: connection refused", dport);
+    assert_string_equal(err, want);
+    assert_int_equal(chanc_up(x.c), 1);
+    ctx_free(&x);
+    fake_close(&a);
+}
+
+static struct chan_route route(uint32_t client, uint16_t cport)
+{
+    struct chan_route r;
+    uint32_t c = htonl(client), t = htonl(0xc000020a); /* 192.0.2.10 */
+    memset(&r, 0, sizeof(r));
+    addr_set_v4(&r.client, &c);
+    addr_set_v4(&r.target, &t);
+    r.cport = cport;
+    r.tport = 8080;
+    return r;
+}
+
+static void test_routes_to_every_server(void **state)
+{
+    (void)state;
+    struct fake f[2];
+    struct ctx x = {0};
+    char err[256];
+    for (int i = 0; i < 2; i++) {
+        fake_listen(&f[i]);
+        add_server(&x, f[i].port);
+        fake_start(&f[i], FAKE_ANSWER, 1);
+    }
+    ctx_new(&x, 1, 0, 3000);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    for (int i = 0; i < 2; i++)
+        fake_join(&f[i]);
+
+    for (uint16_t k = 0; k < 3; k++) {
+        struct chan_route r = route(0x3e87c801 + k, (uint16_t)(40000 + k));
+        chanc_route_add(x.c, &r);
+    }
+    struct chan_route r0 = route(0x3e87c801, 40000);
+    chanc_route_del(x.c, &r0);
+    chanc_flush(x.c);
+    assert_int_equal(chanc_stats(x.c)->routes_added, 6);
+    assert_int_equal(chanc_stats(x.c)->routes_deleted, 2);
+    assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
+
+    for (int i = 0; i < 2; i++) {
+        uint8_t b[300];
+        struct chan_frame fr;
+        struct chan_route g;
+        ssize_t n = read_frame(f[i].cfd[0], b, sizeof(b), 2000);
+        assert_int_equal(n, 4 + 3 * 40); /* three records batched into one frame */
+        assert_int_equal(chan_frame_next(&fr, b, (size_t)n), n);
+        assert_int_equal(fr.type, CHAN_ROUTE_ADD);
+        assert_int_equal(chan_route_count(&fr), 3);
+        for (uint16_t k = 0; k < 3; k++) {
+            assert_int_equal(chan_route_get(&g, &fr, k), 0);
+            assert_int_equal(g.cport, 40000 + k);
+            assert_int_equal(g.tport, 8080);
+            assert_int_equal(ntohl(g.client.u.v4.s_addr), 0x3e87c801 + k);
+            assert_int_equal(ntohl(g.target.u.v4.s_addr), 0xc000020a);
+        }
+        n = read_frame(f[i].cfd[0], b, sizeof(b), 2000);
+        assert_int_equal(n, 44);
+        assert_int_equal(chan_frame_next(&fr, b, (size_t)n), n);
+        assert_int_equal(fr.type, CHAN_ROUTE_DEL);
+        assert_int_equal(chan_route_get(&g, &fr, 0), 0);
+        assert_int_equal(g.cport, 40000);
+    }
+    ctx_free(&x);
+    for (int i = 0; i < 2; i++)
+        fake_close(&f[i]);
+}
+
+/* With -C 4, a route's ADD and DEL travel on the same connection. */
+static void test_route_add_del_same_conn(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    enum { PER = 4, N = 64 };
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, PER, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, PER);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    for (int k = 0; k < N; k++) {
+        struct chan_route r = route(0x0a000000 + (uint32_t)k * 7, (uint16_t)(1024 + k));
+        chanc_route_add(x.c, &r);
+    }
+    chanc_flush(x.c);
+    for (int k = N - 1; k >= 0; k--) {
+        struct chan_route r = route(0x0a000000 + (uint32_t)k * 7, (uint16_t)(1024 + k));
+        chanc_route_del(x.c, &r);
+    }
+    chanc_flush(x.c);
+
+    int used = 0, total = 0;
+    for (int i = 0; i < PER; i++) {
+        uint8_t b[8192];
+        struct chan_frame fr;
+        struct chan_route g;
+        uint8_t added[N] = {0};
+        int na = 0;
+        for (int phase = 0; phase < 2; phase++) {
+            /* A connection with no route gets no frame: look without blocking long. */
+            ssize_t n = read_frame(f.cfd[i], b, sizeof(b), phase == 0 ? 300 : 2000);
+            if (n < 0 && phase == 0)
+                break;
+            assert_true(n > 0);
+            assert_int_equal(chan_frame_next(&fr, b, (size_t)n), n);
+            assert_int_equal(fr.type, phase == 0 ? CHAN_ROUTE_ADD : CHAN_ROUTE_DEL);
+            for (size_t k = 0; k < chan_route_count(&fr); k++) {
+                assert_int_equal(chan_route_get(&g, &fr, k), 0);
+                int idx = g.cport - 1024;
+                assert_true(idx >= 0 && idx < N);
+                if (phase == 0) {
+                    added[idx] = 1;
+                    na++;
+                } else {
+                    assert_int_equal(added[idx], 1); /* deleted where it was added */
+                    na--;
+                }
+            }
+            if (phase == 0) {
+                used++;
+                total += (int)chan_route_count(&fr);
+            }
+        }
+        assert_int_equal(na, 0);
+    }
+    assert_int_equal(total, N);
+    assert_true(used >= 2); /* 64 routes over 4 connections: spread, not all on one */
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static bool got_3_replies(struct ctx *x)
+{
+    return x->nrec >= 3;
+}
+
+static bool is_down(struct ctx *x)
+{
+    return chanc_up(x->c) == 0;
+}
+
+static bool is_up(struct ctx *x)
+{
+    return chanc_up(x->c) == 1;
+}
+
+static void connect_one(struct fake *f, struct ctx *x, size_t out_max)
+{
+    char err[256];
+    fake_listen(f);
+    add_server(x, f->port);
+    ctx_new(x, 1, out_max, 3000);
+    fake_start(f, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x->c, err, sizeof(err)), 0);
+    fake_join(f);
+}
+
+static void test_replies_reach_on_reply(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+
+    struct chan_out o;
+    chan_out_init(&o, 4096);
+    uint8_t h1[40], h2[60], h3[1];
+    memset(h1, 0x45, sizeof(h1));
+    memset(h2, 0x60, sizeof(h2));
+    h3[0] = 0x99;
+    assert_int_equal(chan_put_frame(&o, CHAN_HEARTBEAT, NULL, 0), 0);
+    assert_int_equal(chan_put_reply(&o, h1, sizeof(h1)), 0);
+    assert_int_equal(chan_put_reply(&o, h2, sizeof(h2)), 0);
+    chan_out_seal(&o);
+    assert_int_equal(chan_put_reply(&o, h3, sizeof(h3)), 0);
+    /* Dribble the stream a byte at a time: frames cut anywhere must reassemble. */
+    size_t len = buf_len(&o.buf);
+    const uint8_t *p = buf_head(&o.buf);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(write(f.cfd[0], p + i, 1), 1);
+    chan_out_free(&o);
+
+    assert_true(run_until(&x, got_3_replies, 3000));
+    assert_int_equal(x.nrec, 3);
+    assert_int_equal(x.rec_len[0], 40);
+    assert_memory_equal(x.rec[0], h1, 40);
+    assert_int_equal(x.rec_len[1], 60);
+    assert_memory_equal(x.rec[1], h2, 60);
+    assert_int_equal(x.rec_len[2], 1);
+    assert_int_equal(x.rec[2][0], 0x99);
+    const struct chanc_stats *st = chanc_stats(x.c);
+    assert_int_equal(st->replies_in, 3);
+    assert_int_equal(st->frames_in, 1 + 3); /* HELLO, HEARTBEAT, 2 REPLY */
+    assert_int_equal(st->bad_frames, 0);
+    assert_int_equal(chanc_up(x.c), 1);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* The fake intercept, event-driven, for reconnects made from the loop. */
+struct lfake {
+    struct fake *f;
+    int accepted;
+};
+
+static void lfake_conn_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    uint8_t b[300];
+    struct lfake *lf = arg;
+    (void)events;
+    ssize_t n = read_frame(fd, b, sizeof(b), 1000);
+    loop_fd_del(l, fd);
+    if (n > 0 && b[0] == CHAN_HELLO) {
+        send_hello(fd, CHAN_VERSION);
+        lf->accepted++;
+    }
+}
+
+static void lfake_accept_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct lfake *lf = arg;
+    (void)events;
+    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    lf->f->cfd[lf->f->n++] = c;
+    assert_int_equal(loop_fd_add(l, c, LOOP_READ, lfake_conn_cb, lf), 0);
+}
+
+static void test_garbage_closes_and_reconnects(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+
+    /* A frame type nobody defined. */
+    assert_int_equal(write(f.cfd[0], "\xee\x00\x00\x00", 4), 4);
+    assert_true(run_until(&x, is_down, 3000));
+    const struct chanc_stats *st = chanc_stats(x.c);
+    assert_int_equal(st->bad_frames, 1);
+    assert_int_equal(st->disconnects, 1);
+    assert_int_equal(x.up, 0);
+    assert_int_equal(x.state_calls, 2); /* up, then down */
+
+    /* It told us why, then closed. */
+    uint8_t b[300];
+    ssize_t n = read_frame(f.cfd[0], b, sizeof(b), 2000);
+    assert_true(n > 6);
+    assert_int_equal(b[0], CHAN_BYE);
+    assert_int_equal(read(f.cfd[0], b, 1), 0);
+
+    /* While down, routes are dropped and counted. */
+    struct chan_route r = route(0x0a000001, 1234);
+    chanc_route_add(x.c, &r);
+    assert_int_equal(st->out_dropped, 1);
+    assert_int_equal(st->routes_added, 0);
+
+    /* Reconnect from the loop (first retry after 200 ms), HELLO and all. */
+    struct lfake lf = {.f = &f};
+    assert_int_equal(loop_fd_add(x.loop, f.lfd, LOOP_READ, lfake_accept_cb, &lf), 0);
+    uint64_t t0 = now_monotonic_us();
+    assert_true(run_until(&x, is_up, 3000));
+    uint64_t ms = (now_monotonic_us() - t0) / 1000;
+    assert_true(ms >= 150);
+    assert_int_equal(lf.accepted, 1);
+    assert_int_equal(st->connects, 2);
+    assert_int_equal(x.up, 1);
+
+    /* And the new connection carries routes. */
+    chanc_route_add(x.c, &r);
+    chanc_flush(x.c);
+    n = read_frame(f.cfd[f.n - 1], b, sizeof(b), 2000);
+    assert_int_equal(n, 44);
+    assert_int_equal(b[0], CHAN_ROUTE_ADD);
+    loop_fd_del(x.loop, f.lfd);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_bad_reply_record_closes(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+    /* A REPLY whose second record overruns the frame: nothing is delivered. */
+    static const uint8_t bad[] = {0x05, 0x00, 0x00, 0x07, 0x00, 0x01, 0xaa, 0x00, 0x09, 1, 2};
+    assert_int_equal(write(f.cfd[0], bad, sizeof(bad)), (ssize_t)sizeof(bad));
+    assert_true(run_until(&x, is_down, 3000));
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 1);
+    assert_int_equal(x.nrec, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_bye_closes(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+    assert_int_equal(write(f.cfd[0], "\x07\x00\x00\x0a\x00\x00restart\n", 14), 14);
+    assert_true(run_until(&x, is_down, 3000));
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0); /* a BYE is not an error */
+    assert_int_equal(chanc_stats(x.c)->disconnects, 1);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_peer_eof_closes(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+    close(f.cfd[0]);
+    f.cfd[0] = -1;
+    assert_true(run_until(&x, is_down, 3000));
+    assert_int_equal(chanc_stats(x.c)->disconnects, 1);
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_out_bounded(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 100); /* room for a frame of two routes (84 bytes), not three */
+    for (int k = 0; k < 5; k++) {
+        struct chan_route r = route(0x0a000001, (uint16_t)(2000 + k));
+        chanc_route_add(x.c, &r);
+    }
+    const struct chanc_stats *st = chanc_stats(x.c);
+    assert_int_equal(st->routes_added, 2);
+    assert_int_equal(st->out_dropped, 3);
+    chanc_flush(x.c);
+    uint8_t b[300];
+    assert_int_equal(read_frame(f.cfd[0], b, sizeof(b), 2000), 84);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* The loop side of a fake intercept that counts the routes it receives. */
+struct sink {
+    struct buf in;
+    size_t routes;
+    uint16_t next_port;
+    bool in_order;
+};
+
+static void sink_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct sink *s = arg;
+    (void)l;
+    (void)events;
+    ssize_t r = buf_read_fd(&s->in, fd);
+    if (r <= 0)
+        return;
+    for (;;) {
+        struct chan_frame fr;
+        ssize_t n = chan_frame_next(&fr, buf_head(&s->in), buf_len(&s->in));
+        if (n <= 0) {
+            assert_true(n == 0);
+            break;
+        }
+        if (fr.type == CHAN_ROUTE_ADD) {
+            for (size_t k = 0; k < chan_route_count(&fr); k++) {
+                struct chan_route g;
+                assert_int_equal(chan_route_get(&g, &fr, k), 0);
+                if (g.cport != s->next_port)
+                    s->in_order = false;
+                s->next_port++;
+                s->routes++;
+            }
+        }
+        buf_consume(&s->in, (size_t)n);
+    }
+}
+
+static struct sink *the_sink;
+static size_t sink_want;
+
+static bool sink_done(struct ctx *x)
+{
+    (void)x;
+    return the_sink->routes >= sink_want;
+}
+
+/* More output than the socket takes at once: LOOP_WRITE carries the rest. */
+static void test_flush_continues_on_writable(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    enum { N = 100000 }; /* 4 MB of records: more than the kernel queues for one socket */
+    fake_listen(&f);
+    int small = 4096;
+    /* Inherited by the accepted socket: a small window keeps data queued on our side. */
+    assert_int_equal(setsockopt(f.lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    char err[256];
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+
+    for (int k = 0; k < N; k++) {
+        struct chan_route r = route(0x0a000001, (uint16_t)k);
+        chanc_route_add(x.c, &r);
+    }
+    assert_int_equal(chanc_stats(x.c)->routes_added, N);
+    struct sink s = {.in_order = true};
+    buf_init(&s.in, 1 << 20);
+    fcntl(f.cfd[0], F_SETFL, O_NONBLOCK);
+    assert_int_equal(loop_fd_add(x.loop, f.cfd[0], LOOP_READ, sink_cb, &s), 0);
+    the_sink = &s;
+    sink_want = N;
+    assert_true(run_until(&x, sink_done, 10000));
+    assert_int_equal(s.routes, N);
+    assert_true(s.in_order);
+    loop_fd_del(x.loop, f.cfd[0]);
+    buf_free(&s.in);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static bool always_false(struct ctx *x)
+{
+    (void)x;
+    return false;
+}
+
+/* The intercept restarts: retries are refused, back off, and succeed once it is back. */
+static void test_reconnect_after_restart(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+    uint16_t port = f.port;
+    fake_close(&f); /* listener and connection gone */
+    assert_true(run_until(&x, is_down, 3000));
+
+    /* Attempts at about 200 and 600 ms are refused; we stay down. */
+    assert_false(run_until(&x, always_false, 700));
+    assert_int_equal(chanc_up(x.c), 0);
+
+    /* Back on the same port. */
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1;
+    memset(&f, 0, sizeof(f));
+    f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    f.port = port;
+    setsockopt(f.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(f.lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+        fail_msg("bind 127.0.0.1:%u: %s", port, strerror(errno));
+    assert_int_equal(listen(f.lfd, 4), 0);
+    struct lfake lf = {.f = &f};
+    assert_int_equal(loop_fd_add(x.loop, f.lfd, LOOP_READ, lfake_accept_cb, &lf), 0);
+    assert_true(run_until(&x, is_up, 4000));
+    assert_int_equal(lf.accepted, 1);
+    assert_int_equal(chanc_stats(x.c)->connects, 2);
+    assert_int_equal(chanc_stats(x.c)->disconnects, 1);
+    loop_fd_del(x.loop, f.lfd);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static bool got_heartbeat(struct ctx *x)
+{
+    (void)x;
+    return the_sink->routes > 0;
+}
+
+static void hb_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct sink *s = arg;
+    uint8_t b[16];
+    (void)l;
+    (void)events;
+    ssize_t n = read(fd, b, sizeof(b));
+    if (n == 4 && b[0] == CHAN_HEARTBEAT && b[3] == 0)
+        s->routes++; /* counts heartbeats here */
+}
+
+static void test_heartbeat_sent(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    connect_one(&f, &x, 0);
+    struct sink s = {0};
+    fcntl(f.cfd[0], F_SETFL, O_NONBLOCK);
+    assert_int_equal(loop_fd_add(x.loop, f.cfd[0], LOOP_READ, hb_cb, &s), 0);
+    the_sink = &s;
+    uint64_t t0 = now_monotonic_us();
+    assert_true(run_until(&x, got_heartbeat, 8000));
+    uint64_t ms = (now_monotonic_us() - t0) / 1000;
+    assert_true(ms >= 4500 && ms < 7000);
+    assert_int_equal(chanc_up(x.c), 1);
+    loop_fd_del(x.loop, f.cfd[0]);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_new_invalid(void **state)
+{
+    (void)state;
+    struct server_list sl = {.n = 0};
+    struct chanc_conf conf = {.servers = &sl, .conns_per_server = 1};
+    struct loop *l = loop_new();
+    assert_null(chanc_new(l, &conf, NULL, NULL));
+    sl.n = 1;
+    conf.conns_per_server = 12;
+    assert_null(chanc_new(l, &conf, NULL, NULL));
+    assert_int_equal(errno, EINVAL);
+    chanc_free(NULL);
+    loop_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connect_ok),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_no_hello),
+        cmocka_unit_test(test_connect_wrong_version),
+        cmocka_unit_test(test_connect_bye),
+        cmocka_unit_test(test_connect_second_server_fails),
+        cmocka_unit_test(test_routes_to_every_server),
+        cmocka_unit_test(test_route_add_del_same_conn),
+        cmocka_unit_test(test_replies_reach_on_reply),
+        cmocka_unit_test(test_garbage_closes_and_reconnects),
+        cmocka_unit_test(test_bad_reply_record_closes),
+        cmocka_unit_test(test_bye_closes),
+        cmocka_unit_test(test_peer_eof_closes),
+        cmocka_unit_test(test_out_bounded),
+        cmocka_unit_test(test_flush_continues_on_writable),
+        cmocka_unit_test(test_reconnect_after_restart),
+        cmocka_unit_test(test_heartbeat_sent),
+        cmocka_unit_test(test_new_invalid),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,240 @@
+/*
+ * test_icpt_opts: intercept's command line. Every option, and the errors a user
+ * sees for the usual mistakes. Documentation addresses only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "intercept/opts.h"
+
+#define ARGV(...) ((char *[]){"intercept", __VA_ARGS__, NULL})
+
+static int argc_of(char **argv)
+{
+    int n = 0;
+    while (argv[n] != NULL)
+        n++;
+    return n;
+}
+
+static char err[512];
+
+static int parse(struct icpt_opts *o, char **argv)
+{
+    icpt_opts_free(o);
+    icpt_opts_init(o);
+    return icpt_opts_parse(o, argc_of(argv), argv, err, sizeof(err));
+}
+
+/* Parsing fails and the message contains want. */
+static void expect_error(char **argv, const char *want)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    int rc = icpt_opts_parse(&o, argc_of(argv), argv, err, sizeof(err));
+    if (rc == 0 || strstr(err, want) == NULL)
+        fail_msg("expected an error containing \"%s\", got rc %d \"%s\"", want, rc, err);
+    assert_non_null(strstr(err, "intercept: "));
+    assert_null(strchr(err, '\n'));
+    icpt_opts_free(&o);
+}
+
+static void test_defaults(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    char **v = ARGV("-F", "tcp and src port 8080");
+    assert_int_equal(parse(&o, v), 0);
+    assert_int_equal(o.action, ICPT_RUN);
+    assert_string_equal(o.filter, "tcp and src port 8080");
+    assert_int_equal(o.ndevices, 1);
+    assert_string_equal(o.devices[0], "any");
+    assert_int_equal(o.port, 36524);
+    assert_true(addr_is_any(&o.bind));
+    assert_int_equal(o.table_size, 1048576);
+    assert_int_equal(o.nallow, 0);
+    assert_false(o.allow_any);
+    assert_null(o.log_path);
+    assert_null(o.pidfile);
+    assert_false(o.daemon);
+    assert_false(o.debug);
+    assert_int_equal(o.snaplen, 256);
+    icpt_opts_free(&o);
+}
+
+static void test_short_options(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    char **v = ARGV("-i", "eth0,eth1", "-F", "tcp and src port 80", "-p", "4000", "-b",
+                    "192.0.2.30", "-s", "2048", "-l", "/tmp/icpt.log", "-P", "/tmp/icpt.pid", "-d");
+    assert_int_equal(parse(&o, v), 0);
+    assert_int_equal(o.ndevices, 2);
+    assert_string_equal(o.devices[0], "eth0");
+    assert_string_equal(o.devices[1], "eth1");
+    assert_string_equal(o.filter, "tcp and src port 80");
+    assert_int_equal(o.port, 4000);
+    struct addr b;
+    assert_true(addr_parse(&b, "192.0.2.30"));
+    assert_true(addr_eq(&o.bind, &b));
+    assert_int_equal(o.table_size, 2048);
+    assert_string_equal(o.log_path, "/tmp/icpt.log");
+    assert_string_equal(o.pidfile, "/tmp/icpt.pid");
+    assert_true(o.daemon);
+    icpt_opts_free(&o);
+}
+
+static void test_long_options(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    char **v = ARGV("--device=veth0", "--device", "veth1", "--filter", "tcp", "--port=36525",
+                    "--bind", "2001:db8:1::30", "--table-size", "1024", "--allow",
+                    "192.0.2.0/24,2001:db8::/32", "--allow", "198.51.100.7", "--log", "l",
+                    "--pidfile", "p", "--daemon", "--snaplen", "128", "--debug");
+    assert_int_equal(parse(&o, v), 0);
+    assert_int_equal(o.ndevices, 2);
+    assert_string_equal(o.devices[0], "veth0");
+    assert_string_equal(o.devices[1], "veth1");
+    assert_string_equal(o.filter, "tcp");
+    assert_int_equal(o.port, 36525);
+    assert_int_equal(o.bind.af, AF_INET6);
+    assert_int_equal(o.table_size, 1024);
+    assert_int_equal(o.nallow, 3);
+    char s[ADDR_STRLEN + 8];
+    assert_string_equal(icpt_cidr_str(&o.allow[0], s, sizeof(s)), "192.0.2.0/24");
+    assert_string_equal(icpt_cidr_str(&o.allow[1], s, sizeof(s)), "2001:db8::/32");
+    assert_string_equal(icpt_cidr_str(&o.allow[2], s, sizeof(s)), "198.51.100.7/32");
+    assert_false(o.allow_any);
+    assert_string_equal(o.log_path, "l");
+    assert_string_equal(o.pidfile, "p");
+    assert_true(o.daemon);
+    assert_int_equal(o.snaplen, 128);
+    assert_true(o.debug);
+    icpt_opts_free(&o);
+}
+
+static void test_allow_any(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    char **v = ARGV("-F", "tcp", "--allow", "any");
+    assert_int_equal(parse(&o, v), 0);
+    assert_true(o.allow_any);
+    assert_int_equal(o.nallow, 0);
+    icpt_opts_free(&o);
+}
+
+static void test_help_version(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    /* No -F needed for these. */
+    char **h = ARGV("-h");
+    assert_int_equal(parse(&o, h), 0);
+    assert_int_equal(o.action, ICPT_HELP);
+    char **hl = ARGV("--help");
+    assert_int_equal(parse(&o, hl), 0);
+    assert_int_equal(o.action, ICPT_HELP);
+    char **v = ARGV("-v");
+    assert_int_equal(parse(&o, v), 0);
+    assert_int_equal(o.action, ICPT_VERSION);
+    char **vl = ARGV("--version");
+    assert_int_equal(parse(&o, vl), 0);
+    assert_int_equal(o.action, ICPT_VERSION);
+    icpt_opts_free(&o);
+}
+
+static void test_cidr_parse(void **state)
+{
+    struct icpt_cidr c;
+    char s[ADDR_STRLEN + 8];
+    assert_true(icpt_cidr_parse(&c, "192.0.2.77/24"));
+    assert_string_equal(icpt_cidr_str(&c, s, sizeof(s)), "192.0.2.0/24");
+    assert_true(icpt_cidr_parse(&c, "203.0.113.200/25"));
+    assert_string_equal(icpt_cidr_str(&c, s, sizeof(s)), "203.0.113.128/25");
+    assert_true(icpt_cidr_parse(&c, "2001:db8:1::30/64"));
+    assert_string_equal(icpt_cidr_str(&c, s, sizeof(s)), "2001:db8:1::/64");
+    assert_true(icpt_cidr_parse(&c, "0.0.0.0/0"));
+    assert_int_equal(c.prefix, 0);
+    assert_false(icpt_cidr_parse(&c, "192.0.2.0/33"));
+    assert_false(icpt_cidr_parse(&c, "2001:db8::/129"));
+    assert_false(icpt_cidr_parse(&c, "192.0.2.0/"));
+    assert_false(icpt_cidr_parse(&c, "192.0.2.0/-1"));
+    assert_false(icpt_cidr_parse(&c, "192.0.2/24"));
+    assert_false(icpt_cidr_parse(&c, "example.com"));
+    assert_false(icpt_cidr_parse(&c, ""));
+}
+
+static void test_errors(void **state)
+{
+    char **nof = ARGV("-i", "eth0");
+    expect_error(nof, "-F FILTER is required, e.g. -F 'tcp and src port 8080'");
+    char **none = (char *[]){"intercept", NULL};
+    expect_error(none, "-F FILTER is required");
+
+    char **p0 = ARGV("-F", "tcp", "-p", "0");
+    expect_error(p0, "-p 0: not a port number");
+    char **pbig = ARGV("-F", "tcp", "--port", "65536");
+    expect_error(pbig, "--port 65536: not a port number");
+    char **pbig2 = ARGV("-F", "tcp", "--port=99999");
+    expect_error(pbig2, "--port 99999: not a port number");
+    char **pjunk = ARGV("-F", "tcp", "-p", "80x");
+    expect_error(pjunk, "-p 80x");
+    char **pneg = ARGV("-F", "tcp", "-p", "-1");
+    expect_error(pneg, "-p -1");
+
+    char **cidr = ARGV("-F", "tcp", "--allow", "192.0.2.0/40");
+    expect_error(cidr, "--allow 192.0.2.0/40: not an address or CIDR prefix");
+    char **cidr2 = ARGV("-F", "tcp", "--allow", "192.0.2.0/24,bogus");
+    expect_error(cidr2, "--allow bogus");
+    char **cidr3 = ARGV("-F", "tcp", "--allow", "192.0.2.0/24,");
+    expect_error(cidr3, "empty entry");
+
+    char **unk = ARGV("-F", "tcp", "-Z");
+    expect_error(unk, "unknown option -Z");
+    char **unkl = ARGV("-F", "tcp", "--frobnicate");
+    expect_error(unkl, "unknown option --frobnicate");
+    char **dopt = ARGV("-F", "tcp", "-D", "192.0.2.1");
+    expect_error(dopt, "unknown option -D");
+    char **miss = ARGV("-F", "tcp", "-p");
+    expect_error(miss, "-p needs a value");
+    char **missl = ARGV("-F", "tcp", "--bind");
+    expect_error(missl, "--bind needs a value");
+    char **extra = ARGV("-F", "tcp", "stray");
+    expect_error(extra, "unexpected argument 'stray'");
+
+    char **bind = ARGV("-F", "tcp", "-b", "192.0.2.300");
+    expect_error(bind, "-b 192.0.2.300: not an IPv4 or IPv6 address");
+    char **small = ARGV("-F", "tcp", "-s", "1000");
+    expect_error(small, "-s 1000: table size must be 1024");
+    char **snap = ARGV("-F", "tcp", "--snaplen", "20");
+    expect_error(snap, "--snaplen 20");
+    char **empty = ARGV("-F", "");
+    expect_error(empty, "-F: the filter is empty");
+    char **devs = ARGV("-F", "tcp", "-i", "eth0,,eth1");
+    expect_error(devs, "empty device name");
+    char **anyplus = ARGV("-F", "tcp", "-i", "any,eth0");
+    expect_error(anyplus, "'any' covers every device");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_short_options),
+        cmocka_unit_test(test_long_options),
+        cmocka_unit_test(test_allow_any),
+        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_cidr_parse),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,691 @@
+/*
+ * test_tcp: the session engine driven by synthetic packets and a fake clock.
+ * Each test plays a client (captured packets) and a target (reply headers as
+ * intercept would relay them) and checks what the engine sends toward the target.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pkt.h"
+#include "tcp.h"
+#include "transfer.h"
+
+#define MAXOUT 4096
+#define C_ISN 1000000u
+#define T_ISN 5000000u
+#define S_ISN 7000000u /* the online server's ISN, as the client acknowledges it */
+
+struct out {
+    uint8_t buf[MAXOUT][1600];
+    size_t len[MAXOUT];
+    struct pkt p[MAXOUT];
+    size_t n;
+    size_t routes_added, routes_deleted;
+    uint8_t scratch[65536];
+};
+
+struct fx {
+    struct out *out;
+    struct xfer_map xfer;
+    struct client_map cmap;
+    struct eng_conf conf;
+    struct eng *e;
+    uint64_t now;
+    size_t seen; /* packets already looked at by the test */
+};
+
+static uint8_t *io_buf(void *arg, size_t *cap)
+{
+    struct out *o = arg;
+    assert_true(o->n < MAXOUT);
+    *cap = sizeof(o->buf[0]);
+    return o->buf[o->n];
+}
+
+static void io_send(void *arg, size_t len)
+{
+    struct out *o = arg;
+    o->len[o->n] = len;
+    assert_int_equal(pkt_parse_ip(&o->p[o->n], o->buf[o->n], len, 0), PKT_OK);
+    assert_true(pkt_tcp_csum_ok(&o->p[o->n]));
+    o->n++;
+}
+
+static void io_route(void *arg, bool add, const struct chan_route *r)
+{
+    struct out *o = arg;
+    if (add)
+        o->routes_added++;
+    else
+        o->routes_deleted++;
+}
+
+static struct fx *fx_new(bool with_c)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[256];
+    f->out = calloc(1, sizeof(*f->out));
+    assert_int_equal(xfer_parse(&f->xfer, "80-192.0.2.20:8080", err, sizeof(err)), 0);
+    if (with_c)
+        assert_int_equal(cmap_parse(&f->cmap, "203.0.113.7", err, sizeof(err)), 0);
+    eng_conf_defaults(&f->conf);
+    f->conf.xfer = &f->xfer;
+    f->conf.cmap = with_c ? &f->cmap : NULL;
+    struct eng_io io = {.arg = f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
+    f->now = 1000000;
+    f->e = eng_new(&f->conf, &io, f->now, 42);
+    assert_non_null(f->e);
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    eng_free(f->e);
+    free(f->out);
+    free(f);
+}
+
+/* The packets the engine sent since the last call. */
+static size_t fresh(struct fx *f, struct pkt **first)
+{
+    size_t n = f->out->n - f->seen;
+    *first = &f->out->p[f->seen];
+    f->seen = f->out->n;
+    return n;
+}
+
+static void set_tuple(struct tuple *t, const char *src, uint16_t sport, const char *dst,
+                      uint16_t dport)
+{
+    memset(t, 0, sizeof(*t));
+    assert_true(addr_parse(&t->src, src));
+    assert_true(addr_parse(&t->dst, dst));
+    t->sport = sport;
+    t->dport = dport;
+}
+
+/* Build a packet into scratch and parse it back, as capture or intercept would. */
+static void mk(struct fx *f, struct pkt *p, bool from_client, uint16_t cport, uint8_t flags,
+               uint32_t seq, uint32_t ack, const char *data, bool syn_opts)
+{
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    if (from_client)
+        set_tuple(&sp.t, "198.51.100.10", cport, "192.0.2.10", 80);
+    else
+        set_tuple(&sp.t, "192.0.2.20", 8080, f->conf.cmap ? "203.0.113.7" : "198.51.100.10", cport);
+    sp.seq = seq;
+    sp.ack = ack;
+    sp.flags = flags;
+    sp.win = 65535;
+    if (syn_opts) {
+        sp.opt_mss = true;
+        sp.opts.mss = 1460;
+        sp.opt_ws = true;
+        sp.opts.wscale = 7;
+        sp.opt_sack_ok = true;
+        sp.opt_ts = true;
+        sp.opts.tsval = 111;
+    }
+    if (data != NULL) {
+        sp.data = (const uint8_t *)data;
+        sp.data_len = (uint32_t)strlen(data);
+    }
+    size_t n = pkt_build(f->out->scratch, sizeof(f->out->scratch), &sp);
+    assert_true(n > 0);
+    assert_int_equal(pkt_parse_ip(p, f->out->scratch, n, 0), PKT_OK);
+}
+
+static void cap(struct fx *f, uint16_t cport, uint8_t flags, uint32_t seq, uint32_t ack,
+                const char *data)
+{
+    struct pkt p;
+    mk(f, &p, true, cport, flags, seq, ack, data, (flags & TCPF_SYN) != 0);
+    eng_on_capture(f->e, &p, f->now);
+    eng_flush(f->e, f->now);
+}
+
+static void reply(struct fx *f, uint16_t cport, uint8_t flags, uint32_t seq, uint32_t ack,
+                  const char *data)
+{
+    struct pkt p;
+    mk(f, &p, false, cport, flags, seq, ack, data, (flags & TCPF_SYN) != 0);
+    eng_on_reply(f->e, &p, f->now);
+    eng_flush(f->e, f->now);
+}
+
+/* A reply announcing len payload bytes, with only headers relayed (as intercept does). */
+static void reply_len(struct fx *f, uint16_t cport, uint8_t flags, uint32_t seq, uint32_t ack,
+                      uint32_t len)
+{
+    char *d = malloc(len + 1);
+    memset(d, 'r', len);
+    d[len] = '\0';
+    reply(f, cport, flags, seq, ack, d);
+    free(d);
+}
+
+static void advance(struct fx *f, uint64_t us)
+{
+    f->now += us;
+    eng_tick(f->e, f->now);
+    eng_flush(f->e, f->now);
+}
+
+/* Client SYN -> our SYN; target SYN-ACK -> our ACK. */
+static void handshake(struct fx *f, uint16_t cport)
+{
+    struct pkt *p;
+    cap(f, cport, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    reply(f, cport, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_ACK);
+    assert_int_equal(p->ack, T_ISN + 1);
+    /* The client's handshake ACK, as captured on the online host. */
+    cap(f, cport, TCPF_ACK, C_ISN + 1, S_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+}
+
+static void test_syn_forwarded_with_options(void **state)
+{
+    struct fx *f = fx_new(true);
+    struct pkt *p;
+    cap(f, 40000, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN);
+    assert_int_equal(p->t.sport, 40000);
+    assert_int_equal(p->t.dport, 8080);
+    char b[ADDR_STRLEN];
+    assert_string_equal(addr_str(&p->t.src, b, sizeof(b)), "203.0.113.7");
+    assert_string_equal(addr_str(&p->t.dst, b, sizeof(b)), "192.0.2.20");
+    assert_true(p->opts.has_mss);
+    assert_int_equal(p->opts.mss, 1460);
+    assert_true(p->opts.has_ws);
+    assert_int_equal(p->opts.wscale, 7);
+    assert_true(p->opts.sack_ok);
+    assert_true(p->opts.has_ts);
+    assert_int_equal(f->out->routes_added, 1);
+    /* A retransmitted client SYN does not make a second session or a second SYN. */
+    cap(f, 40000, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_session_count(f->e), 1);
+    fx_free(f);
+}
+
+static void test_handshake_and_ack_translation(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40001);
+    cap(f, 40001, TCPF_ACK | TCPF_PSH, C_ISN + 1, S_ISN + 1, "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 1);          /* the client's own sequence number */
+    assert_int_equal(p->ack, T_ISN + 1);          /* the target's, not the online server's */
+    assert_int_equal(p->data_len, 18);
+    assert_memory_equal(p->data, "GET / HTTP/1.1\r\n\r\n", 18);
+    assert_true(p->opts.has_ts);
+    assert_int_equal(p->opts.tsecr, 111);         /* echoes the SYN-ACK's TSval */
+    fx_free(f);
+}
+
+static void test_request_waits_for_answer(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40002);
+    const char *r1 = "GET /1 HTTP/1.1\r\n\r\n"; /* 19 bytes */
+    const char *r2 = "GET /2 HTTP/1.1\r\n\r\n";
+    cap(f, 40002, TCPF_ACK | TCPF_PSH, C_ISN + 1, S_ISN + 1, r1);
+    assert_int_equal(fresh(f, &p), 1);
+    /* The client got a 500-byte answer online, then sent its second request. */
+    cap(f, 40002, TCPF_ACK | TCPF_PSH, C_ISN + 20, S_ISN + 501, r2);
+    assert_int_equal(fresh(f, &p), 0);            /* held: the target has not answered */
+    /* The target acknowledges the request but answers only part: still held. */
+    reply_len(f, 40002, TCPF_ACK, T_ISN + 1, C_ISN + 20, 200);
+    assert_int_equal(fresh(f, &p), 1);            /* only our ACK of those 200 bytes */
+    assert_int_equal(p->data_len, 0);
+    assert_int_equal(p->ack, T_ISN + 201);
+    /* The rest of the answer: now the second request goes, acknowledging all of it. */
+    reply_len(f, 40002, TCPF_ACK | TCPF_PSH, T_ISN + 201, C_ISN + 20, 300);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 20);
+    assert_int_equal(p->ack, T_ISN + 501);
+    assert_int_equal(p->data_len, 19);
+    fx_free(f);
+}
+
+static void test_answer_complete_by_quiet_and_timeout(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40003);
+    cap(f, 40003, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    cap(f, 40003, TCPF_ACK, C_ISN + 5, S_ISN + 1001, "BBBB");
+    assert_int_equal(fresh(f, &p), 1);
+    /* The target's answer is shorter than the online one (100 < 1000 bytes). */
+    reply_len(f, 40003, TCPF_ACK, T_ISN + 1, C_ISN + 5, 100);
+    assert_int_equal(fresh(f, &p), 1); /* the ACK */
+    advance(f, 5000);
+    assert_int_equal(fresh(f, &p), 0); /* not quiet long enough yet */
+    advance(f, 30000);
+    assert_int_equal(fresh(f, &p), 1); /* quiet: the next request goes */
+    assert_int_equal(p->seq, C_ISN + 5);
+    /* A third request whose answer never comes: sent after the answer timeout (3 s). */
+    reply(f, 40003, TCPF_ACK, T_ISN + 101, C_ISN + 9, NULL);
+    cap(f, 40003, TCPF_ACK, C_ISN + 9, S_ISN + 2001, "CCCC");
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 2900000);
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 200000);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 9);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->gate_by_quiet, 1);
+    assert_int_equal(st->gate_by_timeout, 1);
+    fx_free(f);
+}
+
+static void test_no_wait_option(void **state)
+{
+    struct fx *f = fx_new(false);
+    eng_free(f->e);
+    f->conf.no_wait = true;
+    struct eng_io io = {.arg = f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
+    f->e = eng_new(&f->conf, &io, f->now, 42);
+    struct pkt *p;
+    handshake(f, 40004);
+    cap(f, 40004, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    cap(f, 40004, TCPF_ACK, C_ISN + 5, S_ISN + 1001, "BBBB");
+    assert_int_equal(fresh(f, &p), 2);
+    fx_free(f);
+}
+
+static void test_pipelined_requests_go_together(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40005);
+    /* Same acknowledgement number: the client did not wait for an answer. */
+    cap(f, 40005, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET /a HTTP/1.1\r\n\r\n");
+    cap(f, 40005, TCPF_ACK, C_ISN + 20, S_ISN + 1, "GET /b HTTP/1.1\r\n\r\n");
+    assert_int_equal(fresh(f, &p), 2);
+    assert_int_equal(p[1].seq, C_ISN + 20);
+    fx_free(f);
+}
+
+static void test_server_first_greeting_awaited(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40006);
+    /* The client spoke only after a 30-byte greeting from the online server. */
+    cap(f, 40006, TCPF_ACK, C_ISN + 1, S_ISN + 31, "HELO x\r\n");
+    assert_int_equal(fresh(f, &p), 0);
+    reply_len(f, 40006, TCPF_ACK | TCPF_PSH, T_ISN + 1, C_ISN + 1, 30);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->data_len, 8);
+    assert_int_equal(p->ack, T_ISN + 31);
+    fx_free(f);
+}
+
+static void test_data_before_synack_is_queued(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40007, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 40007, TCPF_ACK, C_ISN + 1, S_ISN + 1, NULL);
+    cap(f, 40007, TCPF_ACK, C_ISN + 1, S_ISN + 1, "hello");
+    assert_int_equal(fresh(f, &p), 1); /* only the SYN */
+    reply(f, 40007, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 2); /* handshake ACK, then the data */
+    assert_int_equal(p[0].data_len, 0);
+    assert_int_equal(p[1].data_len, 5);
+    fx_free(f);
+}
+
+static void test_segments_cut_to_mss(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40008);
+    char *big = malloc(5001);
+    for (int i = 0; i < 5000; i++)
+        big[i] = (char)('a' + i % 26);
+    big[5000] = '\0';
+    /* A GRO-merged 5000-byte capture: sent as MSS-sized segments (1460 - 12 of timestamps). */
+    struct pkt cp;
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    set_tuple(&sp.t, "198.51.100.10", 40008, "192.0.2.10", 80);
+    sp.seq = C_ISN + 1;
+    sp.ack = S_ISN + 1;
+    sp.flags = TCPF_ACK;
+    sp.win = 1000;
+    sp.data = (const uint8_t *)big;
+    sp.data_len = 5000;
+    size_t n = pkt_build(f->out->scratch, sizeof(f->out->scratch), &sp);
+    assert_int_equal(pkt_parse_ip(&cp, f->out->scratch, n, 0), PKT_OK);
+    eng_on_capture(f->e, &cp, f->now);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 4);
+    uint32_t total = 0;
+    for (size_t i = 0; i < k; i++) {
+        assert_true(p[i].data_len <= 1448);
+        assert_true(p[i].ip_len <= 1500);
+        assert_int_equal(p[i].seq, C_ISN + 1 + total);
+        assert_memory_equal(p[i].data, big + total, p[i].data_len);
+        total += p[i].data_len;
+    }
+    assert_int_equal(total, 5000);
+    free(big);
+    fx_free(f);
+}
+
+static void test_window_respected(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40009, TCPF_SYN, C_ISN, 0, NULL);
+    (void)fresh(f, &p);
+    /* A SYN-ACK with a 2000-byte window and no window scaling. */
+    struct pkt sa;
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    set_tuple(&sp.t, "192.0.2.20", 8080, "198.51.100.10", 40009);
+    sp.seq = T_ISN;
+    sp.ack = C_ISN + 1;
+    sp.flags = TCPF_SYN | TCPF_ACK;
+    sp.win = 2000;
+    sp.opt_mss = true;
+    sp.opts.mss = 1000;
+    size_t n = pkt_build(f->out->scratch, sizeof(f->out->scratch), &sp);
+    assert_int_equal(pkt_parse_ip(&sa, f->out->scratch, n, 0), PKT_OK);
+    eng_on_reply(f->e, &sa, f->now);
+    (void)fresh(f, &p);
+    char data[5001];
+    memset(data, 'x', 5000);
+    data[5000] = '\0';
+    cap(f, 40009, TCPF_ACK, C_ISN + 1, S_ISN + 1, data);
+    size_t k = fresh(f, &p);
+    uint32_t sent = 0;
+    for (size_t i = 0; i < k; i++)
+        sent += p[i].data_len;
+    assert_int_equal(sent, 2000); /* two 1000-byte segments fill the window */
+    fx_free(f);
+}
+
+static void test_retransmit_on_timeout(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40010);
+    cap(f, 40010, TCPF_ACK, C_ISN + 1, S_ISN + 1, "lost request");
+    assert_int_equal(fresh(f, &p), 1);
+    advance(f, 100000);
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 1000000); /* past the RTO (first sample is tiny: 200 ms floor) */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 1);
+    assert_int_equal(p->data_len, 12);
+    assert_true(eng_stats(f->e)->rto_events >= 1);
+    /* Acknowledged: no more retransmissions. */
+    reply(f, 40010, TCPF_ACK, T_ISN + 1, C_ISN + 13, NULL);
+    advance(f, 5000000);
+    assert_int_equal(fresh(f, &p), 0);
+    fx_free(f);
+}
+
+static void test_fin_after_answer_and_close(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40011);
+    cap(f, 40011, TCPF_ACK, C_ISN + 1, S_ISN + 1, "req");
+    assert_int_equal(fresh(f, &p), 1);
+    /* Client FIN after a 50-byte answer: our FIN waits for the target's answer. */
+    cap(f, 40011, TCPF_ACK | TCPF_FIN, C_ISN + 4, S_ISN + 51, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    reply_len(f, 40011, TCPF_ACK, T_ISN + 1, C_ISN + 4, 50);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_FIN);
+    assert_int_equal(p->seq, C_ISN + 4);
+    assert_int_equal(p->ack, T_ISN + 51);
+    /* The target acknowledges our FIN and closes: we acknowledge its FIN. */
+    reply(f, 40011, TCPF_ACK | TCPF_FIN, T_ISN + 51, C_ISN + 5, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_ACK);
+    assert_int_equal(p->ack, T_ISN + 52);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_COMPLETE], 1);
+    /* It lingers to re-acknowledge a repeated FIN, then is freed and its route removed. */
+    reply(f, 40011, TCPF_ACK | TCPF_FIN, T_ISN + 51, C_ISN + 5, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    advance(f, 3000000);
+    assert_int_equal(eng_session_count(f->e), 0);
+    assert_int_equal(f->out->routes_deleted, 1);
+    fx_free(f);
+}
+
+static void test_client_rst_after_delivery(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40012);
+    cap(f, 40012, TCPF_ACK, C_ISN + 1, S_ISN + 1, "data");
+    assert_int_equal(fresh(f, &p), 1);
+    cap(f, 40012, TCPF_RST | TCPF_ACK, C_ISN + 5, S_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 0); /* the data is not acknowledged yet */
+    reply(f, 40012, TCPF_ACK, T_ISN + 1, C_ISN + 5, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_RST);
+    assert_int_equal(p->seq, C_ISN + 5);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_CLIENT_RESET], 1);
+    fx_free(f);
+}
+
+static void test_target_rst_and_refused(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40013, TCPF_SYN, C_ISN, 0, NULL);
+    (void)fresh(f, &p);
+    reply(f, 40013, TCPF_RST | TCPF_ACK, 0, C_ISN + 1, NULL);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_REFUSED], 1);
+    handshake(f, 40014);
+    cap(f, 40014, TCPF_ACK, C_ISN + 1, S_ISN + 1, "data");
+    (void)fresh(f, &p);
+    reply(f, 40014, TCPF_RST, T_ISN + 1, 0, NULL);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_RESET], 1);
+    /* Nothing is sent for a reset session, and late client data is absorbed. */
+    cap(f, 40014, TCPF_ACK, C_ISN + 5, S_ISN + 1, "more");
+    assert_int_equal(fresh(f, &p), 0);
+    fx_free(f);
+}
+
+static void test_handshake_timeout(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40015, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    advance(f, 1000000);
+    assert_int_equal(fresh(f, &p), 1); /* SYN again after 1 s */
+    assert_int_equal(p->flags, TCPF_SYN);
+    advance(f, 2000000);
+    assert_int_equal(fresh(f, &p), 1); /* and after 2 more */
+    advance(f, 4000000);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_HANDSHAKE_TIMEOUT], 1);
+    fx_free(f);
+}
+
+static void test_idle_timeout_resets(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40016);
+    advance(f, 719000000);
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 2000000);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_RST);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_IDLE], 1);
+    fx_free(f);
+}
+
+static void test_session_timeout_without_progress(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40017);
+    cap(f, 40017, TCPF_ACK, C_ISN + 1, S_ISN + 1, "stuck");
+    /* The target never acknowledges: retransmissions back off, then the session ends. */
+    for (int i = 0; i < 700; i++)
+        advance(f, 1000000);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->outcome[SO_TIMEOUT], 1);
+    (void)fresh(f, &p);
+    fx_free(f);
+}
+
+static void test_port_reuse_replaces_session(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40018);
+    cap(f, 40018, TCPF_SYN, C_ISN + 99999, 0, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2); /* RST for the old session, SYN for the new */
+    assert_true(p[0].flags & TCPF_RST);
+    assert_int_equal(p[1].flags, TCPF_SYN);
+    assert_int_equal(p[1].seq, C_ISN + 99999);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_REPLACED], 1);
+    fx_free(f);
+}
+
+static void test_no_syn_not_copied(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40019, TCPF_ACK, C_ISN + 1, S_ISN + 1, "mid-stream");
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->cap_no_syn, 1);
+    /* Packets for other ports are not ours. */
+    struct pkt q;
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    set_tuple(&sp.t, "198.51.100.10", 40020, "192.0.2.10", 81);
+    sp.flags = TCPF_SYN;
+    size_t n = pkt_build(f->out->scratch, sizeof(f->out->scratch), &sp);
+    assert_int_equal(pkt_parse_ip(&q, f->out->scratch, n, 0), PKT_OK);
+    eng_on_capture(f->e, &q, f->now);
+    assert_int_equal(eng_stats(f->e)->cap_ignored, 1);
+    fx_free(f);
+}
+
+static void test_out_of_order_capture_waits_for_gap(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40021);
+    cap(f, 40021, TCPF_ACK, C_ISN + 6, S_ISN + 1, "world");
+    assert_int_equal(fresh(f, &p), 0);
+    cap(f, 40021, TCPF_ACK, C_ISN + 1, S_ISN + 1, "hello");
+    size_t k = fresh(f, &p);
+    uint32_t total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += p[i].data_len;
+    assert_int_equal(total, 10);
+    assert_memory_equal(p[0].data, "helloworld", p[0].data_len);
+    /* A duplicate of captured data is not sent again. */
+    cap(f, 40021, TCPF_ACK, C_ISN + 1, S_ISN + 1, "hello");
+    assert_int_equal(fresh(f, &p), 0);
+    fx_free(f);
+}
+
+static void test_fast_retransmit(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40022);
+    char data[6001];
+    memset(data, 'z', 6000);
+    data[6000] = '\0';
+    cap(f, 40022, TCPF_ACK, C_ISN + 1, S_ISN + 1, data);
+    size_t k = fresh(f, &p);
+    assert_true(k >= 4);
+    /* The first ACK scales the window up (a window update, RFC 5681 2), then three duplicates. */
+    for (int i = 0; i < 4; i++)
+        reply(f, 40022, TCPF_ACK, T_ISN + 1, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 1);
+    assert_int_equal(eng_stats(f->e)->fast_rtx, 1);
+    fx_free(f);
+}
+
+static void test_target_closes_early_counted(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40023);
+    cap(f, 40023, TCPF_ACK, C_ISN + 1, S_ISN + 1, "one");
+    (void)fresh(f, &p);
+    cap(f, 40023, TCPF_ACK, C_ISN + 4, S_ISN + 11, "two");
+    assert_int_equal(fresh(f, &p), 0);
+    /* The target answers 5 bytes and closes while "two" still waits. */
+    reply_len(f, 40023, TCPF_ACK | TCPF_FIN, T_ISN + 1, C_ISN + 4, 5);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_CLOSED], 1);
+    fx_free(f);
+}
+
+static void test_shutdown_resets_live_sessions(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40024);
+    handshake(f, 40025);
+    eng_shutdown(f->e, f->now);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_true(p[0].flags & TCPF_RST);
+    assert_true(p[1].flags & TCPF_RST);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_SHUTDOWN], 2);
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_syn_forwarded_with_options),
+        cmocka_unit_test(test_handshake_and_ack_translation),
+        cmocka_unit_test(test_request_waits_for_answer),
+        cmocka_unit_test(test_answer_complete_by_quiet_and_timeout),
+        cmocka_unit_test(test_no_wait_option),
+        cmocka_unit_test(test_pipelined_requests_go_together),
+        cmocka_unit_test(test_server_first_greeting_awaited),
+        cmocka_unit_test(test_data_before_synack_is_queued),
+        cmocka_unit_test(test_segments_cut_to_mss),
+        cmocka_unit_test(test_window_respected),
+        cmocka_unit_test(test_retransmit_on_timeout),
+        cmocka_unit_test(test_fin_after_answer_and_close),
+        cmocka_unit_test(test_client_rst_after_delivery),
+        cmocka_unit_test(test_target_rst_and_refused),
+        cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_idle_timeout_resets),
+        cmocka_unit_test(test_session_timeout_without_progress),
+        cmocka_unit_test(test_port_reuse_replaces_session),
+        cmocka_unit_test(test_no_syn_not_copied),
+        cmocka_unit_test(test_out_of_order_capture_waits_for_gap),
+        cmocka_unit_test(test_fast_retransmit),
+        cmocka_unit_test(test_target_closes_early_counted),
+        cmocka_unit_test(test_shutdown_resets_live_sessions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
