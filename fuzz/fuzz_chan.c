@@ -184,8 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     buf_free(&b);
 
-    if (whole.frames != split.frames || whole.records != split.records ||
-        whole.sum != split.sum || whole.err != split.err)
+    if (whole.frames != split.frames || whole.records != split.records || whole.sum != split.sum ||
+        whole.err != split.err)
         abort();
     return 0;
 }

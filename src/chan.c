@@ -19,7 +19,7 @@
 #include "chan.h"
 
 /* Sizes of the fixed parts (doc/protocol.md). */
-#define HELLO_MAX 256  /* HELLO and AUTH bodies: room for later fields, bounded */
+#define HELLO_MAX 256 /* HELLO and AUTH bodies: room for later fields, bounded */
 #define AUTH_MIN CHAN_MAC_LEN
 #define HEARTBEAT_MAX 64
 #define BYE_MIN 2
@@ -258,8 +258,8 @@ int chan_put_hello(struct chan_out *o, const struct chan_hello *h)
  * Either the whole record is queued or nothing is: buf_reserve() fails before
  * any byte is written.
  */
-static int put_record(struct chan_out *o, uint8_t type, const void *a, size_t alen,
-                      const void *b, size_t blen)
+static int put_record(struct chan_out *o, uint8_t type, const void *a, size_t alen, const void *b,
+                      size_t blen)
 {
     size_t rlen = alen + blen;
     if (o->open && o->open_type == type) {

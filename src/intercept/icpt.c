@@ -963,7 +963,7 @@ int icpt_run(struct icpt *ic)
 {
     char err[256];
     /* Here rather than in icpt_new: a signalfd watched by epoll wakes the process
-     * that registered it, so it must be created after icpt_daemonize() forked. */
+     * that registered it, so it must be created after daemon_detach() forked. */
     if (ic->sigfd < 0 && icpt_signals(ic, err, sizeof(err)) != 0) {
         log_msg(LOG_LVL_ERR, 0, "%s", err);
         return -EINVAL;
@@ -1010,62 +1010,4 @@ void icpt_free(struct icpt *ic)
     loop_free(ic->loop);
     free(ic->allow);
     free(ic);
-}
-
-/* ---- process ---- */
-
-int icpt_daemonize(char *err, size_t errlen)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
-        return -errno;
-    }
-    if (pid > 0)
-        _exit(0); /* no atexit handlers, no stdio flush twice */
-    if (setsid() < 0) {
-        snprintf(err, errlen, "setsid: %s", strerror(errno));
-        return -errno;
-    }
-    if (chdir("/") != 0) {
-        snprintf(err, errlen, "chdir /: %s", strerror(errno));
-        return -errno;
-    }
-    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "/dev/null: %s", strerror(errno));
-        return -errno;
-    }
-    /* dup2 clears O_CLOEXEC on the copies: the standard fds stay open. */
-    dup2(fd, STDIN_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    if (fd > STDERR_FILENO)
-        close(fd);
-    return 0;
-}
-
-int icpt_pidfile_write(const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, errlen, "pid file %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    char line[32];
-    int n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
-    if (write(fd, line, (size_t)n) != n) {
-        int e = errno ? errno : EIO;
-        snprintf(err, errlen, "pid file %s: %s", path, strerror(e));
-        close(fd);
-        return -e;
-    }
-    close(fd);
-    return 0;
-}
-
-void icpt_pidfile_remove(const char *path)
-{
-    if (path != NULL)
-        (void)unlink(path);
 }

@@ -30,11 +30,4 @@ void icpt_log_stats(struct icpt *ic);
 /* Close every peer and socket and release everything. NULL-safe. */
 void icpt_free(struct icpt *ic);
 
-/* Become a daemon: fork (the parent exits 0), setsid, chdir("/"), stdio to /dev/null.
- * 0 in the child, -errno with a message in err on failure. */
-int icpt_daemonize(char *err, size_t errlen);
-/* Write our pid to path (created 0644, replaced if present). 0 or -errno + err. */
-int icpt_pidfile_write(const char *path, char *err, size_t errlen);
-void icpt_pidfile_remove(const char *path); /* NULL-safe */
-
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "daemon.h"
 #include "icpt.h"
 #include "log.h"
 #include "opts.h"
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.daemon) {
-        if (icpt_daemonize(err, sizeof(err)) != 0) {
+        if (daemon_detach(err, sizeof(err)) != 0) {
             log_msg(LOG_LVL_ERR, 0, "%s", err);
             goto out;
         }
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
             log_set_level(LOG_LVL_DEBUG);
     }
     if (o.pidfile != NULL) {
-        if (icpt_pidfile_write(o.pidfile, err, sizeof(err)) != 0) {
+        if (pidfile_write(o.pidfile, err, sizeof(err)) != 0) {
             log_msg(LOG_LVL_ERR, 0, "%s", err);
             goto out;
         }
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
 out:
     icpt_free(ic);
     if (pidfile_written)
-        icpt_pidfile_remove(o.pidfile);
+        pidfile_remove(o.pidfile);
     log_close();
     icpt_opts_free(&o);
     return status;

@@ -37,15 +37,16 @@
 #include "log.h"
 #include "loop.h"
 
-#define CHANC_IN_MAX (256 * 1024)        /* > 3 maximal frames: always room for one */
+#define CHANC_IN_MAX (256 * 1024) /* > 3 maximal frames: always room for one */
 #define CHANC_OUT_DEFAULT (4 * 1024 * 1024)
 #define CHANC_TIMEOUT_DEFAULT_MS 3000
 #define CHANC_BACKOFF_MIN_MS 200
 #define CHANC_BACKOFF_MAX_MS 5000
 #define CHANC_HEARTBEAT_MS 5000
 #define CHANC_READS_PER_EVENT 16 /* drain a burst, but let other fds run too */
-/* Fixed, so that a route's ADD and DEL (and every run) pick the same connection;
- * the key is our own sessions, not something a remote party chooses freely. */
+/* Fixed, so that a route's ADD and DEL always pick the same connection. Clients
+ * could pick ports that skew the spread, but that only unbalances our own
+ * connections to one intercept; it cannot grow any table. */
 #define CHANC_HASH_SEED 0x7463636861636e31ULL
 /* Log a failing reconnect on the first attempt and then about once a minute. */
 #define CHANC_LOG_EVERY_FAILS 12
@@ -61,10 +62,10 @@ struct chanc_conn {
     char label[ADDR_STRLEN + 24]; /* "intercept 192.0.2.30:36524" (+ "#2" with -C > 1) */
     int fd;
     enum conn_state state;
-    bool in_loop;     /* fd registered with the loop */
-    bool want_write;  /* LOOP_WRITE enabled: output waits for the socket */
+    bool in_loop;    /* fd registered with the loop */
+    bool want_write; /* LOOP_WRITE enabled: output waits for the socket */
     unsigned backoff_ms;
-    unsigned fails;   /* failed attempts since the last time it was up */
+    unsigned fails; /* failed attempts since the last time it was up */
     struct buf in;
     struct chan_out out;
     struct loop_timer timer; /* DOWN: reconnect; CONNECTING/HELLO: deadline */
@@ -133,8 +134,8 @@ struct chanc *chanc_new(struct loop *l, const struct chanc_conf *conf, const str
     c->servers = *conf->servers;
     c->per = conf->conns_per_server;
     c->out_max = conf->out_max ? conf->out_max : CHANC_OUT_DEFAULT;
-    c->timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms
-                                                 : CHANC_TIMEOUT_DEFAULT_MS;
+    c->timeout_ms =
+        conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : CHANC_TIMEOUT_DEFAULT_MS;
     if (cb != NULL)
         c->cb = *cb;
     c->arg = arg;
@@ -204,8 +205,8 @@ static void conn_down(struct chanc_conn *cn)
     cn->state = CONN_DOWN;
     if (was_up) {
         c->st.disconnects++;
-        log_info("%s: down, reconnecting in %u ms; its routes are dropped meanwhile",
-                 cn->label, cn->backoff_ms);
+        log_info("%s: down, reconnecting in %u ms; its routes are dropped meanwhile", cn->label,
+                 cn->backoff_ms);
         set_up_count(c, c->up - 1);
     } else {
         cn->fails++;
@@ -214,8 +215,8 @@ static void conn_down(struct chanc_conn *cn)
     loop_timer_set(c->loop, &cn->timer, now + ms_to_us(cn->backoff_ms), conn_timer_cb, cn);
     /* Doubling backoff: an intercept that is restarting is not hammered by
      * every tcpcopy's connections at once, and one that is back is found soon. */
-    cn->backoff_ms = cn->backoff_ms >= CHANC_BACKOFF_MAX_MS / 2 ? CHANC_BACKOFF_MAX_MS
-                                                               : cn->backoff_ms * 2;
+    cn->backoff_ms =
+        cn->backoff_ms >= CHANC_BACKOFF_MAX_MS / 2 ? CHANC_BACKOFF_MAX_MS : cn->backoff_ms * 2;
 }
 
 /* Best effort: tell the peer why we close, then close. */
@@ -291,8 +292,7 @@ static int conn_queue_hello(struct chanc_conn *cn)
 }
 
 /* Judge the intercept's HELLO. 0, or -errno with a message in err. */
-static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err,
-                       size_t errlen)
+static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
 {
     if (f->type == CHAN_BYE) {
         char text[128];
@@ -306,8 +306,8 @@ static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *
     }
     int r = chan_hello_decode(&cn->peer, f);
     if (r == -CHAN_E_VERSION) {
-        snprintf(err, errlen, "%s: protocol version %u, we speak %u", cn->label,
-                 cn->peer.version, CHAN_VERSION);
+        snprintf(err, errlen, "%s: protocol version %u, we speak %u", cn->label, cn->peer.version,
+                 CHAN_VERSION);
         return -EPROTONOSUPPORT;
     }
     if (r < 0) {
@@ -315,8 +315,7 @@ static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *
         return -EPROTO;
     }
     if (cn->peer.role != CHAN_ROLE_INTERCEPT) {
-        snprintf(err, errlen, "%s: peer is not an intercept (role %u)", cn->label,
-                 cn->peer.role);
+        snprintf(err, errlen, "%s: peer is not an intercept (role %u)", cn->label, cn->peer.role);
         return -EPROTO;
     }
     return 0;
@@ -417,8 +416,7 @@ static bool conn_process(struct chanc_conn *cn)
                 ;
             if (r < 0) {
                 c->st.bad_frames++;
-                log_warnx("%s: malformed REPLY frame (%s), closing", cn->label,
-                          chan_err_str(-r));
+                log_warnx("%s: malformed REPLY frame (%s), closing", cn->label, chan_err_str(-r));
                 conn_bye(cn, BYE_PROTOCOL, chan_err_str(-r));
                 conn_down(cn);
                 return false;
@@ -529,8 +527,8 @@ static void conn_timer_cb(struct loop *l, void *arg)
     if (cn->state == CONN_CONNECTING || cn->state == CONN_HELLO) {
         if (cn->fails % CHANC_LOG_EVERY_FAILS == 0)
             log_warnx("%s: %s within %d ms (attempt %u)", cn->label,
-                      cn->state == CONN_CONNECTING ? "no connection" : "no HELLO",
-                      c->timeout_ms, cn->fails + 1);
+                      cn->state == CONN_CONNECTING ? "no connection" : "no HELLO", c->timeout_ms,
+                      cn->fails + 1);
         conn_down(cn);
         return;
     }
@@ -655,8 +653,7 @@ static int connect_blocking(struct chanc_conn *cn, char *err, size_t errlen)
             continue;
         if (fl < 0) {
             c->st.bad_frames++;
-            snprintf(err, errlen, "%s: malformed frame: %s", cn->label,
-                     chan_err_str((int)-fl));
+            snprintf(err, errlen, "%s: malformed frame: %s", cn->label, chan_err_str((int)-fl));
             return -EPROTO;
         }
         c->st.frames_in++;
@@ -715,8 +712,8 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
         for (size_t i = 0; i < c->nconns; i++) {
             struct chanc_conn *cn = &c->conns[i];
             if (cn->state == CONN_DOWN && !cn->timer.armed)
-                loop_timer_set(c->loop, &cn->timer, now + ms_to_us(cn->backoff_ms),
-                               conn_timer_cb, cn);
+                loop_timer_set(c->loop, &cn->timer, now + ms_to_us(cn->backoff_ms), conn_timer_cb,
+                               cn);
         }
     }
     return ret;

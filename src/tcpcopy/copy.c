@@ -213,7 +213,9 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         goto fail;
     }
 
-    /* Signals are taken in the loop, between packets, never in the middle of one. */
+    /* Signals are taken in the loop, between packets, never in the middle of one.
+     * They are blocked now; the signalfd itself is made in copy_run, after -d has
+     * forked, because its readiness follows the process that created it. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -221,14 +223,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    c->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (c->sigfd < 0) {
-        snprintf(err, errlen, "signalfd: %s", strerror(errno));
-        goto fail;
-    }
-    int rv;
-    if ((rv = loop_fd_add(c->loop, c->sigfd, LOOP_READ, on_signal, c)) < 0 ||
-        (rv = loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c)) < 0) {
+    int rv = loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c);
+    if (rv < 0) {
         snprintf(err, errlen, "event loop: %s", strerror(-rv));
         goto fail;
     }
@@ -243,6 +239,21 @@ fail:
 int copy_run(struct copy *c)
 {
     char buf[ADDR_STRLEN];
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    c->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (c->sigfd < 0) {
+        log_warn("signalfd");
+        return -errno;
+    }
+    int rv = loop_fd_add(c->loop, c->sigfd, LOOP_READ, on_signal, c);
+    if (rv < 0) {
+        log_warnx("event loop: %s", strerror(-rv));
+        return rv;
+    }
     for (size_t i = 0; i < c->o->xfer.n; i++) {
         const struct xfer_rule *r = &c->o->xfer.rules[i];
         char tb[ADDR_STRLEN];

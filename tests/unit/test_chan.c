@@ -67,7 +67,8 @@ static void test_hello_roundtrip(void **state)
     (void)state;
     struct chan_out o;
     chan_out_init(&o, 1024);
-    struct chan_hello h = {.version = CHAN_VERSION, .role = CHAN_ROLE_TCPCOPY,
+    struct chan_hello h = {.version = CHAN_VERSION,
+                           .role = CHAN_ROLE_TCPCOPY,
                            .features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH};
     for (int i = 0; i < CHAN_NONCE_LEN; i++)
         h.nonce[i] = (uint8_t)(0xa0 + i);
@@ -77,8 +78,8 @@ static void test_hello_roundtrip(void **state)
     const uint8_t *p = out_bytes(&o, &len);
     assert_int_equal(len, CHAN_HDR_LEN + CHAN_HELLO_LEN);
     /* The exact bytes of doc/protocol.md. */
-    static const uint8_t want[] = {0x01, 0x00, 0x00, 0x1c, 'T', 'C', 'P', 'C', 0x00, 0x01,
-                                   0x01, 0x00, 0x00, 0x00, 0x00, 0x05};
+    static const uint8_t want[] = {0x01, 0x00, 0x00, 0x1c, 'T',  'C',  'P',  'C',
+                                   0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x05};
     assert_memory_equal(p, want, sizeof(want));
 
     struct chan_frame f;
@@ -146,10 +147,10 @@ static void test_route_v4_v6_roundtrip(void **state)
     const uint8_t *p = out_bytes(&o, &len);
     /* Two records batched into one ADD frame, then a DEL frame. */
     assert_int_equal(len, 4 + 80 + 4 + 40);
-    static const uint8_t rec4[] = {0x03, 0x00, 0x00, 0x50, /* ROUTE_ADD, 80 bytes */
-                                   0x04, 0x00, 0x9c, 0x40, 0x1f, 0x90, 0x00, 0x00,
-                                   62, 135, 200, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                   192, 0, 2, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t rec4[] = {
+        0x03, 0x00, 0x00, 0x50, /* ROUTE_ADD, 80 bytes */
+        0x04, 0x00, 0x9c, 0x40, 0x1f, 0x90, 0x00, 0x00, 62, 135, 200, 7, 0, 0, 0, 0, 0, 0, 0, 0,
+        0,    0,    0,    0,    192,  0,    2,    10,   0,  0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 0};
     assert_memory_equal(p, rec4, sizeof(rec4));
 
     struct chan_frame f;
@@ -376,16 +377,16 @@ static void test_bounds_per_type(void **state)
         uint16_t len;
         bool ok;
     } cases[] = {
-        {CHAN_HELLO, 27, false},      {CHAN_HELLO, 28, true},       {CHAN_HELLO, 256, true},
-        {CHAN_HELLO, 257, false},     {CHAN_HELLO, 0, false},       {CHAN_AUTH, 31, false},
-        {CHAN_AUTH, 32, true},        {CHAN_AUTH, 256, true},       {CHAN_AUTH, 257, false},
-        {CHAN_ROUTE_ADD, 0, false},   {CHAN_ROUTE_ADD, 39, false},  {CHAN_ROUTE_ADD, 40, true},
-        {CHAN_ROUTE_ADD, 41, false},  {CHAN_ROUTE_ADD, 80, true},   {CHAN_ROUTE_ADD, 65520, true},
-        {CHAN_ROUTE_ADD, 65535, false}, {CHAN_ROUTE_DEL, 0, false}, {CHAN_ROUTE_DEL, 40, true},
-        {CHAN_ROUTE_DEL, 79, false},  {CHAN_REPLY, 0, false},       {CHAN_REPLY, 1, false},
-        {CHAN_REPLY, 2, true},        {CHAN_REPLY, 65535, true},    {CHAN_HEARTBEAT, 0, true},
-        {CHAN_HEARTBEAT, 64, true},   {CHAN_HEARTBEAT, 65, false},  {CHAN_BYE, 0, false},
-        {CHAN_BYE, 1, false},         {CHAN_BYE, 2, true},          {CHAN_BYE, 1024, true},
+        {CHAN_HELLO, 27, false},        {CHAN_HELLO, 28, true},      {CHAN_HELLO, 256, true},
+        {CHAN_HELLO, 257, false},       {CHAN_HELLO, 0, false},      {CHAN_AUTH, 31, false},
+        {CHAN_AUTH, 32, true},          {CHAN_AUTH, 256, true},      {CHAN_AUTH, 257, false},
+        {CHAN_ROUTE_ADD, 0, false},     {CHAN_ROUTE_ADD, 39, false}, {CHAN_ROUTE_ADD, 40, true},
+        {CHAN_ROUTE_ADD, 41, false},    {CHAN_ROUTE_ADD, 80, true},  {CHAN_ROUTE_ADD, 65520, true},
+        {CHAN_ROUTE_ADD, 65535, false}, {CHAN_ROUTE_DEL, 0, false},  {CHAN_ROUTE_DEL, 40, true},
+        {CHAN_ROUTE_DEL, 79, false},    {CHAN_REPLY, 0, false},      {CHAN_REPLY, 1, false},
+        {CHAN_REPLY, 2, true},          {CHAN_REPLY, 65535, true},   {CHAN_HEARTBEAT, 0, true},
+        {CHAN_HEARTBEAT, 64, true},     {CHAN_HEARTBEAT, 65, false}, {CHAN_BYE, 0, false},
+        {CHAN_BYE, 1, false},           {CHAN_BYE, 2, true},         {CHAN_BYE, 1024, true},
         {CHAN_BYE, 1025, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -453,7 +454,7 @@ static void test_seal_starts_new_frame(void **state)
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
     chan_out_seal(&o);
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
-    assert_int_equal(chan_put_reply(&o, hdr, sizeof(hdr)), 0); /* other type: new frame */
+    assert_int_equal(chan_put_reply(&o, hdr, sizeof(hdr)), 0);   /* other type: new frame */
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0); /* not merged backwards */
     assert_int_equal(chan_put_frame(&o, CHAN_HEARTBEAT, NULL, 0), 0);
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
@@ -472,8 +473,8 @@ static void test_seal_starts_new_frame(void **state)
         off += (size_t)k;
     }
     assert_int_equal(n, 6);
-    uint8_t wt[] = {CHAN_ROUTE_ADD, CHAN_ROUTE_ADD, CHAN_REPLY, CHAN_ROUTE_ADD, CHAN_HEARTBEAT,
-                    CHAN_ROUTE_ADD};
+    uint8_t wt[] = {CHAN_ROUTE_ADD, CHAN_ROUTE_ADD, CHAN_REPLY,
+                    CHAN_ROUTE_ADD, CHAN_HEARTBEAT, CHAN_ROUTE_ADD};
     uint16_t wl[] = {40, 40, 22, 40, 0, 80};
     assert_memory_equal(types, wt, sizeof(wt));
     assert_memory_equal(lens, wl, sizeof(wl));

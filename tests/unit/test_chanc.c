@@ -40,10 +40,10 @@ struct fake {
     int lfd;
     uint16_t port;
     enum fake_mode mode;
-    int want;         /* connections to accept in the thread */
+    int want; /* connections to accept in the thread */
     int cfd[MAXC];
     int n;
-    bool hello_ok;    /* every client HELLO was well-formed, role tcpcopy */
+    bool hello_ok; /* every client HELLO was well-formed, role tcpcopy */
     pthread_t th;
 };
 
@@ -102,8 +102,8 @@ static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
 static void send_hello(int fd, uint16_t version)
 {
     struct chan_out o;
-    struct chan_hello h = {.version = version, .role = CHAN_ROLE_INTERCEPT,
-                           .features = CHAN_FEAT_HEARTBEAT};
+    struct chan_hello h = {
+        .version = version, .role = CHAN_ROLE_INTERCEPT, .features = CHAN_FEAT_HEARTBEAT};
     chan_out_init(&o, 1024);
     assert_int_equal(chan_put_hello(&o, &h), 0);
     assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
@@ -135,7 +135,10 @@ static int fake_serve_one(struct fake *f)
         send_hello(fd, 2);
         break;
     case FAKE_BYE:
-        (void)!write(fd, "\x07\x00\x00\x06\x00\x09" "full", 10);
+        (void)!write(fd,
+                     "\x07\x00\x00\x06\x00\x09"
+                     "full",
+                     10);
         break;
     case FAKE_SILENT:
         break;
@@ -209,8 +212,10 @@ static void add_server(struct ctx *x, uint16_t port)
 
 static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
 {
-    struct chanc_conf conf = {.servers = &x->servers, .conns_per_server = per,
-                              .out_max = out_max, .connect_timeout_ms = timeout_ms};
+    struct chanc_conf conf = {.servers = &x->servers,
+                              .conns_per_server = per,
+                              .out_max = out_max,
+                              .connect_timeout_ms = timeout_ms};
     struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state};
     x->loop = loop_new();
     assert_non_null(x->loop);
@@ -346,8 +351,7 @@ static void test_connect_wrong_version(void **state)
     fake_start(&f, FAKE_VERSION2, 1);
     assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -EPROTONOSUPPORT);
     fake_join(&f);
-    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: protocol version 2, we speak 1",
-             f.port);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: protocol version 2, we speak 1", f.port);
     assert_string_equal(err, want);
     /* We told the intercept why before closing. */
     uint8_t b[300];
@@ -853,8 +857,8 @@ static void test_reconnect_after_restart(void **state)
     assert_int_equal(chanc_up(x.c), 0);
 
     /* Back on the same port. */
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int one = 1;
     memset(&f, 0, sizeof(f));
     f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
