@@ -22,6 +22,8 @@ static const struct option long_opts[] = {
     {"keepalive-timeout", required_argument, NULL, 'k'},
     {"mtu", required_argument, NULL, 'M'},
     {"no-wait", no_argument, NULL, 'W'},
+    {"syn-only", no_argument, NULL, 'O'},
+    {"mss", required_argument, NULL, 'D'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
@@ -49,6 +51,9 @@ static const char usage[] =
     "                          drop a session idle this long (timeout + 120)\n"
     "  -M, --mtu BYTES         largest packet sent to the target, 576-65535 (1500)\n"
     "  -W, --no-wait           send requests without waiting for the target's answers\n"
+    "  -O, --syn-only          copy only sessions whose SYN was seen (default: also\n"
+    "                          sessions already open, from their next request)\n"
+    "  -D, --mss BYTES         MSS announced when tcpcopy makes its own SYN (1460)\n"
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
     "  -l, --log FILE          log to FILE (default: stderr; syslog with -d)\n"
     "  -P, --pidfile FILE      write the process id to FILE\n"
@@ -70,6 +75,7 @@ void tc_opts_init(struct tc_opts *o)
     o->timeout_s = 600;
     o->mtu = 1500;
     o->answer_timeout_ms = 3000;
+    o->syn_mss = 1460;
 }
 
 #define FAIL(...)                                                                                  \
@@ -96,7 +102,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
 
     optind = 0; /* full reset of getopt, so the parser can run more than once */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:Wl:P:dhv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:l:P:dhv", long_opts, NULL)) != -1) {
         switch (c) {
         case 'x': xspec = optarg; break;
         case 's': sspec = optarg; break;
@@ -127,6 +133,11 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             o->answer_timeout_ms = (uint32_t)v;
             break;
         case 'W': o->no_wait = true; break;
+        case 'O': o->syn_only = true; break;
+        case 'D':
+            if (num("-D", optarg, 536, 65495, &v, err, errlen)) return -EINVAL;
+            o->syn_mss = (uint16_t)v;
+            break;
         case 'l': o->log_path = optarg; break;
         case 'P': o->pidfile = optarg; break;
         case 'd': o->daemon = true; break;

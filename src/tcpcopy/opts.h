@@ -26,6 +26,8 @@ struct tc_opts {
     uint32_t mtu;              /* -M (1500) */
     uint32_t answer_timeout_ms;/* --answer-timeout (3000) */
     bool no_wait;              /* -W */
+    bool syn_only;             /* -O: only sessions whose SYN was seen */
+    uint16_t syn_mss;          /* -D: MSS of our own SYNs (1460) */
     const char *log_path;      /* -l */
     const char *pidfile;       /* -P */
     bool daemon;               /* -d */

@@ -38,7 +38,7 @@ struct sess {
 
     uint8_t state;     /* enum sess_state (tcp.c) */
     uint8_t outcome;   /* enum sess_outcome once decided */
-    uint16_t flags;    /* SF_* (tcp.c) */
+    uint32_t flags;    /* SF_* (tcp.c) */
     uint8_t c_ws;      /* client's window scale from its SYN (what the target was told) */
     uint8_t t_ws;      /* target's window scale, if both sides offered it */
     uint8_t backoff;   /* RTO doublings since the last progress */
@@ -55,6 +55,7 @@ struct sess {
     uint32_t last_resp;   /* online answer bytes at the latest mark recorded */
     uint32_t passed_resp; /* online answer bytes at the latest mark passed */
     uint32_t c_tsval0;    /* client's TSval in its SYN, to seed ours */
+    uint32_t c_last_ack;  /* acknowledgement number of the client's latest data segment */
 
     /* Toward the target. */
     uint32_t snd_una, snd_nxt, snd_max; /* client sequence space */

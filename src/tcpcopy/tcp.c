@@ -4,7 +4,12 @@
  *
  * One session, as the target sees it (we are its client):
  *
- *     client SYN captured
+ *     client SYN captured           client data first seen mid-stream
+ *            |                        v
+ *            |                 +-------------+  waits for a request boundary: a data
+ *            |                 |    PROBE    |  segment whose ack grew since the client's
+ *            |                 +-------------+  previous one (nothing before it is copied)
+ *            |                        |  our own SYN (ISN = boundary - 1, -D MSS)
  *            |  register route, send SYN (client's ISN and options)
  *            v
  *     +-------------+  no SYN-ACK after 3 tries: HANDSHAKE_TIMEOUT
@@ -16,8 +21,10 @@
  *     | ESTABLISHED |  within the target's window, each request only once the
  *     +-------------+  target has answered the previous one (see "gate" below);
  *            |         unacknowledged bytes are retransmitted (RTO, 3 dup ACKs)
+ *            |  target FIN or RST while client bytes still wait: rebuilt with
+ *            |  a new handshake from the first unacknowledged byte (back to SYN_SENT)
  *            |  client FIN delivered and target FIN seen, or client RST,
- *            |  or target RST/close, or a timeout
+ *            |  or a timeout
  *            v
  *     +-------------+  stays a moment to ACK a retransmitted FIN and to absorb
  *     |   CLOSED    |  the client's last packets, then is freed (route removed)
@@ -48,7 +55,12 @@
 #include "tcp.h"
 #include "wheel.h"
 
-enum sess_state { SS_SYN_SENT = 1, SS_ESTAB, SS_CLOSED };
+enum sess_state {
+    SS_PROBE = 1, /* first seen mid-stream: waiting for a request boundary to start at */
+    SS_SYN_SENT,
+    SS_ESTAB,
+    SS_CLOSED,
+};
 
 enum sess_flag {
     SF_CLIENT_FIN = 1U << 0, /* the client's FIN was captured (c_fin_seq) */
@@ -64,6 +76,10 @@ enum sess_flag {
     SF_HAVE_ACKBASE = 1U << 10,
     SF_RST_SENT = 1U << 11,
     SF_TARGET_RST = 1U << 12,
+    SF_FAKED = 1U << 13,      /* our own handshake: the client's SYN was not seen */
+    SF_PROBE_DATA = 1U << 14, /* probing: ack_base is the last data segment's ack */
+    SF_ROUTED = 1U << 15,     /* intercept was told about this session */
+    SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
 };
 
 #define RTO_INIT_US 1000000u
@@ -74,6 +90,8 @@ enum sess_flag {
 #define QUIET_MIN_US 20000u
 #define QUIET_MAX_US 500000u
 #define MARKS_MAX 65535
+#define REBUILDS_MAX 8
+#define OWN_WINDOW 65535
 
 struct eng {
     struct eng_conf conf;
@@ -101,6 +119,7 @@ static const char *const outcome_names[SO_COUNT] = {
     [SO_MEMORY] = "memory_limit",
     [SO_REPLACED] = "port_reused",
     [SO_SHUTDOWN] = "shutdown",
+    [SO_NOT_STARTED] = "not_started",
 };
 
 const char *eng_outcome_str(int outcome)
@@ -121,6 +140,8 @@ void eng_conf_defaults(struct eng_conf *c)
     c->answer_timeout_us = 3ULL * 1000000;
     c->linger_us = 2ULL * 1000000;
     c->no_wait = false;
+    c->syn_only = false;
+    c->syn_mss = 1460;
 }
 
 struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64_t now_us,
@@ -209,7 +230,7 @@ static void emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uin
     sp.seq = seq;
     sp.flags = flags;
     sp.ack = (flags & TCPF_ACK) ? s->rcv_nxt : 0;
-    sp.win = s->c_win;
+    sp.win = (s->flags & SF_FAKED) ? OWN_WINDOW : s->c_win;
     sp.ip_id = e->ip_id++;
     if (syn_opts) {
         if (s->c_mss) {
@@ -258,8 +279,12 @@ static void ack_now(struct eng *e, struct sess *s)
     e->st.sent_acks++;
 }
 
-static void ack_later(struct eng *e, struct sess *s)
+/* Owe the target an ACK at the end of this batch; force: even a repeated one (a
+ * keepalive probe or a repeated SYN-ACK asks for exactly that). */
+static void ack_later(struct eng *e, struct sess *s, bool force)
 {
+    if (force)
+        s->flags |= SF_ACK_FORCE;
     if (s->flags & SF_ACK_PENDING)
         return;
     s->flags |= SF_ACK_PENDING;
@@ -429,6 +454,12 @@ static bool has_pending_data(const struct sess *s)
            ((s->flags & SF_CLIENT_FIN) && !(s->flags & SF_FIN_ACKED));
 }
 
+/* Client bytes the target has not acknowledged (sent or not). */
+static bool bytes_waiting(const struct sess *s)
+{
+    return seq_lt(s->snd_una, stream_contig_end(&s->st));
+}
+
 static void schedule(struct eng *e, struct sess *s)
 {
     uint64_t d = UINT64_MAX;
@@ -471,7 +502,8 @@ static void finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
 {
     if (s->state == SS_CLOSED)
         return;
-    if (send_rst && !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
+    if (send_rst && (s->state == SS_SYN_SENT || s->state == SS_ESTAB) &&
+        !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
         emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
         s->flags |= SF_RST_SENT;
         e->st.sent_rsts++;
@@ -494,7 +526,8 @@ static void sess_free(struct eng *e, struct sess *s)
     ack_list_remove(e, s);
     wheel_del(&e->wheel, &s->timer);
     stream_clear(&s->st, &e->pool);
-    route_notify(e, s, false);
+    if (s->flags & SF_ROUTED)
+        route_notify(e, s, false);
     sess_del(&e->tab, s);
     e->st.sess_freed++;
 }
@@ -599,7 +632,8 @@ static void send_syn(struct eng *e, struct sess *s)
 
 /* ---- capture side ------------------------------------------------------- */
 
-static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
+/* A new session for client packet p under rule r, linked in the table, in no state yet. */
+static struct sess *sess_alloc(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
 {
     struct tuple tkey;
     const struct addr *fake = e->conf.cmap ? cmap_pick(e->conf.cmap, &p->t.src) : NULL;
@@ -630,14 +664,31 @@ static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct
                      e->tab.count);
         return NULL;
     }
-    e->st.sess_created++;
-    s->state = SS_SYN_SENT;
-    s->c_isn = p->seq;
-    s->snd_una = s->snd_nxt = s->snd_max = p->seq;
     s->c_win = p->win;
     s->t0_us = e->now_us;
     s->last_active_us = s->last_progress_us = e->now_us;
     s->rto_us = RTO_INIT_US;
+    return s;
+}
+
+/* Start toward the target with the ISN isn: register the route, send the SYN. */
+static void start(struct eng *e, struct sess *s, uint32_t isn)
+{
+    s->state = SS_SYN_SENT;
+    s->c_isn = isn;
+    s->snd_una = s->snd_nxt = s->snd_max = isn;
+    stream_init(&s->st, isn + 1);
+    route_notify(e, s, true);
+    s->flags |= SF_ROUTED;
+    send_syn(e, s);
+}
+
+static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
+{
+    struct sess *s = sess_alloc(e, p, r);
+    if (s == NULL)
+        return NULL;
+    e->st.sess_created++;
     if (p->opts.has_mss)
         s->c_mss = p->opts.mss;
     if (p->opts.has_ws) {
@@ -650,9 +701,86 @@ static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct
         s->flags |= SF_C_TS;
         s->c_tsval0 = p->opts.tsval;
     }
-    stream_init(&s->st, p->seq + 1);
-    route_notify(e, s, true);
+    start(e, s, p->seq);
     return s;
+}
+
+/*
+ * A client packet of a session whose SYN we did not see (tcpcopy started late, or
+ * the SYN was lost). Nothing is copied until a request boundary: a data segment
+ * whose acknowledgement number grew since the client's previous data segment (or
+ * since the first packet seen), i.e. the client received an answer and then spoke.
+ * From there a session of our own starts: SYN with ISN = boundary - 1, the -D MSS,
+ * SACK, timestamps if the client uses them, and our own window (the client's
+ * window scale is unknown).
+ */
+static void probe(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    if (p->flags & (TCPF_FIN | TCPF_RST)) {
+        finish(e, s, SO_NOT_STARTED, false);
+        return;
+    }
+    if (p->data_len == 0 || p->data == NULL || !(p->flags & TCPF_ACK)) {
+        e->st.probe_skipped_packets++;
+        return;
+    }
+    bool boundary = seq_gt(p->ack, s->ack_base);
+    if (!boundary) {
+        s->ack_base = p->ack;
+        s->flags |= SF_PROBE_DATA;
+        e->st.probe_skipped_bytes += p->data_len;
+        return;
+    }
+    e->st.sess_created++;
+    e->st.sess_midstream++;
+    s->flags |= SF_FAKED | SF_C_SACK | SF_HAVE_ACKBASE;
+    s->c_mss = e->conf.syn_mss;
+    if (p->opts.has_ts) {
+        s->flags |= SF_C_TS;
+        s->c_tsval0 = p->opts.tsval;
+    }
+    s->ack_base = p->ack; /* answers before this point are not ours to wait for */
+    s->last_resp = 0;
+    start(e, s, p->seq - 1);
+}
+
+/*
+ * The target ended its side while client bytes still wait: open a new connection
+ * from the first byte it did not acknowledge, so the rest of the stream still
+ * arrives (the original does this too). Returns false when the session has been
+ * rebuilt too often, and must end.
+ */
+static bool rebuild(struct eng *e, struct sess *s)
+{
+    if (s->rebuilds >= REBUILDS_MAX)
+        return false;
+    if (!(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
+        /* The old connection must be gone before a SYN with the same tuple arrives. */
+        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
+        e->st.sent_rsts++;
+    }
+    uint32_t from = s->snd_una;
+    /* A boundary right where the new connection starts was answered on the old one. */
+    struct sess_mark *m;
+    while ((m = mark_peek(s)) != NULL && seq_le(m->seq, from)) {
+        s->passed_resp = m->resp;
+        mark_pop(s);
+    }
+    s->flags &= ~(SF_TARGET_FIN | SF_TARGET_RST | SF_FIN_SENT | SF_FIN_ACKED | SF_TS | SF_RST_SENT);
+    s->state = SS_SYN_SENT;
+    s->c_isn = from - 1;
+    s->snd_una = s->snd_nxt = s->snd_max = s->c_isn;
+    s->t_isn = s->rcv_nxt = s->acked_rcv = 0;
+    s->resp_at_mark = 0;
+    s->gate_since_us = 0;
+    s->rtt_seq = 0;
+    s->backoff = 0;
+    s->dupacks = 0;
+    s->syn_tries = 0;
+    s->rebuilds++;
+    e->st.sess_rebuilt++;
+    send_syn(e, s);
+    return true;
 }
 
 static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
@@ -675,6 +803,8 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
     }
     e->st.cap_payload_bytes += (uint64_t)n;
     s->bytes_in += (uint64_t)n;
+    if (p->flags & TCPF_ACK)
+        s->c_last_ack = p->ack;
     if ((uint32_t)n < p->data_len)
         e->st.cap_dup_bytes += p->data_len - (uint32_t)n;
     if (n > 0 && seq_gt(seq, before_end))
@@ -707,19 +837,49 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
         s = sess_create(e, p, r);
         if (s == NULL)
             return;
-        send_syn(e, s);
         schedule(e, s);
         return;
     }
 
-    if (s == NULL) {
-        if (!(p->flags & TCPF_RST))
-            e->st.cap_no_syn++;
-        return;
+    if (s != NULL && s->state == SS_CLOSED) {
+        /* After a graceful end the client's last packets are stragglers. After the
+         * target failed it, a client that keeps talking is copied again, as a
+         * session first seen mid-stream. */
+        bool graceful = s->outcome == SO_COMPLETE || s->outcome == SO_CLIENT_RESET ||
+                        s->outcome == SO_NOT_STARTED || s->outcome == SO_SHUTDOWN;
+        if (graceful || p->data_len == 0 || e->conf.syn_only) {
+            e->st.cap_after_close++;
+            return;
+        }
+        uint32_t last_ack = s->c_last_ack;
+        sess_free(e, s);
+        s = sess_alloc(e, p, r);
+        if (s == NULL)
+            return;
+        s->state = SS_PROBE;
+        s->ack_base = last_ack; /* so this very segment can be a request boundary */
+        s->flags |= SF_PROBE_DATA;
     }
-    if (s->state == SS_CLOSED) {
-        e->st.cap_after_close++;
-        return;
+    if (s == NULL) {
+        if (p->flags & TCPF_RST)
+            return;
+        if (e->conf.syn_only || (p->flags & TCPF_FIN)) {
+            e->st.cap_no_syn++;
+            return;
+        }
+        s = sess_alloc(e, p, r);
+        if (s == NULL)
+            return;
+        s->state = SS_PROBE;
+        s->ack_base = p->ack;
+    }
+    if (s->state == SS_PROBE) {
+        s->last_active_us = now_us;
+        probe(e, s, p);
+        if (s->state == SS_CLOSED || s->state == SS_PROBE) {
+            schedule(e, s);
+            return;
+        }
     }
     sess_touch(&e->tab, s, now_us);
     s->c_win = p->win;
@@ -853,6 +1013,8 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         s->flags |= SF_TARGET_RST;
         if (s->state == SS_SYN_SENT)
             finish(e, s, SO_TARGET_REFUSED, false);
+        else if (bytes_waiting(s) && !(s->flags & SF_CLIENT_RST) && rebuild(e, s))
+            ; /* a new connection carries on */
         else if (has_pending_data(s))
             finish(e, s, SO_TARGET_RESET, false);
         else
@@ -870,7 +1032,7 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         return;
     }
     if (p->flags & TCPF_SYN) {
-        ack_later(e, s); /* our handshake ACK was lost: the target repeats its SYN-ACK */
+        ack_later(e, s, true); /* our handshake ACK was lost: the target repeats its SYN-ACK */
         schedule(e, s);
         return;
     }
@@ -878,6 +1040,8 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         s->ts_recent = p->opts.tsval;
     if (p->flags & TCPF_ACK)
         on_ack(e, s, p);
+    if (p->data_len == 0 && !(p->flags & TCPF_FIN) && seq_lt(p->seq, s->rcv_nxt))
+        ack_later(e, s, true); /* a keepalive probe (RFC 9293 3.8.4): answer it */
     if (p->data_len > 0 || (p->flags & TCPF_FIN)) {
         uint32_t end = p->seq + p->data_len;
         e->st.replies_data_bytes += p->data_len;
@@ -894,7 +1058,7 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
          * target's bytes are not ours to keep, and a gap would only make it resend. */
         if (seq_gt(end, s->rcv_nxt))
             s->rcv_nxt = end;
-        ack_later(e, s);
+        ack_later(e, s, false);
     }
 
     if (s->flags & SF_TARGET_FIN) {
@@ -907,7 +1071,8 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         if (seq_lt(s->snd_max, stream_contig_end(&s->st))) {
             /* The target closed while the client still had bytes for it. */
             ack_now(e, s);
-            finish(e, s, SO_TARGET_CLOSED, true);
+            if (!rebuild(e, s))
+                finish(e, s, SO_TARGET_CLOSED, true);
             schedule(e, s);
             return;
         }
@@ -932,7 +1097,7 @@ static void on_timer(void *arg, struct wheel_node *n)
         return;
     }
     if (now >= s->last_active_us + e->conf.idle_timeout_us) {
-        finish(e, s, SO_IDLE, true);
+        finish(e, s, s->state == SS_PROBE ? SO_NOT_STARTED : SO_IDLE, true);
         schedule(e, s);
         return;
     }
@@ -992,8 +1157,9 @@ void eng_flush(struct eng *e, uint64_t now_us)
     struct sess *s;
     while ((s = e->ack_list) != NULL) {
         e->ack_list = s->next_ack;
-        s->flags &= ~SF_ACK_PENDING;
-        if (s->state != SS_CLOSED && s->acked_rcv != s->rcv_nxt)
+        bool force = (s->flags & SF_ACK_FORCE) != 0;
+        s->flags &= ~(SF_ACK_PENDING | SF_ACK_FORCE);
+        if (s->state == SS_ESTAB && (force || s->acked_rcv != s->rcv_nxt))
             ack_now(e, s);
     }
 }

@@ -47,6 +47,8 @@ struct eng_conf {
     uint64_t answer_timeout_us;    /* longest wait for an answer before the next request (3 s) */
     uint64_t linger_us;            /* a finished session stays to absorb stragglers (2 s) */
     bool no_wait;                  /* -W: never wait for the target's answer */
+    bool syn_only;                 /* -O: copy only sessions whose SYN was seen */
+    uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
 };
 
 /* How a session ended. Keep eng_outcome_str() in step. */
@@ -63,6 +65,7 @@ enum sess_outcome {
     SO_MEMORY,           /* a queue bound was hit: data lost */
     SO_REPLACED,         /* the client reused the port with a new SYN */
     SO_SHUTDOWN,         /* tcpcopy stopped */
+    SO_NOT_STARTED,      /* seen mid-stream, ended before a request boundary to start at */
     SO_COUNT
 };
 const char *eng_outcome_str(int outcome);
@@ -73,6 +76,7 @@ struct eng_stats {
     uint64_t cap_dup_bytes, cap_ooo_segments, cap_syn_ack;
     /* sessions */
     uint64_t sess_created, sess_freed, sess_table_full, sess_collisions, sess_family_mismatch;
+    uint64_t sess_midstream, sess_rebuilt, probe_skipped_packets, probe_skipped_bytes;
     uint64_t outcome[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;

@@ -502,11 +502,40 @@ static void test_target_rst_and_refused(void **state)
     handshake(f, 40014);
     cap(f, 40014, TCPF_ACK, C_ISN + 1, S_ISN + 1, "data");
     (void)fresh(f, &p);
+    reply(f, 40014, TCPF_ACK, T_ISN + 1, C_ISN + 5, NULL); /* everything acknowledged */
     reply(f, 40014, TCPF_RST, T_ISN + 1, 0, NULL);
     assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_RESET], 1);
-    /* Nothing is sent for a reset session, and late client data is absorbed. */
-    cap(f, 40014, TCPF_ACK, C_ISN + 5, S_ISN + 1, "more");
-    assert_int_equal(fresh(f, &p), 0);
+    /* Nothing is sent at once; the client's later packets are not lost for good: the
+     * next request boundary starts a new session of our own. */
+    (void)fresh(f, &p);
+    cap(f, 40014, TCPF_ACK, C_ISN + 5, S_ISN + 101, "more");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 4);
+    fx_free(f);
+}
+
+static void test_rebuild_after_target_reset(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40030);
+    cap(f, 40030, TCPF_ACK, C_ISN + 1, S_ISN + 1, "first");
+    reply_len(f, 40030, TCPF_ACK, T_ISN + 1, C_ISN + 6, 10);
+    cap(f, 40030, TCPF_ACK, C_ISN + 6, S_ISN + 11, "second");
+    (void)fresh(f, &p);
+    /* The target resets before acknowledging "second": a new connection from there. */
+    reply(f, 40030, TCPF_RST, T_ISN + 11, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 5);
+    assert_int_equal(eng_stats(f->e)->sess_rebuilt, 1);
+    reply(f, 40030, TCPF_SYN | TCPF_ACK, T_ISN + 9000, C_ISN + 6, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_int_equal(p[1].seq, C_ISN + 6);
+    assert_int_equal(p[1].ack, T_ISN + 9001);
+    assert_memory_equal(p[1].data, "second", 6);
     fx_free(f);
 }
 
@@ -570,13 +599,18 @@ static void test_port_reuse_replaces_session(void **state)
     fx_free(f);
 }
 
-static void test_no_syn_not_copied(void **state)
+static void test_syn_only_and_other_ports(void **state)
 {
     struct fx *f = fx_new(false);
+    eng_free(f->e);
+    f->conf.syn_only = true;
+    struct eng_io io = {.arg = f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
+    f->e = eng_new(&f->conf, &io, f->now, 42);
     struct pkt *p;
     cap(f, 40019, TCPF_ACK, C_ISN + 1, S_ISN + 1, "mid-stream");
+    cap(f, 40019, TCPF_ACK, C_ISN + 11, S_ISN + 101, "more");
     assert_int_equal(fresh(f, &p), 0);
-    assert_int_equal(eng_stats(f->e)->cap_no_syn, 1);
+    assert_int_equal(eng_stats(f->e)->cap_no_syn, 2);
     /* Packets for other ports are not ours. */
     struct pkt q;
     struct pkt_spec sp;
@@ -587,6 +621,74 @@ static void test_no_syn_not_copied(void **state)
     assert_int_equal(pkt_parse_ip(&q, f->out->scratch, n, 0), PKT_OK);
     eng_on_capture(f->e, &q, f->now);
     assert_int_equal(eng_stats(f->e)->cap_ignored, 1);
+    fx_free(f);
+}
+
+static void test_midstream_starts_at_request_boundary(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    /* Seen mid-request: where it started is unknown, so it is not copied. */
+    cap(f, 40031, TCPF_ACK, C_ISN + 1, S_ISN + 1, "tail of a request");
+    assert_int_equal(fresh(f, &p), 0);
+    /* The client acknowledges the answer, then sends its next request. */
+    cap(f, 40031, TCPF_ACK, C_ISN + 18, S_ISN + 301, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    cap(f, 40031, TCPF_ACK | TCPF_PSH, C_ISN + 18, S_ISN + 301, "GET /next HTTP/1.1\r\n\r\n");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 17);
+    assert_true(p->opts.has_mss);
+    assert_int_equal(p->opts.mss, 1460);
+    assert_false(p->opts.has_ws);
+    assert_true(p->opts.sack_ok);
+    assert_int_equal(f->out->routes_added, 1);
+    reply(f, 40031, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 18, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_int_equal(p[1].seq, C_ISN + 18);
+    assert_int_equal(p[1].data_len, 22);
+    assert_int_equal(p[1].win, 65535);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->sess_midstream, 1);
+    assert_int_equal(st->probe_skipped_bytes, 17);
+    /* The next answer-then-request is gated as usual. */
+    cap(f, 40031, TCPF_ACK, C_ISN + 40, S_ISN + 501, "GET /after HTTP/1.1\r\n\r\n");
+    assert_int_equal(fresh(f, &p), 0);
+    reply_len(f, 40031, TCPF_ACK, T_ISN + 1, C_ISN + 40, 200);
+    k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->seq, C_ISN + 40);
+    fx_free(f);
+}
+
+static void test_midstream_fin_ends_probe(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40032, TCPF_ACK, C_ISN + 1, S_ISN + 1, "x");
+    cap(f, 40032, TCPF_ACK | TCPF_FIN, C_ISN + 2, S_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_NOT_STARTED], 1);
+    assert_int_equal(f->out->routes_added, 0);
+    advance(f, 3000000);
+    assert_int_equal(eng_session_count(f->e), 0);
+    assert_int_equal(f->out->routes_deleted, 0);
+    fx_free(f);
+}
+
+static void test_keepalive_probe_answered(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40033);
+    reply(f, 40033, TCPF_ACK, T_ISN, C_ISN + 1, NULL); /* seq = rcv_nxt - 1: a probe */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_ACK);
+    assert_int_equal(p->ack, T_ISN + 1);
+    /* A client keepalive probe (one old byte) is not new data. */
+    cap(f, 40033, TCPF_ACK, C_ISN, S_ISN + 1, "k");
+    assert_int_equal(fresh(f, &p), 0);
     fx_free(f);
 }
 
@@ -630,7 +732,7 @@ static void test_fast_retransmit(void **state)
     fx_free(f);
 }
 
-static void test_target_closes_early_counted(void **state)
+static void test_target_closes_early_rebuilt(void **state)
 {
     struct fx *f = fx_new(false);
     struct pkt *p;
@@ -639,9 +741,21 @@ static void test_target_closes_early_counted(void **state)
     (void)fresh(f, &p);
     cap(f, 40023, TCPF_ACK, C_ISN + 4, S_ISN + 11, "two");
     assert_int_equal(fresh(f, &p), 0);
-    /* The target answers 5 bytes and closes while "two" still waits. */
+    /* The target answers 5 bytes and closes while "two" still waits: we acknowledge its
+     * FIN, reset the old connection and open a new one from "two". */
     reply_len(f, 40023, TCPF_ACK | TCPF_FIN, T_ISN + 1, C_ISN + 4, 5);
-    assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_CLOSED], 1);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 3);
+    assert_int_equal(p[0].flags, TCPF_ACK);
+    assert_true(p[1].flags & TCPF_RST);
+    assert_int_equal(p[2].flags, TCPF_SYN);
+    assert_int_equal(p[2].seq, C_ISN + 3);
+    reply(f, 40023, TCPF_SYN | TCPF_ACK, T_ISN + 7777, C_ISN + 4, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "two", 3);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_CLOSED], 0);
+    assert_int_equal(eng_stats(f->e)->sess_rebuilt, 1);
     fx_free(f);
 }
 
@@ -681,10 +795,14 @@ int main(void)
         cmocka_unit_test(test_idle_timeout_resets),
         cmocka_unit_test(test_session_timeout_without_progress),
         cmocka_unit_test(test_port_reuse_replaces_session),
-        cmocka_unit_test(test_no_syn_not_copied),
+        cmocka_unit_test(test_syn_only_and_other_ports),
+        cmocka_unit_test(test_midstream_starts_at_request_boundary),
+        cmocka_unit_test(test_midstream_fin_ends_probe),
+        cmocka_unit_test(test_keepalive_probe_answered),
+        cmocka_unit_test(test_rebuild_after_target_reset),
         cmocka_unit_test(test_out_of_order_capture_waits_for_gap),
         cmocka_unit_test(test_fast_retransmit),
-        cmocka_unit_test(test_target_closes_early_counted),
+        cmocka_unit_test(test_target_closes_early_rebuilt),
         cmocka_unit_test(test_shutdown_resets_live_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

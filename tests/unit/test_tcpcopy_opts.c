@@ -1,0 +1,389 @@
+/*
+ * test_tcpcopy_opts: tcpcopy's command line. The original's usual invocation and
+ * every option in short and long form, the defaults (keep-alive follows -t
+ * unless -k), -h and -v, and each kind of bad command line with the message
+ * that must name what was wrong. Only documentation addresses (RFC 5737).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "chan.h"
+#include "opts.h"
+
+#define ARGV_MAX 40
+
+/* getopt permutes argv, so every call gets fresh writable copies. */
+struct cmdline {
+    int argc;
+    char *argv[ARGV_MAX + 1];
+};
+
+static void cmd_build(struct cmdline *c, const char *const *args)
+{
+    c->argc = 0;
+    c->argv[c->argc++] = strdup("tcpcopy");
+    for (; *args != NULL; args++) {
+        assert_true(c->argc < ARGV_MAX);
+        c->argv[c->argc] = strdup(*args);
+        assert_non_null(c->argv[c->argc]);
+        c->argc++;
+    }
+    c->argv[c->argc] = NULL;
+}
+
+static void cmd_free(struct cmdline *c)
+{
+    for (int i = 0; i < c->argc; i++)
+        free(c->argv[i]);
+}
+
+/* Parse into a fresh (heap: the maps are large) struct; returns the result. */
+static int parse(struct tc_opts **out, char *err, size_t errlen, const char *const *args)
+{
+    struct cmdline c;
+    struct tc_opts *o = malloc(sizeof(*o));
+    assert_non_null(o);
+    tc_opts_init(o);
+    cmd_build(&c, args);
+    err[0] = '\0';
+    int rc = tc_opts_parse(o, c.argc, c.argv, err, errlen);
+    /* The struct must not keep pointers into argv we free: the tests below only
+     * read log_path/pidfile through copies made before freeing. */
+    if (out != NULL) {
+        *out = o;
+        if (o->log_path)
+            o->log_path = strdup(o->log_path);
+        if (o->pidfile)
+            o->pidfile = strdup(o->pidfile);
+    } else {
+        free(o);
+    }
+    cmd_free(&c);
+    return rc;
+}
+
+static void opts_free(struct tc_opts *o)
+{
+    if (o == NULL)
+        return;
+    free((char *)o->log_path);
+    free((char *)o->pidfile);
+    free(o);
+}
+
+static void assert_addr(const struct addr *a, const char *s)
+{
+    char buf[ADDR_STRLEN];
+    addr_str(a, buf, sizeof(buf));
+    assert_string_equal(buf, s);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void test_original_command_line(void **state)
+{
+    (void)state;
+    struct tc_opts *o;
+    char err[256];
+
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS("-x", "80-192.0.2.20:8080", "-s", "192.0.2.30", "-c",
+                                "203.0.113.x")),
+                     0);
+    assert_string_equal(err, "");
+    assert_int_equal(o->action, TC_ACT_RUN);
+    assert_int_equal(o->xfer.n, 1);
+    assert_int_equal(o->xfer.rules[0].online_port, 80);
+    assert_addr(&o->xfer.rules[0].target, "192.0.2.20");
+    assert_int_equal(o->xfer.rules[0].target_port, 8080);
+    assert_int_equal(o->servers.n, 1);
+    assert_addr(&o->servers.s[0].addr, "192.0.2.30");
+    assert_int_equal(o->servers.s[0].port, CHAN_PORT_DEFAULT);
+    assert_int_equal(o->cmap.n, 254);
+    assert_addr(&o->cmap.addrs[0], "203.0.113.1");
+    assert_addr(&o->cmap.addrs[253], "203.0.113.254");
+    /* Defaults. */
+    assert_int_equal(o->chan_port, CHAN_PORT_DEFAULT);
+    assert_int_equal(o->conns, 2);
+    assert_int_equal(o->timeout_s, 600);
+    assert_int_equal(o->keepalive_s, 720);
+    assert_int_equal(o->mtu, 1500);
+    assert_int_equal(o->answer_timeout_ms, 3000);
+    assert_false(o->no_wait);
+    assert_null(o->log_path);
+    assert_null(o->pidfile);
+    assert_false(o->daemon);
+    assert_false(o->debug);
+    opts_free(o);
+
+    /* Without -c: client addresses are kept. */
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("-x", "80-192.0.2.20:8080", "-s",
+                                                      "192.0.2.30")),
+                     0);
+    assert_int_equal(o->cmap.n, 0);
+    opts_free(o);
+}
+
+static void test_all_short_options(void **state)
+{
+    (void)state;
+    struct tc_opts *o;
+    char err[256];
+
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS("-x", "192.0.2.10:80-192.0.2.20:8080,443-192.0.2.21:8443", "-s",
+                                "192.0.2.30,192.0.2.31:4000", "-p", "36000", "-c",
+                                "203.0.113.5,203.0.113.6", "-C", "11", "-t", "30", "-k", "45",
+                                "-M", "9000", "-W", "-l", "/tmp/tc.log", "-P", "/tmp/tc.pid",
+                                "-d", "--debug", "--answer-timeout", "250")),
+                     0);
+    assert_int_equal(o->action, TC_ACT_RUN);
+    assert_int_equal(o->xfer.n, 2);
+    assert_addr(&o->xfer.rules[0].online, "192.0.2.10");
+    assert_int_equal(o->xfer.rules[1].online_port, 443);
+    assert_int_equal(o->xfer.rules[1].target_port, 8443);
+    assert_int_equal(o->chan_port, 36000);
+    assert_int_equal(o->servers.n, 2);
+    assert_int_equal(o->servers.s[0].port, 36000); /* -p applies even when given after -s */
+    assert_int_equal(o->servers.s[1].port, 4000);
+    assert_int_equal(o->cmap.n, 2);
+    assert_int_equal(o->conns, 11);
+    assert_int_equal(o->timeout_s, 30);
+    assert_int_equal(o->keepalive_s, 45);
+    assert_int_equal(o->mtu, 9000);
+    assert_true(o->no_wait);
+    assert_string_equal(o->log_path, "/tmp/tc.log");
+    assert_string_equal(o->pidfile, "/tmp/tc.pid");
+    assert_true(o->daemon);
+    assert_true(o->debug);
+    assert_int_equal(o->answer_timeout_ms, 250);
+    opts_free(o);
+}
+
+static void test_long_options(void **state)
+{
+    (void)state;
+    struct tc_opts *o;
+    char err[256];
+
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS("--transfer=80-192.0.2.20:8080", "--intercept", "192.0.2.30",
+                                "--port", "1", "--connections=1", "--client", "203.0.113.9",
+                                "--timeout", "604800", "--mtu", "576", "--no-wait", "--log",
+                                "/tmp/a", "--pidfile", "/tmp/b", "--daemon")),
+                     0);
+    assert_int_equal(o->chan_port, 1);
+    assert_int_equal(o->conns, 1);
+    assert_int_equal(o->cmap.n, 1);
+    assert_int_equal(o->timeout_s, 604800);
+    assert_int_equal(o->keepalive_s, 604800 + 120); /* follows -t */
+    assert_int_equal(o->mtu, 576);
+    assert_true(o->no_wait);
+    assert_true(o->daemon);
+    assert_false(o->debug);
+    opts_free(o);
+
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS("-x", "80-192.0.2.20:8080", "-s", "192.0.2.30",
+                                "--keepalive-timeout", "5", "-t", "100")),
+                     0);
+    assert_int_equal(o->keepalive_s, 5); /* -k wins whatever the order */
+    assert_int_equal(o->timeout_s, 100);
+    opts_free(o);
+
+    /* Options after operands are still options (GNU getopt permutes). */
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS("-s", "192.0.2.30", "-t", "10", "-x", "80-192.0.2.20:8080")),
+                     0);
+    assert_int_equal(o->keepalive_s, 130);
+    opts_free(o);
+}
+
+static void test_help_version(void **state)
+{
+    (void)state;
+    struct tc_opts *o;
+    char err[256];
+
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("-h")), 0);
+    assert_int_equal(o->action, TC_ACT_HELP);
+    opts_free(o);
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("--help")), 0);
+    assert_int_equal(o->action, TC_ACT_HELP);
+    opts_free(o);
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("-v")), 0);
+    assert_int_equal(o->action, TC_ACT_VERSION);
+    opts_free(o);
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("--version")), 0);
+    assert_int_equal(o->action, TC_ACT_VERSION);
+    opts_free(o);
+    /* -h needs no -x / -s, even with other options around it. */
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS("-t", "5", "-h")), 0);
+    assert_int_equal(o->action, TC_ACT_HELP);
+    opts_free(o);
+
+    const char *u = tc_opts_usage();
+    assert_non_null(strstr(u, "usage: tcpcopy"));
+    const char *const mentioned[] = {"--transfer", "--intercept", "--port", "--connections",
+                                     "--client", "--timeout", "--keepalive-timeout", "--mtu",
+                                     "--no-wait", "--answer-timeout", "--log", "--pidfile",
+                                     "--daemon", "--debug", "--help", "--version"};
+    for (size_t i = 0; i < sizeof(mentioned) / sizeof(mentioned[0]); i++)
+        assert_non_null(strstr(u, mentioned[i]));
+}
+
+/* The call fails with -EINVAL, and the message starts "tcpcopy:" and holds `names`. */
+static void bad(const char *names, const char *const *args)
+{
+    char err[256];
+    int rc = parse(NULL, err, sizeof(err), args);
+    if (rc != -EINVAL)
+        fail_msg("expected -EINVAL, got %d (err '%s')", rc, err);
+    if (strncmp(err, "tcpcopy:", 8) != 0)
+        fail_msg("message does not start with 'tcpcopy:': '%s'", err);
+    if (strstr(err, names) == NULL)
+        fail_msg("message '%s' does not name '%s'", err, names);
+    if (strchr(err, '\n') != NULL)
+        fail_msg("message is more than one line: '%s'", err);
+    for (const char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            fail_msg("message has a control character: '%s'", err);
+}
+
+#define X "-x", "80-192.0.2.20:8080"
+#define S "-s", "192.0.2.30"
+
+static void test_bad_required(void **state)
+{
+    (void)state;
+    bad("-x", ARGS(S));
+    bad("-s", ARGS(X));
+    bad("-x", ARGS("-t", "5"));
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    bad("-x", ARGS("-x", "80", S));
+    bad("-x", ARGS("-x", "80-192.0.2.20", S));
+    bad("-x", ARGS("-x", "80-192.0.2.999:8080", S));
+    bad("-x", ARGS("-x", "99999-192.0.2.20:8080", S));
+    bad("-x", ARGS("-x", "", S));
+    bad("-s", ARGS(X, "-s", "not-an-address"));
+    bad("-c", ARGS(X, S, "-c", "203.0.113.300"));
+    bad("-c", ARGS(X, S, "-c", "bogus"));
+    bad("-c", ARGS(X, S, "-c", "203.0.113.5,"));
+    /* A -c list made only of the target is empty once the target is removed. */
+    bad("-c", ARGS(X, S, "-c", "192.0.2.20"));
+    bad("-C", ARGS(X, S, "-C", "12"));
+    bad("-C", ARGS(X, S, "-C", "0"));
+    bad("-C", ARGS(X, S, "--connections", "two"));
+    bad("-M", ARGS(X, S, "-M", "100"));
+    bad("-M", ARGS(X, S, "-M", "65536"));
+    bad("-t", ARGS(X, S, "-t", "0"));
+    bad("-t", ARGS(X, S, "-t", "-5"));
+    bad("-t", ARGS(X, S, "-t", "10s"));
+    bad("-k", ARGS(X, S, "-k", "0"));
+    bad("-p", ARGS(X, S, "-p", "65536"));
+    bad("-p", ARGS(X, S, "-p", ""));
+    bad("--answer-timeout", ARGS(X, S, "--answer-timeout", "0"));
+    bad("--answer-timeout", ARGS(X, S, "--answer-timeout", "3600001"));
+}
+
+static void test_bad_syntax(void **state)
+{
+    (void)state;
+    bad("-Z", ARGS(X, S, "-Z"));
+    bad("--bogus", ARGS(X, S, "--bogus"));
+    bad("-x", ARGS(S, "-x"));
+    bad("-t", ARGS(X, S, "-t"));
+    bad("stray", ARGS(X, S, "stray"));
+    bad("stray", ARGS(X, "stray", S));
+}
+
+/*
+ * Long options without a short form: their getopt value is above 255, so the
+ * message must not print it as a character ("-\x01"); it has to name the long
+ * option the user typed.
+ */
+static void test_bad_long_only_missing_value(void **state)
+{
+    (void)state;
+    bad("--answer-timeout", ARGS(X, S, "--answer-timeout"));
+}
+
+static void test_bad_long_only_with_value(void **state)
+{
+    (void)state;
+    bad("--debug", ARGS(X, S, "--debug=yes"));
+}
+
+/* A long option given the wrong way is named as typed, not by its short letter. */
+static void test_bad_long_option_missing_value(void **state)
+{
+    (void)state;
+    bad("--timeout", ARGS(X, S, "--timeout"));
+}
+
+static void test_bad_long_option_with_value(void **state)
+{
+    (void)state;
+    bad("--help", ARGS(X, S, "--help=1"));
+}
+
+static void test_repeatable(void **state)
+{
+    (void)state;
+    struct tc_opts *o;
+    char err[256];
+
+    /* getopt is reset each time: an error then a success then an error. */
+    for (int i = 0; i < 3; i++) {
+        bad("-C", ARGS(X, S, "-C", "12"));
+        assert_int_equal(parse(&o, err, sizeof(err), ARGS(X, S, "-C", "3", "-W")), 0);
+        assert_int_equal(o->conns, 3);
+        assert_true(o->no_wait);
+        opts_free(o);
+        bad("stray", ARGS(X, "stray", S));
+    }
+    /* A small error buffer truncates but still terminates. */
+    char small[12];
+    struct cmdline c;
+    struct tc_opts *p = malloc(sizeof(*p));
+    assert_non_null(p);
+    tc_opts_init(p);
+    cmd_build(&c, ARGS(S));
+    assert_int_equal(tc_opts_parse(p, c.argc, c.argv, small, sizeof(small)), -EINVAL);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, "tcpcopy:", 8);
+    cmd_free(&c);
+    free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_original_command_line),
+        cmocka_unit_test(test_all_short_options),
+        cmocka_unit_test(test_long_options),
+        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_bad_required),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bad_syntax),
+        cmocka_unit_test(test_bad_long_only_missing_value),
+        cmocka_unit_test(test_bad_long_only_with_value),
+        cmocka_unit_test(test_bad_long_option_missing_value),
+        cmocka_unit_test(test_bad_long_option_with_value),
+        cmocka_unit_test(test_repeatable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
