@@ -228,7 +228,7 @@ static void op_capture(int pi, const struct addr *src)
     sp.data_len = len;
     if (!build_parse(&p, &sp, false))
         return;
-    if (!(flags & TCPF_SYN) && seq_ge(sp.seq + len, sd->c_seq) && dseq >= 0)
+    if (!(flags & TCPF_SYN) && dseq <= 0 && seq_gt(sp.seq + len, sd->c_seq))
         sd->c_seq = sp.seq + len + ((flags & TCPF_FIN) ? 1 : 0);
     eng_on_capture(fz.eng, &p, fz.now);
 }
@@ -415,6 +415,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(st->sessions_active == eng_session_count(fz.eng));
     }
     eng_flush(fz.eng, fz.now);
+    if (getenv("FUZZ_ENGINE_VERBOSE") != NULL) {
+        /* To check that a seed reaches what it was written for. */
+        const struct eng_stats *st = eng_stats(fz.eng);
+        fprintf(stderr, "created %llu sent %llu data %llu bytes %llu rtx %llu gate %llu/%llu/%llu\n",
+                (unsigned long long)st->sess_created, (unsigned long long)st->sent_packets,
+                (unsigned long long)st->sent_data_packets,
+                (unsigned long long)st->sent_payload_bytes, (unsigned long long)st->rtx_packets,
+                (unsigned long long)st->gate_by_bytes, (unsigned long long)st->gate_by_quiet,
+                (unsigned long long)st->gate_by_timeout);
+        for (int i = 0; i < SO_COUNT; i++)
+            if (st->outcome[i])
+                fprintf(stderr, "  %s: %llu\n", eng_outcome_str(i),
+                        (unsigned long long)st->outcome[i]);
+    }
     eng_shutdown(fz.eng, fz.now);
     eng_free(fz.eng);
     fz.eng = NULL;

@@ -17,6 +17,7 @@
 #include <sys/queue.h>
 
 #include "addr.h"
+#include "pkt.h"
 #include "stream.h"
 #include "wheel.h"
 
@@ -25,6 +26,7 @@
 struct sess_mark {
     uint32_t seq;
     uint32_t resp;
+    bool exact; /* the segment followed captured bytes: surely where a request starts */
 };
 
 struct sess {
@@ -75,6 +77,14 @@ struct sess {
     uint64_t last_resp_us;              /* last target answer byte */
     uint64_t gate_since_us;             /* when the current mark started waiting (0: not) */
     uint64_t rto_at_us;                 /* retransmission deadline (0: none) */
+
+    uint32_t recover;                   /* snd_max when fast recovery began (RFC 6582) */
+    uint32_t rtx_next;                  /* in recovery: where to look for the next hole */
+    uint64_t hole_since_us;             /* the captured stream has had a gap since then */
+    struct sess_sack {
+        uint32_t lo, hi;
+    } sacked[PKT_SACK_MAX];             /* target's SACK scoreboard above snd_una, sorted */
+    uint8_t nsacked;
 
     struct sess_mark *marks;            /* FIFO of request boundaries not yet passed */
     uint16_t nmarks, marks_cap, mark_head;

@@ -80,6 +80,8 @@ enum sess_flag {
     SF_PROBE_DATA = 1U << 14, /* probing: ack_base is the last data segment's ack */
     SF_ROUTED = 1U << 15,     /* intercept was told about this session */
     SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
+    SF_SACK = 1U << 17,       /* SACK permitted both ways (RFC 2018) */
+    SF_RECOVERY = 1U << 18,   /* in fast recovery until recover is acknowledged */
 };
 
 #define RTO_INIT_US 1000000u
@@ -139,6 +141,7 @@ void eng_conf_defaults(struct eng_conf *c)
     c->idle_timeout_us = 720ULL * 1000000;
     c->answer_timeout_us = 3ULL * 1000000;
     c->linger_us = 2ULL * 1000000;
+    c->gap_timeout_us = 2ULL * 1000000;
     c->no_wait = false;
     c->syn_only = false;
     c->syn_mss = 1460;
@@ -325,7 +328,7 @@ static void mark_pop(struct sess *s)
     s->nmarks--;
 }
 
-static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp)
+static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp, bool exact)
 {
     if (s->nmarks == s->marks_cap) {
         if (s->marks_cap >= MARKS_MAX) {
@@ -348,7 +351,7 @@ static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp
         s->marks_cap = (uint16_t)ncap;
         s->mark_head = 0;
     }
-    s->marks[(s->mark_head + s->nmarks) % s->marks_cap] = (struct sess_mark){seq, resp};
+    s->marks[(s->mark_head + s->nmarks) % s->marks_cap] = (struct sess_mark){seq, resp, exact};
     s->nmarks++;
     return true;
 }
@@ -356,6 +359,7 @@ static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp
 /* A client segment starting at seq carried acknowledgement `ack`. */
 static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq)
 {
+    bool exact = seq == stream_end(&s->st);
     if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE))
         return;
     uint32_t resp = p->ack - s->ack_base;
@@ -371,7 +375,7 @@ static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32
     }
     if (seq_lt(seq, s->snd_max))
         return; /* those bytes already went out */
-    if (mark_push(e, s, seq, resp))
+    if (mark_push(e, s, seq, resp, exact))
         s->last_resp = resp;
 }
 
@@ -481,6 +485,11 @@ static void schedule(struct eng *e, struct sess *s)
             if (t < d)
                 d = t;
         }
+        if (s->hole_since_us) {
+            uint64_t t = s->hole_since_us + e->conf.gap_timeout_us;
+            if (t < d)
+                d = t;
+        }
         uint64_t idle = s->last_active_us + e->conf.idle_timeout_us;
         if (idle < d)
             d = idle;
@@ -532,6 +541,83 @@ static void sess_free(struct eng *e, struct sess *s)
     e->st.sess_freed++;
 }
 
+/* ---- SACK scoreboard (RFC 2018, used as in RFC 6675) ----------------------- */
+
+/* Forget what the cumulative acknowledgement now covers. */
+static void sack_prune(struct sess *s)
+{
+    uint8_t k = 0;
+    for (uint8_t i = 0; i < s->nsacked; i++) {
+        struct sess_sack r = s->sacked[i];
+        if (seq_le(r.hi, s->snd_una))
+            continue;
+        if (seq_lt(r.lo, s->snd_una))
+            r.lo = s->snd_una;
+        s->sacked[k++] = r;
+    }
+    s->nsacked = k;
+}
+
+/* Merge the blocks of an ACK into the scoreboard (kept sorted, at most PKT_SACK_MAX:
+ * when full, the highest range is forgotten; it will be reported again). */
+static void sack_update(struct sess *s, const struct tcp_opts *o)
+{
+    for (uint8_t b = 0; b < o->nsack && b < PKT_SACK_MAX; b++) {
+        uint32_t lo = o->sack[b][0], hi = o->sack[b][1];
+        if (!seq_lt(lo, hi) || seq_le(hi, s->snd_una) || seq_gt(hi, s->snd_max))
+            continue; /* stale, empty or impossible block */
+        if (seq_lt(lo, s->snd_una))
+            lo = s->snd_una;
+        struct sess_sack out[PKT_SACK_MAX + 1];
+        uint8_t n = 0;
+        bool placed = false;
+        for (uint8_t i = 0; i < s->nsacked; i++) {
+            struct sess_sack r = s->sacked[i];
+            if (seq_lt(r.hi, lo)) {
+                out[n++] = r;
+            } else if (seq_gt(r.lo, hi)) {
+                if (!placed) {
+                    out[n++] = (struct sess_sack){lo, hi};
+                    placed = true;
+                }
+                out[n++] = r;
+            } else {
+                lo = seq_min(lo, r.lo);
+                hi = seq_max(hi, r.hi);
+            }
+            if (n > PKT_SACK_MAX)
+                n = PKT_SACK_MAX; /* drop the highest */
+        }
+        if (!placed && n < PKT_SACK_MAX + 1)
+            out[n++] = (struct sess_sack){lo, hi};
+        if (n > PKT_SACK_MAX)
+            n = PKT_SACK_MAX;
+        memcpy(s->sacked, out, n * sizeof(out[0]));
+        s->nsacked = n;
+    }
+}
+
+/* If seq lies in a SACKed range, the end of that range; else seq. */
+static uint32_t sack_skip(const struct sess *s, uint32_t seq)
+{
+    for (uint8_t i = 0; i < s->nsacked; i++)
+        if (seq_ge(seq, s->sacked[i].lo) && seq_lt(seq, s->sacked[i].hi))
+            return s->sacked[i].hi;
+    return seq;
+}
+
+/* The first SACKed byte above seq (the end of the hole at seq), or 0 with false. */
+static bool sack_next_lo(const struct sess *s, uint32_t seq, uint32_t *lo)
+{
+    for (uint8_t i = 0; i < s->nsacked; i++) {
+        if (seq_gt(s->sacked[i].lo, seq)) {
+            *lo = s->sacked[i].lo;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 static void send_data(struct eng *e, struct sess *s, uint32_t seq, uint32_t len, bool psh)
@@ -564,9 +650,21 @@ static void output(struct eng *e, struct sess *s)
             gate_pass(s, m);
             continue;
         }
+        if (s->nsacked && seq_lt(s->snd_nxt, s->snd_max)) {
+            /* Resending after a timeout: what the target SACKed needs no second copy. */
+            uint32_t skip = sack_skip(s, s->snd_nxt);
+            if (skip != s->snd_nxt) {
+                s->snd_nxt = skip;
+                continue;
+            }
+        }
         uint32_t lim = avail;
         if (m != NULL && seq_lt(m->seq, lim))
             lim = m->seq;
+        uint32_t sacked_lo;
+        if (seq_lt(s->snd_nxt, s->snd_max) && sack_next_lo(s, s->snd_nxt, &sacked_lo) &&
+            seq_lt(sacked_lo, lim))
+            lim = sacked_lo;
         /* With nothing in flight a zero window still lets one byte through: the
          * probe that learns when the window reopens (RFC 9293 3.8.6.1). */
         uint32_t wnd = s->snd_wnd;
@@ -750,7 +848,15 @@ static void probe(struct eng *e, struct sess *s, const struct pkt *p)
  * arrives (the original does this too). Returns false when the session has been
  * rebuilt too often, and must end.
  */
+static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from);
+
 static bool rebuild(struct eng *e, struct sess *s)
+{
+    return rebuild_from(e, s, s->snd_una);
+}
+
+/* Restart toward the target with a new connection whose first byte is from. */
+static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from)
 {
     if (s->rebuilds >= REBUILDS_MAX)
         return false;
@@ -759,7 +865,6 @@ static bool rebuild(struct eng *e, struct sess *s)
         emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
         e->st.sent_rsts++;
     }
-    uint32_t from = s->snd_una;
     /* A boundary right where the new connection starts was answered on the old one. */
     struct sess_mark *m;
     while ((m = mark_peek(s)) != NULL && seq_le(m->seq, from)) {
@@ -777,10 +882,41 @@ static bool rebuild(struct eng *e, struct sess *s)
     s->backoff = 0;
     s->dupacks = 0;
     s->syn_tries = 0;
+    s->nsacked = 0;
+    s->hole_since_us = 0;
     s->rebuilds++;
     e->st.sess_rebuilt++;
     send_syn(e, s);
     return true;
+}
+
+/*
+ * The captured stream has had a hole for gap_timeout: the capture lost those bytes
+ * (the client never resends what the online server received). Bytes cannot be made
+ * up, so once everything before the hole is delivered, the session continues on a
+ * new connection from the next request boundary after the hole; the bytes between
+ * are counted as lost. Without such a boundary yet, it keeps waiting.
+ */
+static void skip_gap(struct eng *e, struct sess *s)
+{
+    uint32_t ce = stream_contig_end(&s->st);
+    if (s->state == SS_ESTAB && (s->snd_una != ce || s->snd_max != ce))
+        return; /* first deliver what came before the hole */
+    for (uint16_t i = 0; i < s->nmarks; i++) {
+        struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
+        if (!seq_gt(m->seq, ce) || !m->exact)
+            continue; /* a mark right after lost bytes may be mid-request: not a start */
+        uint32_t to = m->seq;
+        e->st.gaps_skipped++;
+        e->st.gap_bytes_lost += to - ce;
+        stream_skip_to(&s->st, &e->pool, to);
+        if (!rebuild_from(e, s, to)) {
+            finish(e, s, SO_TIMEOUT, true);
+            return;
+        }
+        s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
+        return;
+    }
 }
 
 static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
@@ -809,6 +945,10 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
         e->st.cap_dup_bytes += p->data_len - (uint32_t)n;
     if (n > 0 && seq_gt(seq, before_end))
         e->st.cap_ooo_segments++;
+    if (stream_ooo_bytes(&s->st) == 0)
+        s->hole_since_us = 0;
+    else if (s->hole_since_us == 0)
+        s->hole_since_us = e->now_us;
 }
 
 void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
@@ -931,6 +1071,8 @@ static void establish(struct eng *e, struct sess *s, const struct pkt *p)
         s->flags |= SF_TS;
         s->ts_recent = p->opts.tsval;
     }
+    if ((s->flags & SF_C_SACK) && p->opts.sack_ok)
+        s->flags |= SF_SACK;
     s->snd_una = s->snd_nxt = s->snd_max = s->c_isn + 1;
     s->snd_wnd = p->win;
     if (s->syn_tries == 1)
@@ -942,6 +1084,25 @@ static void establish(struct eng *e, struct sess *s, const struct pkt *p)
     ack_now(e, s);
 }
 
+/* Retransmit one segment of the hole at seq (bounded by the next SACKed range). */
+static uint32_t retransmit_hole(struct eng *e, struct sess *s, uint32_t seq)
+{
+    uint32_t len = seg_size(e, s);
+    uint32_t end = stream_contig_end(&s->st);
+    if (seq_gt(end, s->snd_max))
+        end = s->snd_max;
+    uint32_t lo;
+    if (sack_next_lo(s, seq, &lo) && seq_lt(lo, end))
+        end = lo;
+    if (!seq_lt(seq, end))
+        return 0;
+    if (seq_gt(seq + len, end))
+        len = end - seq;
+    send_data(e, s, seq, len, true);
+    s->rtt_seq = 0; /* Karn: no RTT sample across a retransmission */
+    return len;
+}
+
 static void on_ack(struct eng *e, struct sess *s, const struct pkt *p)
 {
     uint32_t ack = p->ack;
@@ -950,6 +1111,8 @@ static void on_ack(struct eng *e, struct sess *s, const struct pkt *p)
         return;
     }
     uint32_t wnd = (uint32_t)p->win << s->t_ws;
+    if ((s->flags & SF_SACK) && p->opts.nsack)
+        sack_update(s, &p->opts);
     if (seq_gt(ack, s->snd_una)) {
         if (s->rtt_seq != 0 && seq_ge(ack, s->rtt_seq)) {
             rtt_sample(s, e->now_us - s->rtt_t0_us);
@@ -958,6 +1121,7 @@ static void on_ack(struct eng *e, struct sess *s, const struct pkt *p)
         s->snd_una = ack;
         if (seq_lt(s->snd_nxt, ack))
             s->snd_nxt = ack;
+        sack_prune(s);
         uint32_t ce = stream_contig_end(&s->st);
         stream_release(&s->st, &e->pool, seq_lt(ack, ce) ? ack : ce);
         s->backoff = 0;
@@ -966,18 +1130,39 @@ static void on_ack(struct eng *e, struct sess *s, const struct pkt *p)
         s->last_progress_us = e->now_us;
         if ((s->flags & SF_CLIENT_FIN) && ack == s->c_fin_seq + 1)
             s->flags |= SF_FIN_ACKED;
+        if (s->flags & SF_RECOVERY) {
+            if (seq_ge(ack, s->recover)) {
+                s->flags &= ~SF_RECOVERY;
+            } else {
+                /* A partial acknowledgement: the next hole is lost too (RFC 6582 3.2). */
+                uint32_t n = retransmit_hole(e, s, s->snd_una);
+                if (n) {
+                    e->st.fast_rtx++;
+                    s->rtx_next = seq_max(s->rtx_next, s->snd_una + n);
+                }
+            }
+        }
     } else if (ack == s->snd_una && p->data_len == 0 && !(p->flags & (TCPF_FIN | TCPF_SYN)) &&
                wnd == s->snd_wnd && s->snd_una != s->snd_max) {
-        /* Fast retransmit on the third duplicate (RFC 5681 3.2). */
-        if (++s->dupacks == 3) {
-            uint32_t len = seg_size(e, s);
-            uint32_t ce = stream_contig_end(&s->st);
-            if (seq_gt(s->snd_una + len, ce))
-                len = ce - s->snd_una;
-            if (len > 0) {
-                send_data(e, s, s->snd_una, len, true);
+        s->dupacks++;
+        if (!(s->flags & SF_RECOVERY) && s->dupacks == 3) {
+            /* Fast retransmit on the third duplicate (RFC 5681 3.2). */
+            s->flags |= SF_RECOVERY;
+            s->recover = s->snd_max;
+            uint32_t n = retransmit_hole(e, s, s->snd_una);
+            if (n)
                 e->st.fast_rtx++;
-                s->rtt_seq = 0;
+            s->rtx_next = s->snd_una + n;
+        } else if ((s->flags & SF_RECOVERY) && s->nsacked) {
+            /* Each further duplicate carries SACK news: repair the next hole below the
+             * highest SACKed byte, one segment per ACK. */
+            uint32_t seq = sack_skip(s, s->rtx_next);
+            if (seq_lt(seq, s->sacked[s->nsacked - 1].lo)) {
+                uint32_t n = retransmit_hole(e, s, seq);
+                if (n) {
+                    e->st.sack_rtx++;
+                    s->rtx_next = seq + n;
+                }
             }
         }
     }
@@ -1113,6 +1298,16 @@ static void on_timer(void *arg, struct wheel_node *n)
         schedule(e, s);
         return;
     }
+    if (s->hole_since_us && now >= s->hole_since_us + e->conf.gap_timeout_us &&
+        s->state != SS_PROBE) {
+        skip_gap(e, s);
+        if (s->state == SS_CLOSED) {
+            schedule(e, s);
+            return;
+        }
+        if (s->hole_since_us && now >= s->hole_since_us + e->conf.gap_timeout_us)
+            s->hole_since_us = now; /* not yet possible: look again a gap_timeout later */
+    }
     if (s->rto_at_us && now >= s->rto_at_us) {
         if (s->state == SS_SYN_SENT) {
             if (s->syn_tries >= SYN_TRIES) {
@@ -1131,6 +1326,7 @@ static void on_timer(void *arg, struct wheel_node *n)
             /* Go back to the first unacknowledged byte (RFC 6298 5.4-5.6). */
             e->st.rto_events++;
             s->backoff++;
+            s->flags &= ~SF_RECOVERY;
             s->rtt_seq = 0;
             s->dupacks = 0;
             s->snd_nxt = s->snd_una;

@@ -46,6 +46,7 @@ struct eng_conf {
     uint64_t idle_timeout_us;      /* -k: no packet at all either way (720 s) */
     uint64_t answer_timeout_us;    /* longest wait for an answer before the next request (3 s) */
     uint64_t linger_us;            /* a finished session stays to absorb stragglers (2 s) */
+    uint64_t gap_timeout_us;       /* a hole in the captured stream is waited for (2 s) */
     bool no_wait;                  /* -W: never wait for the target's answer */
     bool syn_only;                 /* -O: copy only sessions whose SYN was seen */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
@@ -80,7 +81,8 @@ struct eng_stats {
     uint64_t outcome[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
-    uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, build_errors;
+    uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;
+    uint64_t gaps_skipped, gap_bytes_lost;
     /* from the target */
     uint64_t replies, replies_no_session, replies_data_bytes, replies_bad_ack;
     /* request / answer pacing */

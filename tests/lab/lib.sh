@@ -499,8 +499,15 @@ _tc_stop_one() {
         bad=1
     fi
     wait "$pid" 2>/dev/null && rc=0 || rc=$?
-    echo "---- $name exit status $rc; last lines of its log ----"
-    tail -n 12 "$logf" 2>/dev/null | sed 's/^/  /'
+    # The final counters when the program logs them (tcpcopy "final:", intercept "stats:"),
+    # otherwise the end of its log.
+    if grep -qE 'final:|stats:|counters' "$logf" 2>/dev/null; then
+        echo "---- $name exit status $rc; its last counters ----"
+        grep -E 'final:|stats:|counters' "$logf" | tail -n 8 | sed 's/^/  /'
+    else
+        echo "---- $name exit status $rc; last lines of its log ----"
+        tail -n 12 "$logf" 2>/dev/null | sed 's/^/  /'
+    fi
     case $rc in 132 | 134 | 136 | 139) bad=1 ;; esac
     if grep -qE 'Sanitizer|runtime error:' "$logf" 2>/dev/null; then
         log "$name: sanitizer report in $logf"

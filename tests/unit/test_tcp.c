@@ -774,6 +774,91 @@ static void test_shutdown_resets_live_sessions(void **state)
     fx_free(f);
 }
 
+
+/* A target ACK with SACK blocks (relative to C_ISN + 1), as intercept would relay it. */
+static void reply_sack(struct fx *f, uint16_t cport, uint32_t ack, int nblocks,
+                       const uint32_t (*blocks)[2])
+{
+    struct pkt p;
+    mk(f, &p, false, cport, TCPF_ACK, T_ISN + 1, ack, NULL, false);
+    p.opts.nsack = (uint8_t)nblocks;
+    for (int i = 0; i < nblocks; i++) {
+        p.opts.sack[i][0] = C_ISN + 1 + blocks[i][0];
+        p.opts.sack[i][1] = C_ISN + 1 + blocks[i][1];
+    }
+    eng_on_reply(f->e, &p, f->now);
+    eng_flush(f->e, f->now);
+}
+
+static void test_sack_repairs_each_hole_once(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40040);
+    char data[7241];
+    memset(data, 's', 7240); /* five segments of 1448 */
+    data[7240] = '\0';
+    cap(f, 40040, TCPF_ACK, C_ISN + 1, S_ISN + 1, data);
+    assert_int_equal(fresh(f, &p), 5);
+    /* Segments 2 and 4 were lost: the target SACKs 3 and 5. */
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 0, NULL); /* new ack, also a window update */
+    const uint32_t b1[][2] = {{2896, 4344}};
+    const uint32_t b2[][2] = {{2896, 4344}, {5792, 7240}};
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 1, b1);
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 2, b2);
+    assert_int_equal(fresh(f, &p), 0);
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 2, b2); /* third duplicate: segment 2 again */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 1 + 1448);
+    assert_int_equal(p->data_len, 1448);
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 2, b2); /* next duplicate: segment 4, not 3 */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->seq, C_ISN + 1 + 4344);
+    assert_int_equal(p->data_len, 1448);
+    reply_sack(f, 40040, C_ISN + 1 + 1448, 2, b2); /* nothing left to repair */
+    assert_int_equal(fresh(f, &p), 0);
+    reply(f, 40040, TCPF_ACK, T_ISN + 1, C_ISN + 1 + 7240, NULL);
+    advance(f, 5000000);
+    assert_int_equal(fresh(f, &p), 0); /* all acknowledged: no timeout retransmission */
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->fast_rtx, 1);
+    assert_int_equal(st->sack_rtx, 1);
+    assert_int_equal(st->rto_events, 0);
+    fx_free(f);
+}
+
+static void test_capture_gap_skipped_to_next_request(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40041);
+    cap(f, 40041, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    assert_int_equal(fresh(f, &p), 1);
+    reply_len(f, 40041, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
+    (void)fresh(f, &p);
+    /* "BBBB" (C_ISN + 5, the next request) is never captured; its tail "CCCC" and the
+     * request after it "DDDD" are. */
+    cap(f, 40041, TCPF_ACK, C_ISN + 9, S_ISN + 11, "CCCC");
+    cap(f, 40041, TCPF_ACK, C_ISN + 13, S_ISN + 21, "DDDD");
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 1000000);
+    assert_int_equal(fresh(f, &p), 0); /* still waiting for the gap to fill */
+    advance(f, 1100000);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2); /* RST of the old connection, SYN of the new one */
+    assert_true(p[0].flags & TCPF_RST);
+    assert_int_equal(p[1].flags, TCPF_SYN);
+    assert_int_equal(p[1].seq, C_ISN + 12); /* starts at "DDDD", not mid-request at "CCCC" */
+    reply(f, 40041, TCPF_SYN | TCPF_ACK, T_ISN + 5000, C_ISN + 13, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "DDDD", 4);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->gaps_skipped, 1);
+    assert_int_equal(st->gap_bytes_lost, 8);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +889,8 @@ int main(void)
         cmocka_unit_test(test_fast_retransmit),
         cmocka_unit_test(test_target_closes_early_rebuilt),
         cmocka_unit_test(test_shutdown_resets_live_sessions),
+        cmocka_unit_test(test_sack_repairs_each_hole_once),
+        cmocka_unit_test(test_capture_gap_skipped_to_next_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
