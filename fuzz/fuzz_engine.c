@@ -76,6 +76,19 @@ static uint8_t in_buf[PKT_HDR_MAX + 65536];
 static uint8_t payload[65536];
 static const uint16_t ports[NPORTS] = {40000, 40001, 40002, 50000};
 
+/* The client's byte at sequence number seq: the same whatever packet carries it, so
+ * every byte the engine sends can be checked against where it claims it belongs. */
+static uint8_t byte_at(uint32_t seq)
+{
+    return (uint8_t)(seq ^ (seq >> 8) ^ (seq >> 16) ^ (seq >> 24) ^ 0xa5);
+}
+
+static void fill_payload(uint32_t seq, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        payload[i] = byte_at(seq + i);
+}
+
 static uint8_t get8(void)
 {
     return fz.p < fz.end ? *fz.p++ : 0;
@@ -122,6 +135,9 @@ static void io_send(void *arg, size_t len)
     CHECK(addr_eq(&p.t.dst, &fz.target));
     CHECK(p.t.dport == 8080);
     CHECK(!(p.flags & TCPF_SYN) || p.data_len == 0);
+    /* Every byte goes out at the sequence number it was captured at. */
+    for (uint32_t k = 0; k < p.data_len; k++)
+        CHECK(p.data[k] == byte_at(p.seq + k));
     int i = port_index(p.t.sport);
     if (i < 0)
         return;
@@ -224,6 +240,7 @@ static void op_capture(int pi, const struct addr *src)
             sp.opts.tsecr = 1;
         }
     }
+    fill_payload(sp.seq, len);
     sp.data = payload;
     sp.data_len = len;
     if (!build_parse(&p, &sp, false))
@@ -319,6 +336,7 @@ static void op_other(int pi)
     }
     if (sp.flags & TCPF_SYN)
         put_opts(&sp, kind);
+    fill_payload(sp.seq, sp.data_len);
     if (!build_parse(&p, &sp, false))
         return;
     eng_on_capture(fz.eng, &p, fz.now);
@@ -337,8 +355,6 @@ static void setup_once(void)
     CHECK(xfer_parse(&xfer, "80-192.0.2.20:8080", err, sizeof(err)) == 0);
     CHECK(cmap_parse(&cmap, "203.0.113.x", err, sizeof(err)) == 0);
     cmap_exclude_targets(&cmap, &xfer);
-    for (size_t i = 0; i < sizeof(payload); i++)
-        payload[i] = (uint8_t)(i * 7 + (i >> 8));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -45,6 +45,7 @@
  * first is waited for, with no knowledge of the protocol and no packet-size rule.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1366,14 +1367,54 @@ uint64_t eng_next_deadline(const struct eng *e)
     return ms == UINT64_MAX ? UINT64_MAX : ms * 1000;
 }
 
+/* Say why a session still holds client bytes (at exit, so a loss is explained). */
+static void explain_pending(struct eng *e, struct sess *s)
+{
+    uint32_t ce = stream_contig_end(&s->st);
+    uint32_t unsent = seq_gt(ce, s->snd_max) ? ce - s->snd_max : 0;
+    uint32_t unacked = s->snd_max - s->snd_una;
+    if (unsent == 0 && unacked == 0 && s->nmarks == 0)
+        return;
+    char cb[ADDR_STRLEN];
+    addr_port_str(&s->ckey.src, s->ckey.sport, cb, sizeof(cb));
+    const char *why;
+    char detail[160] = "";
+    struct sess_mark *m = mark_peek(s);
+    if (s->state == SS_PROBE) {
+        why = "never started: no request boundary seen";
+    } else if (s->state == SS_SYN_SENT) {
+        why = "handshake with the target not complete";
+        snprintf(detail, sizeof(detail), " (%u SYNs sent)", s->syn_tries);
+    } else if (m != NULL && seq_le(m->seq, s->snd_nxt)) {
+        why = "waiting for the target's answer to the previous request";
+        snprintf(detail, sizeof(detail), " (%u of %u answer bytes, for %llu ms)",
+                 answer_bytes(s) - s->resp_at_mark, m->resp - s->passed_resp,
+                 s->gate_since_us ? (unsigned long long)((e->now_us - s->gate_since_us) / 1000)
+                                  : 0ULL);
+    } else if (s->hole_since_us) {
+        why = "waiting for bytes the capture missed";
+    } else if (unacked) {
+        why = "waiting for the target to acknowledge";
+        snprintf(detail, sizeof(detail), " (%u bytes, window %u, %u retransmissions)", unacked,
+                 s->snd_wnd, s->backoff);
+    } else {
+        why = "waiting for the target's window";
+        snprintf(detail, sizeof(detail), " (window %u)", s->snd_wnd);
+    }
+    log_warnx("session %s: %u bytes unsent, %u unacknowledged, %u requests waiting: %s%s", cb,
+              unsent, unacked, s->nmarks, why, detail);
+}
+
 void eng_shutdown(struct eng *e, uint64_t now_us)
 {
     e->now_us = now_us;
     struct sess *s;
     TAILQ_FOREACH(s, &e->tab.all, all)
     {
-        if (s->state != SS_CLOSED)
+        if (s->state != SS_CLOSED) {
+            explain_pending(e, s);
             finish(e, s, SO_SHUTDOWN, true);
+        }
     }
 }
 
