@@ -92,6 +92,22 @@ static int num(const char *name, const char *v, unsigned long lo, unsigned long 
     return 0;
 }
 
+/* The option getopt just refused, as the user wrote it: "--name" for a long option
+ * (without any "=value"), "-c" for a short one, even inside a cluster like "-Wq". */
+static const char *opt_name(char **argv, int ind, int opt, char *buf, size_t len)
+{
+    const char *arg = ind > 0 ? argv[ind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0) {
+        size_t n = strcspn(arg, "=");
+        snprintf(buf, len, "%.*s", (int)n, arg);
+    } else if (opt > 0 && opt < 128) {
+        snprintf(buf, len, "-%c", opt);
+    } else {
+        snprintf(buf, len, "%s", arg);
+    }
+    return buf;
+}
+
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     const char *xspec = NULL, *cspec = NULL, *sspec = NULL;
@@ -145,13 +161,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'h': o->action = TC_ACT_HELP; return 0;
         case 'v': o->action = TC_ACT_VERSION; return 0;
         case ':':
-            if (optopt)
-                FAIL("tcpcopy: option -%c needs a value", optopt);
-            FAIL("tcpcopy: option %s needs a value", argv[optind - 1]);
+            FAIL("tcpcopy: option %s needs a value", opt_name(argv, optind, optopt, sub, sizeof(sub)));
         default:
-            if (optopt)
-                FAIL("tcpcopy: unknown option -%c (see tcpcopy -h)", optopt);
-            FAIL("tcpcopy: unknown option %s (see tcpcopy -h)", argv[optind - 1]);
+            FAIL("tcpcopy: unknown option %s (see tcpcopy -h)",
+                 opt_name(argv, optind, optopt, sub, sizeof(sub)));
         }
     }
     if (optind < argc)

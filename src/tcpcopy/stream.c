@@ -281,7 +281,10 @@ int stream_put(struct stream *s, struct chunk_pool *p, uint32_t seq, const uint8
 static void drop_chunks_before_start(struct stream *s, struct chunk_pool *p)
 {
     uint32_t freed = 0;
-    while (s->head != NULL && s->start - s->base >= STREAM_CHUNK) {
+    /* With nothing held any more, even the partly used last chunk goes back: an idle
+     * stream owns no memory. */
+    bool empty = s->nranges == 0;
+    while (s->head != NULL && (empty || s->start - s->base >= STREAM_CHUNK)) {
         struct chunk *c = s->head;
         s->head = c->next;
         if (s->head == NULL)

@@ -43,7 +43,9 @@ void wheel_set(struct wheel *w, struct wheel_node *n, uint64_t deadline_ms)
         wheel_del(w, n);
     }
     /* A deadline already past goes into the current slot so the next advance sees it. */
-    uint64_t at = deadline_ms < w->cur_ms ? w->cur_ms : deadline_ms;
+    uint64_t at = deadline_ms;
+    if (at < w->cur_ms)
+        at = w->advancing ? w->advance_end + 1 : w->cur_ms;
     n->deadline_ms = deadline_ms;
     n->slot = (uint16_t)(at % WHEEL_SLOTS);
     n->armed = true;
@@ -83,12 +85,20 @@ void wheel_advance(struct wheel *w, uint64_t now_ms, wheel_cb *cb, void *arg)
     if (span > WHEEL_SLOTS)
         span = WHEEL_SLOTS; /* a full revolution visits every slot once */
     uint64_t start = now_ms + 1 - span;
+    /* While slot t fires, a callback may re-arm: for a time later in this pass, the
+     * node waits in its own slot, still ahead; for a time already passed, it must not
+     * land in a slot this pass has left behind (a revolution's delay), so wheel_set
+     * puts it just after the pass: it fires on the next advance, never twice in one. */
+    w->advancing = true;
+    w->advance_end = now_ms;
     for (uint64_t t = start; t <= now_ms; t++) {
+        w->cur_ms = t + 1;
         unsigned s = (unsigned)(t % WHEEL_SLOTS);
         if (w->bitmap[s / 64] & (1ULL << (s % 64)))
             fire_slot(w, s, now_ms, cb, arg);
     }
     w->cur_ms = now_ms + 1;
+    w->advancing = false;
 }
 
 uint64_t wheel_next(const struct wheel *w)

@@ -29,6 +29,8 @@ struct wheel {
     uint64_t bitmap[WHEEL_SLOTS / 64];
     uint64_t cur_ms; /* every slot before this time has been processed */
     uint64_t armed;
+    uint64_t advance_end; /* while advancing: the time the pass runs to */
+    bool advancing;       /* inside wheel_advance */
 };
 
 typedef void wheel_cb(void *arg, struct wheel_node *n);
