@@ -474,11 +474,14 @@ static void schedule(struct eng *e, struct sess *s)
         if (s->rto_at_us)
             d = s->rto_at_us;
         if (s->gate_since_us) {
+            /* An answer wait that has already run out needs no timer: the gate opens as
+             * soon as output() reaches it (the window or a retransmission may be what
+             * holds it back now), and re-arming a past deadline would spin. */
             uint64_t g = s->gate_since_us + e->conf.answer_timeout_us;
             uint64_t q = s->last_resp_us + quiet_us(s);
             if (answer_bytes(s) != s->resp_at_mark && q < g)
                 g = q;
-            if (g < d)
+            if (g > e->now_us && g < d)
                 d = g;
         }
         if ((s->flags & SF_FIN_ACKED) && !(s->flags & SF_TARGET_FIN)) {

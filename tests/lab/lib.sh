@@ -582,3 +582,72 @@ compare_recordings() {
     done
     echo "connections online $REC_CONNS, identical on target $REC_MATCHED, missing $REC_MISSING, mismatches $REC_MISMATCH, bytes compared $REC_BYTES"
 }
+
+# --- load helpers (unique URIs, shares, counters) -------------------------------------------
+
+# wrk_uri_script FILE [PREFIX]: write a wrk Lua script giving every request a unique path
+# /PREFIX/<thread>/<n> (PREFIX defaults to r), so that access logs compare as sets.
+wrk_uri_script() {
+    local file=$1 prefix=${2:-r}
+    cat >"$file" <<LUA
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("tid", threads)
+end
+function init(args)
+    n = 0
+end
+function request()
+    n = n + 1
+    return wrk.format(nil, "/$prefix/" .. tid .. "/" .. n)
+end
+LUA
+}
+
+# settle_stable CMD MAX STABLE: like settle, but the value must stay unchanged for STABLE
+# seconds (sampled every 0.5 s), or MAX seconds pass. Prints the last value.
+settle_stable() {
+    local cmd=$1 max=${2:-10} stable=${3:-2} last="" cur same=0 i n k
+    n=$(awk -v t="$max" 'BEGIN { printf "%d", t * 2 }')
+    k=$(awk -v t="$stable" 'BEGIN { printf "%d", t * 2 }')
+    for ((i = 0; i < n; i++)); do
+        cur=$(eval "$cmd" 2>/dev/null || echo 0)
+        if [ "$cur" = "$last" ]; then
+            same=$((same + 1))
+            [ "$same" -ge "$k" ] && break
+        else
+            same=0
+            last=$cur
+        fi
+        sleep 0.5
+    done
+    echo "$last"
+}
+
+# uri_share ONLINE_LOG TARGET_LOG FROM TO [LABEL]: of the requests on lines FROM..TO of the
+# online log (1-based, inclusive; TO may be "$" for the end), how many URIs appear on the
+# target (set comparison, field 4 of nginx's or the recorder's log). Sets SHARE_N, SHARE_HIT
+# and SHARE (a ratio, 1 when the range is empty); the missing URIs go to
+# $LAB_DIR/missing-LABEL.txt. Prints one line.
+uri_share() {
+    local on=$1 tg=$2 from=$3 to=$4 label=${5:-range} miss
+    miss="$LAB_DIR/missing-$label.txt"
+    [ "$to" = '$' ] && to=$(lines "$on")
+    awk -v a="$from" -v b="$to" 'NR >= a && NR <= b { print $4 }' "$on" | LC_ALL=C sort -u \
+        >"$LAB_DIR/uris-$label.on"
+    awk '{ print $4 }' "$tg" | LC_ALL=C sort -u >"$LAB_DIR/uris-$label.tg"
+    LC_ALL=C comm -23 "$LAB_DIR/uris-$label.on" "$LAB_DIR/uris-$label.tg" >"$miss"
+    SHARE_N=$(lines "$LAB_DIR/uris-$label.on")
+    SHARE_HIT=$((SHARE_N - $(lines "$miss")))
+    SHARE=$(awk -v a="$SHARE_N" -v b="$SHARE_HIT" 'BEGIN { if (a == 0) print 1; else printf "%.4f", b / a }')
+    rm -f "$LAB_DIR/uris-$label.on" "$LAB_DIR/uris-$label.tg"
+    echo "$label: online requests $SHARE_N (log lines $from-$to), reproduced $SHARE_HIT, share $SHARE"
+}
+
+# tc_final KEY: the number after "KEY " in tcpcopy's final counter lines (0 when absent), e.g.
+# tc_final rebuilt, tc_final target_reset. Call after stop_tc.
+tc_final() {
+    grep -E 'final:' "$TCPCOPY_LOG" 2>/dev/null | grep -oE "(^|[ (,])$1 [0-9]+" | tail -n 1 |
+        grep -oE '[0-9]+$' || echo 0
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# tcpcopy started late: 50 keep-alive connections (wrk -t2 -c50 -d10s, unique URIs) are
+# already busy when tcpcopy starts, 2 s into the load. Sessions first seen mid-stream are
+# copied from their next request boundary, so of the requests the production server logged
+# after tcpcopy was running, at least MIN_SHARE must be reproduced on the target (URI sets).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+MIN_SHARE=${MIN_SHARE:-0.99}
+lab_up
+start_nginx "$NS_ONL" 80 online
+ON_LOG=$NGINX_LOG
+start_nginx "$NS_TGT" 8080 target
+TG_LOG=$NGINX_LOG
+start_intercept
+
+wrk_uri_script "$LAB_DIR/uniq.lua" late
+log "wrk -t2 -c50 -d10s (unique URIs); tcpcopy starts 2 s later"
+on_cli timeout 30 wrk -t2 -c50 -d10s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" \
+    >"$LAB_DIR/wrk.out" 2>&1 &
+WRK_PID=$!
+lab_track "$WRK_PID"
+sleep 2
+n_launch=$(lines "$ON_LOG")
+start_tcpcopy
+# start_tcpcopy returns once tcpcopy is connected to intercept and has run for 0.5 s: from
+# here on every request the server logs was captured from its first byte.
+n_ready=$(lines "$ON_LOG")
+log "online log lines: $n_launch when tcpcopy was launched, $n_ready when it was running"
+kill -0 "$WRK_PID" 2>/dev/null || fail "wrk ended before tcpcopy was running (see $LAB_DIR/wrk.out)"
+wait "$WRK_PID" || fail "wrk failed: $(tail -n 3 "$LAB_DIR/wrk.out")"
+sed 's/^/  /' "$LAB_DIR/wrk.out"
+
+n_on=$(lines "$ON_LOG")
+assert_ge "$((n_on - n_ready))" 10000 "requests served online after tcpcopy started"
+settle_stable "lines $TG_LOG" 30 3 >/dev/null
+report "$ON_LOG" "$TG_LOG"
+uri_share "$ON_LOG" "$TG_LOG" 1 "$n_launch" before
+uri_share "$ON_LOG" "$TG_LOG" $((n_launch + 1)) "$n_ready" starting
+uri_share "$ON_LOG" "$TG_LOG" $((n_ready + 1)) '$' after
+after_share=$SHARE after_n=$SHARE_N after_hit=$SHARE_HIT
+dups=$(awk '{ print $4 }' "$TG_LOG" | LC_ALL=C sort | uniq -d | wc -l)
+log "URIs logged more than once on the target: $dups"
+if [ "$after_hit" -lt "$after_n" ]; then
+    log "first missing URIs (of $((after_n - after_hit))): $(firstn 8 <"$LAB_DIR/missing-after.txt" | tr '\n' ' ')"
+fi
+stop_tc || fail "tcpcopy or intercept did not stop cleanly"
+[ "$dups" -eq 0 ] || fail "$dups URIs reproduced more than once on the target"
+assert_ge "$after_share" "$MIN_SHARE" "share of requests after tcpcopy started reproduced"
+pass "$after_hit of $after_n requests logged online after tcpcopy started are on the target (share $after_share >= $MIN_SHARE)"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Trouble on the copy path: nft drops 1% of the packets from the fake clients as they reach
+# the target, and the impairment relay reorders 2% and duplicates 1% of the frames toward
+# the target. wrk -t1 -c10 -d5s with a distinct URI per request: every request served
+# online must be reproduced on the target (same count, same multiset of URIs).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/impair.sh"
+
+lab_up
+impair_target_link --reorder-a2b 20 --dup-a2b 10 --seed 7
+nft_loss_copy 10
+start_http_copy
+
+script=$(wrk_unique_script)
+log "wrk -t1 -c10 -d5s, unique URIs"
+on_cli timeout 30 wrk -t1 -c10 -d5s --timeout 5s -s "$script" "http://$IP_ONL/" | sed 's/^/  /'
+assert_ge "$(lines "$ON_LOG")" 1000 "requests served online"
+
+# Retransmissions after loss take time: the target's log must stand still for 3 s.
+settle_stable "lines $TG_LOG" 3 30 >/dev/null
+report "$ON_LOG" "$TG_LOG"
+compare_uris "$ON_LOG" "$TG_LOG"
+nft_report
+stopped=0
+stop_tc || stopped=1
+impair_stop || true
+if [ "$N_TARGET" != "$N_ONLINE" ] || [ "$URI_MISSING" -ne 0 ] || [ "$URI_EXTRA" -ne 0 ]; then
+    echo "---- tcpcopy warnings ----"
+    tcpcopy_warnings
+fi
+assert_eq "$N_TARGET" "$N_ONLINE" "requests reproduced on the target"
+assert_eq "$URI_MISSING" 0 "URIs missing on the target"
+assert_eq "$URI_EXTRA" 0 "URIs on the target never served online"
+[ "$stopped" -eq 0 ] || fail "tcpcopy or intercept did not stop cleanly"
+pass "ratio $RATIO ($N_TARGET/$N_ONLINE), nft dropped $(nft_dropped tclab_loss_copy), relay reordered $(impair_counter a2b reordered) duplicated $(impair_counter a2b dup) toward the target"

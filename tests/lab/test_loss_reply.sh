@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Trouble on the reply path: nft drops 1% of the target's packets to the fake clients as they
+# leave it (so assist, and through it tcpcopy, never sees them; the target retransmits).
+# wrk -t1 -c10 -d5s with a distinct URI per request: every request served online must be
+# reproduced on the target (same count, same multiset of URIs).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/impair.sh"
+
+lab_up
+nft_loss_reply 10
+start_http_copy
+
+script=$(wrk_unique_script)
+log "wrk -t1 -c10 -d5s, unique URIs"
+on_cli timeout 30 wrk -t1 -c10 -d5s --timeout 5s -s "$script" "http://$IP_ONL/" | sed 's/^/  /'
+assert_ge "$(lines "$ON_LOG")" 1000 "requests served online"
+
+# Retransmissions after loss take time: the target's log must stand still for 3 s.
+settle_stable "lines $TG_LOG" 3 30 >/dev/null
+report "$ON_LOG" "$TG_LOG"
+compare_uris "$ON_LOG" "$TG_LOG"
+nft_report
+stopped=0
+stop_tc || stopped=1
+if [ "$N_TARGET" != "$N_ONLINE" ] || [ "$URI_MISSING" -ne 0 ] || [ "$URI_EXTRA" -ne 0 ]; then
+    echo "---- tcpcopy warnings ----"
+    tcpcopy_warnings
+fi
+assert_eq "$N_TARGET" "$N_ONLINE" "requests reproduced on the target"
+assert_eq "$URI_MISSING" 0 "URIs missing on the target"
+assert_eq "$URI_EXTRA" 0 "URIs on the target never served online"
+[ "$stopped" -eq 0 ] || fail "tcpcopy or intercept did not stop cleanly"
+pass "ratio $RATIO ($N_TARGET/$N_ONLINE), nft dropped $(nft_dropped tclab_loss_reply) replies"
