@@ -1421,6 +1421,23 @@ void eng_shutdown(struct eng *e, uint64_t now_us)
     }
 }
 
+size_t eng_routes_foreach(struct eng *e, void (*cb)(void *arg, const struct chan_route *r),
+                          void *arg)
+{
+    size_t n = 0;
+    struct sess *s;
+    TAILQ_FOREACH(s, &e->tab.all, all)
+    {
+        if (!(s->flags & SF_ROUTED))
+            continue;
+        struct chan_route r = {.client = s->tkey.src, .cport = s->tkey.sport,
+                               .target = s->tkey.dst, .tport = s->tkey.dport};
+        cb(arg, &r);
+        n++;
+    }
+    return n;
+}
+
 const struct eng_stats *eng_stats(struct eng *e)
 {
     e->st.sessions_active = e->tab.count;

@@ -106,6 +106,11 @@ uint64_t eng_next_deadline(const struct eng *e);
 /* Reset every live target connection (tcpcopy is stopping). */
 void eng_shutdown(struct eng *e, uint64_t now_us);
 
+/* Call cb for the route of every session intercept should know about (used to
+ * register them again with an intercept that restarted). Returns how many. */
+size_t eng_routes_foreach(struct eng *e, void (*cb)(void *arg, const struct chan_route *r),
+                          void *arg);
+
 const struct eng_stats *eng_stats(struct eng *e);
 size_t eng_session_count(const struct eng *e);
 /* Fill defaults into a zeroed conf (xfer/cmap left to the caller). */
