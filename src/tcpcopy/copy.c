@@ -208,6 +208,12 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->ec.no_wait = o->no_wait;
     c->ec.syn_only = o->syn_only;
     c->ec.syn_mss = o->syn_mss;
+    c->ec.copies = o->copies;
+    c->ec.port_shift = o->port_shift;
+    c->ec.sample_pct = o->sample_pct;
+    c->ec.ramp = o->ramp;
+    c->ec.mem_max = (uint64_t)o->mem_mb << 20;
+    c->ec.localhost = o->localhost;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
     if (c->eng == NULL) {
@@ -301,12 +307,14 @@ void copy_log_stats(struct copy *c, bool final)
         off += (size_t)n;
     }
     log_info("%s: sessions active %llu, created %llu (mid-stream %llu, rebuilt %llu), ended: %s; "
-             "not copied: no SYN seen %llu, table full %llu, collisions %llu, bytes before a "
-             "request boundary %llu",
+             "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
+             "memory %llu, sampled out %llu packets, bytes before a request boundary %llu",
              w, (unsigned long long)s->sessions_active, (unsigned long long)s->sess_created,
              (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt, outc,
              (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
-             (unsigned long long)s->sess_collisions, (unsigned long long)s->probe_skipped_bytes);
+             (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
+             (unsigned long long)s->sess_refused_memory, (unsigned long long)s->cap_sampled_out,
+             (unsigned long long)s->probe_skipped_bytes);
     log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
              "malformed %llu, kernel drops %llu",
              w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,

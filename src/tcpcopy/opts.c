@@ -24,6 +24,14 @@ static const struct option long_opts[] = {
     {"no-wait", no_argument, NULL, 'W'},
     {"syn-only", no_argument, NULL, 'O'},
     {"mss", required_argument, NULL, 'D'},
+    {"copies", required_argument, NULL, 'n'},
+    {"port-shift", required_argument, NULL, 'f'},
+    {"rate", required_argument, NULL, 'r'},
+    {"ramp-up", no_argument, NULL, 'g'},
+    {"memory", required_argument, NULL, 'm'},
+    {"localhost", required_argument, NULL, 'H'},
+    {"pool", required_argument, NULL, 'U'},
+    {"rtt", required_argument, NULL, 'R'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
@@ -54,6 +62,16 @@ static const char usage[] =
     "  -O, --syn-only          copy only sessions whose SYN was seen (default: also\n"
     "                          sessions already open, from their next request)\n"
     "  -D, --mss BYTES         MSS announced when tcpcopy makes its own SYN (1460)\n"
+    "  -n, --copies N          make N sessions of each client session, 1-1023 (1)\n"
+    "  -f, --port-shift N      port offset of this instance's copies, 0-1023 (0)\n"
+    "  -r, --rate PERCENT      copy this share of client sessions, 1-100 (100)\n"
+    "  -g, --ramp-up           start at 1% of sessions, 1% more each second\n"
+    "  -m, --memory MB         bound on queued client data: new sessions refused past\n"
+    "                          90%, sessions shed at 100%, never an exit (512)\n"
+    "  -H, --localhost ADDR    address that replaces a 127.0.0.1 client\n"
+    "  -U, --pool KB, -R, --rtt MS\n"
+    "                          accepted for compatibility; no effect (pooled memory,\n"
+    "                          measured RTT)\n"
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
     "  -l, --log FILE          log to FILE (default: stderr; syslog with -d)\n"
     "  -P, --pidfile FILE      write the process id to FILE\n"
@@ -76,6 +94,9 @@ void tc_opts_init(struct tc_opts *o)
     o->mtu = 1500;
     o->answer_timeout_ms = 3000;
     o->syn_mss = 1460;
+    o->copies = 1;
+    o->sample_pct = 100;
+    o->mem_mb = 512;
 }
 
 #define FAIL(...)                                                                                  \
@@ -118,7 +139,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
 
     optind = 0; /* full reset of getopt, so the parser can run more than once */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:l:P:dhv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:n:f:r:gm:H:U:R:l:P:dhv", long_opts, NULL)) != -1) {
         switch (c) {
         case 'x': xspec = optarg; break;
         case 's': sspec = optarg; break;
@@ -150,6 +171,33 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             break;
         case 'W': o->no_wait = true; break;
         case 'O': o->syn_only = true; break;
+        case 'n':
+            if (num("-n", optarg, 1, 1023, &v, err, errlen)) return -EINVAL;
+            o->copies = (uint16_t)v;
+            break;
+        case 'f':
+            if (num("-f", optarg, 0, 1023, &v, err, errlen)) return -EINVAL;
+            o->port_shift = (uint16_t)v;
+            break;
+        case 'r':
+            if (num("-r", optarg, 1, 100, &v, err, errlen)) return -EINVAL;
+            o->sample_pct = (uint8_t)v;
+            break;
+        case 'g': o->ramp = true; break;
+        case 'm':
+            if (num("-m", optarg, 16, 1048576, &v, err, errlen)) return -EINVAL;
+            o->mem_mb = (uint32_t)v;
+            break;
+        case 'H':
+            if (!addr_parse(&o->localhost, optarg))
+                FAIL("tcpcopy: -H '%s': not an IPv4 or IPv6 address", optarg);
+            break;
+        case 'U': /* the original's per-session pool size: memory here is pooled by design */
+            if (num("-U", optarg, 1, 1048576, &v, err, errlen)) return -EINVAL;
+            break;
+        case 'R': /* the original's fixed RTT (ineffective there): RTT is measured here */
+            if (num("-R", optarg, 0, 60000, &v, err, errlen)) return -EINVAL;
+            break;
         case 'D':
             if (num("-D", optarg, 536, 65495, &v, err, errlen)) return -EINVAL;
             o->syn_mss = (uint16_t)v;

@@ -28,6 +28,12 @@ struct tc_opts {
     bool no_wait;              /* -W */
     bool syn_only;             /* -O: only sessions whose SYN was seen */
     uint16_t syn_mss;          /* -D: MSS of our own SYNs (1460) */
+    uint16_t copies;           /* -n (1) */
+    uint16_t port_shift;       /* -f (0) */
+    uint8_t sample_pct;        /* -r (100) */
+    bool ramp;                 /* -g */
+    uint32_t mem_mb;           /* -m (512) */
+    struct addr localhost;     /* -H */
     const char *log_path;      /* -l */
     const char *pidfile;       /* -P */
     bool daemon;               /* -d */

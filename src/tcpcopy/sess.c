@@ -40,6 +40,12 @@ static size_t bucket(const struct sess_table *t, const struct tuple *k)
     return (size_t)tuple_hash(k, t->seed) & (t->nbuckets - 1);
 }
 
+/* The client key is the captured tuple and the copy number (-n). */
+static size_t bucket_c(const struct sess_table *t, const struct tuple *k, uint16_t copy)
+{
+    return (size_t)(tuple_hash(k, t->seed) + copy * 0x9E3779B97F4A7C15ULL) & (t->nbuckets - 1);
+}
+
 /* Double the buckets when the load passes 1: chains stay short under any load. */
 static void grow(struct sess_table *t)
 {
@@ -60,7 +66,7 @@ static void grow(struct sess_table *t)
         struct sess *s = oc[i];
         while (s != NULL) {
             struct sess *nx = s->next_c;
-            size_t b = bucket(t, &s->ckey);
+            size_t b = bucket_c(t, &s->ckey, s->copy);
             s->next_c = t->by_c[b];
             t->by_c[b] = s;
             s = nx;
@@ -103,7 +109,8 @@ static struct sess *alloc_one(struct sess_table *t)
     return s;
 }
 
-struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, const struct tuple *tkey)
+struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, uint16_t copy,
+                      const struct tuple *tkey)
 {
     if (t->count >= t->max)
         return NULL;
@@ -112,10 +119,11 @@ struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, const stru
         return NULL;
     memset(s, 0, sizeof(*s));
     s->ckey = *ckey;
+    s->copy = copy;
     s->tkey = *tkey;
     if (t->count + 1 > t->nbuckets)
         grow(t);
-    size_t b = bucket(t, ckey);
+    size_t b = bucket_c(t, ckey, copy);
     s->next_c = t->by_c[b];
     t->by_c[b] = s;
     b = bucket(t, tkey);
@@ -128,7 +136,7 @@ struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, const stru
 
 void sess_del(struct sess_table *t, struct sess *s)
 {
-    struct sess **pp = &t->by_c[bucket(t, &s->ckey)];
+    struct sess **pp = &t->by_c[bucket_c(t, &s->ckey, s->copy)];
     while (*pp != NULL && *pp != s)
         pp = &(*pp)->next_c;
     if (*pp == s)
@@ -146,10 +154,10 @@ void sess_del(struct sess_table *t, struct sess *s)
     t->free = s;
 }
 
-struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey)
+struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey, uint16_t copy)
 {
-    for (struct sess *s = t->by_c[bucket(t, ckey)]; s != NULL; s = s->next_c)
-        if (tuple_eq(&s->ckey, ckey))
+    for (struct sess *s = t->by_c[bucket_c(t, ckey, copy)]; s != NULL; s = s->next_c)
+        if (s->copy == copy && tuple_eq(&s->ckey, ckey))
             return s;
     return NULL;
 }

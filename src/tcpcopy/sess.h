@@ -36,6 +36,7 @@ struct sess {
     struct wheel_node timer;
 
     struct tuple ckey; /* client -> online, as captured */
+    uint16_t copy;     /* which of the -n copies of that client session (0 first) */
     struct tuple tkey; /* rewritten client -> target, as sent */
 
     uint8_t state;     /* enum sess_state (tcp.c) */
@@ -108,12 +109,13 @@ struct sess_table {
 /* 0 or -ENOMEM. max: the most sessions held at once. */
 int sess_table_init(struct sess_table *t, size_t max, uint64_t seed);
 void sess_table_free(struct sess_table *t);
-/* A zeroed session with ckey and tkey set and linked in both hashes, or NULL if the
- * table is full (or memory is short). */
-struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, const struct tuple *tkey);
+/* A zeroed session with ckey, copy and tkey set and linked in both hashes, or NULL
+ * if the table is full (or memory is short). */
+struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, uint16_t copy,
+                      const struct tuple *tkey);
 /* Unlink and recycle. The caller has already released what the session owned. */
 void sess_del(struct sess_table *t, struct sess *s);
-struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey);
+struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey, uint16_t copy);
 struct sess *sess_find_t(const struct sess_table *t, const struct tuple *tkey);
 /* Mark s active now: it moves to the tail of the activity list. */
 void sess_touch(struct sess_table *t, struct sess *s, uint64_t now_us);

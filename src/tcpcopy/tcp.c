@@ -106,7 +106,8 @@ struct eng {
     uint64_t now_us;
     uint16_t ip_id;
     struct eng_stats st;
-    struct log_rl rl_full, rl_mem, rl_coll;
+    uint64_t t_start_us;
+    struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
 };
 
 static const char *const outcome_names[SO_COUNT] = {
@@ -136,7 +137,7 @@ void eng_conf_defaults(struct eng_conf *c)
 {
     c->mtu = 1500;
     c->max_sessions = 1000000;
-    c->mem_max = 256ULL << 20;
+    c->mem_max = 512ULL << 20;
     c->sess_mem_max = 64U << 20;
     c->session_timeout_us = 600ULL * 1000000;
     c->idle_timeout_us = 720ULL * 1000000;
@@ -146,6 +147,10 @@ void eng_conf_defaults(struct eng_conf *c)
     c->no_wait = false;
     c->syn_only = false;
     c->syn_mss = 1460;
+    c->copies = 1;
+    c->port_shift = 0;
+    c->sample_pct = 100;
+    c->ramp = false;
 }
 
 struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64_t now_us,
@@ -166,6 +171,9 @@ struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64
     chunk_pool_init(&e->pool, conf->mem_max);
     wheel_init(&e->wheel, now_us / 1000);
     e->ip_id = (uint16_t)hash_seed;
+    e->t_start_us = now_us;
+    if (e->conf.copies == 0)
+        e->conf.copies = 1;
     return e;
 }
 
@@ -734,32 +742,72 @@ static void send_syn(struct eng *e, struct sess *s)
 
 /* ---- capture side ------------------------------------------------------- */
 
-/* A new session for client packet p under rule r, linked in the table, in no state yet. */
-static struct sess *sess_alloc(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
+/*
+ * The client port copy `copy` of a session from port sport uses toward the target,
+ * on attempt `attempt`. Copy 0 of the only instance keeps the port; the others are
+ * spread over 1024-65535 by copy number and by -f, so instances and copies do not
+ * meet; a collision anyway makes the caller try the next attempt.
+ */
+static uint16_t copy_port(const struct eng *e, uint16_t sport, uint16_t copy, unsigned attempt)
 {
+    if (copy == 0 && e->conf.port_shift == 0 && attempt == 0)
+        return sport;
+    const uint32_t span = 65536 - 1024;
+    uint32_t step = span / e->conf.copies;
+    uint32_t base = sport >= 1024 ? sport - 1024u : sport;
+    uint32_t off = base + (uint32_t)copy * step + (uint32_t)e->conf.port_shift * 61u +
+                   attempt * 7919u;
+    return (uint16_t)(1024 + off % span);
+}
+
+#define PLACE_ATTEMPTS 8
+
+/* A new session for client packet p under rule r (copy number copy), linked in the
+ * table, in no state yet. NULL (counted) if it cannot be placed. */
+static struct sess *sess_alloc(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
+                               uint16_t copy)
+{
+    /* Past 90% of the queue memory bound, new sessions are refused: the ones in
+     * flight keep the memory they need to finish. */
+    if (chunk_pool_bytes(&e->pool) > e->conf.mem_max / 10 * 9) {
+        e->st.sess_refused_memory++;
+        log_warnx_rl(&e->rl_refuse, e->now_us,
+                     "memory limit: %zu of %llu bytes queued, new sessions refused",
+                     chunk_pool_bytes(&e->pool), (unsigned long long)e->conf.mem_max);
+        return NULL;
+    }
     struct tuple tkey;
     const struct addr *fake = e->conf.cmap ? cmap_pick(e->conf.cmap, &p->t.src) : NULL;
+    if (fake == NULL && addr_is_loopback(&p->t.src) && !addr_is_any(&e->conf.localhost))
+        fake = &e->conf.localhost;
     tkey.src = fake ? *fake : p->t.src;
-    tkey.sport = p->t.sport;
     tkey.dst = r->target;
     tkey.dport = r->target_port;
     if (tkey.src.af != tkey.dst.af) {
         e->st.sess_family_mismatch++;
         return NULL;
     }
-    struct sess *old = sess_find_t(&e->tab, &tkey);
-    if (old != NULL) {
-        if (old->state != SS_CLOSED) {
-            /* Two real clients that map to one rewritten address and port. */
-            e->st.sess_collisions++;
-            log_warnx_rl(&e->rl_coll, e->now_us,
-                         "session collision on the target side (client port %u): not copied",
-                         tkey.sport);
-            return NULL;
+    unsigned attempt;
+    for (attempt = 0; attempt < PLACE_ATTEMPTS; attempt++) {
+        tkey.sport = copy_port(e, p->t.sport, copy, attempt);
+        struct sess *old = sess_find_t(&e->tab, &tkey);
+        if (old == NULL)
+            break;
+        if (old->state == SS_CLOSED) {
+            sess_free(e, old);
+            break;
         }
-        sess_free(e, old);
+        /* Two sessions that map to one rewritten address and port: try another port. */
+        e->st.sess_collisions++;
     }
-    struct sess *s = sess_new(&e->tab, &p->t, &tkey);
+    if (attempt == PLACE_ATTEMPTS) {
+        e->st.sess_unplaced++;
+        log_warnx_rl(&e->rl_coll, e->now_us,
+                     "no free client port toward the target for port %u (copy %u): not copied",
+                     p->t.sport, copy);
+        return NULL;
+    }
+    struct sess *s = sess_new(&e->tab, &p->t, copy, &tkey);
     if (s == NULL) {
         e->st.sess_table_full++;
         log_warnx_rl(&e->rl_full, e->now_us, "session table full (%zu): new session not copied",
@@ -785,9 +833,10 @@ static void start(struct eng *e, struct sess *s, uint32_t isn)
     send_syn(e, s);
 }
 
-static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r)
+static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
+                                uint16_t copy)
 {
-    struct sess *s = sess_alloc(e, p, r);
+    struct sess *s = sess_alloc(e, p, r, copy);
     if (s == NULL)
         return NULL;
     e->st.sess_created++;
@@ -931,6 +980,7 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
     int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
     if (n == -STREAM_E_NOMEM) {
         e->st.drop_bytes_memory += p->data_len;
+        e->st.sess_shed_memory++;
         log_warnx_rl(&e->rl_mem, e->now_us,
                      "queue limit reached (%zu bytes queued in all): session on port %u dropped",
                      chunk_pool_bytes(&e->pool), s->ckey.sport);
@@ -955,6 +1005,30 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
         s->hole_since_us = e->now_us;
 }
 
+/*
+ * -r and -g: is this client session one to copy? Decided from its address and port
+ * with a fixed hash, so every packet of a session (and every run) agrees.
+ */
+static bool sampled(const struct eng *e, const struct pkt *p)
+{
+    unsigned pct = e->conf.sample_pct;
+    if (e->conf.ramp) {
+        uint64_t ramp = 1 + (e->now_us - e->t_start_us) / 1000000;
+        if (ramp < pct)
+            pct = (unsigned)ramp;
+    }
+    if (pct >= 100)
+        return true;
+    uint8_t key[18];
+    memcpy(key, p->t.src.u.b, 16);
+    key[16] = (uint8_t)(p->t.sport >> 8);
+    key[17] = (uint8_t)p->t.sport;
+    return hash_bytes(key, sizeof(key), 0x7463706379ULL) % 100 < pct;
+}
+
+static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
+                        uint16_t copy, uint64_t now_us);
+
 void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
 {
     e->now_us = now_us;
@@ -964,7 +1038,18 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
         e->st.cap_ignored++;
         return;
     }
-    struct sess *s = sess_find_c(&e->tab, &p->t);
+    if (!sampled(e, p)) {
+        e->st.cap_sampled_out++;
+        return;
+    }
+    for (uint16_t copy = 0; copy < e->conf.copies; copy++)
+        capture_one(e, p, r, copy, now_us);
+}
+
+static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
+                        uint16_t copy, uint64_t now_us)
+{
+    struct sess *s = sess_find_c(&e->tab, &p->t, copy);
 
     if (p->flags & TCPF_SYN) {
         if (p->flags & TCPF_ACK) {
@@ -978,7 +1063,7 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
                 finish(e, s, SO_REPLACED, true);
             sess_free(e, s);
         }
-        s = sess_create(e, p, r);
+        s = sess_create(e, p, r, copy);
         if (s == NULL)
             return;
         schedule(e, s);
@@ -997,7 +1082,7 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
         }
         uint32_t last_ack = s->c_last_ack;
         sess_free(e, s);
-        s = sess_alloc(e, p, r);
+        s = sess_alloc(e, p, r, copy);
         if (s == NULL)
             return;
         s->state = SS_PROBE;
@@ -1011,7 +1096,7 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
             e->st.cap_no_syn++;
             return;
         }
-        s = sess_alloc(e, p, r);
+        s = sess_alloc(e, p, r, copy);
         if (s == NULL)
             return;
         s->state = SS_PROBE;

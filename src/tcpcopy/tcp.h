@@ -40,7 +40,9 @@ struct eng_conf {
     const struct client_map *cmap; /* may be empty: keep client addresses */
     uint32_t mtu;                  /* -M: largest datagram sent to the target (1500) */
     uint32_t max_sessions;         /* sessions held at once (1,000,000) */
-    uint64_t mem_max;              /* bytes of client data queued, all sessions (256 MB) */
+    uint64_t mem_max;              /* -m: bytes of client data queued, all sessions (512 MB);
+                                    * past 90% new sessions are refused, at 100% the
+                                    * session that hits it is shed */
     uint32_t sess_mem_max;         /* bytes queued for one session (64 MB) */
     uint64_t session_timeout_us;   /* -t: no progress from the target while data waits (600 s) */
     uint64_t idle_timeout_us;      /* -k: no packet at all either way (720 s) */
@@ -49,6 +51,11 @@ struct eng_conf {
     uint64_t gap_timeout_us;       /* a hole in the captured stream is waited for (2 s) */
     bool no_wait;                  /* -W: never wait for the target's answer */
     bool syn_only;                 /* -O: copy only sessions whose SYN was seen */
+    uint16_t copies;               /* -n: sessions made from each captured one (1..1023) */
+    uint16_t port_shift;           /* -f: shifts the ports of copies, per instance (0..1023) */
+    uint8_t sample_pct;            /* -r: share of client sessions copied (100) */
+    bool ramp;                     /* -g: the share grows from 1% by 1% per second */
+    struct addr localhost;         /* -H: replaces a loopback client (unset: keep) */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
 };
 
@@ -78,6 +85,7 @@ struct eng_stats {
     /* sessions */
     uint64_t sess_created, sess_freed, sess_table_full, sess_collisions, sess_family_mismatch;
     uint64_t sess_midstream, sess_rebuilt, probe_skipped_packets, probe_skipped_bytes;
+    uint64_t cap_sampled_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
     uint64_t outcome[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;

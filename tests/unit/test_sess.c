@@ -66,9 +66,9 @@ static void test_new_find_del(void **state)
     assert_int_equal(sess_table_init(&t, 100, SEED), 0);
 
     struct tuple c = ckey4(1), k = tkey4(1);
-    assert_null(sess_find_c(&t, &c));
+    assert_null(sess_find_c(&t, &c, 0));
     assert_null(sess_find_t(&t, &k));
-    struct sess *s = sess_new(&t, &c, &k);
+    struct sess *s = sess_new(&t, &c, 0, &k);
     assert_non_null(s);
     assert_int_equal(t.count, 1);
     assert_true(tuple_eq(&s->ckey, &c));
@@ -76,29 +76,29 @@ static void test_new_find_del(void **state)
     assert_int_equal(s->state, 0); /* zeroed */
     assert_int_equal(s->nmarks, 0);
     assert_null(s->marks);
-    assert_ptr_equal(sess_find_c(&t, &c), s);
+    assert_ptr_equal(sess_find_c(&t, &c, 0), s);
     assert_ptr_equal(sess_find_t(&t, &k), s);
     /* The keys are not interchangeable, and a near miss is a miss. */
-    assert_null(sess_find_c(&t, &k));
+    assert_null(sess_find_c(&t, &k, 0));
     assert_null(sess_find_t(&t, &c));
     struct tuple c2 = c;
     c2.sport++;
-    assert_null(sess_find_c(&t, &c2));
+    assert_null(sess_find_c(&t, &c2, 0));
     struct tuple rev;
     tuple_reverse(&rev, &c);
-    assert_null(sess_find_c(&t, &rev));
+    assert_null(sess_find_c(&t, &rev, 0));
 
     /* A second session; then delete the first. The table owns marks: sess_del frees them. */
     struct tuple c3 = ckey4(2), k3 = tkey4(2);
-    struct sess *s3 = sess_new(&t, &c3, &k3);
+    struct sess *s3 = sess_new(&t, &c3, 0, &k3);
     assert_non_null(s3);
     s->marks = malloc(16 * sizeof(*s->marks));
     assert_non_null(s->marks);
     sess_del(&t, s);
     assert_int_equal(t.count, 1);
-    assert_null(sess_find_c(&t, &c));
+    assert_null(sess_find_c(&t, &c, 0));
     assert_null(sess_find_t(&t, &k));
-    assert_ptr_equal(sess_find_c(&t, &c3), s3);
+    assert_ptr_equal(sess_find_c(&t, &c3, 0), s3);
     assert_ptr_equal(sess_find_t(&t, &k3), s3);
     assert_ptr_equal(TAILQ_FIRST(&t.all), s3);
 
@@ -108,7 +108,7 @@ static void test_new_find_del(void **state)
     sess_del(&t, s3);
     assert_int_equal(t.count, 0);
     assert_true(TAILQ_EMPTY(&t.all));
-    struct sess *s4 = sess_new(&t, &c, &k);
+    struct sess *s4 = sess_new(&t, &c, 0, &k);
     assert_non_null(s4);
     assert_int_equal(s4->state, 0);
     assert_int_equal(s4->bytes_in, 0);
@@ -127,26 +127,26 @@ static void test_v6(void **state)
     struct tuple k = key6("2001:db8:2::1", 40000, "2001:db8:1::20", 8080);
     struct tuple c2 = key6("2001:db8::2", 40000, "2001:db8:1::10", 80);
     struct tuple k2 = key6("2001:db8:2::2", 40000, "2001:db8:1::20", 8080);
-    struct sess *s = sess_new(&t, &c, &k), *s2 = sess_new(&t, &c2, &k2);
+    struct sess *s = sess_new(&t, &c, 0, &k), *s2 = sess_new(&t, &c2, 0, &k2);
     assert_non_null(s);
     assert_non_null(s2);
-    assert_ptr_equal(sess_find_c(&t, &c), s);
+    assert_ptr_equal(sess_find_c(&t, &c, 0), s);
     assert_ptr_equal(sess_find_t(&t, &k), s);
-    assert_ptr_equal(sess_find_c(&t, &c2), s2);
+    assert_ptr_equal(sess_find_c(&t, &c2, 0), s2);
     assert_ptr_equal(sess_find_t(&t, &k2), s2);
 
     /* A v4 tuple with the same port is a different key. */
     struct tuple c4 = ckey4(1);
     c4.sport = 40000;
-    assert_null(sess_find_c(&t, &c4));
-    struct sess *s4 = sess_new(&t, &c4, &k2); /* the table does not police duplicates */
+    assert_null(sess_find_c(&t, &c4, 0));
+    struct sess *s4 = sess_new(&t, &c4, 0, &k2); /* the table does not police duplicates */
     assert_non_null(s4);
-    assert_ptr_equal(sess_find_c(&t, &c4), s4);
-    assert_ptr_equal(sess_find_c(&t, &c), s);
+    assert_ptr_equal(sess_find_c(&t, &c4, 0), s4);
+    assert_ptr_equal(sess_find_c(&t, &c, 0), s);
 
     sess_del(&t, s);
-    assert_null(sess_find_c(&t, &c));
-    assert_ptr_equal(sess_find_c(&t, &c2), s2);
+    assert_null(sess_find_c(&t, &c, 0));
+    assert_ptr_equal(sess_find_c(&t, &c2, 0), s2);
     sess_table_free(&t);
 }
 
@@ -158,23 +158,23 @@ static void test_max(void **state)
     assert_int_equal(sess_table_init(&t, 5, SEED), 0);
     for (uint32_t i = 0; i < 5; i++) {
         struct tuple c = ckey4(i), k = tkey4(i);
-        s[i] = sess_new(&t, &c, &k);
+        s[i] = sess_new(&t, &c, 0, &k);
         assert_non_null(s[i]);
     }
     struct tuple c = ckey4(5), k = tkey4(5);
-    assert_null(sess_new(&t, &c, &k));
+    assert_null(sess_new(&t, &c, 0, &k));
     assert_int_equal(t.count, 5);
-    assert_null(sess_find_c(&t, &c));
+    assert_null(sess_find_c(&t, &c, 0));
     sess_del(&t, s[2]);
-    assert_non_null(sess_new(&t, &c, &k));
-    assert_null(sess_new(&t, &c, &k));
+    assert_non_null(sess_new(&t, &c, 0, &k));
+    assert_null(sess_new(&t, &c, 0, &k));
     sess_table_free(&t);
 
     /* max 0 means one. */
     assert_int_equal(sess_table_init(&t, 0, SEED), 0);
-    assert_non_null(sess_new(&t, &c, &k));
+    assert_non_null(sess_new(&t, &c, 0, &k));
     struct tuple c1 = ckey4(1), k1 = tkey4(1);
-    assert_null(sess_new(&t, &c1, &k1));
+    assert_null(sess_new(&t, &c1, 0, &k1));
     sess_table_free(&t);
 }
 
@@ -190,7 +190,7 @@ static void test_growth_100k(void **state)
 
     for (uint32_t i = 0; i < N; i++) {
         struct tuple c = ckey4(i), k = tkey4(i);
-        all[i] = sess_new(&t, &c, &k);
+        all[i] = sess_new(&t, &c, 0, &k);
         assert_non_null(all[i]);
         all[i]->c_isn = i;
     }
@@ -200,7 +200,7 @@ static void test_growth_100k(void **state)
     assert_int_equal(t.nbuckets & (t.nbuckets - 1), 0);
     {
         struct tuple c = ckey4(N), k = tkey4(N);
-        assert_null(sess_new(&t, &c, &k)); /* the bound still holds */
+        assert_null(sess_new(&t, &c, 0, &k)); /* the bound still holds */
     }
 
     /* All findable by both keys; chains stay short. */
@@ -215,7 +215,7 @@ static void test_growth_100k(void **state)
     assert_true(longest < 16);
     for (uint32_t i = 0; i < N; i++) {
         struct tuple c = ckey4(i), k = tkey4(i);
-        assert_ptr_equal(sess_find_c(&t, &c), all[i]);
+        assert_ptr_equal(sess_find_c(&t, &c, 0), all[i]);
         assert_ptr_equal(sess_find_t(&t, &k), all[i]);
     }
     /* Delete every other one; the rest stay findable, the deleted are gone. */
@@ -225,10 +225,10 @@ static void test_growth_100k(void **state)
     for (uint32_t i = 0; i < N; i++) {
         struct tuple c = ckey4(i), k = tkey4(i);
         if (i % 2 == 0) {
-            assert_null(sess_find_c(&t, &c));
+            assert_null(sess_find_c(&t, &c, 0));
             assert_null(sess_find_t(&t, &k));
         } else {
-            struct sess *s = sess_find_c(&t, &c);
+            struct sess *s = sess_find_c(&t, &c, 0);
             assert_ptr_equal(s, all[i]);
             assert_int_equal(s->c_isn, i);
             assert_ptr_equal(sess_find_t(&t, &k), all[i]);
@@ -255,7 +255,7 @@ static void test_touch_order(void **state)
     assert_int_equal(sess_table_init(&t, 10, SEED), 0);
     for (uint32_t i = 0; i < 4; i++) {
         struct tuple c = ckey4(i), k = tkey4(i);
-        s[i] = sess_new(&t, &c, &k);
+        s[i] = sess_new(&t, &c, 0, &k);
         assert_non_null(s[i]);
     }
     struct sess *want1[] = {s[0], s[1], s[2], s[3]};
@@ -317,7 +317,7 @@ static void test_delete_mid_chain(void **state)
     same_bucket(&t, c, idx, 4);
     for (int i = 0; i < 4; i++) {
         struct tuple k = tkey4(idx[i]);
-        s[i] = sess_new(&t, &c[i], &k);
+        s[i] = sess_new(&t, &c[i], 0, &k);
         assert_non_null(s[i]);
     }
     /* One chain of four: delete from the middle, then the head, then the tail. */
@@ -328,21 +328,21 @@ static void test_delete_mid_chain(void **state)
     assert_int_equal(len, 4);
 
     sess_del(&t, s[1]);
-    assert_null(sess_find_c(&t, &c[1]));
-    assert_ptr_equal(sess_find_c(&t, &c[0]), s[0]);
-    assert_ptr_equal(sess_find_c(&t, &c[2]), s[2]);
-    assert_ptr_equal(sess_find_c(&t, &c[3]), s[3]);
+    assert_null(sess_find_c(&t, &c[1], 0));
+    assert_ptr_equal(sess_find_c(&t, &c[0], 0), s[0]);
+    assert_ptr_equal(sess_find_c(&t, &c[2], 0), s[2]);
+    assert_ptr_equal(sess_find_c(&t, &c[3], 0), s[3]);
     sess_del(&t, s[3]); /* head (inserted last) */
-    assert_ptr_equal(sess_find_c(&t, &c[0]), s[0]);
-    assert_ptr_equal(sess_find_c(&t, &c[2]), s[2]);
+    assert_ptr_equal(sess_find_c(&t, &c[0], 0), s[0]);
+    assert_ptr_equal(sess_find_c(&t, &c[2], 0), s[2]);
     sess_del(&t, s[0]); /* tail */
-    assert_ptr_equal(sess_find_c(&t, &c[2]), s[2]);
+    assert_ptr_equal(sess_find_c(&t, &c[2], 0), s[2]);
     struct tuple k2 = tkey4(idx[2]);
     assert_ptr_equal(sess_find_t(&t, &k2), s[2]);
     for (int i = 0; i < 4; i++) {
         struct tuple k = tkey4(idx[i]);
         if (i != 2) {
-            assert_null(sess_find_c(&t, &c[i]));
+            assert_null(sess_find_c(&t, &c[i], 0));
             assert_null(sess_find_t(&t, &k));
         }
     }

@@ -859,6 +859,128 @@ static void test_capture_gap_skipped_to_next_request(void **state)
     fx_free(f);
 }
 
+static struct fx *fx_with(void (*tweak)(struct eng_conf *c))
+{
+    struct fx *f = fx_new(false);
+    eng_free(f->e);
+    tweak(&f->conf);
+    struct eng_io io = {.arg = f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
+    f->e = eng_new(&f->conf, &io, f->now, 42);
+    return f;
+}
+
+static void three_copies(struct eng_conf *c)
+{
+    c->copies = 3;
+}
+
+static void test_copies_use_distinct_ports(void **state)
+{
+    struct fx *f = fx_with(three_copies);
+    struct pkt *p;
+    cap(f, 40050, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 3);
+    assert_int_equal(p[0].t.sport, 40050); /* the first copy keeps the client's port */
+    assert_true(p[1].t.sport != p[0].t.sport && p[2].t.sport != p[0].t.sport);
+    assert_true(p[1].t.sport != p[2].t.sport);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(p[i].seq, C_ISN);
+        assert_true(p[i].t.sport >= 1024);
+    }
+    assert_int_equal(f->out->routes_added, 3);
+    uint16_t ports[3] = {p[0].t.sport, p[1].t.sport, p[2].t.sport};
+    /* Each copy is a whole session: handshake and data on each. */
+    for (int i = 0; i < 3; i++)
+        reply(f, ports[i], TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 3);
+    cap(f, 40050, TCPF_ACK, C_ISN + 1, S_ISN + 1, "hello");
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 3);
+    for (size_t i = 0; i < k; i++)
+        assert_memory_equal(p[i].data, "hello", 5);
+    fx_free(f);
+}
+
+static void half_sampled(struct eng_conf *c)
+{
+    c->sample_pct = 50;
+}
+
+static void test_sampling_is_per_session_and_stable(void **state)
+{
+    struct fx *f = fx_with(half_sampled);
+    struct pkt *p;
+    int copied = 0;
+    for (uint16_t port = 20000; port < 22000; port++) {
+        cap(f, port, TCPF_SYN, C_ISN, 0, NULL);
+        size_t k = fresh(f, &p);
+        copied += (int)k;
+        /* The same session decides the same way on its later packets. */
+        cap(f, port, TCPF_SYN, C_ISN, 0, NULL);
+        (void)fresh(f, &p);
+        assert_int_equal(eng_session_count(f->e), (size_t)copied);
+    }
+    assert_true(copied > 900 && copied < 1100); /* 50% of 2000, +- 5% */
+    assert_int_equal(eng_stats(f->e)->cap_sampled_out, (uint64_t)(2 * (2000 - copied)));
+    fx_free(f);
+}
+
+static void small_memory(struct eng_conf *c)
+{
+    c->mem_max = 64 * 1024;
+    c->sess_mem_max = 64 * 1024;
+}
+
+static void test_memory_limit_refuses_then_recovers(void **state)
+{
+    struct fx *f = fx_with(small_memory);
+    struct pkt *p;
+    handshake(f, 40060);
+    /* 62 KB queued behind an unanswered request: past 90% of the 64 KB bound. */
+    cap(f, 40060, TCPF_ACK, C_ISN + 1, S_ISN + 1, "req");
+    char *big = malloc(62 * 1024 + 1);
+    memset(big, 'm', 62 * 1024);
+    big[62 * 1024] = '\0';
+    cap(f, 40060, TCPF_ACK, C_ISN + 4, S_ISN + 101, big);
+    (void)fresh(f, &p);
+    cap(f, 40061, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->sess_refused_memory, 1);
+    /* More than the bound: that session is shed, the memory comes back. */
+    cap(f, 40060, TCPF_ACK, C_ISN + 4 + 62 * 1024, S_ISN + 101, big);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_MEMORY], 1);
+    assert_int_equal(eng_stats(f->e)->mem_bytes, 0);
+    (void)fresh(f, &p);
+    cap(f, 40062, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1); /* accepted again */
+    free(big);
+    fx_free(f);
+}
+
+static void localhost_rewrite(struct eng_conf *c)
+{
+    assert_true(addr_parse(&c->localhost, "203.0.113.99"));
+}
+
+static void test_localhost_client_replaced(void **state)
+{
+    struct fx *f = fx_with(localhost_rewrite);
+    struct pkt *p;
+    struct pkt q;
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    set_tuple(&sp.t, "127.0.0.1", 40070, "127.0.0.1", 80);
+    sp.seq = C_ISN;
+    sp.flags = TCPF_SYN;
+    size_t n = pkt_build(f->out->scratch, sizeof(f->out->scratch), &sp);
+    assert_int_equal(pkt_parse_ip(&q, f->out->scratch, n, 0), PKT_OK);
+    eng_on_capture(f->e, &q, f->now);
+    assert_int_equal(fresh(f, &p), 1);
+    char b[ADDR_STRLEN];
+    assert_string_equal(addr_str(&p->t.src, b, sizeof(b)), "203.0.113.99");
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -891,6 +1013,10 @@ int main(void)
         cmocka_unit_test(test_shutdown_resets_live_sessions),
         cmocka_unit_test(test_sack_repairs_each_hole_once),
         cmocka_unit_test(test_capture_gap_skipped_to_next_request),
+        cmocka_unit_test(test_copies_use_distinct_ports),
+        cmocka_unit_test(test_sampling_is_per_session_and_stable),
+        cmocka_unit_test(test_memory_limit_refuses_then_recovers),
+        cmocka_unit_test(test_localhost_client_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
