@@ -107,6 +107,7 @@ struct eng {
     uint16_t ip_id;
     struct eng_stats st;
     uint64_t t_start_us;
+    uint16_t epoch;
     struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
 };
 
@@ -755,8 +756,11 @@ static uint16_t copy_port(const struct eng *e, uint16_t sport, uint16_t copy, un
     const uint32_t span = 65536 - 1024;
     uint32_t step = span / e->conf.copies;
     uint32_t base = sport >= 1024 ? sport - 1024u : sport;
-    uint32_t off = base + (uint32_t)copy * step + (uint32_t)e->conf.port_shift * 61u +
-                   attempt * 7919u;
+    /* copy = epoch * copies + n: copies are spread a step apart, epochs (-T passes) by
+     * a prime offset, instances (-f) by another. */
+    uint32_t off = base + (uint32_t)(copy % e->conf.copies) * step +
+                   (uint32_t)(copy / e->conf.copies) * 4099u +
+                   (uint32_t)e->conf.port_shift * 61u + attempt * 7919u;
     return (uint16_t)(1024 + off % span);
 }
 
@@ -1043,7 +1047,12 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
         return;
     }
     for (uint16_t copy = 0; copy < e->conf.copies; copy++)
-        capture_one(e, p, r, copy, now_us);
+        capture_one(e, p, r, (uint16_t)(e->epoch * e->conf.copies + copy), now_us);
+}
+
+void eng_set_epoch(struct eng *e, uint16_t epoch)
+{
+    e->epoch = epoch;
 }
 
 static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_rule *r,

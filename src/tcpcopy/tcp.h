@@ -106,6 +106,9 @@ struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64
 void eng_free(struct eng *e); /* NULL-safe; sends nothing */
 
 void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us);
+/* Offline replay loops (-T): packets from pass `epoch` belong to sessions of their
+ * own (as if further -n copies), so a second pass never meets the first's sessions. */
+void eng_set_epoch(struct eng *e, uint16_t epoch);
 void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us);
 void eng_tick(struct eng *e, uint64_t now_us);
 void eng_flush(struct eng *e, uint64_t now_us);
