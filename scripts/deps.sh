@@ -3,8 +3,8 @@
 # Idempotent and quiet: when every package is already installed, apt is not run at all.
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config libpcap-dev libcmocka-dev clang libclang-rt-14-dev
-      valgrind nginx wrk curl tcpdump nftables iproute2 python3 procps util-linux
+PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev
+      valgrind cppcheck nginx wrk curl tcpdump nftables iproute2 python3 procps util-linux
       ca-certificates)
 
 missing=()
