@@ -10,17 +10,26 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "capture.h"
 #include "chanc.h"
 #include "copy.h"
 #include "log.h"
 #include "loop.h"
+#include "modes.h"
+#include "offline.h"
 #include "pkt.h"
 #include "send.h"
 #include "tcp.h"
 
-#define CAPTURE_BATCH 1024
+/* Packets taken from the capture per wake-up. Each may make the engine send a window's
+ * worth of segments at once; small batches let the capture socket be read again soon,
+ * so a fast upload waits in our queue rather than overflowing the kernel's buffer. */
+#define CAPTURE_BATCH 64
 #define STATS_INTERVAL_US (30ULL * 1000000)
+/* Without -L, this long with no intercept connection up ends tcpcopy: every
+ * session it copies meanwhile is blind (no replies), so it is doing harm. */
+#define LOST_EXIT_US (60ULL * 1000000)
 
 struct copy {
     const struct tc_opts *o;
@@ -29,8 +38,10 @@ struct copy {
     struct sender *snd;
     struct chanc *ch;
     struct eng *eng;
+    struct offline *off; /* offline replay (then cap is NULL) */
     struct eng_conf ec;
-    struct loop_timer eng_timer, stats_timer;
+    struct loop_timer eng_timer, stats_timer, lost_timer;
+    struct auth_secret secret; /* --secret-file; len 0 without */
     int sigfd;
     int exit_rc;
     uint64_t parse_err[PKT_E_COUNT];
@@ -98,6 +109,15 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
     eng_on_reply(c->eng, &p, loop_now(c->loop));
 }
 
+static void on_lost_timer(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    log_msg(LOG_LVL_ERR, 0, "all intercepts lost for %llu s; use -L to keep retrying",
+            (unsigned long long)(LOST_EXIT_US / 1000000));
+    c->exit_rc = -ENOTCONN;
+    loop_stop(l);
+}
+
 static void on_chan_state(void *arg, size_t up, size_t total)
 {
     struct copy *c = arg;
@@ -107,6 +127,60 @@ static void on_chan_state(void *arg, size_t up, size_t total)
         log_info("intercept connections up: %zu of %zu", up, total);
     c->up = up;
     c->total = total;
+    /* c->eng is set once startup succeeded: the 60 s count starts only then. */
+    if (up > 0 || c->eng == NULL) {
+        loop_timer_cancel(c->loop, &c->lost_timer);
+    } else if (!c->lost_timer.armed) {
+        if (c->o->lonely) {
+            log_warnx("every intercept is lost: copied sessions get no replies until one is "
+                      "back; retrying (-L: for as long as it takes)");
+        } else {
+            log_warnx("every intercept is lost: copied sessions get no replies until one is "
+                      "back; retrying for %llu s, then exiting (-L keeps retrying)",
+                      (unsigned long long)(LOST_EXIT_US / 1000000));
+            loop_timer_set(c->loop, &c->lost_timer, loop_update_time(c->loop) + LOST_EXIT_US,
+                           on_lost_timer, c);
+        }
+    }
+}
+
+/* Re-registration of the live sessions with an intercept whose connection came
+ * (back) up: a restarted intercept knows none of them, and one whose connection
+ * dropped has freed that connection's routes. */
+struct rereg {
+    struct copy *c;
+    size_t server;
+    size_t sent, dropped;
+};
+
+static void rereg_one(void *arg, const struct chan_route *r)
+{
+    struct rereg *rr = arg;
+    int rc = chanc_route_add_to(rr->c->ch, rr->server, r);
+    if (rc > 0)
+        rr->sent++;
+    else if (rc < 0)
+        rr->dropped++;
+}
+
+static void on_chan_up(void *arg, size_t server)
+{
+    struct copy *c = arg;
+    char ap[ADDR_STRLEN];
+    if (c->eng == NULL)
+        return; /* startup: no session yet */
+    struct rereg rr = {.c = c, .server = server};
+    size_t live = eng_routes_foreach(c->eng, rereg_one, &rr);
+    const struct server *sv = &c->o->servers.s[server];
+    addr_port_str(&sv->addr, sv->port, ap, sizeof(ap));
+    if (rr.dropped > 0)
+        log_warnx("intercept %s: re-registered %zu of %zu live sessions; %zu did not fit in the "
+                  "output queue (their replies are lost)",
+                  ap, rr.sent, live, rr.dropped);
+    else
+        log_info("intercept %s: re-registered %zu live sessions on a connection that came up "
+                 "(%zu live in all)",
+                 ap, rr.sent, live);
 }
 
 static void on_eng_timer(struct loop *l, void *arg)
@@ -164,18 +238,37 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->o = o;
     c->sigfd = -1;
 
+    /* Before anything needs privilege: a bad secret file is the user's mistake
+     * to fix first, and says so precisely. */
+    if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
+        goto fail;
+
+    /* A capture file to replay is checked before privilege matters. */
+    if (o->offline) {
+        struct offline_conf oc = {
+            .path = o->devices,
+            .filter = o->filter,
+            .accel = o->accel,
+            .idle_skip_ms = o->idle_skip_ms,
+            .loops = o->loops,
+            .fast = o->fast,
+            .drain_max_us = 10000000ULL + (uint64_t)o->answer_timeout_ms * 1000,
+        };
+        c->off = offline_open(&oc, err, errlen);
+        if (c->off == NULL)
+            goto fail;
+    }
+
     /* The sender first: it is what fails without privilege, the clearest error. */
-    struct sender_conf sc = {.batch = 64, .slot = o->mtu, .sndbuf_bytes = 0};
-    c->snd = sender_raw_open(&sc, err, errlen);
+    c->snd = modes_sender_open(o, err, errlen);
     if (c->snd == NULL)
         goto fail;
 
-    uint16_t ports[XFER_RULES_MAX];
-    size_t np = xfer_ports(&o->xfer, ports, XFER_RULES_MAX);
-    struct capture_raw_conf rc = {.ports = ports, .nports = np, .rcvbuf_bytes = 0};
-    c->cap = capture_raw_open(&rc, err, errlen);
-    if (c->cap == NULL)
-        goto fail;
+    if (c->off == NULL) {
+        c->cap = modes_capture_open(o, err, errlen);
+        if (c->cap == NULL)
+            goto fail;
+    }
 
     c->loop = loop_new();
     if (c->loop == NULL) {
@@ -187,9 +280,10 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         .servers = &o->servers,
         .conns_per_server = o->conns,
         .out_max = 0,
-        .connect_timeout_ms = 3000,
+        .connect_timeout_ms = (int)o->intercept_timeout_ms,
+        .secret = c->secret.len > 0 ? &c->secret : NULL,
     };
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_chan_state};
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_chan_state, .on_up = on_chan_up};
     c->ch = chanc_new(c->loop, &cc, &cb, c);
     if (c->ch == NULL) {
         snprintf(err, errlen, "channel: %s", strerror(errno));
@@ -213,6 +307,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->ec.sample_pct = o->sample_pct;
     c->ec.ramp = o->ramp;
     c->ec.mem_max = (uint64_t)o->mem_mb << 20;
+    c->ec.sess_mem_max = (uint32_t)(c->ec.mem_max / 2 > 0x7fffffffu ? 0x7fffffffu : c->ec.mem_max / 2);
     c->ec.localhost = o->localhost;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
@@ -231,7 +326,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rv = loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c);
+    int rv = c->cap ? loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c)
+                    : 0;
     if (rv < 0) {
         snprintf(err, errlen, "event loop: %s", strerror(-rv));
         goto fail;
@@ -271,13 +367,17 @@ int copy_run(struct copy *c)
     }
     loop_timer_set(c->loop, &c->stats_timer, loop_update_time(c->loop) + STATS_INTERVAL_US,
                    on_stats_timer, c);
+    if (c->off != NULL)
+        offline_start(c->off, c->loop, c->eng);
     int rc = loop_run(c->loop);
+    if (offline_failed(c->off) && c->exit_rc == 0)
+        c->exit_rc = -EIO; /* a truncated capture file: replayed, but say so */
     uint64_t now = loop_update_time(c->loop);
     eng_shutdown(c->eng, now);
     chanc_flush(c->ch);
     sender_flush(c->snd);
     copy_log_stats(c, true);
-    return rc;
+    return rc < 0 ? rc : c->exit_rc;
 }
 
 static uint64_t sum(const uint64_t *v, size_t n)
@@ -320,7 +420,9 @@ void copy_log_stats(struct copy *c, bool final)
              w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,
              (unsigned long long)s->cap_dup_bytes, (unsigned long long)s->cap_ooo_segments,
              (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
-             (unsigned long long)capture_kernel_drops(c->cap));
+             (unsigned long long)(c->cap ? capture_kernel_drops(c->cap) : 0));
+    if (c->off != NULL)
+        offline_log_stats(c->off, final);
     log_info("%s: to target packets %llu (data %llu, acks %llu, resets %llu), payload bytes %llu, "
              "retransmitted %llu (timeouts %llu, fast %llu, syn %llu)",
              w, (unsigned long long)s->sent_packets, (unsigned long long)s->sent_data_packets,
@@ -340,12 +442,15 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->replies_data_bytes, (unsigned long long)s->gate_waits,
              (unsigned long long)s->gate_by_bytes, (unsigned long long)s->gate_by_quiet,
              (unsigned long long)s->gate_by_timeout);
-    log_info("%s: channel up %zu/%zu, routes added %llu, removed %llu, records dropped %llu, "
-             "bad frames %llu, connects %llu; queued bytes %llu (peak %llu), dropped bytes "
-             "%llu, dropped segments %llu",
+    log_info("%s: channel up %zu/%zu, routes added %llu (re-registered %llu), removed %llu, "
+             "records dropped %llu, bad frames %llu, connects %llu (auth failures %llu, closed "
+             "silent %llu); queued bytes %llu (peak %llu), dropped bytes %llu, dropped segments "
+             "%llu",
              w, chanc_up(c->ch), c->total, (unsigned long long)cs->routes_added,
-             (unsigned long long)cs->routes_deleted, (unsigned long long)cs->out_dropped,
-             (unsigned long long)cs->bad_frames, (unsigned long long)cs->connects,
+             (unsigned long long)cs->reregistered, (unsigned long long)cs->routes_deleted,
+             (unsigned long long)cs->out_dropped, (unsigned long long)cs->bad_frames,
+             (unsigned long long)cs->connects, (unsigned long long)cs->auth_failed,
+             (unsigned long long)cs->silent,
              (unsigned long long)s->mem_bytes, (unsigned long long)s->mem_peak_bytes,
              (unsigned long long)s->drop_bytes_memory, (unsigned long long)s->drop_segments_holes);
 }
@@ -354,13 +459,18 @@ void copy_free(struct copy *c)
 {
     if (c == NULL)
         return;
+    if (c->loop != NULL)
+        loop_timer_cancel(c->loop, &c->lost_timer);
     eng_free(c->eng);
+    c->eng = NULL; /* chanc_free may report the connections going down */
     chanc_free(c->ch);
+    auth_secret_clear(&c->secret);
     if (c->loop != NULL && c->sigfd >= 0)
         loop_fd_del(c->loop, c->sigfd);
     if (c->sigfd >= 0)
         close(c->sigfd);
     capture_free(c->cap);
+    offline_free(c->off);
     sender_free(c->snd);
     loop_free(c->loop);
     free(c);

@@ -50,6 +50,7 @@ struct sess {
     uint16_t c_mss;    /* client's MSS option */
     uint16_t c_win;    /* client's last window field (already in the client's scale) */
     uint16_t syn_tries;
+    bool refused;      /* the target refused a SYN: retrying with backoff */
 
     /* Client side, in the client's own sequence space (we keep its ISN). */
     uint32_t c_isn;
@@ -57,6 +58,7 @@ struct sess {
     uint32_t ack_base;    /* the client's first acknowledgement: online server ISN + 1 */
     uint32_t last_resp;   /* online answer bytes at the latest mark recorded */
     uint32_t passed_resp; /* online answer bytes at the latest mark passed */
+    uint32_t last_mark_seq; /* where the latest passed mark was (a request start) */
     uint32_t c_tsval0;    /* client's TSval in its SYN, to seed ours */
     uint32_t c_last_ack;  /* acknowledgement number of the client's latest data segment */
 

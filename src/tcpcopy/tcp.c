@@ -89,6 +89,8 @@ enum sess_flag {
 #define RTO_MIN_US 200000u
 #define RTO_MAX_US 10000000u
 #define SYN_TRIES 3
+#define REFUSED_TRIES 7             /* a refused SYN is retried 6 times ... */
+#define REFUSED_BACKOFF_US 250000u  /* ... after 0.25, 0.5, 1, 2, 4, 8 s (about 16 s) */
 #define RTX_MAX_BACKOFF 12
 #define QUIET_MIN_US 20000u
 #define QUIET_MAX_US 500000u
@@ -139,7 +141,7 @@ void eng_conf_defaults(struct eng_conf *c)
     c->mtu = 1500;
     c->max_sessions = 1000000;
     c->mem_max = 512ULL << 20;
-    c->sess_mem_max = 64U << 20;
+    c->sess_mem_max = 256U << 20;
     c->session_timeout_us = 600ULL * 1000000;
     c->idle_timeout_us = 720ULL * 1000000;
     c->answer_timeout_us = 3ULL * 1000000;
@@ -428,6 +430,7 @@ static bool gate_open(struct eng *e, struct sess *s, const struct sess_mark *m)
 
 static void gate_pass(struct sess *s, const struct sess_mark *m)
 {
+    s->last_mark_seq = m->seq;
     s->passed_resp = m->resp;
     s->resp_at_mark = answer_bytes(s);
     s->gate_since_us = 0;
@@ -907,9 +910,40 @@ static void probe(struct eng *e, struct sess *s, const struct pkt *p)
  */
 static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from);
 
+/* Is seq where a request starts: the stream's first byte, or a request boundary? */
+static bool at_boundary(struct sess *s, uint32_t seq)
+{
+    if (seq == s->c_isn + 1 && !(s->flags & SF_FAKED) && s->rebuilds == 0)
+        return true;
+    if (seq == s->last_mark_seq && s->last_mark_seq != 0)
+        return true;
+    struct sess_mark *m = mark_peek(s);
+    return m != NULL && m->seq == seq;
+}
+
+/*
+ * The target ended the connection while client bytes wait. If they start at a request
+ * boundary, continue on a new connection from there. If the target stopped in the middle
+ * of a request, that request cannot be finished: continue from the next exact boundary
+ * (counting the bytes in between as lost), or end the session when there is none yet
+ * (a client that goes on talking is then copied again from its next request).
+ */
 static bool rebuild(struct eng *e, struct sess *s)
 {
-    return rebuild_from(e, s, s->snd_una);
+    if (at_boundary(s, s->snd_una))
+        return rebuild_from(e, s, s->snd_una);
+    uint32_t ce = stream_contig_end(&s->st);
+    for (uint16_t i = 0; i < s->nmarks; i++) {
+        struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
+        if (!seq_gt(m->seq, s->snd_una) || !m->exact || seq_gt(m->seq, ce))
+            continue;
+        e->st.partial_requests_lost++;
+        e->st.gap_bytes_lost += m->seq - s->snd_una;
+        stream_release(&s->st, &e->pool, m->seq);
+        return rebuild_from(e, s, m->seq);
+    }
+    e->st.partial_requests_lost++;
+    return false;
 }
 
 /* Restart toward the target with a new connection whose first byte is from. */
@@ -1120,7 +1154,8 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
         }
     }
     sess_touch(&e->tab, s, now_us);
-    s->c_win = p->win;
+    if (!(p->flags & TCPF_RST))
+        s->c_win = p->win; /* a reset's window (0) says nothing about the client's */
 
     if (p->flags & TCPF_ACK && !(s->flags & SF_HAVE_ACKBASE)) {
         s->ack_base = p->ack;
@@ -1294,8 +1329,18 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
 
     if (p->flags & TCPF_RST) {
         s->flags |= SF_TARGET_RST;
-        if (s->state == SS_SYN_SENT)
-            finish(e, s, SO_TARGET_REFUSED, false);
+        if (s->state == SS_SYN_SENT) {
+            /* Refused: the target may be restarting. Keep the session (and what the
+             * client keeps sending, within bounds) and try again a little later. */
+            if (s->syn_tries < REFUSED_TRIES) {
+                s->flags &= ~SF_TARGET_RST;
+                s->rto_at_us = e->now_us + ((uint64_t)REFUSED_BACKOFF_US << (s->syn_tries - 1));
+                s->refused = true;
+                e->st.syn_refused_retries++;
+            } else {
+                finish(e, s, SO_TARGET_REFUSED, false);
+            }
+        }
         else if (bytes_waiting(s) && !(s->flags & SF_CLIENT_RST) && rebuild(e, s))
             ; /* a new connection carries on */
         else if (has_pending_data(s))
@@ -1408,7 +1453,7 @@ static void on_timer(void *arg, struct wheel_node *n)
     }
     if (s->rto_at_us && now >= s->rto_at_us) {
         if (s->state == SS_SYN_SENT) {
-            if (s->syn_tries >= SYN_TRIES) {
+            if (s->syn_tries >= (s->refused ? REFUSED_TRIES : SYN_TRIES)) {
                 finish(e, s, SO_HANDSHAKE_TIMEOUT, false);
                 schedule(e, s);
                 return;

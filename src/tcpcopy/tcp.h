@@ -43,7 +43,7 @@ struct eng_conf {
     uint64_t mem_max;              /* -m: bytes of client data queued, all sessions (512 MB);
                                     * past 90% new sessions are refused, at 100% the
                                     * session that hits it is shed */
-    uint32_t sess_mem_max;         /* bytes queued for one session (64 MB) */
+    uint32_t sess_mem_max;         /* bytes queued for one session (half of mem_max) */
     uint64_t session_timeout_us;   /* -t: no progress from the target while data waits (600 s) */
     uint64_t idle_timeout_us;      /* -k: no packet at all either way (720 s) */
     uint64_t answer_timeout_us;    /* longest wait for an answer before the next request (3 s) */
@@ -90,7 +90,7 @@ struct eng_stats {
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
     uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;
-    uint64_t gaps_skipped, gap_bytes_lost;
+    uint64_t gaps_skipped, gap_bytes_lost, partial_requests_lost, syn_refused_retries;
     /* from the target */
     uint64_t replies, replies_no_session, replies_data_bytes, replies_bad_ack;
     /* request / answer pacing */

@@ -434,12 +434,13 @@ _tc_alive_or_fail() {
 }
 
 # start_intercept [ARGS...] in assist (default: -i eth0 -F 'tcp and src port 8080'); waits
-# until it listens on 36524. NS_INTERCEPT may name another namespace.
+# until it listens on 36524. NS_INTERCEPT may name another namespace; INTERCEPT_NAME (default
+# intercept) names its log, $LAB_DIR/$INTERCEPT_NAME.log, to run several.
 start_intercept() {
     local ns=${NS_INTERCEPT:-$NS_AST} args=("$@")
     [ "${#args[@]}" -gt 0 ] || args=("${INTERCEPT_ARGS_DEFAULT[@]}")
     _tc_check_bin intercept
-    INTERCEPT_LOG="$LAB_DIR/intercept.log"
+    INTERCEPT_LOG="$LAB_DIR/${INTERCEPT_NAME:-intercept}.log"
     log "intercept ${args[*]}"
     ip netns exec "$ns" "$TC_BIN/intercept" "${args[@]}" >>"$INTERCEPT_LOG" 2>&1 &
     INTERCEPT_PID=$!
@@ -457,12 +458,12 @@ start_intercept() {
 
 # start_tcpcopy [ARGS...] in online (default: -x 80-192.0.2.20:8080 -s 192.0.2.30
 # -c 203.0.113.x); waits until it has connected to intercept. NS_TCPCOPY may name another
-# namespace.
+# namespace; TCPCOPY_NAME (default tcpcopy) names its log, $LAB_DIR/$TCPCOPY_NAME.log.
 start_tcpcopy() {
     local ns=${NS_TCPCOPY:-$NS_ONL} args=("$@") ast=${NS_INTERCEPT:-$NS_AST}
     [ "${#args[@]}" -gt 0 ] || args=("${TCPCOPY_ARGS_DEFAULT[@]}")
     _tc_check_bin tcpcopy
-    TCPCOPY_LOG="$LAB_DIR/tcpcopy.log"
+    TCPCOPY_LOG="$LAB_DIR/${TCPCOPY_NAME:-tcpcopy}.log"
     log "tcpcopy ${args[*]}"
     ip netns exec "$ns" "$TC_BIN/tcpcopy" "${args[@]}" >>"$TCPCOPY_LOG" 2>&1 &
     TCPCOPY_PID=$!

@@ -41,7 +41,8 @@ tgt_bytes() { find "$TG_REC" -name '*.bin' -printf '%s\n' | awk '{ s += $1 } END
 settle_stable tgt_bytes 60 3 >/dev/null
 report "$ON_REC/requests.log" "$TG_REC/requests.log"
 compare_recordings "$ON_REC" "$TG_REC"
-tg_bin=$(find "$TG_REC" -name "*_${port}_*.bin" | firstn 1)
+tg_bin=$(find "$TG_REC" -name "*_${port}_*.bin" -printf "%f\n" | sort -t_ -k3,3n | firstn 1)
+[ -z "$tg_bin" ] || tg_bin="$TG_REC/$tg_bin"
 on_sha=$(sha256sum "$on_bin" | awk '{ print $1 }')
 tg_sha=none tg_size=0
 if [ -n "$tg_bin" ]; then
@@ -52,6 +53,9 @@ log "connection from port $port: online $on_size bytes sha256 $on_sha"
 log "                              target $tg_size bytes sha256 $tg_sha"
 tg_reqs=$(awk -v p="$port" '$2 == p' "$TG_REC/requests.log" | wc -l)
 tg_conns=$(find "$TG_REC" -name '*.bin' | wc -l)
+if [ "$tg_conns" -gt 1 ]; then
+    log "the target recorded $tg_conns connections (seq: bytes): $(sort -k3,3n "$TG_REC/conns.log" | awk '{ printf "%s: %s, ", $3, $4 }')"
+fi
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
 if ! d=$(diff <(awk '{ print $3, $4, $5, $6 }' "$ON_REC/requests.log") \
     <(awk -v p="$port" '$2 == p { print $3, $4, $5, $6 }' "$TG_REC/requests.log")); then

@@ -497,7 +497,14 @@ static void test_target_rst_and_refused(void **state)
     struct pkt *p;
     cap(f, 40013, TCPF_SYN, C_ISN, 0, NULL);
     (void)fresh(f, &p);
-    reply(f, 40013, TCPF_RST | TCPF_ACK, 0, C_ISN + 1, NULL);
+    /* Refused: retried after 0.25, 0.5, 1, 2, 4, 8 s, then given up. */
+    int syns = 1;
+    for (int i = 0; i < 20 && eng_stats(f->e)->outcome[SO_TARGET_REFUSED] == 0; i++) {
+        reply(f, 40013, TCPF_RST | TCPF_ACK, 0, C_ISN + 1, NULL);
+        advance(f, 8100000);
+        syns += (int)fresh(f, &p);
+    }
+    assert_int_equal(syns, 7);
     assert_int_equal(eng_stats(f->e)->outcome[SO_TARGET_REFUSED], 1);
     handshake(f, 40014);
     cap(f, 40014, TCPF_ACK, C_ISN + 1, S_ISN + 1, "data");
@@ -981,6 +988,70 @@ static void test_localhost_client_replaced(void **state)
     fx_free(f);
 }
 
+static void test_refused_target_comes_back(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40080, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 40080, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET /queued HTTP/1.1\r\n\r\n");
+    (void)fresh(f, &p);
+    reply(f, 40080, TCPF_RST | TCPF_ACK, 0, C_ISN + 1, NULL); /* the target is restarting */
+    advance(f, 300000);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    reply(f, 40080, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL); /* and is back */
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "GET /queued", 11);
+    assert_int_equal(eng_stats(f->e)->syn_refused_retries, 1);
+    fx_free(f);
+}
+
+static void test_rebuild_only_at_request_boundary(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40081);
+    /* A request in two segments; the target acknowledges only the first, then resets. */
+    cap(f, 40081, TCPF_ACK, C_ISN + 1, S_ISN + 1, "POST /x HTTP/1.1\r\n");
+    cap(f, 40081, TCPF_ACK, C_ISN + 19, S_ISN + 1, "body-body");
+    reply(f, 40081, TCPF_ACK, T_ISN + 1, C_ISN + 19, NULL);
+    /* The next request (after a 10-byte answer online) is already captured. */
+    cap(f, 40081, TCPF_ACK, C_ISN + 28, S_ISN + 11, "GET /next HTTP/1.1\r\n\r\n");
+    (void)fresh(f, &p);
+    reply(f, 40081, TCPF_RST, T_ISN + 1, 0, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 27); /* not mid-request at "body-body" */
+    reply(f, 40081, TCPF_SYN | TCPF_ACK, T_ISN + 100, C_ISN + 28, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "GET /next", 9);
+    assert_int_equal(eng_stats(f->e)->partial_requests_lost, 1);
+    fx_free(f);
+}
+
+static void test_client_rst_window_not_advertised(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40082);
+    cap(f, 40082, TCPF_ACK, C_ISN + 1, S_ISN + 1, "one");
+    cap(f, 40082, TCPF_ACK, C_ISN + 4, S_ISN + 11, "two");
+    (void)fresh(f, &p);
+    struct pkt r;
+    mk(f, &r, true, 40082, TCPF_RST | TCPF_ACK, C_ISN + 7, S_ISN + 11, NULL, false);
+    r.win = 0;
+    eng_on_capture(f->e, &r, f->now);
+    reply_len(f, 40082, TCPF_ACK, T_ISN + 1, C_ISN + 4, 10);
+    size_t k = fresh(f, &p);
+    assert_true(k >= 1);
+    for (size_t i = 0; i < k; i++)
+        assert_true(p[i].win > 0 || (p[i].flags & TCPF_RST));
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1017,6 +1088,9 @@ int main(void)
         cmocka_unit_test(test_sampling_is_per_session_and_stable),
         cmocka_unit_test(test_memory_limit_refuses_then_recovers),
         cmocka_unit_test(test_localhost_client_replaced),
+        cmocka_unit_test(test_refused_target_comes_back),
+        cmocka_unit_test(test_rebuild_only_at_request_boundary),
+        cmocka_unit_test(test_client_rst_window_not_advertised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
