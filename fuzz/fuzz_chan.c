@@ -113,7 +113,24 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
         }
         return e;
     }
-    case CHAN_AUTH:
+    case CHAN_AUTH: {
+        uint8_t mac[CHAN_MAC_LEN], again[CHAN_MAC_LEN];
+        if (chan_auth_decode(mac, f) != 0)
+            abort(); /* chan_frame_next promised at least CHAN_MAC_LEN bytes */
+        mix(s, (uint64_t)mac[0] << 8 | mac[CHAN_MAC_LEN - 1]);
+        if (roundtrip) {
+            struct chan_out o;
+            struct chan_frame g;
+            chan_out_init(&o, 256);
+            if (chan_put_auth(&o, mac) != 0 ||
+                chan_frame_next(&g, buf_head(&o.buf), buf_len(&o.buf)) !=
+                    (ssize_t)buf_len(&o.buf) ||
+                chan_auth_decode(again, &g) != 0 || memcmp(mac, again, CHAN_MAC_LEN) != 0)
+                abort();
+            chan_out_free(&o);
+        }
+        return 0;
+    }
     case CHAN_HEARTBEAT:
     case CHAN_BYE:
         return 0;

@@ -42,6 +42,13 @@ struct capture_pcap_conf {
 };
 struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen);
 
+/*
+ * Several captures behind one handle (tcpcopy --pcap-capture -i eth0,eth1): one
+ * fd to poll (an epoll set of theirs), dispatch shares max among those ready.
+ * Takes ownership of caps[0..n) (also on failure); NULL with err on failure.
+ */
+struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, size_t errlen);
+
 /* The fd to poll for readability. */
 int capture_fd(struct capture *c);
 /* Deliver up to max packets to cb. Returns how many, 0 if none was ready, -errno on error. */

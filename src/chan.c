@@ -140,6 +140,16 @@ int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f)
     return 0;
 }
 
+int chan_auth_decode(uint8_t mac[CHAN_MAC_LEN], const struct chan_frame *f)
+{
+    if (f->type != CHAN_AUTH)
+        return -CHAN_E_TYPE;
+    if (f->len < AUTH_MIN)
+        return -CHAN_E_SIZE;
+    memcpy(mac, f->body, CHAN_MAC_LEN);
+    return 0;
+}
+
 size_t chan_route_count(const struct chan_frame *f)
 {
     if (f->type != CHAN_ROUTE_ADD && f->type != CHAN_ROUTE_DEL)
@@ -250,6 +260,23 @@ int chan_put_hello(struct chan_out *o, const struct chan_hello *h)
     put32(b + 8, h->features);
     memcpy(b + 12, h->nonce, CHAN_NONCE_LEN);
     return chan_put_frame(o, CHAN_HELLO, b, sizeof(b));
+}
+
+int chan_put_auth(struct chan_out *o, const uint8_t mac[CHAN_MAC_LEN])
+{
+    return chan_put_frame(o, CHAN_AUTH, mac, CHAN_MAC_LEN);
+}
+
+int chan_put_bye(struct chan_out *o, uint16_t code, const char *text)
+{
+    uint8_t b[BYE_MAX];
+    size_t n = text != NULL ? strlen(text) : 0;
+    if (n > CHAN_BYE_TEXT_MAX)
+        n = CHAN_BYE_TEXT_MAX;
+    put16(b, code);
+    if (n > 0)
+        memcpy(b + 2, text, n);
+    return chan_put_frame(o, CHAN_BYE, b, 2 + n);
 }
 
 /*

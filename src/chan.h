@@ -30,7 +30,7 @@
 
 enum chan_type {
     CHAN_HELLO = 0x01,     /* both ways, first frame: magic, version, role, features, nonce */
-    CHAN_AUTH = 0x02,      /* both ways: proof of the shared secret (reserved, issue 5) */
+    CHAN_AUTH = 0x02,      /* both ways, after HELLO: proof of the shared secret (32 bytes) */
     CHAN_ROUTE_ADD = 0x03, /* tcpcopy -> intercept: route these sessions' replies to me */
     CHAN_ROUTE_DEL = 0x04, /* tcpcopy -> intercept: forget these sessions */
     CHAN_REPLY = 0x05,     /* intercept -> tcpcopy: captured reply headers */
@@ -39,6 +39,16 @@ enum chan_type {
 };
 
 enum chan_role { CHAN_ROLE_TCPCOPY = 1, CHAN_ROLE_INTERCEPT = 2 };
+
+/* BYE reason codes (doc/protocol.md, section 8). */
+enum chan_bye_code {
+    CHAN_BYE_NORMAL = 0,   /* program exiting */
+    CHAN_BYE_PROTOCOL = 1, /* malformed or unexpected frame */
+    CHAN_BYE_VERSION = 2,  /* unsupported protocol version */
+    CHAN_BYE_AUTH = 3,     /* authentication failed or missing */
+    CHAN_BYE_BUSY = 4,     /* overloaded / too many peers */
+};
+#define CHAN_BYE_TEXT_MAX 1022
 
 /* Decoding errors (negative returns). */
 enum chan_err {
@@ -76,6 +86,10 @@ enum { CHAN_FEAT_AUTH = 1U << 0, CHAN_FEAT_PAYLOAD = 1U << 1, CHAN_FEAT_HEARTBEA
 
 int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f); /* 0 or -CHAN_E_* */
 
+/* The proof carried by an AUTH frame: its first CHAN_MAC_LEN bytes (the rest, up
+ * to 256, is reserved for a key id and ignored). 0 or -CHAN_E_*. */
+int chan_auth_decode(uint8_t mac[CHAN_MAC_LEN], const struct chan_frame *f);
+
 /* A route record: replies from target:tport to client:cport belong to the sender. */
 struct chan_route {
     struct addr client; /* the (rewritten) client address the target answers to */
@@ -111,6 +125,9 @@ void chan_out_seal(struct chan_out *o);
 /* Append one frame with its body. 0 or -ENOBUFS (buffer full: nothing was written). */
 int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t len);
 int chan_put_hello(struct chan_out *o, const struct chan_hello *h);
+int chan_put_auth(struct chan_out *o, const uint8_t mac[CHAN_MAC_LEN]);
+/* A BYE with a reason code and text (cut at CHAN_BYE_TEXT_MAX bytes). 0 or -ENOBUFS. */
+int chan_put_bye(struct chan_out *o, uint16_t code, const char *text);
 /* Append a record to the open frame of this type, or start one. 0 or -ENOBUFS. */
 int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r);
 int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len);

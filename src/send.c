@@ -12,6 +12,10 @@
  *
  * Nothing here blocks, logs or exits: a datagram the kernel refuses is counted
  * by errno and skipped. The engine's retransmission timers repair the loss.
+ *
+ * The link-layer backend (--pcap-send) lives in send_link.c and shares struct
+ * sender (send_impl.h): each slot then has room for an Ethernet header in front
+ * of the datagram, and commit/flush go to that backend.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "send.h"
+#include "send_impl.h"
 
 #ifndef IPV6_HDRINCL
 #define IPV6_HDRINCL 36 /* Linux 4.5; older libcs do not name it */
@@ -33,21 +38,6 @@
 #define SEND_SLOT_DEFAULT 1500U
 #define SEND_SLOT_MAX 65535U
 #define SEND_SNDBUF_DEFAULT (8 * 1024 * 1024)
-
-struct sender {
-    int fd4;
-    int fd6;        /* -1 if the IPv6 socket could not be opened */
-    int fd6_err;    /* why not: IPv6 packets are counted under this errno */
-    unsigned batch; /* number of slots */
-    size_t slot;    /* bytes per slot */
-    unsigned n;     /* slots committed and waiting for sender_flush */
-    uint8_t *slots; /* batch * slot bytes */
-    uint8_t *fam;   /* per queued slot: AF_INET or AF_INET6 */
-    struct mmsghdr *msgs;
-    struct iovec *iov;
-    struct sockaddr_storage *names;
-    struct sender_stats st;
-};
 
 static void send_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -127,12 +117,7 @@ struct sender *sender_raw_open(const struct sender_conf *c, char *err, size_t er
     s->fd6 = -1;
     s->batch = batch;
     s->slot = slot;
-    s->slots = malloc((size_t)batch * slot);
-    s->fam = calloc(batch, sizeof(*s->fam));
-    s->msgs = calloc(batch, sizeof(*s->msgs));
-    s->iov = calloc(batch, sizeof(*s->iov));
-    s->names = calloc(batch, sizeof(*s->names));
-    if (!s->slots || !s->fam || !s->msgs || !s->iov || !s->names)
+    if (sender_alloc_slots(s) < 0)
         goto nomem;
 
     fd = send_socket(AF_INET, "IPv4", sndbuf, err, errlen);
@@ -156,12 +141,25 @@ fail:
     return NULL;
 }
 
+int sender_alloc_slots(struct sender *s)
+{
+    s->slots = malloc((size_t)s->batch * (s->headroom + s->slot));
+    s->fam = calloc(s->batch, sizeof(*s->fam));
+    s->msgs = calloc(s->batch, sizeof(*s->msgs));
+    s->iov = calloc(s->batch, sizeof(*s->iov));
+    s->names = calloc(s->batch, sizeof(*s->names));
+    if (!s->slots || !s->fam || !s->msgs || !s->iov || !s->names)
+        return -ENOMEM;
+    return 0;
+}
+
 void sender_free(struct sender *s)
 {
     if (!s)
         return;
-    if (s->fd4 >= 0)
+    if (s->fd4 >= 0 || s->link)
         sender_flush(s);
+    sender_link_free(s->link);
     if (s->fd4 >= 0)
         close(s->fd4);
     if (s->fd6 >= 0)
@@ -183,10 +181,10 @@ uint8_t *sender_buf(struct sender *s)
 {
     if (s->n == s->batch)
         sender_flush(s);
-    return s->slots + (size_t)s->n * s->slot;
+    return sender_slot(s, s->n) + s->headroom;
 }
 
-static void send_count_err(struct sender_stats *st, int e)
+void sender_count_err(struct sender_stats *st, int e)
 {
     switch (e) {
     case EPERM:
@@ -215,7 +213,11 @@ static void send_count_err(struct sender_stats *st, int e)
 
 void sender_commit(struct sender *s, size_t len)
 {
-    uint8_t *p = s->slots + (size_t)s->n * s->slot;
+    if (s->link) {
+        sender_link_commit(s, len);
+        return;
+    }
+    uint8_t *p = sender_slot(s, s->n);
     struct sockaddr_storage *ss = &s->names[s->n];
     struct mmsghdr *m = &s->msgs[s->n];
     socklen_t salen;
@@ -289,7 +291,7 @@ static unsigned send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigne
             int e = r < 0 ? errno : EIO;
             if (e == EINTR)
                 continue;
-            send_count_err(&s->st, e);
+            sender_count_err(&s->st, e);
             refused++;
             i++;
             continue;
@@ -307,6 +309,9 @@ unsigned sender_flush(struct sender *s)
 {
     unsigned i = 0, refused = 0;
 
+    if (s->link)
+        return sender_link_flush(s);
+
     while (i < s->n) {
         uint8_t af = s->fam[i];
         unsigned j = i + 1;
@@ -315,7 +320,7 @@ unsigned sender_flush(struct sender *s)
             j++;
         if (af == AF_INET6 && s->fd6 < 0) {
             for (unsigned k = i; k < j; k++)
-                send_count_err(&s->st, s->fd6_err);
+                sender_count_err(&s->st, s->fd6_err);
             refused += j - i;
         } else {
             refused += send_run(s, af == AF_INET ? s->fd4 : s->fd6, s->msgs + i, j - i);

@@ -3,13 +3,18 @@
  * slot of the sender's batch (no copy, no malloc); the batch goes out with one
  * sendmmsg() when it is full or when the loop is about to sleep. Send errors are
  * counted by errno and never fatal: the engine's retransmission repairs losses.
- * Backend now: raw IP (IPPROTO_RAW, i.e. IP_HDRINCL) for IPv4 and IPv6.
+ * Backends: raw IP (IPPROTO_RAW, i.e. IP_HDRINCL) for IPv4 and IPv6, and link
+ * layer (AF_PACKET on one Ethernet device, --pcap-send), which bypasses the
+ * online host's routing, conntrack and iptables.
  */
 #ifndef TC_SEND_H
 #define TC_SEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "addr.h"
 
 struct sender;
 
@@ -31,6 +36,25 @@ struct sender_stats {
 /* Open the raw IPv4 and IPv6 sockets. NULL with a message in err on failure
  * (EPERM means no CAP_NET_RAW: the message says so). */
 struct sender *sender_raw_open(const struct sender_conf *c, char *err, size_t errlen);
+
+/* Link-layer send: packets to `ip` leave with destination MAC `mac`. */
+struct sender_link_dst {
+    struct addr ip;
+    uint8_t mac[6];
+    uint8_t src_mac[6]; /* used when has_src (-x port@MAC-...): else the device's */
+    bool has_src;
+};
+struct sender_link_conf {
+    const char *device;                 /* the output interface (-o) */
+    const struct sender_link_dst *dsts; /* copied; a packet to another address is
+                                         * refused and counted as unreachable */
+    size_t ndst;
+};
+/* Open an AF_PACKET socket on lc->device; the source MAC is the device's. NULL
+ * with a message in err on failure. Same slot API as the raw sender: slots hold
+ * the IP datagram, the Ethernet header is written in front of it at commit. */
+struct sender *sender_link_open(const struct sender_conf *c, const struct sender_link_conf *lc,
+                                char *err, size_t errlen);
 void sender_free(struct sender *s); /* flushes, then closes; NULL-safe */
 
 /* The largest packet a slot holds. */

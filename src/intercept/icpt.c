@@ -9,6 +9,9 @@
  *     |
  *   WAIT_HELLO -- no HELLO in 5 s, or a bad one --> closed
  *     |  HELLO (role tcpcopy): we answer with ours
+ *     |  (--secret-file: ours is followed by our AUTH proof, then
+ *   WAIT_AUTH -- no AUTH within the same 5 s, a bad one, a secret on one side only
+ *     |          --> BYE code 3, "refused peer A:P: ...", closed)
  *   UP: ROUTE_ADD / ROUTE_DEL / HEARTBEAT in, REPLY records and HEARTBEAT out
  *     |  BYE, EOF, a malformed frame, a write error, 30 s of silence
  *   closed: its routes are removed (O(its routes)), nothing else is affected
@@ -17,6 +20,12 @@
  * do not fit are counted as dropped for that peer, and all peers with something
  * queued are written once per loop iteration (before_sleep), so a burst of
  * captured replies leaves in a few large writes.
+ *
+ * With exactly one peer up, every captured reply goes to it without a route
+ * lookup (the original's --single, chosen automatically): a reply that tcpcopy
+ * does not know is harmless there (it counts it as "no session"), and no reply
+ * waits in the hold FIFO for a registration. Routes are still kept, so a
+ * second peer joining switches back to routing with nothing lost.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "capture.h"
 #include "chan.h"
@@ -88,7 +98,11 @@ struct peer {
     struct loop_timer hello_timer;
     uint64_t last_rx_us;
     uint32_t features; /* from its HELLO */
+    uint8_t nonce[CHAN_NONCE_LEN];      /* ours, in the HELLO we sent it */
+    uint8_t peer_nonce[CHAN_NONCE_LEN]; /* its, from its HELLO */
     bool hello_done;
+    bool auth_wait; /* HELLO done, its AUTH not yet verified */
+    bool up;        /* HELLO (and AUTH) done: counted in icpt.nup */
     bool in_flush;
     bool want_write; /* LOOP_WRITE registered: the socket did not take everything */
     uint64_t forwarded, dropped;
@@ -103,7 +117,10 @@ struct icpt_stats {
     uint64_t toolong;   /* headers longer than a reply record may be */
     uint64_t forwarded; /* reply records queued to a peer */
     uint64_t dropped;   /* not queued: the peer's output buffer was full */
+    uint64_t fast;      /* of forwarded: delivered by the single-peer fast path */
+    uint64_t nopeer;    /* captured while no tcpcopy was up (held for a returning one) */
     uint64_t peers_accepted, peers_refused, peers_closed, peers_bad;
+    uint64_t auth_refused; /* of peers_refused: bad, missing or one-sided authentication */
 };
 
 struct icpt {
@@ -121,11 +138,15 @@ struct icpt {
     struct route_hold *hold;
     struct peer_list peers;
     size_t npeers;
+    size_t nup;                /* peers up (HELLO and AUTH done) */
+    struct peer *single;       /* the only peer up, when nup == 1: the fast path */
+    struct auth_secret secret; /* --secret-file; len 0: no authentication */
+    bool stopping;             /* icpt_free: peers go without a word */
     struct peer_queue flush;
     uint64_t next_peer_id;
     struct loop_timer hb_timer, stats_timer;
     struct icpt_stats st;
-    struct log_rl rl_parse, rl_full, rl_drop, rl_toolong, rl_refused, rl_accept;
+    struct log_rl rl_parse, rl_full, rl_drop, rl_toolong, rl_refused, rl_accept, rl_auth;
     int exit_err;
 };
 
@@ -242,9 +263,39 @@ static void icpt_log_allow(struct icpt *ic)
 
 static void peer_io_cb(struct loop *l, int fd, unsigned events, void *arg);
 
+/* nup changed: find the peer of the fast path, if there is exactly one up. Peers
+ * come and go rarely; the scan keeps the packet path to one pointer test. */
+static void icpt_peers_changed(struct icpt *ic)
+{
+    struct peer *pe, *one = NULL;
+    if (ic->nup == 1) {
+        LIST_FOREACH(pe, &ic->peers, link)
+        {
+            if (pe->up) {
+                one = pe;
+                break;
+            }
+        }
+    }
+    if (one != ic->single && !ic->stopping) {
+        if (one != NULL)
+            log_info("one tcpcopy connected (%s): every reply goes to it (fast path)", one->name);
+        else if (ic->single != NULL && ic->nup > 1)
+            log_info("%zu tcpcopy peers connected: replies are routed by session", ic->nup);
+    }
+    ic->single = one;
+}
+
 static void peer_free(struct peer *pe)
 {
     struct icpt *ic = pe->ic;
+    if (pe->up) {
+        pe->up = false;
+        ic->nup--;
+        if (ic->single == pe)
+            ic->single = NULL;
+        icpt_peers_changed(ic);
+    }
     loop_timer_cancel(ic->loop, &pe->hello_timer);
     loop_fd_del(ic->loop, pe->fd);
     close(pe->fd);
@@ -330,19 +381,65 @@ static void peer_hold_deliver(void *arg, const uint8_t *hdr, size_t len)
     peer_forward(arg, hdr, len);
 }
 
+/* Refuse a peer for authentication (bad, missing, or a secret on one side only):
+ * log why with its address, tell it in a BYE (code 3), close. Rate-limited: a
+ * scanner must not flood the log. */
+static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
+{
+    struct icpt *ic = pe->ic;
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    ic->st.peers_refused++;
+    ic->st.auth_refused++;
+    ic->st.peers_closed++;
+    log_warnx_rl(&ic->rl_auth, icpt_now(ic), "refused peer %s: %s", pe->name, why);
+    /* Best effort, after what is queued (our HELLO and AUTH, if sent): the peer
+     * then reports the mismatch from its side too. */
+    if (chan_put_bye(&pe->out, CHAN_BYE_AUTH, bye) == 0)
+        (void)chan_out_flush(&pe->out, pe->fd);
+    peer_free(pe);
+}
+
 static void peer_hello_timeout(struct loop *l, void *arg)
 {
     struct peer *pe = arg;
+    if (pe->auth_wait) {
+        peer_refuse(pe, "no authentication", "no authentication within %llu s",
+                    (unsigned long long)(ICPT_HELLO_TIMEOUT_US / 1000000));
+        return;
+    }
     peer_close(pe, LOG_LVL_WARN, "no HELLO within %llu s",
                (unsigned long long)(ICPT_HELLO_TIMEOUT_US / 1000000));
 }
 
+/* HELLO (and AUTH, if any) done: the peer may register routes. */
+static void peer_up(struct peer *pe)
+{
+    struct icpt *ic = pe->ic;
+    pe->auth_wait = false;
+    pe->up = true;
+    ic->nup++;
+    loop_timer_cancel(ic->loop, &pe->hello_timer);
+    log_info("peer %s: tcpcopy connected (features 0x%" PRIx32 "%s)", pe->name, pe->features,
+             ic->secret.len > 0 ? ", authenticated" : "");
+    icpt_peers_changed(ic);
+}
+
 static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
 {
+    struct icpt *ic = pe->ic;
     struct chan_hello h;
     memset(&h, 0, sizeof(h));
     int rc = chan_hello_decode(&h, f);
     if (rc == -CHAN_E_VERSION) {
+        if (chan_put_bye(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
+            (void)chan_out_flush(&pe->out, pe->fd);
         peer_close(pe, LOG_LVL_WARN, "speaks channel version %u, this intercept speaks %u",
                    h.version, CHAN_VERSION);
         return -1;
@@ -356,25 +453,72 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
                    CHAN_ROLE_TCPCOPY);
         return -1;
     }
-    struct chan_hello mine = {
+    bool mine = ic->secret.len > 0, theirs = (h.features & CHAN_FEAT_AUTH) != 0;
+    if (mine && !theirs) {
+        peer_refuse(pe, "this intercept requires authentication: start tcpcopy with --secret-file",
+                    "no authentication (tcpcopy has no --secret-file; give it the same "
+                    "--secret-file as this intercept)");
+        return -1;
+    }
+    if (!mine && theirs) {
+        peer_refuse(pe, "this intercept has no --secret-file: give it the same one as tcpcopy",
+                    "no authentication possible: the tcpcopy has --secret-file, this intercept "
+                    "has none (start intercept with the same --secret-file)");
+        return -1;
+    }
+    struct chan_hello mine_h = {
         .version = CHAN_VERSION,
         .role = CHAN_ROLE_INTERCEPT,
-        .features = CHAN_FEAT_HEARTBEAT,
+        .features = CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
     };
-    if (getrandom(mine.nonce, sizeof(mine.nonce), GRND_NONBLOCK) != (ssize_t)sizeof(mine.nonce)) {
+    /* The nonce is tcpcopy's challenge to us and ours to it: with a secret it
+     * must be unpredictable, so wait for the kernel's pool if it is not ready
+     * (early boot only). Without a secret, a weaker one does no harm. */
+    ssize_t got = getrandom(mine_h.nonce, sizeof(mine_h.nonce), mine ? 0 : GRND_NONBLOCK);
+    if (got != (ssize_t)sizeof(mine_h.nonce)) {
+        if (mine) {
+            peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
+            return -1;
+        }
         uint64_t a = hash_seed_random(), b = hash_seed_random();
-        memcpy(mine.nonce, &a, 8);
-        memcpy(mine.nonce + 8, &b, 8);
+        memcpy(mine_h.nonce, &a, 8);
+        memcpy(mine_h.nonce + 8, &b, 8);
     }
-    if (chan_put_hello(&pe->out, &mine) != 0) {
+    memcpy(pe->nonce, mine_h.nonce, sizeof(pe->nonce));
+    memcpy(pe->peer_nonce, h.nonce, sizeof(pe->peer_nonce));
+    if (chan_put_hello(&pe->out, &mine_h) != 0) {
         peer_close(pe, LOG_LVL_WARN, "cannot queue our HELLO");
         return -1;
     }
     pe->hello_done = true;
     pe->features = h.features;
-    loop_timer_cancel(pe->ic->loop, &pe->hello_timer);
     peer_want_flush(pe);
-    log_info("peer %s: tcpcopy connected (features 0x%" PRIx32 ")", pe->name, h.features);
+    if (!mine) {
+        peer_up(pe);
+        return 0;
+    }
+    /* Our proof goes at once, right behind our HELLO; the peer's must arrive
+     * before the HELLO deadline, which keeps running. */
+    uint8_t mac[CHAN_MAC_LEN];
+    if (auth_mac(mac, &ic->secret, CHAN_ROLE_INTERCEPT, pe->nonce, pe->peer_nonce) != 0 ||
+        chan_put_auth(&pe->out, mac) != 0) {
+        peer_close(pe, LOG_LVL_WARN, "cannot queue our AUTH");
+        return -1;
+    }
+    pe->auth_wait = true;
+    return 0;
+}
+
+static int peer_on_auth(struct peer *pe, const struct chan_frame *f)
+{
+    uint8_t mac[CHAN_MAC_LEN];
+    if (chan_auth_decode(mac, f) != 0 ||
+        !auth_verify(mac, &pe->ic->secret, CHAN_ROLE_TCPCOPY, pe->peer_nonce, pe->nonce)) {
+        peer_refuse(pe, "bad secret",
+                    "bad secret (its --secret-file differs from this intercept's)");
+        return -1;
+    }
+    peer_up(pe);
     return 0;
 }
 
@@ -442,6 +586,17 @@ static int peer_on_frame(struct peer *pe, const struct chan_frame *f)
         }
         return peer_on_hello(pe, f);
     }
+    if (pe->auth_wait) {
+        if (f->type == CHAN_AUTH)
+            return peer_on_auth(pe, f);
+        if (f->type == CHAN_BYE) {
+            peer_on_bye(pe, f);
+            return -1;
+        }
+        peer_refuse(pe, "no authentication", "no authentication (frame type %u before AUTH)",
+                    f->type);
+        return -1;
+    }
     switch (f->type) {
     case CHAN_ROUTE_ADD:
     case CHAN_ROUTE_DEL:
@@ -456,7 +611,9 @@ static int peer_on_frame(struct peer *pe, const struct chan_frame *f)
         peer_close(pe, LOG_LVL_WARN, "second HELLO");
         return -1;
     case CHAN_AUTH:
-        peer_close(pe, LOG_LVL_WARN, "AUTH, which this intercept did not offer");
+        peer_close(pe, LOG_LVL_WARN, "%s",
+                   pe->ic->secret.len > 0 ? "second AUTH"
+                                          : "AUTH, which this intercept did not offer");
         return -1;
     case CHAN_REPLY:
         peer_close(pe, LOG_LVL_WARN, "REPLY frame: only intercept sends those");
@@ -642,6 +799,13 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
                      hlen, p.cap_len, CHAN_REPLY_HDR_MAX);
         return;
     }
+    if (ic->single != NULL) {
+        ic->st.fast++;
+        peer_forward(ic->single, p.ip, hlen);
+        return;
+    }
+    if (ic->nup == 0)
+        ic->st.nopeer++;
     /* The reply goes target -> client: its destination is the session's client. */
     struct route_key k;
     route_key_set(&k, &p.t.dst, p.t.dport, &p.t.src, p.t.sport);
@@ -766,8 +930,8 @@ static void icpt_heartbeat_cb(struct loop *l, void *arg)
     struct peer *pe, *next;
     for (pe = LIST_FIRST(&ic->peers); pe != NULL; pe = next) {
         next = LIST_NEXT(pe, link);
-        if (!pe->hello_done)
-            continue;
+        if (!pe->up)
+            continue; /* its HELLO deadline covers it */
         if ((pe->features & CHAN_FEAT_HEARTBEAT) && now - pe->last_rx_us > ICPT_PEER_IDLE_US) {
             peer_close(pe, LOG_LVL_WARN, "silent for %llu s",
                        (unsigned long long)(ICPT_PEER_IDLE_US / 1000000));
@@ -827,14 +991,17 @@ void icpt_log_stats(struct icpt *ic)
     const struct route_hold_stats *hs = route_hold_stats(ic->hold);
     const struct route_stats *rs = route_table_stats(ic->routes);
     log_info("stats: captured %" PRIu64 ", parse errors %" PRIu64 "%s, forwarded %" PRIu64
-             ", unrouted %" PRIu64 " (expired %" PRIu64 ", overflow %" PRIu64 "), held %zu"
+             " (fast path %" PRIu64 "), unrouted %" PRIu64 " (expired %" PRIu64
+             ", overflow %" PRIu64 "; captured with no tcpcopy up %" PRIu64 "), held %zu"
              " (delivered late %" PRIu64 "), oversize %" PRIu64 ", dropped %" PRIu64
-             " (peer buffer full), peers %zu, routes %zu (reassigned %" PRIu64
-             ", table full %" PRIu64 "), kernel drops %" PRIu64,
-             ic->st.captured, perr_total, perr, ic->st.forwarded, hs->expired + hs->overflow,
-             hs->expired, hs->overflow, route_hold_count(ic->hold), hs->delivered,
-             ic->st.toolong + hs->toolong, ic->st.dropped, ic->npeers, route_count(ic->routes),
-             rs->reassigned, rs->full, kdrops);
+             " (peer buffer full), peers %zu (up %zu, refused %" PRIu64 ", auth refused %" PRIu64
+             "), routes %zu (reassigned %" PRIu64 ", table full %" PRIu64
+             "), kernel drops %" PRIu64,
+             ic->st.captured, perr_total, perr, ic->st.forwarded, ic->st.fast,
+             hs->expired + hs->overflow, hs->expired, hs->overflow, ic->st.nopeer,
+             route_hold_count(ic->hold), hs->delivered, ic->st.toolong + hs->toolong,
+             ic->st.dropped, ic->npeers, ic->nup, ic->st.peers_refused, ic->st.auth_refused,
+             route_count(ic->routes), rs->reassigned, rs->full, kdrops);
 }
 
 /* ---- life cycle ---- */
@@ -944,6 +1111,12 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
     }
     if (!ic->allow_any)
         icpt_log_allow(ic);
+    if (o->secret_file != NULL) {
+        if (auth_load_secret(&ic->secret, o->secret_file, err, errlen) < 0)
+            goto fail;
+        log_info("channel authentication on: every tcpcopy must prove --secret-file %s",
+                 o->secret_file);
+    }
 
     if (icpt_captures(ic, err, errlen) != 0 || icpt_listen(ic, err, errlen) != 0)
         goto fail;
@@ -982,6 +1155,7 @@ void icpt_free(struct icpt *ic)
     if (ic == NULL)
         return;
     struct peer *pe;
+    ic->stopping = true;
     while ((pe = LIST_FIRST(&ic->peers)) != NULL)
         peer_free(pe);
     if (ic->loop != NULL) {
@@ -1009,5 +1183,6 @@ void icpt_free(struct icpt *ic)
     route_table_free(ic->routes);
     loop_free(ic->loop);
     free(ic->allow);
+    auth_secret_clear(&ic->secret);
     free(ic);
 }

@@ -19,9 +19,10 @@ enum {
     OPT_ALLOW = 256,
     OPT_SNAPLEN,
     OPT_DEBUG,
+    OPT_SECRET_FILE,
 };
 
-static const char icpt_optstring[] = ":i:F:p:b:s:l:P:dvh";
+static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
 static const struct option icpt_longopts[] = {
     {"device", required_argument, NULL, 'i'},
     {"filter", required_argument, NULL, 'F'},
@@ -29,6 +30,7 @@ static const struct option icpt_longopts[] = {
     {"bind", required_argument, NULL, 'b'},
     {"table-size", required_argument, NULL, 's'},
     {"allow", required_argument, NULL, OPT_ALLOW},
+    {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
@@ -52,6 +54,8 @@ void icpt_usage(FILE *fp)
           "  -s, --table-size N        most routes kept (default: 1048576, at least 1024)\n"
           "      --allow CIDR[,CIDR..] tcpcopy hosts allowed to connect (default: loopback\n"
           "                            and the subnets of this host's interfaces; 'any': all)\n"
+          "      --secret-file FILE    shared secret every tcpcopy must prove (mode 600;\n"
+          "                            tcpcopy needs the same --secret-file)\n"
           "      --snaplen N           bytes captured per packet (default: 256)\n"
           "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
           "  -P, --pidfile FILE        write the process id to FILE\n"
@@ -313,6 +317,20 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case 'h':
             o->action = ICPT_HELP;
             return 0;
+        case OPT_SECRET_FILE:
+            if (optarg[0] == '\0')
+                return icpt_opts_err(err, errlen, "--secret-file needs a file name");
+            o->secret_file = optarg;
+            break;
+        case 'D':
+            /* The original's rewrite of reply destinations for container setups.
+             * Refused rather than ignored: a command line relying on it would
+             * otherwise run and silently capture nothing useful. */
+            return icpt_opts_err(err, errlen,
+                                 "-D %s: rewriting reply destinations (the original's container "
+                                 "mode) is not supported; route the target's replies to this "
+                                 "host, or run intercept on the target (see intercept(8))",
+                                 optarg);
         case OPT_SNAPLEN:
             if (!icpt_parse_uint(optarg, ICPT_SNAPLEN_MIN, 65535, &v))
                 return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to 65535 bytes", optarg,

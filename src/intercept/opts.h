@@ -42,6 +42,7 @@ struct icpt_opts {
     bool daemon;
     bool debug;
     int snaplen;
+    const char *secret_file; /* --secret-file: shared secret tcpcopy must prove */
     char *devbuf; /* owned copy of the -i list */
 };
 

@@ -9,14 +9,19 @@
  *             timer                   writable, SO_ERROR == 0
  *   DOWN ----------------> CONNECTING ------------------------> HELLO
  *     ^   (backoff 200 ms        |                                 |  intercept's HELLO
- *     |    doubling to 5 s)      | error / deadline                v  (version, role ok)
- *     +--------------------------+<------------------------------- UP
- *                            error, EOF, BYE, malformed frame, deadline before UP
+ *     |    doubling to 5 s)      | error / deadline                |  (version, role ok)
+ *     |                          |                   no secret     v    secret: our AUTH sent
+ *     +--------------------------+<---------- UP <-------------- (HELLO) ----------> AUTH
+ *     |                                        ^                                      |
+ *     |                                        +------- intercept's AUTH verified ----+
+ *     +--- error, EOF, BYE, malformed frame, bad or missing AUTH, deadline before UP,
+ *          intercept silent for dead_after_ms once UP
  *
  * Only UP connections carry routes; a route whose connection is not up is
- * dropped and counted (re-registering the live sessions after a reconnect is
- * planned, see doc/protocol.md). Replies are handed to cb->on_reply as they
- * are parsed; the callback must not free the chanc.
+ * dropped and counted. When a connection comes (back) up, cb->on_up lets the
+ * caller register its live sessions again (chanc_route_add_to). Replies are
+ * handed to cb->on_reply as they are parsed; the callbacks must not free the
+ * chanc.
  *
  * At startup chanc_connect_all() does the same steps blocking, with a deadline,
  * so that a wrong -s is a clear error before anything is captured.
@@ -43,6 +48,9 @@
 #define CHANC_BACKOFF_MIN_MS 200
 #define CHANC_BACKOFF_MAX_MS 5000
 #define CHANC_HEARTBEAT_MS 5000
+/* Intercept sends a HEARTBEAT every 5 s: three missed ones mean a dead host or
+ * a cut path that TCP would take minutes to report. */
+#define CHANC_DEAD_AFTER_MS 15000
 #define CHANC_READS_PER_EVENT 16 /* drain a burst, but let other fds run too */
 /* Fixed, so that a route's ADD and DEL always pick the same connection. Clients
  * could pick ports that skew the spread, but that only unbalances our own
@@ -51,10 +59,7 @@
 /* Log a failing reconnect on the first attempt and then about once a minute. */
 #define CHANC_LOG_EVERY_FAILS 12
 
-/* BYE reason codes (doc/protocol.md). */
-enum { BYE_NORMAL = 0, BYE_PROTOCOL = 1, BYE_VERSION = 2 };
-
-enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_HELLO, CONN_UP };
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_HELLO, CONN_AUTH, CONN_UP };
 
 struct chanc_conn {
     struct chanc *c;
@@ -69,7 +74,9 @@ struct chanc_conn {
     struct buf in;
     struct chan_out out;
     struct loop_timer timer; /* DOWN: reconnect; CONNECTING/HELLO: deadline */
-    struct loop_timer hb;    /* UP: next heartbeat */
+    struct loop_timer hb;    /* UP: next heartbeat and silence check */
+    uint64_t last_rx_us;     /* last bytes received, for the silence check */
+    uint8_t nonce[CHAN_NONCE_LEN]; /* ours, sent in this connection's HELLO */
     struct chan_hello peer;
 };
 
@@ -79,6 +86,9 @@ struct chanc {
     int per;
     size_t out_max;
     int timeout_ms;
+    unsigned hb_ms, dead_ms;
+    struct auth_secret secret; /* len 0: no authentication */
+    struct chanc_conn *rereg;  /* the connection on_up is re-registering */
     struct chanc_cb cb;
     void *arg;
     struct chanc_conn *conns; /* servers.n * per, server-major */
@@ -136,6 +146,12 @@ struct chanc *chanc_new(struct loop *l, const struct chanc_conf *conf, const str
     c->out_max = conf->out_max ? conf->out_max : CHANC_OUT_DEFAULT;
     c->timeout_ms =
         conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : CHANC_TIMEOUT_DEFAULT_MS;
+    c->hb_ms = conf->heartbeat_ms > 0 ? (unsigned)conf->heartbeat_ms : CHANC_HEARTBEAT_MS;
+    c->dead_ms = conf->dead_after_ms > 0 ? (unsigned)conf->dead_after_ms : CHANC_DEAD_AFTER_MS;
+    if (conf->secret != NULL && conf->secret->len > 0) {
+        memcpy(c->secret.key, conf->secret->key, conf->secret->len);
+        c->secret.len = conf->secret->len;
+    }
     if (cb != NULL)
         c->cb = *cb;
     c->arg = arg;
@@ -219,18 +235,15 @@ static void conn_down(struct chanc_conn *cn)
         cn->backoff_ms >= CHANC_BACKOFF_MAX_MS / 2 ? CHANC_BACKOFF_MAX_MS : cn->backoff_ms * 2;
 }
 
-/* Best effort: tell the peer why we close, then close. */
+/* Best effort: tell the peer why we close (after whatever is still queued,
+ * such as our AUTH, so that the intercept can log the real reason), then close. */
 static void conn_bye(struct chanc_conn *cn, uint16_t code, const char *text)
 {
-    uint8_t body[2 + 128];
-    size_t n = strlen(text);
-    if (n > sizeof(body) - 2)
-        n = sizeof(body) - 2;
-    body[0] = (uint8_t)(code >> 8);
-    body[1] = (uint8_t)code;
-    memcpy(body + 2, text, n);
-    if (cn->fd >= 0 && chan_put_frame(&cn->out, CHAN_BYE, body, 2 + n) == 0)
-        (void)chan_out_flush(&cn->out, cn->fd);
+    if (cn->fd < 0)
+        return;
+    if (text != NULL)
+        (void)chan_put_bye(&cn->out, code, text);
+    (void)chan_out_flush(&cn->out, cn->fd);
 }
 
 static int sock_opts(int fd)
@@ -281,13 +294,19 @@ static int conn_queue_hello(struct chanc_conn *cn)
     memset(&h, 0, sizeof(h));
     h.version = CHAN_VERSION;
     h.role = CHAN_ROLE_TCPCOPY;
-    h.features = CHAN_FEAT_HEARTBEAT;
-    /* The nonce is for the AUTH exchange to come; GRND_NONBLOCK so an early-boot
-     * start does not hang (a weak nonce is harmless until AUTH exists). */
-    if (getrandom(h.nonce, sizeof(h.nonce), GRND_NONBLOCK) != (ssize_t)sizeof(h.nonce)) {
+    h.features = CHAN_FEAT_HEARTBEAT | (cn->c->secret.len > 0 ? CHAN_FEAT_AUTH : 0);
+    /* The nonce is the challenge of the AUTH exchange: it must never repeat, or
+     * a recorded proof could be replayed. getrandom() blocks only before the
+     * kernel's pool is first initialised (early boot); without a secret a weak
+     * nonce is harmless, so that case does not wait. */
+    ssize_t got = getrandom(h.nonce, sizeof(h.nonce), cn->c->secret.len > 0 ? 0 : GRND_NONBLOCK);
+    if (got != (ssize_t)sizeof(h.nonce)) {
+        if (cn->c->secret.len > 0)
+            return got < 0 ? -errno : -EIO;
         uint64_t t = now_monotonic_us() ^ (uint64_t)getpid() << 32;
         memcpy(h.nonce, &t, sizeof(t));
     }
+    memcpy(cn->nonce, h.nonce, sizeof(cn->nonce));
     return chan_put_hello(&cn->out, &h);
 }
 
@@ -295,7 +314,7 @@ static int conn_queue_hello(struct chanc_conn *cn)
 static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
 {
     if (f->type == CHAN_BYE) {
-        char text[128];
+        char text[256];
         unsigned code = bye_reason(f, text, sizeof(text));
         snprintf(err, errlen, "%s: refused by intercept (code %u): %s", cn->label, code, text);
         return -ECONNREFUSED;
@@ -307,7 +326,7 @@ static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *
     int r = chan_hello_decode(&cn->peer, f);
     if (r == -CHAN_E_VERSION) {
         snprintf(err, errlen, "%s: protocol version %u, we speak %u", cn->label, cn->peer.version,
-                 CHAN_VERSION);
+                 (unsigned)CHAN_VERSION);
         return -EPROTONOSUPPORT;
     }
     if (r < 0) {
@@ -319,6 +338,102 @@ static int check_hello(struct chanc_conn *cn, const struct chan_frame *f, char *
         return -EPROTO;
     }
     return 0;
+}
+
+/*
+ * After a good HELLO: agree on authentication. A secret on one side only is a
+ * configuration error, named on both sides. With a secret, queue our proof and
+ * wait for the intercept's (it may already be in the input). 1: the connection
+ * is up (no authentication); 0: waiting for AUTH; -errno with a message in err.
+ */
+static int conn_start_auth(struct chanc_conn *cn, char *err, size_t errlen)
+{
+    struct chanc *c = cn->c;
+    bool mine = c->secret.len > 0;
+    bool theirs = (cn->peer.features & CHAN_FEAT_AUTH) != 0;
+
+    if (mine && !theirs) {
+        snprintf(err, errlen,
+                 "%s: intercept does not authenticate, but tcpcopy has --secret-file: start "
+                 "intercept with the same --secret-file",
+                 cn->label);
+        (void)chan_put_bye(&cn->out, CHAN_BYE_AUTH,
+                           "tcpcopy requires authentication: start intercept with --secret-file");
+        return -EACCES;
+    }
+    if (!mine && theirs) {
+        snprintf(err, errlen,
+                 "%s: intercept requires authentication: start tcpcopy with --secret-file "
+                 "(the same secret as intercept's)",
+                 cn->label);
+        (void)chan_put_bye(&cn->out, CHAN_BYE_AUTH, "tcpcopy has no --secret-file");
+        return -EACCES;
+    }
+    if (!mine)
+        return 1;
+    uint8_t mac[CHAN_MAC_LEN];
+    if (auth_mac(mac, &c->secret, CHAN_ROLE_TCPCOPY, cn->nonce, cn->peer.nonce) != 0 ||
+        chan_put_auth(&cn->out, mac) != 0) {
+        snprintf(err, errlen, "%s: cannot compute our AUTH proof", cn->label);
+        return -EIO;
+    }
+    cn->state = CONN_AUTH;
+    return 0;
+}
+
+/* Judge the intercept's AUTH. 1 (proved), or -errno with a message in err. */
+static int check_auth(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
+{
+    struct chanc *c = cn->c;
+    uint8_t mac[CHAN_MAC_LEN];
+    if (f->type == CHAN_BYE) {
+        char text[256];
+        unsigned code = bye_reason(f, text, sizeof(text));
+        snprintf(err, errlen, "%s: refused by intercept (code %u): %s", cn->label, code, text);
+        return -ECONNREFUSED;
+    }
+    if (f->type != CHAN_AUTH || chan_auth_decode(mac, f) != 0) {
+        snprintf(err, errlen, "%s: no authentication: expected AUTH, got frame type %u", cn->label,
+                 f->type);
+        (void)chan_put_bye(&cn->out, CHAN_BYE_AUTH, "no authentication");
+        return -EACCES;
+    }
+    if (!auth_verify(mac, &c->secret, CHAN_ROLE_INTERCEPT, cn->peer.nonce, cn->nonce)) {
+        snprintf(err, errlen,
+                 "%s: bad secret: intercept's proof does not match our --secret-file (the two "
+                 "secrets differ)",
+                 cn->label);
+        (void)chan_put_bye(&cn->out, CHAN_BYE_AUTH, "bad secret");
+        return -EACCES;
+    }
+    return 1;
+}
+
+/*
+ * One frame of the handshake (states HELLO and AUTH). 1: the connection is up;
+ * 0: more frames needed; -errno with a message in err (a BYE explaining it may
+ * be queued: flush before closing).
+ */
+static int conn_handshake_frame(struct chanc_conn *cn, const struct chan_frame *f, char *err,
+                                size_t errlen)
+{
+    if (cn->state == CONN_AUTH) {
+        int r = check_auth(cn, f, err, errlen);
+        if (r == -EACCES)
+            cn->c->st.auth_failed++;
+        return r;
+    }
+    int r = check_hello(cn, f, err, errlen);
+    if (r == -EPROTONOSUPPORT)
+        (void)chan_put_bye(&cn->out, CHAN_BYE_VERSION, "unsupported protocol version");
+    else if (r < 0 && r != -ECONNREFUSED)
+        (void)chan_put_bye(&cn->out, CHAN_BYE_PROTOCOL, "expected HELLO");
+    if (r < 0)
+        return r;
+    r = conn_start_auth(cn, err, errlen);
+    if (r == -EACCES)
+        cn->c->st.auth_failed++;
+    return r;
 }
 
 static void conn_set_write(struct chanc_conn *cn, bool on)
@@ -333,7 +448,7 @@ static void conn_set_write(struct chanc_conn *cn, bool on)
  * connection was closed. */
 static bool conn_flush(struct chanc_conn *cn)
 {
-    if (cn->fd < 0 || (cn->state != CONN_UP && cn->state != CONN_HELLO))
+    if (cn->fd < 0 || (cn->state != CONN_UP && cn->state != CONN_HELLO && cn->state != CONN_AUTH))
         return true;
     ssize_t r = chan_out_flush(&cn->out, cn->fd);
     if (r < 0) {
@@ -355,10 +470,17 @@ static void conn_became_up(struct chanc_conn *cn)
     cn->fails = 0;
     c->st.connects++;
     uint64_t now = loop_update_time(c->loop);
-    loop_timer_set(c->loop, &cn->hb, now + ms_to_us(CHANC_HEARTBEAT_MS), conn_hb_cb, cn);
-    log_info("%s: connected (protocol %u, features 0x%x)", cn->label, cn->peer.version,
-             cn->peer.features);
+    cn->last_rx_us = now;
+    loop_timer_set(c->loop, &cn->hb, now + ms_to_us(c->hb_ms), conn_hb_cb, cn);
+    log_info("%s: connected (protocol %u, features 0x%x%s)", cn->label, cn->peer.version,
+             cn->peer.features, c->secret.len > 0 ? ", authenticated" : "");
     set_up_count(c, c->up + 1);
+    if (c->cb.on_up != NULL && cn->state == CONN_UP) {
+        /* chanc_route_add_to() sends only on this connection while it runs. */
+        c->rereg = cn;
+        c->cb.on_up(c->arg, (size_t)(cn - c->conns) / (size_t)c->per);
+        c->rereg = NULL;
+    }
 }
 
 /*
@@ -378,28 +500,35 @@ static bool conn_process(struct chanc_conn *cn)
         if (n < 0) {
             c->st.bad_frames++;
             log_warnx("%s: malformed frame (%s), closing", cn->label, chan_err_str((int)-n));
-            conn_bye(cn, BYE_PROTOCOL, chan_err_str((int)-n));
+            conn_bye(cn, CHAN_BYE_PROTOCOL, chan_err_str((int)-n));
             conn_down(cn);
             return false;
         }
         used += (size_t)n;
         c->st.frames_in++;
 
-        if (cn->state == CONN_HELLO) {
-            char err[256];
-            int r = check_hello(cn, &f, err, sizeof(err));
+        if (cn->state == CONN_HELLO || cn->state == CONN_AUTH) {
+            char err[384];
+            int r = conn_handshake_frame(cn, &f, err, sizeof(err));
             if (r < 0) {
-                if (r != -ECONNREFUSED) /* a BYE is the peer's word, not a bad frame */
+                /* A BYE is the peer's word, an auth failure a configuration
+                 * matter: neither is a malformed frame. */
+                if (r != -ECONNREFUSED && r != -EACCES)
                     c->st.bad_frames++;
-                log_warnx("%s, closing", err);
-                if (r == -EPROTONOSUPPORT)
-                    conn_bye(cn, BYE_VERSION, "unsupported protocol version");
-                else if (r != -ECONNREFUSED)
-                    conn_bye(cn, BYE_PROTOCOL, "expected HELLO");
+                /* A wrong secret persists across retries: say it on the first
+                 * attempt and then about once a minute, like other failures. */
+                if (cn->fails % CHANC_LOG_EVERY_FAILS == 0)
+                    log_warnx("%s, closing (attempt %u, next in %u ms)", err, cn->fails + 1,
+                              cn->backoff_ms);
+                conn_bye(cn, 0, NULL);
                 conn_down(cn);
                 return false;
             }
+            if (r == 0)
+                continue;
             conn_became_up(cn);
+            if (cn->state != CONN_UP)
+                return false;
             continue;
         }
 
@@ -417,7 +546,7 @@ static bool conn_process(struct chanc_conn *cn)
             if (r < 0) {
                 c->st.bad_frames++;
                 log_warnx("%s: malformed REPLY frame (%s), closing", cn->label, chan_err_str(-r));
-                conn_bye(cn, BYE_PROTOCOL, chan_err_str(-r));
+                conn_bye(cn, CHAN_BYE_PROTOCOL, chan_err_str(-r));
                 conn_down(cn);
                 return false;
             }
@@ -439,10 +568,10 @@ static bool conn_process(struct chanc_conn *cn)
             return false;
         }
         default:
-            /* HELLO twice, AUTH never negotiated, routes travel the other way. */
+            /* HELLO or AUTH twice, routes travel the other way. */
             c->st.bad_frames++;
             log_warnx("%s: unexpected frame type %u from intercept, closing", cn->label, f.type);
-            conn_bye(cn, BYE_PROTOCOL, "unexpected frame type");
+            conn_bye(cn, CHAN_BYE_PROTOCOL, "unexpected frame type");
             conn_down(cn);
             return false;
         }
@@ -463,6 +592,8 @@ static bool conn_read(struct chanc_conn *cn)
             conn_down(cn);
             return false;
         }
+        if (r > 0)
+            cn->last_rx_us = loop_now(cn->c->loop);
         if (r < 0) {
             char eb[64];
             /* -ENOBUFS cannot happen (the buffer holds several maximal frames
@@ -524,11 +655,13 @@ static void conn_timer_cb(struct loop *l, void *arg)
     struct chanc *c = cn->c;
     char eb[64];
 
-    if (cn->state == CONN_CONNECTING || cn->state == CONN_HELLO) {
+    if (cn->state == CONN_CONNECTING || cn->state == CONN_HELLO || cn->state == CONN_AUTH) {
         if (cn->fails % CHANC_LOG_EVERY_FAILS == 0)
             log_warnx("%s: %s within %d ms (attempt %u)", cn->label,
-                      cn->state == CONN_CONNECTING ? "no connection" : "no HELLO", c->timeout_ms,
-                      cn->fails + 1);
+                      cn->state == CONN_CONNECTING ? "no connection"
+                      : cn->state == CONN_HELLO    ? "no HELLO"
+                                                   : "no AUTH",
+                      c->timeout_ms, cn->fails + 1);
         conn_down(cn);
         return;
     }
@@ -559,14 +692,27 @@ static void conn_timer_cb(struct loop *l, void *arg)
 static void conn_hb_cb(struct loop *l, void *arg)
 {
     struct chanc_conn *cn = arg;
+    struct chanc *c = cn->c;
     if (cn->state != CONN_UP)
         return;
+    /* An intercept that promised heartbeats and sent nothing for dead_ms is
+     * gone (host down, path cut, process stopped) even if TCP has not noticed:
+     * reconnect rather than register sessions into the void. */
+    uint64_t now = loop_update_time(l);
+    if ((cn->peer.features & CHAN_FEAT_HEARTBEAT) && now - cn->last_rx_us > ms_to_us(c->dead_ms)) {
+        c->st.silent++;
+        log_warnx("%s: silent for %u ms (no heartbeat), closing", cn->label,
+                  (unsigned)((now - cn->last_rx_us) / 1000));
+        conn_bye(cn, CHAN_BYE_PROTOCOL, "no heartbeat");
+        conn_down(cn);
+        return;
+    }
     /* A full queue means the intercept is not reading: then the queued data is
      * proof enough that we are alive, and a heartbeat would only be dropped. */
     if (chan_put_frame(&cn->out, CHAN_HEARTBEAT, NULL, 0) == 0 && !cn->want_write &&
         !conn_flush(cn))
         return;
-    loop_timer_set(l, &cn->hb, loop_now(l) + ms_to_us(CHANC_HEARTBEAT_MS), conn_hb_cb, cn);
+    loop_timer_set(l, &cn->hb, now + ms_to_us(c->hb_ms), conn_hb_cb, cn);
 }
 
 /* ---- startup: blocking connect with a deadline ---- */
@@ -631,7 +777,8 @@ static int connect_blocking(struct chanc_conn *cn, char *err, size_t errlen)
             return r;
         }
         if (pr == 0) {
-            snprintf(err, errlen, "%s: no HELLO within %d ms", cn->label, c->timeout_ms);
+            snprintf(err, errlen, "%s: no %s within %d ms", cn->label,
+                     cn->state == CONN_AUTH ? "AUTH" : "HELLO", c->timeout_ms);
             return -ETIMEDOUT;
         }
         if (!(pfd.revents & (POLLIN | POLLERR | POLLHUP)))
@@ -640,33 +787,46 @@ static int connect_blocking(struct chanc_conn *cn, char *err, size_t errlen)
         if (n == -EAGAIN || n == -EWOULDBLOCK)
             continue;
         if (n == 0) {
-            snprintf(err, errlen, "%s: connection closed before HELLO", cn->label);
+            snprintf(err, errlen, "%s: connection closed before %s", cn->label,
+                     cn->state == CONN_AUTH ? "AUTH" : "HELLO");
             return -ECONNRESET;
         }
         if (n < 0) {
             snprintf(err, errlen, "%s: %s", cn->label, errstr((int)-n, eb, sizeof(eb)));
             return (int)n;
         }
-        struct chan_frame f;
-        ssize_t fl = chan_frame_next(&f, buf_head(&cn->in), buf_len(&cn->in));
-        if (fl == 0)
-            continue;
-        if (fl < 0) {
-            c->st.bad_frames++;
-            snprintf(err, errlen, "%s: malformed frame: %s", cn->label, chan_err_str((int)-fl));
-            return -EPROTO;
-        }
-        c->st.frames_in++;
-        r = check_hello(cn, &f, err, errlen);
-        if (r < 0) {
-            if (r != -ECONNREFUSED)
+        /* HELLO and AUTH may arrive in one read: take every whole frame. */
+        for (;;) {
+            struct chan_frame f;
+            ssize_t fl = chan_frame_next(&f, buf_head(&cn->in), buf_len(&cn->in));
+            if (fl == 0)
+                break;
+            if (fl < 0) {
                 c->st.bad_frames++;
-            if (r == -EPROTONOSUPPORT)
-                conn_bye(cn, BYE_VERSION, "unsupported protocol version");
-            return r;
+                snprintf(err, errlen, "%s: malformed frame: %s", cn->label, chan_err_str((int)-fl));
+                conn_bye(cn, CHAN_BYE_PROTOCOL, chan_err_str((int)-fl));
+                return -EPROTO;
+            }
+            c->st.frames_in++;
+            r = conn_handshake_frame(cn, &f, err, errlen);
+            buf_consume(&cn->in, (size_t)fl);
+            if (r < 0) {
+                if (r != -ECONNREFUSED && r != -EACCES)
+                    c->st.bad_frames++;
+                conn_bye(cn, 0, NULL); /* what conn_handshake_frame queued */
+                return r;
+            }
+            if (r == 1) {
+                /* Our AUTH may still be queued: send it now, not at the first
+                 * loop turn, so the intercept's deadline is not spent waiting. */
+                ssize_t w = chan_out_flush(&cn->out, cn->fd);
+                if (w < 0) {
+                    snprintf(err, errlen, "%s: %s", cn->label, errstr((int)-w, eb, sizeof(eb)));
+                    return (int)w;
+                }
+                return 0;
+            }
         }
-        buf_consume(&cn->in, (size_t)fl);
-        return 0;
     }
 }
 
@@ -761,6 +921,27 @@ void chanc_route_del(struct chanc *c, const struct chan_route *r)
     route_put(c, CHAN_ROUTE_DEL, r);
 }
 
+int chanc_route_add_to(struct chanc *c, size_t server, const struct chan_route *r)
+{
+    if (server >= c->servers.n)
+        return -EINVAL;
+    struct chanc_conn *cn = route_conn(c, server, r);
+    if (c->rereg != NULL && cn != c->rereg)
+        return 0;
+    if (cn->state != CONN_UP) {
+        c->st.out_dropped++;
+        return -ENOTCONN;
+    }
+    int rc = chan_put_route(&cn->out, CHAN_ROUTE_ADD, r);
+    if (rc < 0) {
+        c->st.out_dropped++;
+        return rc == -EINVAL ? rc : -ENOBUFS;
+    }
+    c->st.routes_added++;
+    c->st.reregistered++;
+    return 1;
+}
+
 void chanc_flush(struct chanc *c)
 {
     for (size_t i = 0; i < c->nconns; i++) {
@@ -790,7 +971,7 @@ void chanc_free(struct chanc *c)
         struct chanc_conn *cn = &c->conns[i];
         loop_timer_cancel(c->loop, &cn->timer);
         if (cn->state == CONN_UP)
-            conn_bye(cn, BYE_NORMAL, "tcpcopy exiting");
+            conn_bye(cn, CHAN_BYE_NORMAL, "tcpcopy exiting");
         conn_close_fd(cn);
         buf_free(&cn->in);
         chan_out_free(&cn->out);

@@ -6,11 +6,13 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "chan.h"
 #include "opts.h"
 
-enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT };
+enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
+       OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -33,6 +35,21 @@ static const struct option long_opts[] = {
     {"pool", required_argument, NULL, 'U'},
     {"rtt", required_argument, NULL, 'R'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
+    {"lonely", no_argument, NULL, 'L'},
+    {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+    {"intercept-timeout", required_argument, NULL, OPT_INTERCEPT_TIMEOUT},
+    {"device", required_argument, NULL, 'i'},
+    {"filter", required_argument, NULL, 'F'},
+    {"buffer", required_argument, NULL, 'B'},
+    {"snaplen", required_argument, NULL, 'S'},
+    {"pcap-capture", no_argument, NULL, OPT_PCAP_CAPTURE},
+    {"offline", no_argument, NULL, OPT_OFFLINE},
+    {"accelerate", required_argument, NULL, 'a'},
+    {"idle-skip", required_argument, NULL, 'I'},
+    {"loops", required_argument, NULL, 'T'},
+    {"fast", no_argument, NULL, OPT_FAST},
+    {"pcap-send", no_argument, NULL, OPT_PCAP_SEND},
+    {"output", required_argument, NULL, 'o'},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
@@ -52,6 +69,12 @@ static const char usage[] =
     "                          intercept servers that relay the target's replies\n"
     "  -p, --port PORT         intercept port for -s entries without one (36524)\n"
     "  -C, --connections N     connections to each intercept, 1-11 (2)\n"
+    "  -L, --lonely            keep retrying when every intercept is lost (default:\n"
+    "                          exit after 60 s without any intercept)\n"
+    "      --secret-file FILE  shared secret proving tcpcopy and intercept to each\n"
+    "                          other (mode 600; intercept needs the same one)\n"
+    "      --intercept-timeout MS\n"
+    "                          connect and handshake deadline per intercept (3000)\n"
     "  -c, --client ADDR[,ADDR...] | a.b.c.x\n"
     "                          rewrite client addresses (x: .1 to .254)\n"
     "  -t, --timeout SEC       drop a session whose target makes no progress (600)\n"
@@ -73,6 +96,24 @@ static const char usage[] =
     "                          accepted for compatibility; no effect (pooled memory,\n"
     "                          measured RTT)\n"
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
+    "Capture and send (default: raw socket capture, raw IP send):\n"
+    "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
+    "                          host itself sends)\n"
+    "  -i, --device DEV[,DEV...]\n"
+    "                          capture devices (any); implies --pcap-capture\n"
+    "  -F, --filter BPF        capture filter (default: built from -x)\n"
+    "  -B, --buffer MB         capture buffer, 1-4096 (16)\n"
+    "  -S, --snaplen BYTES     capture length, 64-262144 (65535)\n"
+    "      --pcap-send         send at the link layer, bypassing routing, conntrack\n"
+    "                          and iptables; -x ...@MAC or the neighbour table\n"
+    "  -o, --output DEV        the device for --pcap-send\n"
+    "Offline replay:\n"
+    "  -i FILE, --offline      replay a pcap or pcapng file instead of capturing\n"
+    "  -a, --accelerate N      replay N times faster, 1-1000 (1)\n"
+    "  -I, --idle-skip MS      cut gaps between packets longer than MS to MS\n"
+    "  -T, --loops N           replay the file N times (1)\n"
+    "      --fast              as fast as the target answers\n"
+    "Process:\n"
     "  -l, --log FILE          log to FILE (default: stderr; syslog with -d)\n"
     "  -P, --pidfile FILE      write the process id to FILE\n"
     "  -d, --daemon            run in the background\n"
@@ -97,6 +138,11 @@ void tc_opts_init(struct tc_opts *o)
     o->copies = 1;
     o->sample_pct = 100;
     o->mem_mb = 512;
+    o->intercept_timeout_ms = 3000;
+    o->pcap_buffer_mb = 16;
+    o->snaplen = 65535;
+    o->accel = 1;
+    o->loops = 1;
 }
 
 #define FAIL(...)                                                                                  \
@@ -129,8 +175,120 @@ static const char *opt_name(char **argv, int ind, int opt, char *buf, size_t len
     return buf;
 }
 
+/* ---- capture, send and offline modes ---- */
+
+/* Which mode options were given (for the combination checks). */
+enum {
+    MS_I = 1U << 0, MS_F = 1U << 1, MS_B = 1U << 2, MS_S = 1U << 3, MS_A = 1U << 4,
+    MS_II = 1U << 5, MS_T = 1U << 6, MS_O = 1U << 7, MS_FAST = 1U << 8,
+};
+
+static int opts_mode(struct tc_opts *o, int c, const char *arg, unsigned *seen, char *err,
+                     size_t errlen)
+{
+    unsigned long v;
+
+    switch (c) {
+    case 'i':
+        if (arg[0] == '\0')
+            FAIL("tcpcopy: -i needs a device list or a capture file");
+        o->devices = arg;
+        *seen |= MS_I;
+        break;
+    case 'F':
+        if (arg[0] == '\0')
+            FAIL("tcpcopy: -F needs a BPF filter expression");
+        o->filter = arg;
+        *seen |= MS_F;
+        break;
+    case 'B':
+        if (num("-B", arg, 1, 4096, &v, err, errlen)) return -EINVAL;
+        o->pcap_buffer_mb = (uint32_t)v;
+        *seen |= MS_B;
+        break;
+    case 'S':
+        if (num("-S", arg, 64, 262144, &v, err, errlen)) return -EINVAL;
+        o->snaplen = (uint32_t)v;
+        *seen |= MS_S;
+        break;
+    case 'a':
+        if (num("-a", arg, 1, 1000, &v, err, errlen)) return -EINVAL;
+        o->accel = (uint32_t)v;
+        *seen |= MS_A;
+        break;
+    case 'I':
+        if (num("-I", arg, 1, 3600000, &v, err, errlen)) return -EINVAL;
+        o->idle_skip_ms = (uint32_t)v;
+        *seen |= MS_II;
+        break;
+    case 'T':
+        if (num("-T", arg, 1, 65535, &v, err, errlen)) return -EINVAL;
+        o->loops = (uint32_t)v;
+        *seen |= MS_T;
+        break;
+    case 'o':
+        if (arg[0] == '\0' || strlen(arg) >= 16 || strchr(arg, '/') != NULL)
+            FAIL("tcpcopy: -o '%s': not an interface name", arg);
+        o->out_dev = arg;
+        *seen |= MS_O;
+        break;
+    case OPT_PCAP_CAPTURE: o->pcap_capture = true; break;
+    case OPT_OFFLINE: o->offline = true; break;
+    case OPT_FAST: o->fast = true; *seen |= MS_FAST; break;
+    case OPT_PCAP_SEND: o->pcap_send = true; break;
+    }
+    return 0;
+}
+
+/*
+ * The combinations. -i names a file (offline) or devices (live capture); which
+ * one is decided by the file system, as the original's builds decided it at
+ * compile time. Live-capture options imply --pcap-capture, offline ones need a file.
+ */
+static bool opts_looks_like_file(const char *s)
+{
+    size_t n = strlen(s);
+    return strchr(s, '/') != NULL || (n > 5 && strcmp(s + n - 5, ".pcap") == 0) ||
+           (n > 7 && strcmp(s + n - 7, ".pcapng") == 0) || (n > 4 && strcmp(s + n - 4, ".cap") == 0);
+}
+
+static int opts_mode_check(struct tc_opts *o, unsigned seen, char *err, size_t errlen)
+{
+    struct stat st;
+    bool is_file = o->devices != NULL && stat(o->devices, &st) == 0 && S_ISREG(st.st_mode);
+
+    if (o->offline && o->pcap_capture)
+        FAIL("tcpcopy: --offline and --pcap-capture exclude each other");
+    if (is_file && o->pcap_capture)
+        FAIL("tcpcopy: -i '%s' is a file: --pcap-capture captures from devices", o->devices);
+    if (o->offline && o->devices == NULL)
+        FAIL("tcpcopy: --offline needs -i FILE, the capture to replay");
+    /* A path (or a capture's usual suffix) that does not exist is still meant as a
+     * file: opening it at startup says what is wrong with it. */
+    if (is_file || (o->devices != NULL && opts_looks_like_file(o->devices)))
+        o->offline = true;
+    if (o->offline && (seen & (MS_B | MS_S)))
+        FAIL("tcpcopy: %s applies to live capture (--pcap-capture), not to --offline",
+             seen & MS_B ? "-B" : "-S");
+    if (!o->offline && (seen & (MS_A | MS_II | MS_T | MS_FAST)))
+        FAIL("tcpcopy: %s needs --offline (-i FILE)",
+             seen & MS_A ? "-a" : seen & MS_II ? "-I" : seen & MS_T ? "-T" : "--fast");
+    if (o->fast && (seen & MS_A))
+        FAIL("tcpcopy: -a and --fast exclude each other");
+    if (!o->offline && (seen & (MS_I | MS_F | MS_B | MS_S)))
+        o->pcap_capture = true;
+    if ((seen & MS_O) && !o->pcap_send)
+        FAIL("tcpcopy: -o needs --pcap-send (link-layer send)");
+    if (o->pcap_send && o->out_dev == NULL)
+        FAIL("tcpcopy: --pcap-send needs -o DEV, the interface toward the target");
+    if ((uint64_t)o->loops * o->copies > 65535)
+        FAIL("tcpcopy: -T %u with -n %u: at most 65535 copies in all", o->loops, o->copies);
+    return 0;
+}
+
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
+    unsigned mseen = 0;
     const char *xspec = NULL, *cspec = NULL, *sspec = NULL;
     bool k_set = false;
     unsigned long v;
@@ -139,7 +297,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
 
     optind = 0; /* full reset of getopt, so the parser can run more than once */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:n:f:r:gm:H:U:R:l:P:dhv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:n:f:r:gm:H:U:R:Ll:P:dhvi:F:B:S:a:I:T:o:", long_opts, NULL)) != -1) {
         switch (c) {
         case 'x': xspec = optarg; break;
         case 's': sspec = optarg; break;
@@ -168,6 +326,21 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case OPT_ANSWER_TIMEOUT:
             if (num("--answer-timeout", optarg, 1, 3600000, &v, err, errlen)) return -EINVAL;
             o->answer_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_SECRET_FILE:
+            if (optarg[0] == '\0')
+                FAIL("tcpcopy: --secret-file needs a file name");
+            o->secret_file = optarg;
+            break;
+        case OPT_INTERCEPT_TIMEOUT:
+            if (num("--intercept-timeout", optarg, 100, 600000, &v, err, errlen)) return -EINVAL;
+            o->intercept_timeout_ms = (uint32_t)v;
+            break;
+        case 'L': o->lonely = true; break;
+        case 'i': case 'F': case 'B': case 'S': case 'a': case 'I': case 'T': case 'o':
+        case OPT_PCAP_CAPTURE: case OPT_OFFLINE: case OPT_FAST: case OPT_PCAP_SEND:
+            if (opts_mode(o, c, optarg, &mseen, err, errlen) < 0)
+                return -EINVAL;
             break;
         case 'W': o->no_wait = true; break;
         case 'O': o->syn_only = true; break;
@@ -234,5 +407,5 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
     }
     if (!k_set)
         o->keepalive_s = o->timeout_s + 120;
-    return 0;
+    return opts_mode_check(o, mseen, err, errlen);
 }

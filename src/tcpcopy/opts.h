@@ -38,6 +38,22 @@ struct tc_opts {
     const char *pidfile;       /* -P */
     bool daemon;               /* -d */
     bool debug;                /* --debug */
+    bool lonely;               /* -L: keep retrying when every intercept is lost */
+    const char *secret_file;   /* --secret-file: shared secret of the channel */
+    uint32_t intercept_timeout_ms; /* --intercept-timeout: connect + handshake (3000) */
+    /* Capture and send modes (modes.h, offline.h). */
+    const char *devices;       /* -i: capture devices, or the file to replay */
+    const char *filter;        /* -F: BPF filter (NULL: built from -x) */
+    uint32_t pcap_buffer_mb;   /* -B (16) */
+    uint32_t snaplen;          /* -S (65535) */
+    bool pcap_capture;         /* --pcap-capture: libpcap instead of the raw socket */
+    bool offline;              /* --offline, or -i names a regular file */
+    uint32_t accel;            /* -a: offline speed-up (1) */
+    uint32_t idle_skip_ms;     /* -I: offline gaps cut to this (0: kept) */
+    uint32_t loops;            /* -T: offline passes (1) */
+    bool fast;                 /* --fast: offline as fast as the target answers */
+    bool pcap_send;            /* --pcap-send: link-layer send on -o */
+    const char *out_dev;       /* -o */
 };
 
 void tc_opts_init(struct tc_opts *o);

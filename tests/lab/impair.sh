@@ -215,48 +215,6 @@ tbf_clear() { on_tgt tc qdisc del dev eth0 root 2>/dev/null || true; }
 # tbf_report: the qdisc's counters (sent, dropped, overlimits).
 tbf_report() { on_tgt tc -s qdisc show dev eth0 | sed 's/^/  /'; }
 
-# settle_stable CMD STABLE MAX: like lib.sh's settle, but the value must hold for STABLE
-# seconds (retransmissions after loss take time). Polls every 0.5 s, at most MAX seconds.
-settle_stable() {
-    local cmd=$1 stable=$2 max=$3 last="" cur same=0 i n need
-    n=$(awk -v t="$max" 'BEGIN { printf "%d", t * 2 }')
-    need=$(awk -v t="$stable" 'BEGIN { printf "%d", t * 2 }')
-    for ((i = 0; i < n; i++)); do
-        cur=$(eval "$cmd" 2>/dev/null || echo 0)
-        if [ "$cur" = "$last" ]; then
-            same=$((same + 1))
-            [ "$same" -ge "$need" ] && break
-        else
-            same=0
-            last=$cur
-        fi
-        sleep 0.5
-    done
-    echo "$last"
-}
-
-# wrk_unique_script: a wrk Lua script giving every request its own path /r/<thread>/<n>, so
-# the multisets of URIs online and on the target can be compared. Prints its path.
-wrk_unique_script() {
-    local f="$LAB_DIR/unique.lua"
-    cat >"$f" <<'EOF'
--- every request a distinct path: /r/<thread>/<counter>
-local next_id = 0
-function setup(thread)
-    thread:set("tid", next_id)
-    next_id = next_id + 1
-end
-function init(args)
-    n = 0
-end
-function request()
-    n = n + 1
-    return wrk.format("GET", "/r/" .. tid .. "/" .. n)
-end
-EOF
-    echo "$f"
-}
-
 # compare_uris ONLINE_LOG TARGET_LOG: the URI multisets of two access logs. Prints the counts
 # and up to 20 differences; sets URI_MISSING (online, not on the target) and URI_EXTRA.
 compare_uris() {

@@ -313,6 +313,67 @@ static void test_heartbeat_bye_auth_roundtrip(void **state)
     chan_out_free(&o);
 }
 
+/* chan_put_auth / chan_auth_decode, chan_put_bye (issue 5). */
+static void test_auth_bye_encoders(void **state)
+{
+    (void)state;
+    struct chan_out o;
+    struct chan_frame f;
+    uint8_t mac[CHAN_MAC_LEN], got[CHAN_MAC_LEN];
+    size_t len;
+    chan_out_init(&o, 4096);
+    for (int i = 0; i < CHAN_MAC_LEN; i++)
+        mac[i] = (uint8_t)(i * 7);
+    assert_int_equal(chan_put_auth(&o, mac), 0);
+    const uint8_t *p = out_bytes(&o, &len);
+    assert_int_equal(len, 4 + CHAN_MAC_LEN);
+    assert_memory_equal(p, "\x02\x00\x00\x20", 4);
+    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
+    assert_int_equal(chan_auth_decode(got, &f), 0);
+    assert_memory_equal(got, mac, CHAN_MAC_LEN);
+    buf_consume(&o.buf, len);
+
+    /* A longer AUTH body (a later key id) keeps the MAC in its first 32 bytes. */
+    uint8_t body[40];
+    memcpy(body, mac, CHAN_MAC_LEN);
+    memset(body + CHAN_MAC_LEN, 0xee, 8);
+    assert_int_equal(chan_put_frame(&o, CHAN_AUTH, body, sizeof(body)), 0);
+    p = out_bytes(&o, &len);
+    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(chan_auth_decode(got, &f), 0);
+    assert_memory_equal(got, mac, CHAN_MAC_LEN);
+    buf_consume(&o.buf, len);
+    /* Not an AUTH frame. */
+    f.type = CHAN_HELLO;
+    assert_int_equal(chan_auth_decode(got, &f), -CHAN_E_TYPE);
+    /* Shorter than a MAC: refused by the frame bounds already. */
+    assert_int_equal(chan_frame_next(&f, (const uint8_t *)"\x02\x00\x00\x1f", 4), -CHAN_E_SIZE);
+
+    assert_int_equal(chan_put_bye(&o, CHAN_BYE_AUTH, "bad secret"), 0);
+    p = out_bytes(&o, &len);
+    assert_int_equal(len, 4 + 2 + 10);
+    assert_memory_equal(p,
+                        "\x07\x00\x00\x0c\x00\x03"
+                        "bad secret",
+                        len);
+    buf_consume(&o.buf, len);
+    assert_int_equal(chan_put_bye(&o, CHAN_BYE_NORMAL, NULL), 0);
+    p = out_bytes(&o, &len);
+    assert_memory_equal(p, "\x07\x00\x00\x02\x00\x00", 6);
+    buf_consume(&o.buf, len);
+    /* A long text is cut so that the frame stays within BYE's bounds. */
+    char big[2000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(chan_put_bye(&o, CHAN_BYE_PROTOCOL, big), 0);
+    p = out_bytes(&o, &len);
+    assert_int_equal(len, 4 + 2 + CHAN_BYE_TEXT_MAX);
+    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
+    assert_int_equal(f.type, CHAN_BYE);
+    chan_out_free(&o);
+}
+
 /* Every prefix of a valid stream asks for more; the whole stream parses. */
 static void test_truncation_every_length(void **state)
 {
@@ -597,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_reply_iteration),
         cmocka_unit_test(test_reply_bad_records),
         cmocka_unit_test(test_heartbeat_bye_auth_roundtrip),
+        cmocka_unit_test(test_auth_bye_encoders),
         cmocka_unit_test(test_truncation_every_length),
         cmocka_unit_test(test_bounds_per_type),
         cmocka_unit_test(test_batching_2000_routes),

@@ -7,6 +7,9 @@
  * the accepted sockets and drives the real event loop: routes must arrive as
  * ROUTE_ADD/ROUTE_DEL frames, REPLY records must reach on_reply, a garbage
  * frame must close the connection, count it, and a reconnect must follow.
+ * Issue 5: the AUTH exchange (good secret, wrong secret, a secret on one side
+ * only), an intercept that falls silent, and re-registration of every live
+ * route with an intercept that restarted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,12 +22,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "chan.h"
 #include "chanc.h"
 #include "log.h"
@@ -33,7 +38,7 @@
 
 #define MAXC 11
 
-enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE };
+enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH };
 
 /* A fake intercept: a listener and the connections it accepted. */
 struct fake {
@@ -44,6 +49,11 @@ struct fake {
     int cfd[MAXC];
     int n;
     bool hello_ok; /* every client HELLO was well-formed, role tcpcopy */
+    /* FAKE_AUTH: announce CHAN_FEAT_AUTH, prove this secret, check the client's. */
+    const struct auth_secret *secret;
+    bool client_auth; /* the client's HELLO announced CHAN_FEAT_AUTH */
+    bool auth_ok;     /* the client's AUTH verified */
+    int bye_code;     /* code of a BYE the client sent during the handshake, or -1 */
     pthread_t th;
 };
 
@@ -110,6 +120,53 @@ static void send_hello(int fd, uint16_t version)
     chan_out_free(&o);
 }
 
+/* As intercept does with a secret: HELLO with CHAN_FEAT_AUTH and a nonce, then
+ * our AUTH proof right behind it. A NULL secret proves nothing but still
+ * announces the feature (an intercept that wants a proof). */
+static void send_hello_auth(int fd, const struct auth_secret *s, const uint8_t client_nonce[16],
+                            uint8_t nonce[16])
+{
+    struct chan_out o;
+    struct chan_hello h = {.version = CHAN_VERSION,
+                           .role = CHAN_ROLE_INTERCEPT,
+                           .features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH};
+    for (int i = 0; i < 16; i++)
+        h.nonce[i] = (uint8_t)(rand() & 0xff);
+    memcpy(nonce, h.nonce, 16);
+    chan_out_init(&o, 1024);
+    assert_int_equal(chan_put_hello(&o, &h), 0);
+    if (s != NULL) {
+        uint8_t mac[CHAN_MAC_LEN];
+        assert_int_equal(auth_mac(mac, s, CHAN_ROLE_INTERCEPT, nonce, client_nonce), 0);
+        assert_int_equal(chan_put_auth(&o, mac), 0);
+    }
+    assert_true(chan_out_flush(&o, fd) > 0);
+    chan_out_free(&o);
+}
+
+/* Read the client's answer to our AUTH: its AUTH (checked) and/or a BYE. */
+static void fake_read_auth(struct fake *f, int fd, const uint8_t client_nonce[16],
+                           const uint8_t nonce[16])
+{
+    for (int k = 0; k < 2; k++) {
+        uint8_t b[300];
+        struct chan_frame fr;
+        ssize_t n = read_frame(fd, b, sizeof(b), 3000);
+        if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n)
+            return;
+        if (fr.type == CHAN_BYE) {
+            f->bye_code = fr.body[0] << 8 | fr.body[1];
+            return;
+        }
+        uint8_t mac[CHAN_MAC_LEN];
+        if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 && f->secret != NULL &&
+            auth_verify(mac, f->secret, CHAN_ROLE_TCPCOPY, client_nonce, nonce)) {
+            f->auth_ok = true;
+            return; /* a good proof: nothing follows */
+        }
+    }
+}
+
 /* Accept one client, check its HELLO, answer per mode. */
 static int fake_serve_one(struct fake *f)
 {
@@ -127,7 +184,14 @@ static int fake_serve_one(struct fake *f)
     if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || chan_hello_decode(&h, &fr) != 0 ||
         h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
         f->hello_ok = false;
+    f->client_auth = (h.features & CHAN_FEAT_AUTH) != 0;
     switch (f->mode) {
+    case FAKE_AUTH: {
+        uint8_t nonce[16];
+        send_hello_auth(fd, f->secret, h.nonce, nonce);
+        fake_read_auth(f, fd, h.nonce, nonce);
+        break;
+    }
     case FAKE_ANSWER:
         send_hello(fd, CHAN_VERSION);
         break;
@@ -150,6 +214,8 @@ static void *fake_thread(void *arg)
 {
     struct fake *f = arg;
     f->hello_ok = true;
+    f->auth_ok = false;
+    f->bye_code = -1;
     for (int i = 0; i < f->want; i++)
         if (fake_serve_one(f) < 0) {
             f->hello_ok = false;
@@ -183,6 +249,14 @@ struct ctx {
     bool (*until)(struct ctx *);
     struct loop_timer stop;
     bool timed_out;
+    /* Set before ctx_new: the channel's options. */
+    const struct auth_secret *secret;
+    int hb_ms, dead_ms;
+    /* The "live sessions" on_up registers again, and what it saw. */
+    struct chan_route *live;
+    size_t nlive;
+    size_t up_calls, rereg_sent, rereg_other, rereg_dropped;
+    size_t up_server[8];
 };
 
 static void on_reply(void *arg, const uint8_t *hdr, size_t len)
@@ -203,6 +277,23 @@ static void on_state(void *arg, size_t up, size_t total)
     x->state_calls++;
 }
 
+static void on_up(void *arg, size_t server)
+{
+    struct ctx *x = arg;
+    if (x->up_calls < 8)
+        x->up_server[x->up_calls] = server;
+    x->up_calls++;
+    for (size_t i = 0; i < x->nlive; i++) {
+        int rc = chanc_route_add_to(x->c, server, &x->live[i]);
+        if (rc > 0)
+            x->rereg_sent++;
+        else if (rc == 0)
+            x->rereg_other++;
+        else
+            x->rereg_dropped++;
+    }
+}
+
 static void add_server(struct ctx *x, uint16_t port)
 {
     struct server *s = &x->servers.s[x->servers.n++];
@@ -215,8 +306,11 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
     struct chanc_conf conf = {.servers = &x->servers,
                               .conns_per_server = per,
                               .out_max = out_max,
-                              .connect_timeout_ms = timeout_ms};
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state};
+                              .connect_timeout_ms = timeout_ms,
+                              .secret = x->secret,
+                              .heartbeat_ms = x->hb_ms,
+                              .dead_after_ms = x->dead_ms};
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .on_up = on_up};
     x->loop = loop_new();
     assert_non_null(x->loop);
     x->c = chanc_new(x->loop, &conf, &cb, x);
@@ -915,6 +1009,435 @@ static void test_heartbeat_sent(void **state)
     fake_close(&f);
 }
 
+/* ---- issue 5: authentication, liveness, re-registration ---- */
+
+static const struct auth_secret *secret_of(struct auth_secret *s, const char *k)
+{
+    memset(s, 0, sizeof(*s));
+    s->len = strlen(k);
+    memcpy(s->key, k, s->len);
+    return s;
+}
+
+static void test_auth_ok(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s;
+    char err[384];
+    x.secret = secret_of(&s, "same secret");
+    fake_listen(&f);
+    f.secret = &s;
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_true(f.hello_ok);
+    assert_true(f.client_auth); /* tcpcopy announced CHAN_FEAT_AUTH */
+    assert_true(f.auth_ok);     /* and its proof verified with the secret */
+    assert_int_equal(f.bye_code, -1);
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->auth_failed, 0);
+    /* Authenticated, the connection carries routes. */
+    struct chan_route r = route(0x0a000001, 1234);
+    chanc_route_add(x.c, &r);
+    chanc_flush(x.c);
+    uint8_t b[300];
+    assert_int_equal(read_frame(f.cfd[0], b, sizeof(b), 2000), 44);
+    assert_int_equal(b[0], CHAN_ROUTE_ADD);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+static void test_auth_wrong_secret(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret mine, theirs;
+    char err[384], want[384];
+    x.secret = secret_of(&mine, "our secret");
+    fake_listen(&f);
+    f.secret = secret_of(&theirs, "their secret");
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -EACCES);
+    fake_join(&f);
+    snprintf(want, sizeof(want),
+             "intercept 127.0.0.1:%u: bad secret: intercept's proof does not match our "
+             "--secret-file (the two secrets differ)",
+             f.port);
+    assert_string_equal(err, want);
+    /* The intercept got our (wrong) proof, then a BYE code 3 saying why. */
+    assert_false(f.auth_ok);
+    assert_int_equal(f.bye_code, CHAN_BYE_AUTH);
+    assert_int_equal(chanc_up(x.c), 0);
+    assert_int_equal(chanc_stats(x.c)->auth_failed, 1);
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* A secret on one side only: a clear error naming --secret-file, either way. */
+static void test_auth_one_sided(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s;
+    char err[384];
+
+    /* tcpcopy has a secret, the intercept announces no authentication. */
+    x.secret = secret_of(&s, "k");
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -EACCES);
+    fake_join(&f);
+    assert_true(f.client_auth);
+    assert_non_null(strstr(err, "intercept does not authenticate, but tcpcopy has --secret-file: "
+                                "start intercept with the same --secret-file"));
+    ctx_free(&x);
+    fake_close(&f);
+
+    /* The intercept wants a proof, tcpcopy has no secret. */
+    memset(&x, 0, sizeof(x));
+    fake_listen(&f);
+    f.secret = NULL;
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -EACCES);
+    fake_join(&f);
+    assert_false(f.client_auth);
+    assert_non_null(strstr(err, "intercept requires authentication: start tcpcopy with "
+                                "--secret-file"));
+    assert_int_equal(f.bye_code, CHAN_BYE_AUTH);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* An intercept that stops talking (no heartbeat) is closed and reconnected. */
+static void test_silent_intercept_reconnects(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {.hb_ms = 100, .dead_ms = 400};
+    connect_one(&f, &x, 0);
+    uint64_t t0 = now_monotonic_us();
+    assert_true(run_until(&x, is_down, 3000));
+    uint64_t ms = (now_monotonic_us() - t0) / 1000;
+    assert_true(ms >= 390 && ms < 1500);
+    assert_int_equal(chanc_stats(x.c)->silent, 1);
+    assert_int_equal(chanc_stats(x.c)->disconnects, 1);
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+
+    /* Bytes from the intercept keep it alive: it answers the reconnect and then
+     * sends heartbeats, so it stays up well past dead_ms. */
+    struct lfake lf = {.f = &f};
+    assert_int_equal(loop_fd_add(x.loop, f.lfd, LOOP_READ, lfake_accept_cb, &lf), 0);
+    assert_true(run_until(&x, is_up, 3000));
+    assert_int_equal(chanc_stats(x.c)->connects, 2);
+    int fd = f.cfd[f.n - 1];
+    for (int i = 0; i < 8; i++) {
+        assert_false(run_until(&x, always_false, 150));
+        assert_int_equal(write(fd, "\x06\x00\x00\x00", 4), 4);
+    }
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->silent, 1);
+    loop_fd_del(x.loop, f.lfd);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* A restartable intercept driven by the test's loop: HELLO (and AUTH with a
+ * secret), then it counts the ROUTE_ADD records it receives, per client port. */
+#define RF_PORTS 4096
+struct rconn {
+    struct rfake *rf;
+    int fd;
+    struct buf in;
+    bool hello, up;
+    uint8_t cnonce[16], nonce[16];
+    size_t routes;
+};
+struct rfake {
+    int lfd;
+    struct loop *loop;
+    const struct auth_secret *secret;
+    struct rconn c[MAXC];
+    int n;
+    uint8_t seen[RF_PORTS];
+    size_t routes, dup, auth_bad, ups;
+};
+
+static void rconn_close(struct rconn *rc)
+{
+    if (rc->fd < 0)
+        return;
+    loop_fd_del(rc->rf->loop, rc->fd);
+    close(rc->fd);
+    rc->fd = -1;
+    buf_free(&rc->in);
+}
+
+static void rconn_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct rconn *rc = arg;
+    struct rfake *rf = rc->rf;
+    (void)l;
+    (void)events;
+    ssize_t r = buf_read_fd(&rc->in, fd);
+    if (r == -EAGAIN)
+        return;
+    if (r <= 0) {
+        rconn_close(rc);
+        return;
+    }
+    for (;;) {
+        struct chan_frame fr;
+        ssize_t n = chan_frame_next(&fr, buf_head(&rc->in), buf_len(&rc->in));
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        if (!rc->hello) {
+            struct chan_hello h;
+            assert_int_equal(chan_hello_decode(&h, &fr), 0);
+            memcpy(rc->cnonce, h.nonce, 16);
+            rc->hello = true;
+            if (rf->secret != NULL) {
+                send_hello_auth(fd, rf->secret, rc->cnonce, rc->nonce);
+            } else {
+                send_hello(fd, CHAN_VERSION);
+                rc->up = true;
+                rf->ups++;
+            }
+        } else if (!rc->up) {
+            uint8_t mac[CHAN_MAC_LEN];
+            if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 &&
+                auth_verify(mac, rf->secret, CHAN_ROLE_TCPCOPY, rc->cnonce, rc->nonce)) {
+                rc->up = true;
+                rf->ups++;
+            } else {
+                rf->auth_bad++;
+                (void)!write(fd,
+                             "\x07\x00\x00\x0c\x00\x03"
+                             "bad secret",
+                             16);
+                rconn_close(rc);
+                return;
+            }
+        } else if (fr.type == CHAN_ROUTE_ADD) {
+            for (size_t k = 0; k < chan_route_count(&fr); k++) {
+                struct chan_route g;
+                assert_int_equal(chan_route_get(&g, &fr, k), 0);
+                assert_true(g.cport < RF_PORTS);
+                if (rf->seen[g.cport]++)
+                    rf->dup++;
+                rf->routes++;
+                rc->routes++;
+            }
+        }
+        buf_consume(&rc->in, (size_t)n);
+    }
+}
+
+static void rfake_accept_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct rfake *rf = arg;
+    (void)events;
+    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0)
+        return;
+    assert_true(rf->n < MAXC);
+    struct rconn *rc = &rf->c[rf->n++];
+    memset(rc, 0, sizeof(*rc));
+    rc->rf = rf;
+    rc->fd = c;
+    buf_init(&rc->in, 1 << 20);
+    assert_int_equal(loop_fd_add(l, c, LOOP_READ, rconn_cb, rc), 0);
+}
+
+/* Listen again on port (the intercept restarted), served from x's loop. */
+static void rfake_start(struct rfake *rf, struct ctx *x, uint16_t port,
+                        const struct auth_secret *secret)
+{
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1;
+    memset(rf, 0, sizeof(*rf));
+    rf->loop = x->loop;
+    rf->secret = secret;
+    rf->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(rf->lfd >= 0);
+    setsockopt(rf->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(rf->lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+        fail_msg("bind 127.0.0.1:%u: %s", port, strerror(errno));
+    assert_int_equal(listen(rf->lfd, 16), 0);
+    assert_int_equal(loop_fd_add(x->loop, rf->lfd, LOOP_READ, rfake_accept_cb, rf), 0);
+}
+
+static void rfake_stop(struct rfake *rf)
+{
+    for (int i = 0; i < rf->n; i++)
+        rconn_close(&rf->c[i]);
+    loop_fd_del(rf->loop, rf->lfd);
+    close(rf->lfd);
+}
+
+static struct rfake *the_rfake;
+static size_t rfake_want;
+
+static bool rfake_done(struct ctx *x)
+{
+    return the_rfake->routes >= rfake_want && chanc_up(x->c) == (size_t)the_rfake->n;
+}
+
+static bool all_down(struct ctx *x)
+{
+    return chanc_up(x->c) == 0;
+}
+
+/* The intercept restarts: every live route reaches the new one, each exactly
+ * once, on the connection its hash picks (-C 2). */
+static void test_reregister_after_restart(void **state)
+{
+    (void)state;
+    enum { PER = 2, N = 300 };
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    struct chan_route live[N];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, PER, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, PER);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_int_equal(x.up_calls, PER); /* on_up at startup too (nothing live yet) */
+    assert_int_equal(x.rereg_sent, 0);
+
+    /* Sessions registered normally while up. */
+    for (int k = 0; k < N; k++) {
+        live[k] = route(0x0a000000 + (uint32_t)k * 13, (uint16_t)(1000 + k));
+        chanc_route_add(x.c, &live[k]);
+    }
+    chanc_flush(x.c);
+    x.live = live;
+    x.nlive = N;
+
+    uint16_t port = f.port;
+    fake_close(&f);
+    assert_true(run_until(&x, all_down, 3000));
+    assert_int_equal(chanc_stats(x.c)->disconnects, PER);
+
+    struct rfake rf;
+    rfake_start(&rf, &x, port, NULL);
+    the_rfake = &rf;
+    rfake_want = N;
+    assert_true(run_until(&x, rfake_done, 5000));
+    /* Give a duplicate, if any, time to show up. */
+    assert_false(run_until(&x, always_false, 200));
+    assert_int_equal(rf.n, PER);
+    assert_int_equal(rf.routes, N);
+    assert_int_equal(rf.dup, 0);
+    for (int k = 0; k < N; k++)
+        assert_int_equal(rf.seen[1000 + k], 1);
+    assert_true(rf.c[0].routes > 0 && rf.c[1].routes > 0); /* spread over both */
+    assert_int_equal(x.up_calls, 2 * PER);
+    assert_int_equal(x.up_server[2], 0);
+    assert_int_equal(x.up_server[3], 0);
+    assert_int_equal(x.rereg_sent, N);
+    assert_int_equal(x.rereg_other, N * (PER - 1)); /* each belonged to the other connection */
+    assert_int_equal(x.rereg_dropped, 0);
+    assert_int_equal(chanc_stats(x.c)->reregistered, N);
+    assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
+/* Re-registration respects the output bound: what does not fit is counted. */
+static void test_reregister_bounded(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct chan_route live[5];
+    connect_one(&f, &x, 100); /* a frame of two routes fits (84 bytes), not three */
+    for (int k = 0; k < 5; k++)
+        live[k] = route(0x0a000001, (uint16_t)(3000 + k));
+    x.live = live;
+    x.nlive = 5;
+    close(f.cfd[0]);
+    f.cfd[0] = -1;
+    assert_true(run_until(&x, is_down, 3000));
+    struct rfake rf;
+    uint16_t port = f.port;
+    fake_close(&f);
+    rfake_start(&rf, &x, port, NULL);
+    the_rfake = &rf;
+    rfake_want = 2;
+    assert_true(run_until(&x, rfake_done, 3000));
+    assert_int_equal(x.rereg_sent, 2);
+    assert_int_equal(x.rereg_dropped, 3);
+    assert_int_equal(chanc_stats(x.c)->out_dropped, 3);
+    assert_int_equal(rf.routes, 2);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
+static bool two_auth_failures(struct ctx *x)
+{
+    return chanc_stats(x->c)->auth_failed >= 2;
+}
+
+/* At runtime a wrong secret is logged and retried with backoff; once the
+ * intercept has the right one again, the connection comes back. */
+static void test_runtime_wrong_secret_retries(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret good, bad;
+    char err[384];
+    x.secret = secret_of(&good, "good");
+    secret_of(&bad, "bad");
+    fake_listen(&f);
+    f.secret = &good;
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_true(f.auth_ok);
+
+    uint16_t port = f.port;
+    fake_close(&f);
+    assert_true(run_until(&x, is_down, 3000));
+    struct rfake rf;
+    rfake_start(&rf, &x, port, &bad);
+    uint64_t t0 = now_monotonic_us();
+    assert_true(run_until(&x, two_auth_failures, 4000));
+    uint64_t ms = (now_monotonic_us() - t0) / 1000;
+    assert_true(ms >= 500); /* 200 ms, then 400 ms: backoff, not a busy loop */
+    assert_int_equal(chanc_up(x.c), 0);
+    assert_false(run_until(&x, always_false, 100)); /* let the fake read our last AUTH */
+    assert_true(rf.auth_bad >= 2);                  /* the intercept saw our proofs fail too */
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+
+    rf.secret = &good;
+    assert_true(run_until(&x, is_up, 6000));
+    assert_false(run_until(&x, always_false, 100)); /* the fake checks our AUTH */
+    assert_int_equal(rf.ups, 1);
+    assert_int_equal(chanc_up(x.c), 1);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
 static void test_new_invalid(void **state)
 {
     (void)state;
@@ -951,6 +1474,13 @@ int main(void)
         cmocka_unit_test(test_reconnect_after_restart),
         cmocka_unit_test(test_heartbeat_sent),
         cmocka_unit_test(test_new_invalid),
+        cmocka_unit_test(test_auth_ok),
+        cmocka_unit_test(test_auth_wrong_secret),
+        cmocka_unit_test(test_auth_one_sided),
+        cmocka_unit_test(test_silent_intercept_reconnects),
+        cmocka_unit_test(test_reregister_after_restart),
+        cmocka_unit_test(test_reregister_bounded),
+        cmocka_unit_test(test_runtime_wrong_secret_retries),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -132,6 +132,29 @@ static void test_allow_any(void **state)
     icpt_opts_free(&o);
 }
 
+static void test_secret_file(void **state)
+{
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    char **none = ARGV("-F", "tcp");
+    assert_int_equal(parse(&o, none), 0);
+    assert_null(o.secret_file);
+    char **v = ARGV("-F", "tcp", "--secret-file", "/etc/tcpcopy/secret");
+    assert_int_equal(parse(&o, v), 0);
+    assert_string_equal(o.secret_file, "/etc/tcpcopy/secret");
+    char **eq = ARGV("--secret-file=/run/s", "-F", "tcp");
+    assert_int_equal(parse(&o, eq), 0);
+    assert_string_equal(o.secret_file, "/run/s");
+    /* Together with an allowlist: both checks apply, in that order. */
+    char **both = ARGV("-F", "tcp", "--allow", "192.0.2.0/24", "--secret-file", "s", "--allow",
+                       "2001:db8::/32");
+    assert_int_equal(parse(&o, both), 0);
+    assert_string_equal(o.secret_file, "s");
+    assert_int_equal(o.nallow, 2);
+    assert_false(o.allow_any);
+    icpt_opts_free(&o);
+}
+
 static void test_help_version(void **state)
 {
     struct icpt_opts o;
@@ -202,8 +225,16 @@ static void test_errors(void **state)
     expect_error(unk, "unknown option -Z");
     char **unkl = ARGV("-F", "tcp", "--frobnicate");
     expect_error(unkl, "unknown option --frobnicate");
+    /* The original's container rewrite: named and refused, never ignored. */
     char **dopt = ARGV("-F", "tcp", "-D", "192.0.2.1");
-    expect_error(dopt, "unknown option -D");
+    expect_error(dopt, "-D 192.0.2.1: rewriting reply destinations (the original's container "
+                       "mode) is not supported");
+    char **dmiss = ARGV("-F", "tcp", "-D");
+    expect_error(dmiss, "-D needs a value");
+    char **sfe = ARGV("-F", "tcp", "--secret-file", "");
+    expect_error(sfe, "--secret-file needs a file name");
+    char **sfm = ARGV("-F", "tcp", "--secret-file");
+    expect_error(sfm, "--secret-file needs a value");
     char **miss = ARGV("-F", "tcp", "-p");
     expect_error(miss, "-p needs a value");
     char **missl = ARGV("-F", "tcp", "--bind");
@@ -232,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_short_options),
         cmocka_unit_test(test_long_options),
         cmocka_unit_test(test_allow_any),
+        cmocka_unit_test(test_secret_file),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_cidr_parse),
         cmocka_unit_test(test_errors),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -340,6 +341,49 @@ static void test_bad_long_option_with_value(void **state)
     bad("--help", ARGS(X, S, "--help=1"));
 }
 
+/* Options of the channel: -L, --secret-file, --intercept-timeout (issue 5). */
+static void test_channel_options(void **state)
+{
+    (void)state;
+    char err[256];
+    struct cmdline c;
+    struct tc_opts *o = malloc(sizeof(*o));
+    assert_non_null(o);
+
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_false(o->lonely);
+    assert_null(o->secret_file);
+    assert_int_equal(o->intercept_timeout_ms, 3000);
+    cmd_free(&c);
+
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S, "-L", "--secret-file", "/etc/tcpcopy/secret",
+                       "--intercept-timeout", "500"));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_true(o->lonely);
+    assert_string_equal(o->secret_file, "/etc/tcpcopy/secret");
+    assert_int_equal(o->intercept_timeout_ms, 500);
+    cmd_free(&c);
+
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S, "--lonely", "--secret-file=s", "--intercept-timeout=60000"));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_true(o->lonely);
+    assert_string_equal(o->secret_file, "s");
+    assert_int_equal(o->intercept_timeout_ms, 60000);
+    cmd_free(&c);
+    free(o);
+
+    bad("--secret-file", ARGS(X, S, "--secret-file"));
+    bad("--secret-file", ARGS(X, S, "--secret-file", ""));
+    bad("--intercept-timeout", ARGS(X, S, "--intercept-timeout", "99"));
+    bad("--intercept-timeout", ARGS(X, S, "--intercept-timeout", "600001"));
+    bad("--intercept-timeout", ARGS(X, S, "--intercept-timeout", "3s"));
+    bad("--lonely", ARGS(X, S, "--lonely=yes"));
+}
+
 static void test_repeatable(void **state)
 {
     (void)state;
@@ -369,6 +413,202 @@ static void test_repeatable(void **state)
     free(p);
 }
 
+/* ---- capture, send and offline modes ---- */
+
+/* Parse a command line that must succeed, keeping argv alive: the mode options
+ * point into it. Release with modes_done(). */
+static struct tc_opts *modes_ok(struct cmdline *c, const char *const *args)
+{
+    char err[256] = "";
+    struct tc_opts *o = malloc(sizeof(*o));
+    assert_non_null(o);
+    tc_opts_init(o);
+    cmd_build(c, args);
+    int rc = tc_opts_parse(o, c->argc, c->argv, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("expected success, got %d: %s", rc, err);
+    return o;
+}
+
+static void modes_done(struct cmdline *c, struct tc_opts *o)
+{
+    cmd_free(c);
+    free(o);
+}
+
+/* A real file for the offline tests (its contents are checked at startup only). */
+static const char *modes_file(void)
+{
+    static char path[64];
+    if (path[0] == '\0') {
+        snprintf(path, sizeof(path), "/tmp/test_opts_%d.pcap", (int)getpid());
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    return path;
+}
+
+static void test_mode_defaults(void **state)
+{
+    (void)state;
+    struct cmdline c;
+    struct tc_opts *o = modes_ok(&c, ARGS(X, S));
+    assert_false(o->pcap_capture);
+    assert_false(o->offline);
+    assert_false(o->pcap_send);
+    assert_false(o->fast);
+    assert_null(o->devices);
+    assert_null(o->filter);
+    assert_null(o->out_dev);
+    assert_int_equal(o->pcap_buffer_mb, 16);
+    assert_int_equal(o->snaplen, 65535);
+    assert_int_equal(o->accel, 1);
+    assert_int_equal(o->idle_skip_ms, 0);
+    assert_int_equal(o->loops, 1);
+    modes_done(&c, o);
+}
+
+static void test_mode_pcap_capture(void **state)
+{
+    (void)state;
+    struct cmdline c;
+    struct tc_opts *o;
+
+    o = modes_ok(&c, ARGS(X, S, "--pcap-capture"));
+    assert_true(o->pcap_capture);
+    assert_null(o->devices); /* "any" */
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--pcap-capture", "-i", "eth0,eth1", "-F", "tcp dst port 80", "-B",
+                          "64", "-S", "1600"));
+    assert_true(o->pcap_capture);
+    assert_false(o->offline);
+    assert_string_equal(o->devices, "eth0,eth1");
+    assert_string_equal(o->filter, "tcp dst port 80");
+    assert_int_equal(o->pcap_buffer_mb, 64);
+    assert_int_equal(o->snaplen, 1600);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--device=eth0", "--filter", "tcp", "--buffer", "1", "--snaplen",
+                          "262144"));
+    assert_true(o->pcap_capture); /* the original's pcap-capture command line as is */
+    assert_string_equal(o->devices, "eth0");
+    assert_int_equal(o->pcap_buffer_mb, 1);
+    assert_int_equal(o->snaplen, 262144);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "-F", "tcp port 80"));
+    assert_true(o->pcap_capture);
+    modes_done(&c, o);
+}
+
+static void test_mode_pcap_send(void **state)
+{
+    (void)state;
+    struct cmdline c;
+    struct tc_opts *o;
+
+    o = modes_ok(&c, ARGS("-x", "80-192.0.2.20:8080@02:00:00:00:00:20", S, "--pcap-send", "-o",
+                          "eth0"));
+    assert_true(o->pcap_send);
+    assert_string_equal(o->out_dev, "eth0");
+    assert_true(o->xfer.rules[0].has_target_mac);
+    assert_false(o->pcap_capture);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--pcap-send", "--output=eth1", "--pcap-capture"));
+    assert_true(o->pcap_send);
+    assert_true(o->pcap_capture);
+    assert_string_equal(o->out_dev, "eth1");
+    modes_done(&c, o);
+}
+
+static void test_mode_offline(void **state)
+{
+    (void)state;
+    struct cmdline c;
+    struct tc_opts *o;
+    const char *f = modes_file();
+
+    /* Detected from an existing file. */
+    o = modes_ok(&c, ARGS(X, S, "-i", f));
+    assert_true(o->offline);
+    assert_false(o->pcap_capture);
+    assert_string_equal(o->devices, f);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--offline", "-i", f, "-a", "10", "-I", "500", "-T", "3", "-F",
+                          "tcp port 80", "--pcap-send", "-o", "eth0"));
+    assert_true(o->offline);
+    assert_int_equal(o->accel, 10);
+    assert_int_equal(o->idle_skip_ms, 500);
+    assert_int_equal(o->loops, 3);
+    assert_string_equal(o->filter, "tcp port 80");
+    assert_true(o->pcap_send);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--device", f, "--accelerate=1000", "--idle-skip", "1", "--loops",
+                          "65535"));
+    assert_int_equal(o->accel, 1000);
+    assert_int_equal(o->idle_skip_ms, 1);
+    assert_int_equal(o->loops, 65535);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "-i", f, "--fast"));
+    assert_true(o->fast);
+    modes_done(&c, o);
+
+    /* A path that does not exist is still a file: the startup says it is missing. */
+    o = modes_ok(&c, ARGS(X, S, "-i", "/nonexistent/capture.pcap"));
+    assert_true(o->offline);
+    modes_done(&c, o);
+    o = modes_ok(&c, ARGS(X, S, "-i", "missing.pcapng"));
+    assert_true(o->offline);
+    modes_done(&c, o);
+    o = modes_ok(&c, ARGS(X, S, "--offline", "-i", "eth0"));
+    assert_true(o->offline);
+    modes_done(&c, o);
+}
+
+static void test_mode_bad(void **state)
+{
+    (void)state;
+    const char *f = modes_file();
+
+    bad("--pcap-capture", ARGS(X, S, "--offline", "-i", f, "--pcap-capture"));
+    bad("--pcap-capture", ARGS(X, S, "-i", f, "--pcap-capture"));
+    bad("--offline", ARGS(X, S, "--offline"));
+    bad("-a", ARGS(X, S, "-a", "10"));
+    bad("-a", ARGS(X, S, "--pcap-capture", "-a", "10"));
+    bad("-I", ARGS(X, S, "-I", "100"));
+    bad("-T", ARGS(X, S, "-T", "2"));
+    bad("--fast", ARGS(X, S, "--fast"));
+    bad("--fast", ARGS(X, S, "-i", f, "--fast", "-a", "2"));
+    bad("-B", ARGS(X, S, "-i", f, "-B", "8"));
+    bad("-S", ARGS(X, S, "-i", f, "-S", "1500"));
+    bad("-o", ARGS(X, S, "-o", "eth0"));
+    bad("--pcap-send", ARGS(X, S, "--pcap-send"));
+    bad("-o", ARGS(X, S, "--pcap-send", "-o", "a-name-far-too-long-for-linux"));
+    bad("-o", ARGS(X, S, "--pcap-send", "-o", ""));
+    bad("-a", ARGS(X, S, "-i", f, "-a", "0"));
+    bad("-a", ARGS(X, S, "-i", f, "-a", "1001"));
+    bad("-I", ARGS(X, S, "-i", f, "-I", "0"));
+    bad("-T", ARGS(X, S, "-i", f, "-T", "0"));
+    bad("-T", ARGS(X, S, "-i", f, "-T", "65536"));
+    bad("-T", ARGS(X, S, "-i", f, "-T", "100", "-n", "1000"));
+    bad("-B", ARGS(X, S, "--pcap-capture", "-B", "0"));
+    bad("-B", ARGS(X, S, "--pcap-capture", "-B", "4097"));
+    bad("-S", ARGS(X, S, "--pcap-capture", "-S", "63"));
+    bad("-S", ARGS(X, S, "--pcap-capture", "--snaplen", "262145"));
+    bad("-i", ARGS(X, S, "-i", ""));
+    bad("-F", ARGS(X, S, "-F", ""));
+    bad("-i", ARGS(X, S, "-i"));
+    bad("--output", ARGS(X, S, "--pcap-send", "--output"));
+    bad("--offline", ARGS(X, S, "--offline=yes", "-i", f));
+    unlink(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +624,12 @@ int main(void)
         cmocka_unit_test(test_bad_long_option_missing_value),
         cmocka_unit_test(test_bad_long_option_with_value),
         cmocka_unit_test(test_repeatable),
+        cmocka_unit_test(test_channel_options),
+        cmocka_unit_test(test_mode_defaults),
+        cmocka_unit_test(test_mode_pcap_capture),
+        cmocka_unit_test(test_mode_pcap_send),
+        cmocka_unit_test(test_mode_offline),
+        cmocka_unit_test(test_mode_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

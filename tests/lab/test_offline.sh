@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Offline replay: traffic to the online nginx is recorded with tcpdump (eth0: Ethernet; any:
+# Linux cooked), then replayed by tcpcopy from the files to the target, with intercept for the
+# replies. Checks: every recorded request reproduced (same URI set) at the recorded pace;
+# -a 10 replays about 10x faster than the capture lasted (5x-20x); a pcapng conversion and the
+# SLL capture reproduce everything too; random bytes and a truncated copy give clear errors.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+N_CURL=${N_CURL:-60}       # curl invocations, 5 unique URIs each over one connection
+lab_up
+command -v tcpdump >/dev/null || fail "tcpdump is needed"
+start_nginx "$NS_ONL" 80 online
+ON_LOG=$NGINX_LOG
+start_nginx "$NS_TGT" 8080 target
+TG_LOG=$NGINX_LOG
+
+# ---- record --------------------------------------------------------------------------------
+CAP=$LAB_DIR/eth0.pcap
+CAP_ANY=$LAB_DIR/any.pcap
+# Only the client's side is needed (its ACKs tell the answers' sizes): the files stay small.
+ip netns exec "$NS_ONL" tcpdump -Z root -i eth0 -U -s 0 -w "$CAP" 'tcp dst port 80' \
+    >"$LAB_DIR/tcpdump-eth0.log" 2>&1 &
+TD1=$!
+lab_track "$TD1"
+ip netns exec "$NS_ONL" tcpdump -Z root -i any -U -s 0 -w "$CAP_ANY" 'tcp dst port 80' \
+    >"$LAB_DIR/tcpdump-any.log" 2>&1 &
+TD2=$!
+lab_track "$TD2"
+wait_until "grep -q listening $LAB_DIR/tcpdump-eth0.log && grep -q listening $LAB_DIR/tcpdump-any.log" 10 ||
+    fail "tcpdump did not start"
+
+log "recording: $N_CURL curl connections x 5 requests, then wrk -d2s"
+for ((i = 1; i <= N_CURL; i++)); do
+    on_cli curl -s --max-time 5 "http://$IP_ONL/c/$i/[1-5]" >/dev/null || fail "curl $i failed"
+done
+sleep 1
+wrk_uri_script "$LAB_DIR/uri.lua" w
+# About 1 ms between a connection's requests: a few thousand requests, not tens of thousands.
+printf 'function delay()\n    return 1\nend\n' >>"$LAB_DIR/uri.lua"
+on_cli timeout 20 wrk -t1 -c2 -d2s --timeout 3s -s "$LAB_DIR/uri.lua" "http://$IP_ONL/" |
+    sed 's/^/  /'
+sleep 1
+kill -INT "$TD1" "$TD2" 2>/dev/null || true
+wait "$TD1" 2>/dev/null || true
+wait "$TD2" 2>/dev/null || true
+N_REC=$(lines "$ON_LOG")
+assert_ge "$N_REC" 1000 "requests served online while recording"
+uris "$ON_LOG" | LC_ALL=C sort -u >"$LAB_DIR/rec.uris"
+log "capture files: $(stat -c %s "$CAP") and $(stat -c %s "$CAP_ANY") bytes"
+
+# pcap_info FILE: "linktype span_seconds packets" of a classic pcap file.
+pcap_info() {
+    "$LAB_PY" - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+magic = struct.unpack('<I', d[:4])[0]
+e = '<' if magic in (0xa1b2c3d4, 0xa1b23c4d) else '>'
+div = 1e9 if struct.unpack(e + 'I', d[:4])[0] == 0xa1b23c4d else 1e6
+lt = struct.unpack(e + 'I', d[20:24])[0]
+off, ts, n = 24, [], 0
+while off + 16 <= len(d):
+    s, u, cl, ol = struct.unpack(e + 'IIII', d[off:off + 16])
+    ts.append(s + u / div)
+    off += 16 + cl
+    n += 1
+print(lt, "%.3f" % (max(ts) - min(ts)), n)
+PY
+}
+
+# to_pcapng IN OUT: rewrite a classic pcap as pcapng (SHB, IDB with if_tsresol, EPBs).
+to_pcapng() {
+    "$LAB_PY" - "$1" "$2" <<'PY'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+assert struct.unpack('<I', d[:4])[0] == 0xa1b2c3d4, "little-endian microsecond pcap expected"
+snap, lt = struct.unpack('<II', d[16:24])
+def block(t, body):
+    body += b'\0' * (-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack('<II', t, n) + body + struct.pack('<I', n)
+out = [block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))]
+opts = struct.pack('<HHB', 9, 1, 6) + b'\0' * 3 + struct.pack('<HH', 0, 0)  # if_tsresol = 10^-6
+out.append(block(1, struct.pack('<HHI', lt, 0, snap) + opts))
+off = 24
+while off + 16 <= len(d):
+    s, u, cl, ol = struct.unpack('<IIII', d[off:off + 16])
+    t = s * 1000000 + u
+    out.append(block(6, struct.pack('<IIIII', 0, t >> 32, t & 0xffffffff, cl, ol) + d[off + 16:off + 16 + cl]))
+    off += 16 + cl
+open(sys.argv[2], 'wb').write(b''.join(out))
+PY
+}
+
+read -r LT SPAN NPKT <<<"$(pcap_info "$CAP")"
+read -r LT_ANY SPAN_ANY NPKT_ANY <<<"$(pcap_info "$CAP_ANY")"
+log "eth0 capture: link type $LT, $NPKT packets over $SPAN s; any: link type $LT_ANY, $NPKT_ANY packets"
+assert_eq "$LT" 1 "link type of the eth0 capture (Ethernet)"
+case $LT_ANY in 113 | 276) log "ok: the any capture is Linux cooked ($LT_ANY)" ;; *) fail "any capture: link type $LT_ANY" ;; esac
+
+# ---- replay --------------------------------------------------------------------------------
+start_intercept
+
+# replay NAME ARGS...: tcpcopy in the online namespace on a file, in the foreground (bounded);
+# sets RP_RC, RP_WALL (seconds) and RP_TIME (the replay itself, from tcpcopy's log).
+replay() {
+    local name=$1 t0 t1
+    shift
+    : >"$TG_LOG"
+    TCPCOPY_LOG="$LAB_DIR/tcpcopy-$name.log"
+    log "replay $name: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} $*"
+    t0=$(date +%s.%N)
+    ip netns exec "$NS_ONL" timeout 40 "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" "$@" >"$TCPCOPY_LOG" 2>&1 &
+    TCPCOPY_PID=$!
+    lab_track "$TCPCOPY_PID"
+    wait "$TCPCOPY_PID" && RP_RC=0 || RP_RC=$?
+    TCPCOPY_PID=""
+    t1=$(date +%s.%N)
+    RP_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    RP_TIME=$(grep -oE 'packets in [0-9.]+ s' "$TCPCOPY_LOG" | tail -n 1 | grep -oE '[0-9.]+ s' | tr -d ' s' || true)
+    RP_TIME=${RP_TIME:-0}
+    log "replay $name: exit $RP_RC after $RP_WALL s (replay $RP_TIME s)"
+    if grep -qE 'Sanitizer|runtime error:' "$TCPCOPY_LOG"; then
+        fail "replay $name: sanitizer report"
+    fi
+}
+
+# same_uris NAME: the target's URI set equals the recorded one.
+same_uris() {
+    settle "lines $TG_LOG" 5 >/dev/null
+    awk '{ print $4 }' "$TG_LOG" | LC_ALL=C sort -u >"$LAB_DIR/tg-$1.uris"
+    local miss extra
+    miss=$(LC_ALL=C comm -23 "$LAB_DIR/rec.uris" "$LAB_DIR/tg-$1.uris" | wc -l)
+    extra=$(LC_ALL=C comm -13 "$LAB_DIR/rec.uris" "$LAB_DIR/tg-$1.uris" | wc -l)
+    log "$1: recorded $(lines "$LAB_DIR/rec.uris") URIs, target $(lines "$LAB_DIR/tg-$1.uris"), missing $miss, extra $extra"
+    [ "$miss" -eq 0 ] && [ "$extra" -eq 0 ] || {
+        LC_ALL=C comm -3 "$LAB_DIR/rec.uris" "$LAB_DIR/tg-$1.uris" | firstn 10 >&2
+        fail "$1: the target's requests differ from the recording"
+    }
+}
+
+replay pace -i "$CAP"
+[ "$RP_RC" -eq 0 ] || fail "replay at the recorded pace: exit $RP_RC"
+same_uris pace
+# At the recorded pace, the replay lasts about as long as the capture.
+assert_ge "$RP_TIME" "$(awk -v s="$SPAN" 'BEGIN { print s * 0.9 }')" "replay time at 1x vs capture span $SPAN s"
+
+replay accel10 -i "$CAP" -a 10
+[ "$RP_RC" -eq 0 ] || fail "replay -a 10: exit $RP_RC"
+same_uris accel10
+SPEEDUP=$(awk -v s="$SPAN" -v r="$RP_TIME" 'BEGIN { if (r <= 0) print 0; else printf "%.1f", s / r }')
+log "-a 10: capture $SPAN s, replay $RP_TIME s: speed-up x$SPEEDUP"
+assert_ge "$SPEEDUP" 5 "speed-up with -a 10"
+awk -v x="$SPEEDUP" 'BEGIN { exit !(x <= 20) }' || fail "speed-up with -a 10 is $SPEEDUP, above 20"
+SPEEDUP10=$SPEEDUP
+
+to_pcapng "$CAP" "$LAB_DIR/eth0.pcapng"
+replay pcapng --offline -i "$LAB_DIR/eth0.pcapng" -I 100
+[ "$RP_RC" -eq 0 ] || fail "replay of the pcapng file: exit $RP_RC"
+same_uris pcapng
+
+replay sll -i "$CAP_ANY" -I 100
+[ "$RP_RC" -eq 0 ] || fail "replay of the SLL capture: exit $RP_RC"
+same_uris sll
+
+# ---- bad files -----------------------------------------------------------------------------
+head -c 20000 /dev/urandom >"$LAB_DIR/random.pcap"
+replay random -i "$LAB_DIR/random.pcap"
+assert_eq "$RP_RC" 1 "exit status on a file of random bytes"
+grep -q 'random.pcap: cannot replay' "$TCPCOPY_LOG" || fail "no clear error for random bytes"
+log "random bytes: $(grep -m1 'cannot replay' "$TCPCOPY_LOG" | sed 's/.*error: //')"
+
+replay missing -i "$LAB_DIR/nonexistent.pcap"
+assert_eq "$RP_RC" 1 "exit status on a missing file"
+grep -q 'nonexistent.pcap: cannot replay: No such file' "$TCPCOPY_LOG" || fail "no clear error for a missing file"
+
+SIZE=$(stat -c %s "$CAP")
+head -c $((SIZE / 2 + 7)) "$CAP" >"$LAB_DIR/cut.pcap"
+replay truncated -i "$LAB_DIR/cut.pcap" -I 100
+[ "$RP_RC" -ne 0 ] || fail "a truncated file must end with a non-zero status"
+grep -qE 'cut.pcap: truncated after [0-9]+ packets' "$TCPCOPY_LOG" || fail "no truncation warning"
+log "truncated: $(grep -m1 -oE 'cut.pcap: truncated after [0-9]+ packets' "$TCPCOPY_LOG"), exit $RP_RC"
+N_CUT=$(lines "$TG_LOG")
+assert_ge "$N_CUT" 100 "requests replayed from the first half of the file"
+
+pass "recorded $N_REC requests ($NPKT packets, $SPAN s): all reproduced at 1x, -a 10 (x$SPEEDUP10), pcapng, SLL; bad files refused"
