@@ -47,6 +47,7 @@ enum chan_bye_code {
     CHAN_BYE_VERSION = 2,  /* unsupported protocol version */
     CHAN_BYE_AUTH = 3,     /* authentication failed or missing */
     CHAN_BYE_BUSY = 4,     /* overloaded / too many peers */
+    CHAN_BYE_REFUSED = 5,  /* the peer's address is not allowed (--allow) */
 };
 #define CHAN_BYE_TEXT_MAX 1022
 

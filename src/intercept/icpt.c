@@ -121,6 +121,7 @@ struct icpt_stats {
     uint64_t nopeer;    /* captured while no tcpcopy was up (held for a returning one) */
     uint64_t peers_accepted, peers_refused, peers_closed, peers_bad;
     uint64_t auth_refused; /* of peers_refused: bad, missing or one-sided authentication */
+    uint64_t bad_frames;   /* peers closed for a malformed frame */
 };
 
 struct icpt {
@@ -634,6 +635,7 @@ static int peer_parse(struct peer *pe)
             return 0;
         if (n < 0) {
             const uint8_t *h = buf_head(&pe->in);
+            pe->ic->st.bad_frames++;
             peer_close(pe, LOG_LVL_WARN, "malformed frame (type %u, length %u): %s", h[0],
                        (unsigned)h[2] << 8 | h[3], chan_err_str((int)-n));
             return -1;
@@ -692,6 +694,22 @@ static void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t 
     log_warnx_rl(&ic->rl_refused, icpt_now(ic),
                  "refused peer %s: not in --allow (add --allow %s to admit it)",
                  addr_port_str(a, port, name, sizeof(name)), icpt_cidr_str(&c, s, sizeof(s)));
+    /* Tell it why before closing, so its operator reads the reason rather than a reset:
+     * the BYE goes out, then our FIN; whatever it already sent is read and dropped first,
+     * because closing with unread bytes would answer with a reset instead. */
+    struct chan_out o;
+    char why[160];
+    snprintf(why, sizeof(why), "not allowed: intercept needs --allow %s", s);
+    chan_out_init(&o, 512);
+    if (chan_put_bye(&o, CHAN_BYE_REFUSED, why) == 0) {
+        chan_out_seal(&o);
+        (void)send(fd, buf_head(&o.buf), buf_len(&o.buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    chan_out_free(&o);
+    (void)shutdown(fd, SHUT_WR);
+    char junk[512];
+    for (int i = 0; i < 8 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+        ;
     close(fd);
 }
 
@@ -995,13 +1013,13 @@ void icpt_log_stats(struct icpt *ic)
              ", overflow %" PRIu64 "; captured with no tcpcopy up %" PRIu64 "), held %zu"
              " (delivered late %" PRIu64 "), oversize %" PRIu64 ", dropped %" PRIu64
              " (peer buffer full), peers %zu (up %zu, refused %" PRIu64 ", auth refused %" PRIu64
-             "), routes %zu (reassigned %" PRIu64 ", table full %" PRIu64
+             ", closed for bad frames %" PRIu64 "), routes %zu (reassigned %" PRIu64 ", table full %" PRIu64
              "), kernel drops %" PRIu64,
              ic->st.captured, perr_total, perr, ic->st.forwarded, ic->st.fast,
              hs->expired + hs->overflow, hs->expired, hs->overflow, ic->st.nopeer,
              route_hold_count(ic->hold), hs->delivered, ic->st.toolong + hs->toolong,
              ic->st.dropped, ic->npeers, ic->nup, ic->st.peers_refused, ic->st.auth_refused,
-             route_count(ic->routes), rs->reassigned, rs->full, kdrops);
+             ic->st.bad_frames, route_count(ic->routes), rs->reassigned, rs->full, kdrops);
 }
 
 /* ---- life cycle ---- */

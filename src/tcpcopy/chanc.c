@@ -584,6 +584,7 @@ static bool conn_process(struct chanc_conn *cn)
 static bool conn_read(struct chanc_conn *cn)
 {
     for (int i = 0; i < CHANC_READS_PER_EVENT; i++) {
+        size_t room = buf_room(&cn->in);
         ssize_t r = buf_read_fd(&cn->in, cn->fd);
         if (r == -EAGAIN || r == -EWOULDBLOCK)
             return true;
@@ -604,6 +605,10 @@ static bool conn_read(struct chanc_conn *cn)
         }
         if (!conn_process(cn))
             return false;
+        /* A read that did not fill the room drained the socket: the loop (level
+         * triggered) says when there is more, without a read that only returns EAGAIN. */
+        if ((size_t)r < room)
+            return true;
     }
     return true;
 }

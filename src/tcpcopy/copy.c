@@ -29,7 +29,7 @@
 #define STATS_INTERVAL_US (30ULL * 1000000)
 /* Without -L, this long with no intercept connection up ends tcpcopy: every
  * session it copies meanwhile is blind (no replies), so it is doing harm. */
-#define LOST_EXIT_US (60ULL * 1000000)
+#define LOST_REPORT_US (60ULL * 1000000) /* how often a total loss is logged again */
 
 struct copy {
     const struct tc_opts *o;
@@ -44,6 +44,7 @@ struct copy {
     struct auth_secret secret; /* --secret-file; len 0 without */
     int sigfd;
     int exit_rc;
+    uint64_t lost_for_s;
     uint64_t parse_err[PKT_E_COUNT];
     uint64_t reply_err[PKT_E_COUNT];
     size_t up, total;
@@ -109,13 +110,14 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
     eng_on_reply(c->eng, &p, loop_now(c->loop));
 }
 
+/* Every intercept has been gone for a while: say so again, and keep trying. */
 static void on_lost_timer(struct loop *l, void *arg)
 {
     struct copy *c = arg;
-    log_msg(LOG_LVL_ERR, 0, "all intercepts lost for %llu s; use -L to keep retrying",
-            (unsigned long long)(LOST_EXIT_US / 1000000));
-    c->exit_rc = -ENOTCONN;
-    loop_stop(l);
+    c->lost_for_s += LOST_REPORT_US / 1000000;
+    log_warnx("all intercepts lost for %llu s: copied sessions get no replies; still "
+              "reconnecting", (unsigned long long)c->lost_for_s);
+    loop_timer_set(l, &c->lost_timer, loop_now(l) + LOST_REPORT_US, on_lost_timer, c);
 }
 
 static void on_chan_state(void *arg, size_t up, size_t total)
@@ -127,20 +129,16 @@ static void on_chan_state(void *arg, size_t up, size_t total)
         log_info("intercept connections up: %zu of %zu", up, total);
     c->up = up;
     c->total = total;
-    /* c->eng is set once startup succeeded: the 60 s count starts only then. */
+    /* c->eng is set once startup succeeded. Unlike the original, losing every
+     * intercept never ends tcpcopy (-L, which asked for that, is the default). */
     if (up > 0 || c->eng == NULL) {
         loop_timer_cancel(c->loop, &c->lost_timer);
+        c->lost_for_s = 0;
     } else if (!c->lost_timer.armed) {
-        if (c->o->lonely) {
-            log_warnx("every intercept is lost: copied sessions get no replies until one is "
-                      "back; retrying (-L: for as long as it takes)");
-        } else {
-            log_warnx("every intercept is lost: copied sessions get no replies until one is "
-                      "back; retrying for %llu s, then exiting (-L keeps retrying)",
-                      (unsigned long long)(LOST_EXIT_US / 1000000));
-            loop_timer_set(c->loop, &c->lost_timer, loop_update_time(c->loop) + LOST_EXIT_US,
-                           on_lost_timer, c);
-        }
+        log_warnx("every intercept is lost: copied sessions get no replies until one is "
+                  "back; reconnecting");
+        loop_timer_set(c->loop, &c->lost_timer, loop_update_time(c->loop) + LOST_REPORT_US,
+                       on_lost_timer, c);
     }
 }
 

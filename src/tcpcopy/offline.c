@@ -155,7 +155,6 @@ struct offline *offline_open(const struct offline_conf *c, char *err, size_t err
     if (off_pcap_open(o, err, errlen) < 0)
         goto fail;
     offline_clock_init(&o->clock, o->conf.accel, (uint64_t)o->conf.idle_skip_ms * 1000);
-    o->tty = isatty(STDERR_FILENO) == 1;
     return o;
 
 fail:
@@ -377,6 +376,8 @@ void offline_start(struct offline *o, struct loop *l, struct eng *e)
 
     o->loop = l;
     o->eng = e;
+    /* Asked here, not at open: -d detaches from the terminal in between. */
+    o->tty = isatty(STDERR_FILENO) == 1;
     o->state = OFF_READING;
     o->pass = 0;
     o->t_start_us = now;

@@ -16,6 +16,9 @@
 # so both the copy path (online -> target) and the reply path (target -> assist) cross it:
 # a2b (ia -> ib) is toward the target, b2a (ib -> ia) is the target's output. The relay
 # namespace is registered in LAB_NS and the relay in LAB_PIDS, so lib.sh's trap removes them.
+# TSO, GSO and GRO are turned off on the target's eth0, the bridge port imp0 and ia/ib, so
+# that every frame is one segment (IMPAIR_OFFLOAD=1 keeps them: the relay then forwards
+# 64 KB super-frames whole, through PACKET_VNET_HDR, and an impairment hits all of one).
 
 NS_IMP="${P}imp"
 IMPAIR_PID=""
@@ -92,8 +95,8 @@ _impair_start() {
     log "impair running (pid $IMPAIR_PID) between br0 and the target"
 }
 
-# impair_counter DIR KEY: a counter (rx fwd lost dup held reordered delayed qfull txerr gso
-# maxlen kdrops) of direction a2b or b2a from the relay's last report (final, or stats after
+# impair_counter DIR KEY: a counter (rx fwd lost dup held reordered delayed qfull txerr trunc
+# gso maxlen kdrops) of direction a2b or b2a from the relay's last report (final, or stats after
 # impair_stats). 0 when there is none.
 impair_counter() {
     awk -v d="$1" -v k="$2" '

@@ -2,8 +2,8 @@
 # Trouble on the copy path: nft drops 1% of the packets from the fake clients as they reach
 # the target, and the impairment relay reorders 2% and duplicates 1% of the frames toward
 # the target (IMPAIR_ARGS replaces the relay's options). wrk -t1 -c10 -d5s with a distinct
-# URI per request: every request served
-# online must be reproduced on the target (same count, same multiset of URIs).
+# URI per request: every request served online must be reproduced on the target (same
+# count, same multiset of URIs).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/impair.sh"

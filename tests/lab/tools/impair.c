@@ -69,6 +69,7 @@ struct imp_counters {
     uint64_t delayed;   /* frames that went through the delay queue */
     uint64_t qfull;     /* dropped because a queue was full */
     uint64_t txerr;     /* dropped because the write failed */
+    uint64_t trunc;     /* dropped because they did not fit the read buffer */
     uint64_t gso;       /* GSO super-frames seen */
     uint64_t maxlen;    /* largest frame, link header included */
     uint64_t kdrops;    /* dropped by the kernel before we read them (PACKET_STATISTICS) */
@@ -271,9 +272,9 @@ static void imp_print(struct imp_ctx *ctx, const char *what)
         imp_kstats(d);
         printf("impair %s %s rx=%" PRIu64 " fwd=%" PRIu64 " lost=%" PRIu64 " dup=%" PRIu64
                " held=%" PRIu64 " reordered=%" PRIu64 " delayed=%" PRIu64 " qfull=%" PRIu64
-               " txerr=%" PRIu64 " gso=%" PRIu64 " maxlen=%" PRIu64 " kdrops=%" PRIu64 "\n",
+               " txerr=%" PRIu64 " trunc=%" PRIu64 " gso=%" PRIu64 " maxlen=%" PRIu64 " kdrops=%" PRIu64 "\n",
                what, d->name, c->rx, c->fwd, c->lost, c->dup, c->held, c->reordered,
-               c->delayed, c->qfull, c->txerr, c->gso, c->maxlen, c->kdrops);
+               c->delayed, c->qfull, c->txerr, c->trunc, c->gso, c->maxlen, c->kdrops);
     }
     fflush(stdout);
 }
@@ -414,7 +415,7 @@ static void imp_read(struct imp_ctx *ctx, struct imp_dir *d)
             if (from[i].sll_pkttype == PACKET_OUTGOING)
                 continue;
             if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                d->c.txerr++;
+                d->c.trunc++;
                 continue;
             }
             imp_frame_in(ctx, d, ctx->rxbuf[i], msgs[i].msg_len, imp_now_ns());
