@@ -1064,6 +1064,9 @@ static int icpt_captures(struct icpt *ic, char *err, size_t errlen)
             .device = o->devices[i],
             .filter = o->filter,
             .snaplen = o->snaplen,
+            /* Headers only (snaplen 256): an 8 MB ring holds tens of thousands of
+             * replies, and its pages are most of intercept's memory. */
+            .buffer_mb = 8,
             /* Both directions: intercept may run on the target itself, where the
              * replies are outbound. The filter decides what is a reply. */
             .in_only = 0,

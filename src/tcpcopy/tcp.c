@@ -1164,11 +1164,13 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
     if (p->flags & TCPF_RST) {
         /* Deliver what came before the reset, then reset (output() does it). */
         s->flags |= SF_CLIENT_RST;
-        if (s->state == SS_SYN_SENT) {
+        if (s->state == SS_SYN_SENT && !bytes_waiting(s)) {
             finish(e, s, SO_CLIENT_RESET, true);
             schedule(e, s);
             return;
         }
+        /* Bytes are queued (even before the handshake finished): they were sent to
+         * the online server, so they go to the target before the reset does. */
     } else {
         if (p->data_len > 0 && p->data != NULL)
             client_data(e, s, p);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Traffic shaping options, one tcpcopy run each, intercept shared:
 #   -n 3                       exactly 3x the requests at the target, all client ports distinct
-#   -r 50                      50% +- 5% of 400 short sessions (distinct source ports)
+#   -r 50                      50% +- 5% of 1000 short sessions (distinct source ports)
 #   -c 203.0.113.5,203.0.113.6 and -c 203.0.113.x: the target sees only those addresses
 #   -m 16                      20 MB uploads to a target slowed by tc tbf: tcpcopy stays up,
 #                              reports refused/shed sessions, and copies again after the load
@@ -52,10 +52,10 @@ RESULTS+=("n3 $N_REQ/300")
 
 # ---- -r 50 ---------------------------------------------------------------------------------
 start_tcpcopy "${XS[@]}" -c 203.0.113.x -r 50
-log "-r 50: 400 short sessions"
+log "-r 50: 1000 short sessions"
 on_cli "$LAB_PY" - "$IP_ONL" <<'PY' || fail "-r 50: the client failed"
 import socket, sys
-for i in range(400):
+for i in range(1000):
     s = socket.create_connection((sys.argv[1], 80), timeout=5)
     s.sendall(b"GET /r50/%d HTTP/1.1\r\nHost: online\r\nConnection: close\r\n\r\n" % i)
     while s.recv(65536):
@@ -67,9 +67,9 @@ stop_copy r50
 N_ON=$(grep -c ' /r50/' "$ON_LOG" || true)
 N_TG=$(target_lines r50 | wc -l)
 N_TGP=$(target_lines r50 | awk '{ print $2 }' | LC_ALL=C sort -u | wc -l)
-assert_eq "$N_ON" 400 "-r 50: sessions online"
-PCT=$(awk -v a="$N_TG" 'BEGIN { printf "%.1f", a / 4 }')
-log "-r 50: $N_TG of 400 sessions copied ($PCT%), $N_TGP distinct ports"
+assert_eq "$N_ON" 1000 "-r 50: sessions online"
+PCT=$(awk -v a="$N_TG" 'BEGIN { printf "%.1f", a / 10 }')
+log "-r 50: $N_TG of 1000 sessions copied ($PCT%), $N_TGP distinct ports"
 awk -v p="$PCT" 'BEGIN { exit !(p >= 45 && p <= 55) }' || fail "-r 50: $PCT% of sessions copied"
 assert_eq "$N_TGP" "$N_TG" "-r 50: one request per copied session"
 RESULTS+=("r50 $PCT%")

@@ -1052,6 +1052,26 @@ static void test_client_rst_window_not_advertised(void **state)
     fx_free(f);
 }
 
+static void test_client_rst_before_handshake_delivers(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40090, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 40090, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET /last HTTP/1.1\r\n\r\n");
+    cap(f, 40090, TCPF_RST | TCPF_ACK, C_ISN + 23, S_ISN + 1, NULL); /* client gone */
+    (void)fresh(f, &p);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_CLIENT_RESET], 0);
+    reply(f, 40090, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "GET /last", 9);
+    reply(f, 40090, TCPF_ACK, T_ISN + 1, C_ISN + 23, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_RST);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_CLIENT_RESET], 1);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_refused_target_comes_back),
         cmocka_unit_test(test_rebuild_only_at_request_boundary),
         cmocka_unit_test(test_client_rst_window_not_advertised),
+        cmocka_unit_test(test_client_rst_before_handshake_delivers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
