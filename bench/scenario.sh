@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
+#   bash bench/scenario.sh SCENARIO OUT.kv
+# Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
+# Scenarios: ka10 ka100 short bulk idle (see bench/README.md). Root, TC_BIN = build dir.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+SCEN=${1:?scenario}
+OUT=${2:?output file}
+# shellcheck disable=SC2034 # LAB_NAME is read by lib.sh
+LAB_NAME="bench-$SCEN"
+export TC_LAB_TIMEOUT=${TC_LAB_TIMEOUT:-300}
+# shellcheck disable=SC1091
+. "$BENCH_DIR/../tests/lab/lib.sh"
+
+DUR=${BENCH_DURATION:-10}            # seconds of wrk load
+BULK_MB=${BULK_MB:-200}              # bulk body, 10^6 bytes
+IDLE_N=${IDLE_N:-20000}              # idle sessions
+HZ=$(getconf CLK_TCK)
+: >"$OUT"
+
+kv() { echo "$1=$2" >>"$OUT"; }
+
+# --- measurements ---------------------------------------------------------------------------
+
+# proc_cpu_s PID: utime + stime of PID, seconds.
+proc_cpu_s() {
+    awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# proc_kb PID FIELD: a "kB" field of /proc/PID/status (VmRSS, VmHWM).
+proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# per10k SECONDS REQUESTS
+per10k() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.4f", c / (n / 10000); else print "" }'; }
+
+# sample_tc REQUESTS: CPU and peak RSS of tcpcopy and intercept, just before they stop.
+sample_tc() {
+    local n=$1 c
+    if [ -n "$TCPCOPY_PID" ] && [ -r "/proc/$TCPCOPY_PID/stat" ]; then
+        c=$(proc_cpu_s "$TCPCOPY_PID")
+        kv tc_cpu_s "$c"
+        kv cpu10k "$(per10k "$c" "$n")"
+        kv tc_hwm_kb "$(proc_kb "$TCPCOPY_PID" VmHWM)"
+        kv tc_rss_kb "$(proc_kb "$TCPCOPY_PID" VmRSS)"
+    fi
+    if [ -n "$INTERCEPT_PID" ] && [ -r "/proc/$INTERCEPT_PID/stat" ]; then
+        c=$(proc_cpu_s "$INTERCEPT_PID")
+        kv ic_cpu_s "$c"
+        kv ic_cpu10k "$(per10k "$c" "$n")"
+        kv ic_hwm_kb "$(proc_kb "$INTERCEPT_PID" VmHWM)"
+    fi
+}
+
+stop_both() {
+    if stop_tc; then kv stop_ok yes; else kv stop_ok no; fi
+}
+
+# --- servers --------------------------------------------------------------------------------
+
+# bench_nginx NS PORT NAME [WORKERS]: like lib.sh's start_nginx (600-byte page, same log
+# fields) plus $msec as the last field of each access-log line, as many connections as the
+# file-descriptor limit allows, and WORKERS processes (reuseport spreads the connections).
+bench_nginx() {
+    local ns=$1 port=$2 name=$3 workers=${4:-1} dir pid nofile conns reuse=""
+    dir="$LAB_DIR/nginx-$name"
+    mkdir -p "$dir/tmp" "$dir/html"
+    head -c 600 /dev/zero | tr '\0' 'x' >"$dir/html/page.html"
+    nofile=$(ulimit -Hn)
+    [ "$nofile" = unlimited ] && nofile=65536
+    [ "$nofile" -gt 65536 ] && nofile=65536
+    conns=$((nofile - 200))
+    [ "$workers" -gt 1 ] && reuse=" reuseport"
+    cat >"$dir/nginx.conf" <<EOF
+user root root;
+worker_processes $workers;
+worker_rlimit_nofile $nofile;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections $conns; }
+http {
+    log_format bench '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent \$msec';
+    access_log $dir/access.log bench;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300;
+    client_max_body_size 0;
+    server_tokens off;
+    server {
+        listen $port backlog=4096$reuse;
+        root $dir/html;
+        default_type text/html;
+        location / {
+            try_files /page.html =404;
+        }
+    }
+}
+EOF
+    : >"$dir/access.log"
+    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+        >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $ns $port" 10 || {
+        cat "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null
+        fail "nginx $name did not listen on $port in $ns"
+    }
+    NGINX_LOG="$dir/access.log"
+    log "nginx $name ($workers worker(s), $conns connections each) on $ns:$port (pid $pid)"
+}
+
+client_tuning() {
+    # Many connections from one client address: widen its port range (namespaced sysctls).
+    on_cli sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
+}
+
+# --- wrk scenarios: ka10, ka100, short ------------------------------------------------------
+
+# wrk_run PREFIX OUTFILE: the scenario's load; prints wrk's Requests/sec.
+wrk_run() {
+    local prefix=$1 out=$2 rc=0 args
+    args=(-t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s -s "$BENCH_DIR/uris.lua"
+        "http://$IP_ONL/" -- "$prefix")
+    [ "$MODE" = close ] && args+=(close)
+    on_cli timeout $((DUR + 30)) wrk "${args[@]}" >"$out" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || log "wrk exited with status $rc"
+    sed 's/^/  /' "$out" >&2
+    awk '/^Requests\/sec:/ { print $2 }' "$out"
+}
+
+run_wrk_scenario() {
+    local rps join
+    lab_up
+    client_tuning
+    bench_nginx "$NS_ONL" 80 online
+    ON_LOG=$NGINX_LOG
+    bench_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+
+    log "ceiling: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), no tcpcopy"
+    rps=$(wrk_run c "$LAB_DIR/wrk-ceiling.txt")
+    kv ceiling "${rps:-}"
+    kv ceiling_unit req/s
+    kv ceiling_requests "$(lines "$ON_LOG")"
+    sleep 1
+    : >"$ON_LOG" # nginx appends (O_APPEND): the copied run starts an empty log
+
+    start_intercept
+    start_tcpcopy
+    log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
+    rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
+    kv load_rps "${rps:-}"
+    settle_stable "lines $TG_LOG" 40 5 >/dev/null
+    join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
+    echo "$join" >>"$OUT"
+    sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
+    stop_both
+    echo "$join" | tr '\n' ' ' >&2
+    echo >&2
+}
+
+# --- bulk -----------------------------------------------------------------------------------
+
+mtime() { stat -c %.6Y "$1"; }
+
+run_bulk() {
+    local body size on_rec tg_rec out t0 on_bin tg_bin on_size tg_size t_tg on_sha tg_sha
+    local tgt_bytes_cmd limit=()
+    [ -n "${BULK_LIMIT:-}" ] && limit=(--limit-rate "$BULK_LIMIT")
+    body=${BENCH_BODY:-}
+    size=$((BULK_MB * 1000000))
+    lab_up
+    start_recorder "$NS_ONL" 0.0.0.0 81 online
+    on_rec=$REC_DIR
+    start_recorder "$NS_TGT" 0.0.0.0 8081 target
+    tg_rec=$REC_DIR
+    if [ -z "$body" ] || [ "$(stat -c %s "$body" 2>/dev/null || echo 0)" -ne "$size" ]; then
+        body="$LAB_DIR/body.bin"
+        head -c "$size" /dev/urandom >"$body"
+    fi
+    kv bulk_mb "$BULK_MB"
+    [ -n "${BULK_LIMIT:-}" ] && kv bulk_limit "$BULK_LIMIT"
+
+    log "ceiling: one POST of $BULK_MB MB to the recorder, no tcpcopy"
+    out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
+        -w '%{http_code} %{time_total}' "http://$IP_ONL:81/ceil/1") || fail "ceiling curl: $out"
+    log "ceiling curl: $out"
+    kv ceiling "$(echo "$out" | awk -v s="$size" '{ if ($2 > 0) printf "%.1f", s / $2 / 1e6 }')"
+    kv ceiling_unit MB/s
+    sleep 1
+    rm -f "$on_rec"/*.bin
+
+    start_intercept -i eth0 -F 'tcp and src port 8081'
+    start_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x
+    log "load: one POST of $BULK_MB MB, with tcpcopy"
+    t0=$(date +%s.%N)
+    out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
+        -w '%{http_code} %{time_total}' "http://$IP_ONL:81/bulk/1") || fail "curl: $out"
+    log "curl: $out"
+    kv online_mbps "$(echo "$out" | awk -v s="$size" '{ if ($2 > 0) printf "%.1f", s / $2 / 1e6 }')"
+    tgt_bytes_cmd="find $tg_rec -name '*.bin' -printf '%s\n' | awk '{ s += \$1 } END { print s + 0 }'"
+    settle_stable "$tgt_bytes_cmd" 120 3 >/dev/null
+    on_bin=$(find "$on_rec" -name '*.bin' | firstn 1)
+    tg_bin=$(find "$tg_rec" -name '*.bin' -printf '%s %p\n' | sort -rn | awk 'NR == 1 { print $2 }')
+    [ -n "$on_bin" ] || fail "no online recording"
+    on_size=$(stat -c %s "$on_bin")
+    tg_size=0 t_tg=""
+    if [ -n "$tg_bin" ]; then
+        tg_size=$(stat -c %s "$tg_bin")
+        t_tg=$(mtime "$tg_bin")
+    fi
+    on_sha=$(awk '$4 == "/bulk/1" { print $6 }' "$on_rec/requests.log" | firstn 1)
+    tg_sha=$(awk '$4 == "/bulk/1" { print $6 }' "$tg_rec/requests.log" | firstn 1)
+    log "online: $on_size bytes, body sha256 $on_sha; target: $tg_size bytes, body sha256 ${tg_sha:-none}"
+    kv online 1
+    if [ -n "$on_sha" ] && [ "$on_sha" = "$tg_sha" ]; then
+        kv reproduced 1
+        kv sha_equal yes
+    else
+        kv reproduced 0
+        kv sha_equal no
+    fi
+    kv ratio "$(awk -v a="$on_size" -v b="$tg_size" 'BEGIN { if (a > 0) printf "%.4f", b / a; else print 0 }')"
+    if [ -n "$t_tg" ]; then
+        kv mbps "$(awk -v b="$tg_size" -v a="$t0" -v e="$t_tg" 'BEGIN { if (e > a) printf "%.1f", b / (e - a) / 1e6 }')"
+    fi
+    if [ -n "$t_tg" ] && [ "$tg_size" -eq "$on_size" ]; then
+        kv lag_ms "$(awk -v a="$(mtime "$on_bin")" -v e="$t_tg" 'BEGIN { printf "%.0f", (e - a) * 1000 }')"
+    fi
+    sample_tc 1
+    kv tc_cpu_s_per_gb "$(awk -v c="$(awk -F= '$1 == "tc_cpu_s" { print $2 }' "$OUT")" -v b="$on_size" \
+        'BEGIN { if (b > 0) printf "%.3f", c / (b / 1e9) }')"
+    # CPU per 10k requests means nothing for one request.
+    sed -i '/^cpu10k=/d; /^ic_cpu10k=/d' "$OUT"
+    stop_both
+    rm -f "$on_rec"/*.bin "$tg_rec"/*.bin
+}
+
+# --- idle -----------------------------------------------------------------------------------
+
+run_idle() {
+    local rss0 irss0 rss1 irss1 ready rel pid ans n_tgt join est
+    lab_up
+    client_tuning
+    # 4 workers each: one process may not hold 20,000 descriptors here (hard RLIMIT_NOFILE).
+    bench_nginx "$NS_ONL" 80 online 4
+    ON_LOG=$NGINX_LOG
+    bench_nginx "$NS_TGT" 8080 target 4
+    TG_LOG=$NGINX_LOG
+    start_intercept
+    start_tcpcopy
+    sleep 1
+    rss0=$(proc_kb "$TCPCOPY_PID" VmRSS)
+    irss0=$(proc_kb "$INTERCEPT_PID" VmRSS)
+    kv rss_before_kb "$rss0"
+    ready="$LAB_DIR/idle.ready" rel="$LAB_DIR/idle.release"
+    log "opening $IDLE_N idle keep-alive sessions to online:80"
+    ip netns exec "$NS_CLI" "$LAB_PY" "$BENCH_DIR/idle_client.py" --host "$IP_ONL" --port 80 \
+        --n "$IDLE_N" --procs 4 --ready "$ready" --release "$rel" --open-timeout 120 --hold 150 \
+        >"$LAB_DIR/idle_client.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "[ -f $ready ] || ! kill -0 $pid" 150 || true
+    [ -f "$ready" ] || fail "idle client: not ready after 150 s: $(tail -n 5 "$LAB_DIR/idle_client.log")"
+    read -r ans _ _ <"$ready"
+    log "idle client: $(cat "$ready") (answered failed seconds)"
+    n_tgt=$(settle_stable "lines $TG_LOG" 60 5)
+    est=$(on_tgt ss -Htn state established '( sport = :8080 )' | wc -l)
+    log "target: $n_tgt requests logged, $est sessions established"
+    rss1=$(proc_kb "$TCPCOPY_PID" VmRSS)
+    irss1=$(proc_kb "$INTERCEPT_PID" VmRSS)
+    kv sessions "$ans"
+    kv target_established "$est"
+    kv rss_during_kb "$rss1"
+    kv rss_delta_kb $((rss1 - rss0))
+    kv ic_rss_delta_kb $((irss1 - irss0))
+    kv bytes_per_session "$(awk -v d=$((rss1 - rss0)) -v n="$ans" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n }')"
+    join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
+    echo "$join" >>"$OUT"
+    sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
+    touch "$rel"
+    wait_until "! kill -0 $pid" 30 || log "idle client still running 30 s after release"
+    stop_both
+    echo "$join" | tr '\n' ' ' >&2
+    echo >&2
+}
+
+case $SCEN in
+ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
+ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
+short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
+bulk) run_bulk ;;
+idle) run_idle ;;
+*) echo "unknown scenario $SCEN" >&2; exit 2 ;;
+esac
+kv complete yes
+log "done: $(tr '\n' ' ' <"$OUT")"
