@@ -37,7 +37,7 @@
 /* GRO and loopback TSO hand whole aggregated datagrams to raw sockets, up to
  * the 64 KB an IPv4 total length can describe. */
 #define RAW_SLOT_BYTES 65536
-#define RAW_RCVBUF_DEFAULT (64 * 1024 * 1024) /* 0.2 s of a 300 MB/s upload */
+#define RAW_RCVBUF_DEFAULT (256 * 1024 * 1024) /* a second of a saturating upload; only a backlog uses it */
 /* Classic BPF jump offsets are 8 bits; 64 ports keep every branch in range
  * (and a longer linear list would cost more per packet than it saves). */
 #define RAW_FILTER_MAX_PORTS 64
