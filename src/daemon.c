@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "log.h"
 
 int daemon_detach(char *err, size_t errlen)
 {
@@ -68,4 +69,53 @@ void pidfile_remove(const char *path)
 {
     if (path != NULL)
         (void)unlink(path);
+}
+
+int daemon_log_start(struct daemon_conf *d)
+{
+    if (log_init(d->prog, d->log_path, false) != 0) {
+        fprintf(stderr, "%s: cannot open log file %s\n", d->prog, d->log_path);
+        return -1;
+    }
+    if (d->debug)
+        log_set_level(LOG_LVL_DEBUG);
+    return 0;
+}
+
+void daemon_setup_failed(const struct daemon_conf *d, const char *err)
+{
+    log_msg(LOG_LVL_ERR, 0, "%s", err);
+    if (d->log_path != NULL)
+        fprintf(stderr, "%s: %s\n", d->prog, err);
+}
+
+int daemon_enter(struct daemon_conf *d)
+{
+    char err[512];
+    if (d->detach) {
+        if (daemon_detach(err, sizeof(err)) != 0) {
+            log_msg(LOG_LVL_ERR, 0, "%s", err);
+            return -1;
+        }
+        if (log_init(d->prog, d->log_path, d->log_path == NULL) != 0)
+            return -1;
+        if (d->debug)
+            log_set_level(LOG_LVL_DEBUG);
+    }
+    if (d->pidfile != NULL) {
+        if (pidfile_write(d->pidfile, err, sizeof(err)) != 0) {
+            log_msg(LOG_LVL_ERR, 0, "%s", err);
+            return -1;
+        }
+        d->pidfile_written = true;
+    }
+    return 0;
+}
+
+void daemon_leave(struct daemon_conf *d)
+{
+    if (d->pidfile_written)
+        pidfile_remove(d->pidfile);
+    d->pidfile_written = false;
+    log_close();
 }

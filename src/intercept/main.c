@@ -21,7 +21,6 @@ int main(int argc, char **argv)
     struct icpt *ic = NULL;
     char err[512];
     int status = 1;
-    bool pidfile_written = false;
 
     icpt_opts_init(&o);
     if (icpt_opts_parse(&o, argc, argv, err, sizeof(err)) != 0) {
@@ -42,44 +41,19 @@ int main(int argc, char **argv)
 
     /* Until daemonized, messages go to the terminal (or -l), so that a bad device
      * or filter is reported where the command was typed. */
-    if (log_init("intercept", o.log_path, false) != 0) {
-        fprintf(stderr, "intercept: cannot open log file %s\n", o.log_path);
-        goto out;
+    struct daemon_conf d = {.prog = "intercept", .log_path = o.log_path, .pidfile = o.pidfile,
+                            .detach = o.daemon, .debug = o.debug};
+    if (daemon_log_start(&d) != 0) {
+        icpt_opts_free(&o);
+        return 1;
     }
-    if (o.debug)
-        log_set_level(LOG_LVL_DEBUG);
-
     ic = icpt_new(&o, err, sizeof(err));
-    if (ic == NULL) {
-        log_msg(LOG_LVL_ERR, 0, "%s", err);
-        if (o.log_path != NULL)
-            fprintf(stderr, "intercept: %s\n", err);
-        goto out;
-    }
-    if (o.daemon) {
-        if (daemon_detach(err, sizeof(err)) != 0) {
-            log_msg(LOG_LVL_ERR, 0, "%s", err);
-            goto out;
-        }
-        if (log_init("intercept", o.log_path, o.log_path == NULL) != 0)
-            goto out;
-        if (o.debug)
-            log_set_level(LOG_LVL_DEBUG);
-    }
-    if (o.pidfile != NULL) {
-        if (pidfile_write(o.pidfile, err, sizeof(err)) != 0) {
-            log_msg(LOG_LVL_ERR, 0, "%s", err);
-            goto out;
-        }
-        pidfile_written = true;
-    }
-    status = icpt_run(ic) == 0 ? 0 : 1;
-
-out:
+    if (ic == NULL)
+        daemon_setup_failed(&d, err);
+    else if (daemon_enter(&d) == 0)
+        status = icpt_run(ic) == 0 ? 0 : 1;
     icpt_free(ic);
-    if (pidfile_written)
-        pidfile_remove(o.pidfile);
-    log_close();
+    daemon_leave(&d);
     icpt_opts_free(&o);
     return status;
 }

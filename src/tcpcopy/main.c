@@ -21,7 +21,6 @@ int main(int argc, char **argv)
     struct copy *c = NULL;
     char err[512];
     int status = 1;
-    bool pidfile_written = false;
 
     tc_opts_init(&o);
     if (tc_opts_parse(&o, argc, argv, err, sizeof(err)) != 0) {
@@ -38,43 +37,16 @@ int main(int argc, char **argv)
     }
     /* Until daemonized, messages go to the terminal (or -l), so that a missing
      * privilege or an unreachable intercept is reported where the command was typed. */
-    if (log_init("tcpcopy", o.log_path, false) != 0) {
-        fprintf(stderr, "tcpcopy: cannot open log file %s\n", o.log_path);
+    struct daemon_conf d = {.prog = "tcpcopy", .log_path = o.log_path, .pidfile = o.pidfile,
+                            .detach = o.daemon, .debug = o.debug};
+    if (daemon_log_start(&d) != 0)
         return 1;
-    }
-    if (o.debug)
-        log_set_level(LOG_LVL_DEBUG);
-
     c = copy_new(&o, err, sizeof(err));
-    if (c == NULL) {
-        log_msg(LOG_LVL_ERR, 0, "%s", err);
-        if (o.log_path != NULL)
-            fprintf(stderr, "tcpcopy: %s\n", err);
-        goto out;
-    }
-    if (o.daemon) {
-        if (daemon_detach(err, sizeof(err)) != 0) {
-            log_msg(LOG_LVL_ERR, 0, "%s", err);
-            goto out;
-        }
-        if (log_init("tcpcopy", o.log_path, o.log_path == NULL) != 0)
-            goto out;
-        if (o.debug)
-            log_set_level(LOG_LVL_DEBUG);
-    }
-    if (o.pidfile != NULL) {
-        if (pidfile_write(o.pidfile, err, sizeof(err)) != 0) {
-            log_msg(LOG_LVL_ERR, 0, "%s", err);
-            goto out;
-        }
-        pidfile_written = true;
-    }
-    status = copy_run(c) == 0 ? 0 : 1;
-
-out:
+    if (c == NULL)
+        daemon_setup_failed(&d, err);
+    else if (daemon_enter(&d) == 0)
+        status = copy_run(c) == 0 ? 0 : 1;
     copy_free(c);
-    if (pidfile_written)
-        pidfile_remove(o.pidfile);
-    log_close();
+    daemon_leave(&d);
     return status;
 }
