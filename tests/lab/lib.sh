@@ -652,3 +652,23 @@ tc_final() {
     grep -E 'final:' "$TCPCOPY_LOG" 2>/dev/null | grep -oE "(^|[ (,])$1 [0-9]+" | tail -n 1 |
         grep -oE '[0-9]+$' || echo 0
 }
+
+# proc_rss_kb PID: the process's resident set (VmRSS, kB); 0 when it is gone.
+proc_rss_kb() {
+    local r
+    r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || r=0
+    echo "${r:-0}"
+}
+
+# proc_fds PID: the number of the process's open file descriptors; 0 when it is gone.
+proc_fds() {
+    local n
+    n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l) || n=0
+    echo "$n"
+}
+
+# wrk_delay FILE MS: pace a wrk script (from wrk_uri_script): each connection waits MS ms
+# before each request, so a load stays small enough to replay quickly under faults.
+wrk_delay() {
+    printf 'function delay()\n    return %d\nend\n' "$2" >>"$1"
+}

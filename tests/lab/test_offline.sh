@@ -19,11 +19,11 @@ TG_LOG=$NGINX_LOG
 CAP=$LAB_DIR/eth0.pcap
 CAP_ANY=$LAB_DIR/any.pcap
 # Only the client's side is needed (its ACKs tell the answers' sizes): the files stay small.
-ip netns exec "$NS_ONL" tcpdump -Z root -i eth0 -U -s 0 -w "$CAP" 'tcp dst port 80' \
+ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -i eth0 -U -s 0 -w "$CAP" 'tcp dst port 80' \
     >"$LAB_DIR/tcpdump-eth0.log" 2>&1 &
 TD1=$!
 lab_track "$TD1"
-ip netns exec "$NS_ONL" tcpdump -Z root -i any -U -s 0 -w "$CAP_ANY" 'tcp dst port 80' \
+ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -i any -U -s 0 -w "$CAP_ANY" 'tcp dst port 80' \
     >"$LAB_DIR/tcpdump-any.log" 2>&1 &
 TD2=$!
 lab_track "$TD2"

@@ -4,7 +4,8 @@
  * not a capture, a bad filter), and whole replays on a real loop and engine of
  * tiny pcaps written here with pcap_dump: packets reach the engine at their
  * relative times divided by -a, every link type decodes, a truncated file is
- * replayed up to the cut and reported. Documentation addresses only.
+ * replayed up to the cut and reported; and captures recorded in the lab
+ * (tests/data: Ethernet, Linux cooked v2, pcapng). Documentation addresses only.
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -472,6 +473,46 @@ static void test_replay_truncated(void **state)
     rig_free(&r);
 }
 
+/*
+ * Captures recorded in the lab (tests/data): five curl connections of three
+ * requests each to 192.0.2.10:80, client side only, taken with tcpdump on eth0
+ * (Ethernet), on "any" (Linux cooked v2), and the eth0 file rewritten as pcapng.
+ * All three must give the engine the same five sessions and the same bytes.
+ */
+static void test_replay_fixtures(void **state)
+{
+    (void)state;
+    const char *names[] = {"offline_curl_eth.pcap", "offline_curl_any.pcap",
+                           "offline_curl_eth.pcapng"};
+    const char *dir = getenv("TC_DATA");
+    uint64_t bytes0 = 0;
+
+    if (dir == NULL)
+        skip(); /* run by ctest, which says where tests/data is */
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct rig r;
+        char path[512];
+        uint64_t rd, rp;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        rig_init(&r);
+        struct offline_conf c = {.path = path, .fast = true, .loops = 1};
+        struct offline *o = rig_run(&r, &c);
+        offline_counts(o, &rd, &rp);
+        const struct eng_stats *st = eng_stats(r.eng);
+        if (rd != 40 || rp != 40 || st->sess_created != 5 || r.nsent != 5)
+            fail_msg("%s: read %llu, replayed %llu, sessions %llu, SYNs %zu", names[i],
+                     (unsigned long long)rd, (unsigned long long)rp,
+                     (unsigned long long)st->sess_created, r.nsent);
+        if (i == 0)
+            bytes0 = st->cap_payload_bytes;
+        assert_true(bytes0 > 15 * 60); /* fifteen GET requests */
+        assert_int_equal(st->cap_payload_bytes, bytes0);
+        assert_false(offline_failed(o));
+        offline_free(o);
+        rig_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_replay_loops),
         cmocka_unit_test(test_replay_link_types),
         cmocka_unit_test(test_replay_truncated),
+        cmocka_unit_test(test_replay_fixtures),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

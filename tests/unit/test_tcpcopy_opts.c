@@ -467,6 +467,14 @@ static void test_mode_defaults(void **state)
     assert_int_equal(o->idle_skip_ms, 0);
     assert_int_equal(o->loops, 1);
     modes_done(&c, o);
+
+    const char *u = tc_opts_usage();
+    const char *const mentioned[] = {"--pcap-capture", "--device", "--filter", "--buffer",
+                                     "--snaplen", "--pcap-send", "--output", "--offline",
+                                     "--accelerate", "--idle-skip", "--loops", "--fast"};
+    for (size_t i = 0; i < sizeof(mentioned) / sizeof(mentioned[0]); i++)
+        if (strstr(u, mentioned[i]) == NULL)
+            fail_msg("the usage does not mention %s", mentioned[i]);
 }
 
 static void test_mode_pcap_capture(void **state)
