@@ -86,7 +86,11 @@ enum sess_flag {
 };
 
 #define RTO_INIT_US 1000000u
-#define RTO_MIN_US 200000u
+/* The retransmission timeout's floor. Lower than the usual 200 ms: a spurious resend
+ * costs the target one duplicate segment, while each real loss of a lone request
+ * stalls that session until the timer fires, and the copy falls behind production.
+ * Still above the 40 ms a Linux receiver may delay its ACK. */
+#define RTO_MIN_US 50000u
 #define RTO_MAX_US 10000000u
 #define SYN_TRIES 3
 #define REFUSED_TRIES 7             /* a refused SYN is retried 6 times ... */
