@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "capture.h"
 #include "capture_impl.h"
 
@@ -55,20 +56,6 @@ struct capture_raw {
     uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen (wraps at 2^32) */
     uint64_t ovfl_high; /* wraps of ovfl_last, times 2^32 */
 };
-
-static void raw_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void raw_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t raw_now_us(void)
 {
@@ -148,7 +135,7 @@ static int raw_filter_attach(int fd, const uint16_t *ports, unsigned n, char *er
 
 fail:
     e = errno;
-    raw_set_err(err, errlen, "raw socket: SO_ATTACH_FILTER: %s", strerror(e));
+    errbuf_set(err, errlen, "raw socket: SO_ATTACH_FILTER: %s", strerror(e));
     return -e;
 }
 
@@ -282,13 +269,13 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
 
     r = calloc(1, sizeof(*r));
     if (!r) {
-        raw_set_err(err, errlen, "raw capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
         return NULL;
     }
     r->fd = -1;
     r->bufs = malloc((size_t)RAW_SLOTS * RAW_SLOT_BYTES);
     if (!r->bufs) {
-        raw_set_err(err, errlen, "raw capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
         goto fail;
     }
     for (unsigned i = 0; i < RAW_SLOTS; i++) {
@@ -301,10 +288,10 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
     r->fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (r->fd < 0) {
         if (errno == EPERM || errno == EACCES)
-            raw_set_err(err, errlen, "raw socket: %s (tcpcopy needs root or CAP_NET_RAW)",
+            errbuf_set(err, errlen, "raw socket: %s (tcpcopy needs root or CAP_NET_RAW)",
                         strerror(errno));
         else
-            raw_set_err(err, errlen, "raw socket: %s", strerror(errno));
+            errbuf_set(err, errlen, "raw socket: %s", strerror(errno));
         goto fail;
     }
     /* A deep queue rides out bursts while the engine is busy. SO_RCVBUFFORCE
@@ -314,7 +301,7 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
         (void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     /* Have the kernel's drop counter ride along with each packet. */
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0) {
-        raw_set_err(err, errlen, "raw socket: SO_RXQ_OVFL: %s", strerror(errno));
+        errbuf_set(err, errlen, "raw socket: SO_RXQ_OVFL: %s", strerror(errno));
         goto fail;
     }
     /* With more ports than the filter can hold (or none given) there is no

@@ -7,6 +7,7 @@
 #define TC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -43,6 +44,10 @@ bool log_ratelimit(struct log_rl *rl, uint64_t now_us, uint32_t per_sec, uint32_
 
 #define log_warnx_rl(rl, now, ...) \
     do { if (log_ratelimit((rl), (now), 1, 5)) log_warnx(__VA_ARGS__); } while (0)
+
+/* Format a message into a caller's error buffer (NULL or 0 length: nothing), the way
+ * setup functions report why they failed. */
+void errbuf_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Monotonic clock in microseconds. */
 uint64_t now_monotonic_us(void);

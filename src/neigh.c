@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "neigh.h"
 
 #define NEIGH_NL_BUF 32768
@@ -25,20 +26,6 @@
 #define NEIGH_RETRY_MS 20
 #define NEIGH_DISCARD_PORT 9
 #define NEIGH_TRIGGER_EVERY_MS 250
-
-static void neigh_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void neigh_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint64_t neigh_now_ms(void)
 {
@@ -62,20 +49,20 @@ int neigh_if_info(const char *dev, int *ifindex, uint8_t mac[NEIGH_MAC_LEN], int
     int fd, e, ret = 0;
 
     if (dev == NULL || strlen(dev) >= IFNAMSIZ) {
-        neigh_err(err, errlen, "bad interface name '%s'", dev ? dev : "");
+        errbuf_set(err, errlen, "bad interface name '%s'", dev ? dev : "");
         return -EINVAL;
     }
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         e = errno;
-        neigh_err(err, errlen, "%s: socket: %s", dev, strerror(e));
+        errbuf_set(err, errlen, "%s: socket: %s", dev, strerror(e));
         return -e;
     }
     memset(&ifr, 0, sizeof(ifr));
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
     if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
         e = errno;
-        neigh_err(err, errlen, "%s: no such interface (%s)", dev, strerror(e));
+        errbuf_set(err, errlen, "%s: no such interface (%s)", dev, strerror(e));
         ret = -e;
         goto cleanup;
     }
@@ -83,14 +70,14 @@ int neigh_if_info(const char *dev, int *ifindex, uint8_t mac[NEIGH_MAC_LEN], int
         *ifindex = ifr.ifr_ifindex;
     if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
         e = errno;
-        neigh_err(err, errlen, "%s: cannot read its MAC address (%s)", dev, strerror(e));
+        errbuf_set(err, errlen, "%s: cannot read its MAC address (%s)", dev, strerror(e));
         ret = -e;
         goto cleanup;
     }
     /* Ethernet framing is all we write: a tunnel or an IP-only device has no
      * link-layer header to fill in, and the raw IP sender serves it better. */
     if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-        neigh_err(err, errlen,
+        errbuf_set(err, errlen,
                   "%s: not an Ethernet interface (type %u): link-layer send needs Ethernet",
                   dev, ifr.ifr_hwaddr.sa_family);
         ret = -EPROTONOSUPPORT;
@@ -323,12 +310,12 @@ int neigh_route(const struct addr *dst, int ifindex, struct addr *nexthop, int *
     int r = nl_query(&req.nh, route_cb, &ans);
     addr_str(dst, ab, sizeof(ab));
     if (r < 0) {
-        neigh_err(err, errlen, "no route to %s%s: %s", ab, ifindex > 0 ? " on that interface" : "",
+        errbuf_set(err, errlen, "no route to %s%s: %s", ab, ifindex > 0 ? " on that interface" : "",
                   strerror(-r));
         return r;
     }
     if (!ans.found) {
-        neigh_err(err, errlen, "no route to %s: no usable answer from the kernel", ab);
+        errbuf_set(err, errlen, "no route to %s: no usable answer from the kernel", ab);
         return -ENETUNREACH;
     }
     *nexthop = addr_is_any(&ans.gw) ? *dst : ans.gw;
@@ -404,12 +391,12 @@ int neigh_resolve(const struct addr *dst, const char *dev, uint8_t mac[NEIGH_MAC
     addr_str(dst, ab, sizeof(ab));
     r = neigh_if_info(dev, &ifindex, NULL, NULL, why, sizeof(why));
     if (r < 0) {
-        neigh_err(err, errlen, "cannot find the MAC of %s on %s: %s", ab, dev, why);
+        errbuf_set(err, errlen, "cannot find the MAC of %s on %s: %s", ab, dev, why);
         return r;
     }
     r = neigh_route(dst, ifindex, &hop, &oif, why, sizeof(why));
     if (r < 0) {
-        neigh_err(err, errlen, "cannot find the MAC of %s on %s: %s; give it as -x ...@MAC", ab,
+        errbuf_set(err, errlen, "cannot find the MAC of %s on %s: %s; give it as -x ...@MAC", ab,
                   dev, why);
         return r;
     }
@@ -432,9 +419,9 @@ int neigh_resolve(const struct addr *dst, const char *dev, uint8_t mac[NEIGH_MAC
     }
     addr_str(&hop, hb, sizeof(hb));
     if (addr_eq(&hop, dst))
-        neigh_err(err, errlen, "cannot find the MAC of %s on %s: give it as -x ...@MAC", ab, dev);
+        errbuf_set(err, errlen, "cannot find the MAC of %s on %s: give it as -x ...@MAC", ab, dev);
     else
-        neigh_err(err, errlen,
+        errbuf_set(err, errlen,
                   "cannot find the MAC of %s on %s (next hop %s): give it as -x ...@MAC", ab, dev,
                   hb);
     return r == 0 ? -ENOENT : r;

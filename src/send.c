@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "send.h"
 #include "send_impl.h"
 
@@ -38,20 +39,6 @@
 #define SEND_SLOT_DEFAULT 1500U
 #define SEND_SLOT_MAX 65535U
 #define SEND_SNDBUF_DEFAULT (8 * 1024 * 1024)
-
-static void send_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void send_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Open one raw socket. EPERM gets its own wording because it is what an
@@ -66,10 +53,10 @@ static int send_socket(int af, const char *what, int sndbuf, char *err, size_t e
     if (fd < 0) {
         e = errno;
         if (e == EPERM || e == EACCES)
-            send_set_err(err, errlen, "%s raw socket: %s (tcpcopy needs root or CAP_NET_RAW)", what,
+            errbuf_set(err, errlen, "%s raw socket: %s (tcpcopy needs root or CAP_NET_RAW)", what,
                          strerror(e));
         else
-            send_set_err(err, errlen, "%s raw socket: %s", what, strerror(e));
+            errbuf_set(err, errlen, "%s raw socket: %s", what, strerror(e));
         return -e;
     }
     /* IPPROTO_RAW implies header inclusion for both families on Linux; setting
@@ -78,7 +65,7 @@ static int send_socket(int af, const char *what, int sndbuf, char *err, size_t e
         int one = 1;
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof(one)) < 0) {
             e = errno;
-            send_set_err(err, errlen, "%s raw socket: IPV6_HDRINCL: %s", what, strerror(e));
+            errbuf_set(err, errlen, "%s raw socket: IPV6_HDRINCL: %s", what, strerror(e));
             close(fd);
             return -e;
         }
@@ -101,12 +88,12 @@ struct sender *sender_raw_open(const struct sender_conf *c, char *err, size_t er
     int fd;
 
     if (batch > SEND_BATCH_MAX) {
-        send_set_err(err, errlen, "sender: batch %u out of range 1..%u", batch, SEND_BATCH_MAX);
+        errbuf_set(err, errlen, "sender: batch %u out of range 1..%u", batch, SEND_BATCH_MAX);
         return NULL;
     }
     /* An IPv4 datagram cannot be longer than its 16-bit total length. */
     if (slot < 40 || slot > SEND_SLOT_MAX) {
-        send_set_err(err, errlen, "sender: slot size %zu out of range 40..%u", slot, SEND_SLOT_MAX);
+        errbuf_set(err, errlen, "sender: slot size %zu out of range 40..%u", slot, SEND_SLOT_MAX);
         return NULL;
     }
 
@@ -135,7 +122,7 @@ struct sender *sender_raw_open(const struct sender_conf *c, char *err, size_t er
     return s;
 
 nomem:
-    send_set_err(err, errlen, "sender: %s", strerror(ENOMEM));
+    errbuf_set(err, errlen, "sender: %s", strerror(ENOMEM));
 fail:
     sender_free(s);
     return NULL;
@@ -279,7 +266,7 @@ void sender_commit(struct sender *s, size_t len)
  * next call then starts at the refused one and reports its errno, so that one
  * can be counted and skipped. Returns how many were refused.
  */
-static unsigned send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigned n)
+unsigned sender_send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigned n)
 {
     unsigned i = 0, refused = 0;
 
@@ -323,7 +310,7 @@ unsigned sender_flush(struct sender *s)
                 sender_count_err(&s->st, s->fd6_err);
             refused += j - i;
         } else {
-            refused += send_run(s, af == AF_INET ? s->fd4 : s->fd6, s->msgs + i, j - i);
+            refused += sender_send_run(s, af == AF_INET ? s->fd4 : s->fd6, s->msgs + i, j - i);
         }
         i = j;
     }

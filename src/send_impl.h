@@ -44,6 +44,9 @@ static inline uint8_t *sender_slot(struct sender *s, unsigned i)
 int sender_alloc_slots(struct sender *s);
 /* send.c: count a refusal under its errno. */
 void sender_count_err(struct sender_stats *st, int e);
+/* sendmmsg the n messages on fd; a refused one is counted by errno and skipped.
+ * Returns how many were refused. */
+unsigned sender_send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigned n);
 /* send_link.c: queue / send / release for the link backend. */
 void sender_link_commit(struct sender *s, size_t len);
 unsigned sender_link_flush(struct sender *s);

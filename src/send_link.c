@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "neigh.h"
 #include "send.h"
 #include "send_impl.h"
@@ -38,20 +39,6 @@ struct sender_link {
     struct sender_link_dst *dsts;
     size_t ndst;
 };
-
-static void link_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void link_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void sender_link_free(struct sender_link *l)
 {
@@ -73,7 +60,7 @@ struct sender *sender_link_open(const struct sender_conf *c, const struct sender
     int e, mtu;
 
     if (lc == NULL || lc->device == NULL || lc->ndst > LINK_DST_MAX) {
-        link_set_err(err, errlen, "link-layer send: no device or too many destinations");
+        errbuf_set(err, errlen, "link-layer send: no device or too many destinations");
         return NULL;
     }
     s = calloc(1, sizeof(*s));
@@ -88,7 +75,7 @@ struct sender *sender_link_open(const struct sender_conf *c, const struct sender
     s->slot = c && c->slot ? c->slot : 1500;
     s->headroom = LINK_HEADROOM;
     if (s->batch > 1024 || s->slot < 40 || s->slot > 65535) {
-        link_set_err(err, errlen, "link-layer send: batch %u or slot %zu out of range", s->batch,
+        errbuf_set(err, errlen, "link-layer send: batch %u or slot %zu out of range", s->batch,
                      s->slot);
         goto fail;
     }
@@ -101,21 +88,21 @@ struct sender *sender_link_open(const struct sender_conf *c, const struct sender
     l->ndst = lc->ndst;
 
     if (neigh_if_info(lc->device, &l->ifindex, l->src_mac, &mtu, why, sizeof(why)) < 0) {
-        link_set_err(err, errlen, "link-layer send: %s", why);
+        errbuf_set(err, errlen, "link-layer send: %s", why);
         goto fail;
     }
     /* Protocol 0: this socket sends only; it must not get a copy of every frame. */
     l->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0) {
         e = errno;
-        link_set_err(err, errlen, "link-layer send: packet socket: %s%s", strerror(e),
+        errbuf_set(err, errlen, "link-layer send: packet socket: %s%s", strerror(e),
                      e == EPERM || e == EACCES ? " (tcpcopy needs root or CAP_NET_RAW)" : "");
         goto fail;
     }
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = l->ifindex};
     if (bind(l->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
         e = errno;
-        link_set_err(err, errlen, "link-layer send: bind to %s: %s", lc->device, strerror(e));
+        errbuf_set(err, errlen, "link-layer send: bind to %s: %s", lc->device, strerror(e));
         goto fail;
     }
     if (setsockopt(l->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
@@ -123,7 +110,7 @@ struct sender *sender_link_open(const struct sender_conf *c, const struct sender
     return s;
 
 nomem:
-    link_set_err(err, errlen, "link-layer send: %s", strerror(ENOMEM));
+    errbuf_set(err, errlen, "link-layer send: %s", strerror(ENOMEM));
 fail:
     if (s == NULL)
         sender_link_free(l); /* otherwise s->link: sender_free releases it */
@@ -204,25 +191,7 @@ void sender_link_commit(struct sender *s, size_t len)
 /* As send.c's send_run: a refused frame is counted and skipped, the rest go on. */
 unsigned sender_link_flush(struct sender *s)
 {
-    unsigned i = 0, refused = 0, n = s->n;
-
-    while (i < n) {
-        int r = sendmmsg(s->link->fd, s->msgs + i, n - i, MSG_DONTWAIT);
-        if (r <= 0) {
-            int e = r < 0 ? errno : EIO;
-            if (e == EINTR)
-                continue;
-            sender_count_err(&s->st, e);
-            refused++;
-            i++;
-            continue;
-        }
-        s->st.batches++;
-        for (int k = 0; k < r; k++)
-            s->st.bytes += s->msgs[i + k].msg_len;
-        s->st.packets += (unsigned)r;
-        i += (unsigned)r;
-    }
+    unsigned refused = sender_send_run(s, s->link->fd, s->msgs, s->n);
     s->n = 0;
     return refused;
 }
