@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# intercept dies and comes back under load (issue 5): wrk -t1 -c10 -d10s with unique URIs
+# intercept dies and comes back under load (issue 5): wrk -t1 -c10 -d14s with unique URIs
 # online; at t=3 s intercept is killed (SIGKILL, by PID), at t=4 s it is started again with the
 # same command line. tcpcopy must reconnect and re-register its live sessions, so that:
 #  - copying resumes within RESUME_MAX (2) seconds of the restart: the target's access log,
@@ -37,9 +37,9 @@ SAMPLER_PID=$!
 lab_track "$SAMPLER_PID"
 
 wrk_uri_script "$LAB_DIR/uniq.lua" ir
-log "wrk -t1 -c10 -d10s (unique URIs); intercept killed at t=3 s, restarted at t=4 s"
+log "wrk -t1 -c10 -d14s (unique URIs); intercept killed at t=3 s, restarted at t=4 s"
 T0=$(date +%s.%N)
-on_cli timeout 30 wrk -t1 -c10 -d10s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" \
+on_cli timeout 40 wrk -t1 -c10 -d14s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" \
     >"$LAB_DIR/wrk.out" 2>&1 &
 WRK_PID=$!
 lab_track "$WRK_PID"
