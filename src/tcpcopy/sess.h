@@ -21,6 +21,37 @@
 #include "stream.h"
 #include "wheel.h"
 
+/* A session's state toward the target (the diagram is at the top of tcp.c). */
+enum sess_state {
+    SS_PROBE = 1, /* first seen mid-stream: waiting for a request boundary to start at */
+    SS_SYN_SENT,
+    SS_ESTAB,
+    SS_CLOSED,
+};
+
+/* struct sess flags (SF_*): what happened so far, shared by tcp.c, gate.c, sack.c. */
+enum sess_flag {
+    SF_CLIENT_FIN = 1U << 0, /* the client's FIN was captured (c_fin_seq) */
+    SF_CLIENT_RST = 1U << 1, /* the client reset: send RST once its bytes are delivered */
+    SF_TARGET_FIN = 1U << 2,
+    SF_FIN_SENT = 1U << 3,   /* our FIN is in flight (cleared when rewound for retransmission) */
+    SF_FIN_ACKED = 1U << 4,
+    SF_TS = 1U << 5,         /* timestamps negotiated (RFC 7323) */
+    SF_C_TS = 1U << 6,       /* the client's SYN offered them */
+    SF_C_WS = 1U << 7,
+    SF_C_SACK = 1U << 8,
+    SF_ACK_PENDING = 1U << 9,/* on the ACK list for this batch */
+    SF_HAVE_ACKBASE = 1U << 10,
+    SF_RST_SENT = 1U << 11,
+    SF_TARGET_RST = 1U << 12,
+    SF_FAKED = 1U << 13,      /* our own handshake: the client's SYN was not seen */
+    SF_PROBE_DATA = 1U << 14, /* probing: ack_base is the last data segment's ack */
+    SF_ROUTED = 1U << 15,     /* intercept was told about this session */
+    SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
+    SF_SACK = 1U << 17,       /* SACK permitted both ways (RFC 2018) */
+    SF_RECOVERY = 1U << 18,   /* in fast recovery until recover is acknowledged */
+};
+
 /* A request boundary: the client sent byte `seq` only after it had received `resp`
  * bytes of answer from the online server (its acknowledgement number then). */
 struct sess_mark {
@@ -39,9 +70,9 @@ struct sess {
     uint16_t copy;     /* which of the -n copies of that client session (0 first) */
     struct tuple tkey; /* rewritten client -> target, as sent */
 
-    uint8_t state;     /* enum sess_state (tcp.c) */
+    uint8_t state;     /* enum sess_state */
     uint8_t outcome;   /* enum sess_outcome once decided */
-    uint32_t flags;    /* SF_* (tcp.c) */
+    uint32_t flags;    /* enum sess_flag bits */
     uint8_t c_ws;      /* client's window scale from its SYN (what the target was told) */
     uint8_t t_ws;      /* target's window scale, if both sides offered it */
     uint8_t backoff;   /* RTO doublings since the last progress */

@@ -34,15 +34,8 @@
  * numbers, so the captured bytes need no translation; acknowledgement numbers
  * are ours: the end of what the target has sent (RFC 9293 3.4).
  *
- * The gate: a client segment carries its acknowledgement number, which tells how
- * many answer bytes the client had received from the online server before it
- * sent that segment. Where that number grows between segments a new request
- * starts, after an answer of that many bytes. The engine records such boundaries
- * ("marks") and holds the bytes after one until the target has answered at least
- * as many bytes since the previous boundary, or the target's answer went quiet
- * (no byte for a few round trips), or answer_timeout passed. Pipelined requests
- * share an acknowledgement number and go together, and a server that speaks
- * first is waited for, with no knowledge of the protocol and no packet-size rule.
+ * The gate (gate.c) holds each request until the target has answered the previous
+ * one; the SACK scoreboard (sack.c) keeps retransmissions to the holes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -55,35 +48,9 @@
 #include "stream.h"
 #include "tcp.h"
 #include "wheel.h"
+#include "gate.h"
+#include "sack.h"
 
-enum sess_state {
-    SS_PROBE = 1, /* first seen mid-stream: waiting for a request boundary to start at */
-    SS_SYN_SENT,
-    SS_ESTAB,
-    SS_CLOSED,
-};
-
-enum sess_flag {
-    SF_CLIENT_FIN = 1U << 0, /* the client's FIN was captured (c_fin_seq) */
-    SF_CLIENT_RST = 1U << 1, /* the client reset: send RST once its bytes are delivered */
-    SF_TARGET_FIN = 1U << 2,
-    SF_FIN_SENT = 1U << 3,   /* our FIN is in flight (cleared when rewound for retransmission) */
-    SF_FIN_ACKED = 1U << 4,
-    SF_TS = 1U << 5,         /* timestamps negotiated (RFC 7323) */
-    SF_C_TS = 1U << 6,       /* the client's SYN offered them */
-    SF_C_WS = 1U << 7,
-    SF_C_SACK = 1U << 8,
-    SF_ACK_PENDING = 1U << 9,/* on the ACK list for this batch */
-    SF_HAVE_ACKBASE = 1U << 10,
-    SF_RST_SENT = 1U << 11,
-    SF_TARGET_RST = 1U << 12,
-    SF_FAKED = 1U << 13,      /* our own handshake: the client's SYN was not seen */
-    SF_PROBE_DATA = 1U << 14, /* probing: ack_base is the last data segment's ack */
-    SF_ROUTED = 1U << 15,     /* intercept was told about this session */
-    SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
-    SF_SACK = 1U << 17,       /* SACK permitted both ways (RFC 2018) */
-    SF_RECOVERY = 1U << 18,   /* in fast recovery until recover is acknowledged */
-};
 
 #define RTO_INIT_US 1000000u
 /* The retransmission timeout's floor. Lower than the usual 200 ms: a spurious resend
@@ -96,9 +63,6 @@ enum sess_flag {
 #define REFUSED_TRIES 7             /* a refused SYN is retried 6 times ... */
 #define REFUSED_BACKOFF_US 250000u  /* ... after 0.25, 0.5, 1, 2, 4, 8 s (about 16 s) */
 #define RTX_MAX_BACKOFF 12
-#define QUIET_MIN_US 20000u
-#define QUIET_MAX_US 500000u
-#define MARKS_MAX 65535
 #define REBUILDS_MAX 8
 #define OWN_WINDOW 65535
 
@@ -114,6 +78,7 @@ struct eng {
     struct eng_stats st;
     uint64_t t_start_us;
     uint16_t epoch;
+    struct gate_conf gate;
     struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
 };
 
@@ -200,11 +165,12 @@ void eng_free(struct eng *e)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint32_t answer_bytes(const struct sess *s)
+static const struct gate_conf *gate_conf_of(struct eng *e)
 {
-    /* Target payload seen so far: rcv_nxt without the SYN and without a FIN. */
-    uint32_t end = s->rcv_nxt - ((s->flags & SF_TARGET_FIN) ? 1 : 0);
-    return end - (s->t_isn + 1);
+    e->gate.no_wait = e->conf.no_wait;
+    e->gate.answer_timeout_us = e->conf.answer_timeout_us;
+    e->gate.now_us = e->now_us;
+    return &e->gate;
 }
 
 static uint32_t seg_size(const struct eng *e, const struct sess *s)
@@ -324,123 +290,6 @@ static void ack_list_remove(struct eng *e, struct sess *s)
     s->flags &= ~SF_ACK_PENDING;
 }
 
-/* ---- marks (request boundaries) -------------------------------------- */
-
-static struct sess_mark *mark_peek(struct sess *s)
-{
-    return s->nmarks ? &s->marks[s->mark_head] : NULL;
-}
-
-static struct sess_mark *mark_last(struct sess *s)
-{
-    if (s->nmarks == 0)
-        return NULL;
-    return &s->marks[(s->mark_head + s->nmarks - 1) % s->marks_cap];
-}
-
-static void mark_pop(struct sess *s)
-{
-    s->mark_head = (uint16_t)((s->mark_head + 1) % s->marks_cap);
-    s->nmarks--;
-}
-
-static bool mark_push(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp, bool exact)
-{
-    if (s->nmarks == s->marks_cap) {
-        if (s->marks_cap >= MARKS_MAX) {
-            e->st.marks_dropped++;
-            return false;
-        }
-        uint32_t ncap = s->marks_cap ? (uint32_t)s->marks_cap * 2 : 4;
-        if (ncap > MARKS_MAX)
-            ncap = MARKS_MAX;
-        struct sess_mark *nm = malloc(ncap * sizeof(*nm));
-        if (nm == NULL) {
-            e->st.marks_dropped++;
-            return false;
-        }
-        /* Unroll the ring into the new array. */
-        for (uint16_t i = 0; i < s->nmarks; i++)
-            nm[i] = s->marks[(s->mark_head + i) % s->marks_cap];
-        free(s->marks);
-        s->marks = nm;
-        s->marks_cap = (uint16_t)ncap;
-        s->mark_head = 0;
-    }
-    s->marks[(s->mark_head + s->nmarks) % s->marks_cap] = (struct sess_mark){seq, resp, exact};
-    s->nmarks++;
-    return true;
-}
-
-/* A client segment starting at seq carried acknowledgement `ack`. */
-static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq)
-{
-    bool exact = seq == stream_end(&s->st);
-    if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE))
-        return;
-    uint32_t resp = p->ack - s->ack_base;
-    if ((int32_t)(resp - s->last_resp) <= 0)
-        return; /* no new answer bytes: same request (or a pipelined one) */
-    struct sess_mark *last = mark_last(s);
-    if (last != NULL && seq_le(seq, last->seq)) {
-        if (last->seq == seq) {
-            last->resp = resp;
-            s->last_resp = resp;
-        }
-        return;
-    }
-    if (seq_lt(seq, s->snd_max))
-        return; /* those bytes already went out */
-    if (mark_push(e, s, seq, resp, exact))
-        s->last_resp = resp;
-}
-
-static uint64_t quiet_us(const struct sess *s)
-{
-    uint64_t q = (uint64_t)s->srtt_us * 4;
-    if (q < QUIET_MIN_US)
-        q = QUIET_MIN_US;
-    if (q > QUIET_MAX_US)
-        q = QUIET_MAX_US;
-    return q;
-}
-
-/* May the bytes after mark m go? See "The gate" at the top of this file. */
-static bool gate_open(struct eng *e, struct sess *s, const struct sess_mark *m)
-{
-    if (e->conf.no_wait)
-        return true;
-    uint32_t need = m->resp - s->passed_resp;
-    uint32_t got = answer_bytes(s) - s->resp_at_mark;
-    if (s->gate_since_us == 0) {
-        s->gate_since_us = e->now_us;
-        if (got < need)
-            e->st.gate_waits++;
-    }
-    if (got >= need) {
-        e->st.gate_by_bytes++;
-        return true;
-    }
-    if (got > 0 && e->now_us - s->last_resp_us >= quiet_us(s)) {
-        e->st.gate_by_quiet++;
-        return true;
-    }
-    if (e->now_us - s->gate_since_us >= e->conf.answer_timeout_us) {
-        e->st.gate_by_timeout++;
-        return true;
-    }
-    return false;
-}
-
-static void gate_pass(struct sess *s, const struct sess_mark *m)
-{
-    s->last_mark_seq = m->seq;
-    s->passed_resp = m->resp;
-    s->resp_at_mark = answer_bytes(s);
-    s->gate_since_us = 0;
-    mark_pop(s);
-}
-
 /* ---- timers and the end of a session ---------------------------------- */
 
 static void rtt_sample(struct sess *s, uint64_t rtt)
@@ -494,8 +343,8 @@ static void schedule(struct eng *e, struct sess *s)
              * soon as output() reaches it (the window or a retransmission may be what
              * holds it back now), and re-arming a past deadline would spin. */
             uint64_t g = s->gate_since_us + e->conf.answer_timeout_us;
-            uint64_t q = s->last_resp_us + quiet_us(s);
-            if (answer_bytes(s) != s->resp_at_mark && q < g)
+            uint64_t q = s->last_resp_us + gate_quiet_us(s);
+            if (gate_answer_bytes(s) != s->resp_at_mark && q < g)
                 g = q;
             if (g > e->now_us && g < d)
                 d = g;
@@ -561,83 +410,6 @@ static void sess_free(struct eng *e, struct sess *s)
     e->st.sess_freed++;
 }
 
-/* ---- SACK scoreboard (RFC 2018, used as in RFC 6675) ----------------------- */
-
-/* Forget what the cumulative acknowledgement now covers. */
-static void sack_prune(struct sess *s)
-{
-    uint8_t k = 0;
-    for (uint8_t i = 0; i < s->nsacked; i++) {
-        struct sess_sack r = s->sacked[i];
-        if (seq_le(r.hi, s->snd_una))
-            continue;
-        if (seq_lt(r.lo, s->snd_una))
-            r.lo = s->snd_una;
-        s->sacked[k++] = r;
-    }
-    s->nsacked = k;
-}
-
-/* Merge the blocks of an ACK into the scoreboard (kept sorted, at most PKT_SACK_MAX:
- * when full, the highest range is forgotten; it will be reported again). */
-static void sack_update(struct sess *s, const struct tcp_opts *o)
-{
-    for (uint8_t b = 0; b < o->nsack && b < PKT_SACK_MAX; b++) {
-        uint32_t lo = o->sack[b][0], hi = o->sack[b][1];
-        if (!seq_lt(lo, hi) || seq_le(hi, s->snd_una) || seq_gt(hi, s->snd_max))
-            continue; /* stale, empty or impossible block */
-        if (seq_lt(lo, s->snd_una))
-            lo = s->snd_una;
-        struct sess_sack out[PKT_SACK_MAX + 1];
-        uint8_t n = 0;
-        bool placed = false;
-        for (uint8_t i = 0; i < s->nsacked; i++) {
-            struct sess_sack r = s->sacked[i];
-            if (seq_lt(r.hi, lo)) {
-                out[n++] = r;
-            } else if (seq_gt(r.lo, hi)) {
-                if (!placed) {
-                    out[n++] = (struct sess_sack){lo, hi};
-                    placed = true;
-                }
-                out[n++] = r;
-            } else {
-                lo = seq_min(lo, r.lo);
-                hi = seq_max(hi, r.hi);
-            }
-            if (n > PKT_SACK_MAX)
-                n = PKT_SACK_MAX; /* drop the highest */
-        }
-        if (!placed && n < PKT_SACK_MAX + 1)
-            out[n++] = (struct sess_sack){lo, hi};
-        if (n > PKT_SACK_MAX)
-            n = PKT_SACK_MAX;
-        memcpy(s->sacked, out, n * sizeof(out[0]));
-        s->nsacked = n;
-    }
-}
-
-/* If seq lies in a SACKed range, the end of that range; else seq. */
-static uint32_t sack_skip(const struct sess *s, uint32_t seq)
-{
-    for (uint8_t i = 0; i < s->nsacked; i++)
-        if (seq_ge(seq, s->sacked[i].lo) && seq_lt(seq, s->sacked[i].hi))
-            return s->sacked[i].hi;
-    return seq;
-}
-
-/* The first SACKed byte above seq (the end of the hole at seq), or 0 with false. */
-static bool sack_next_lo(const struct sess *s, uint32_t seq, uint32_t *lo)
-{
-    for (uint8_t i = 0; i < s->nsacked; i++) {
-        if (seq_gt(s->sacked[i].lo, seq)) {
-            *lo = s->sacked[i].lo;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* ---- sending ------------------------------------------------------------ */
 
 static void send_data(struct eng *e, struct sess *s, uint32_t seq, uint32_t len, bool psh)
@@ -663,9 +435,9 @@ static void output(struct eng *e, struct sess *s)
     uint32_t mss = seg_size(e, s);
     for (;;) {
         uint32_t avail = stream_contig_end(&s->st);
-        struct sess_mark *m = mark_peek(s);
+        struct sess_mark *m = gate_peek(s);
         if (m != NULL && seq_le(m->seq, s->snd_nxt)) {
-            if (!gate_open(e, s, m))
+            if (!gate_open(s, m, gate_conf_of(e), &e->st))
                 break;
             gate_pass(s, m);
             continue;
@@ -711,10 +483,10 @@ static void output(struct eng *e, struct sess *s)
 
     if ((s->flags & SF_CLIENT_FIN) && !(s->flags & SF_FIN_SENT) && s->snd_nxt == s->c_fin_seq &&
         stream_contig_end(&s->st) == s->c_fin_seq) {
-        struct sess_mark *m = mark_peek(s);
+        struct sess_mark *m = gate_peek(s);
         bool go = true;
         if (m != NULL && seq_le(m->seq, s->c_fin_seq)) {
-            go = gate_open(e, s, m);
+            go = gate_open(s, m, gate_conf_of(e), &e->st);
             if (go)
                 gate_pass(s, m);
         }
@@ -921,7 +693,7 @@ static bool at_boundary(struct sess *s, uint32_t seq)
         return true;
     if (seq == s->last_mark_seq && s->last_mark_seq != 0)
         return true;
-    struct sess_mark *m = mark_peek(s);
+    struct sess_mark *m = gate_peek(s);
     return m != NULL && m->seq == seq;
 }
 
@@ -962,9 +734,9 @@ static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from)
     }
     /* A boundary right where the new connection starts was answered on the old one. */
     struct sess_mark *m;
-    while ((m = mark_peek(s)) != NULL && seq_le(m->seq, from)) {
+    while ((m = gate_peek(s)) != NULL && seq_le(m->seq, from)) {
         s->passed_resp = m->resp;
-        mark_pop(s);
+        gate_pop(s);
     }
     s->flags &= ~(SF_TARGET_FIN | SF_TARGET_RST | SF_FIN_SENT | SF_FIN_ACKED | SF_TS | SF_RST_SENT);
     s->state = SS_SYN_SENT;
@@ -1018,7 +790,7 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
 {
     uint32_t seq = p->seq;
     uint32_t before_end = stream_end(&s->st);
-    mark_note(e, s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq);
+    gate_note(s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq, &e->st);
     int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
     if (n == -STREAM_E_NOMEM) {
         e->st.drop_bytes_memory += p->data_len;
@@ -1185,7 +957,7 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
         if ((p->flags & TCPF_FIN) && !(s->flags & SF_CLIENT_FIN)) {
             s->flags |= SF_CLIENT_FIN;
             s->c_fin_seq = p->seq + p->data_len;
-            mark_note(e, s, p, s->c_fin_seq);
+            gate_note(s, p, s->c_fin_seq, &e->st);
         }
     }
     output(e, s);
@@ -1527,7 +1299,7 @@ static void explain_pending(struct eng *e, struct sess *s)
     addr_port_str(&s->ckey.src, s->ckey.sport, cb, sizeof(cb));
     const char *why;
     char detail[160] = "";
-    struct sess_mark *m = mark_peek(s);
+    struct sess_mark *m = gate_peek(s);
     if (s->state == SS_PROBE) {
         why = "never started: no request boundary seen";
     } else if (s->state == SS_SYN_SENT) {
@@ -1536,7 +1308,7 @@ static void explain_pending(struct eng *e, struct sess *s)
     } else if (m != NULL && seq_le(m->seq, s->snd_nxt)) {
         why = "waiting for the target's answer to the previous request";
         snprintf(detail, sizeof(detail), " (%u of %u answer bytes, for %llu ms)",
-                 answer_bytes(s) - s->resp_at_mark, m->resp - s->passed_resp,
+                 gate_answer_bytes(s) - s->resp_at_mark, m->resp - s->passed_resp,
                  s->gate_since_us ? (unsigned long long)((e->now_us - s->gate_since_us) / 1000)
                                   : 0ULL);
     } else if (s->hole_since_us) {
