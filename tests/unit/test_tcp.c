@@ -1072,6 +1072,30 @@ static void test_client_rst_before_handshake_delivers(void **state)
     fx_free(f);
 }
 
+static void ramp(struct eng_conf *c)
+{
+    c->ramp = true;
+}
+
+static void test_ramp_up_grows_one_percent_a_second(void **state)
+{
+    struct fx *f = fx_with(ramp);
+    struct pkt *p;
+    int at_start = 0, after_20s = 0;
+    for (uint16_t port = 20000; port < 24000; port++) {
+        cap(f, port, TCPF_SYN, C_ISN, 0, NULL);
+        at_start += (int)fresh(f, &p);
+    }
+    f->now += 19 * 1000000ULL; /* 20% from t = 19 s */
+    for (uint16_t port = 30000; port < 34000; port++) {
+        cap(f, port, TCPF_SYN, C_ISN, 0, NULL);
+        after_20s += (int)fresh(f, &p);
+    }
+    assert_true(at_start >= 20 && at_start <= 80);     /* 1% of 4000 */
+    assert_true(after_20s >= 700 && after_20s <= 900); /* 20% of 4000 */
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1112,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_only_at_request_boundary),
         cmocka_unit_test(test_client_rst_window_not_advertised),
         cmocka_unit_test(test_client_rst_before_handshake_delivers),
+        cmocka_unit_test(test_ramp_up_grows_one_percent_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
