@@ -374,6 +374,13 @@ static int null_family(const uint8_t *b)
     return 0;
 }
 
+bool pkt_link_supported(int dlt)
+{
+    return dlt == DLT_EN10MB || dlt == DLT_LINUX_SLL || dlt == DLT_LINUX_SLL2 || dlt == DLT_RAW ||
+           dlt == PKT_LINKTYPE_RAW || dlt == DLT_IPV4 || dlt == DLT_IPV6 || dlt == DLT_NULL ||
+           dlt == DLT_LOOP;
+}
+
 int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsigned flags)
 {
     memset(p, 0, sizeof(*p));
@@ -665,4 +672,37 @@ char *pkt_str(const struct pkt *p, char *buf, size_t len)
     }
     str_add(buf, len, &pos, ">");
     return buf;
+}
+
+/* One's complement update of a 16-bit checksum field at sum for old -> new bytes
+ * (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), over len bytes (even). */
+static void csum_replace(uint8_t *sum, const uint8_t *old, const uint8_t *new, size_t len)
+{
+    uint32_t acc = (uint16_t)~((uint16_t)(sum[0] << 8 | sum[1]));
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        acc += (uint16_t)~((uint16_t)(old[i] << 8 | old[i + 1]));
+        acc += (uint16_t)(new[i] << 8 | new[i + 1]);
+    }
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+    uint16_t r = (uint16_t)~acc;
+    sum[0] = (uint8_t)(r >> 8);
+    sum[1] = (uint8_t)r;
+}
+
+bool pkt_set_src(uint8_t *ip, struct pkt *p, const struct addr *a)
+{
+    if (a->af != p->af)
+        return false;
+    size_t alen = p->af == AF_INET ? 4 : 16;
+    size_t off = p->af == AF_INET ? 12 : 8;
+    uint8_t old[16];
+    memcpy(old, ip + off, alen);
+    memcpy(ip + off, a->u.b, alen);
+    if (p->af == AF_INET)
+        csum_replace(ip + 10, old, a->u.b, alen);
+    /* The TCP checksum covers the pseudo-header, hence the addresses. */
+    csum_replace(ip + p->ip_hlen + 16, old, a->u.b, alen);
+    p->t.src = *a;
+    return true;
 }

@@ -100,6 +100,9 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags);
  */
 int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsigned flags);
 
+/* True if pkt_parse_link() understands link type dlt. */
+bool pkt_link_supported(int dlt);
+
 /* Parse a TCP option list (RFC 9293 3.2). Unknown options are skipped. */
 int pkt_parse_tcp_opts(struct tcp_opts *o, const uint8_t *buf, size_t len);
 
@@ -140,6 +143,15 @@ static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0;
 static inline bool seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
 static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
 static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/*
+ * Replace the source address of the parsed datagram p, whose bytes start at ip (the
+ * caller's writable copy, at least ip_hlen + tcp_hlen bytes), by a of the same family.
+ * The IPv4 header checksum and the TCP checksum are updated incrementally (RFC 1624),
+ * so this works on a header-only copy too. p->t.src is updated. False if the
+ * families differ.
+ */
+bool pkt_set_src(uint8_t *ip, struct pkt *p, const struct addr *a);
 
 /* Human-readable one-line summary, for debug logs and golden tests. */
 char *pkt_str(const struct pkt *p, char *buf, size_t len);

@@ -122,6 +122,7 @@ struct icpt_stats {
     uint64_t peers_accepted, peers_refused, peers_closed, peers_bad;
     uint64_t auth_refused; /* of peers_refused: bad, missing or one-sided authentication */
     uint64_t bad_frames;   /* peers closed for a malformed frame */
+    uint64_t docker_rewritten; /* replies whose source -D rewrote */
 };
 
 struct icpt {
@@ -817,9 +818,19 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
                      hlen, p.cap_len, CHAN_REPLY_HDR_MAX);
         return;
     }
+    const uint8_t *hdr = p.ip;
+    uint8_t copy[CHAN_REPLY_HDR_MAX];
+    if (ic->o->docker && addr_eq(&p.t.src, &ic->o->docker_ip)) {
+        /* -D: the target answers from its container address; tcpcopy knows it by the
+         * address it sends to. The capture buffer is read-only: rewrite a copy. */
+        memcpy(copy, p.ip, hlen);
+        pkt_set_src(copy, &p, &ic->o->orig_ip);
+        hdr = copy;
+        ic->st.docker_rewritten++;
+    }
     if (ic->single != NULL) {
         ic->st.fast++;
-        peer_forward(ic->single, p.ip, hlen);
+        peer_forward(ic->single, hdr, hlen);
         return;
     }
     if (ic->nup == 0)
@@ -829,10 +840,10 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
     route_key_set(&k, &p.t.dst, p.t.dport, &p.t.src, p.t.sport);
     struct route_owner *o = route_lookup(ic->routes, &k);
     if (o == NULL) {
-        route_hold_put(ic->hold, &k, p.ip, hlen, icpt_now(ic));
+        route_hold_put(ic->hold, &k, hdr, hlen, icpt_now(ic));
         return;
     }
-    peer_forward(peer_of_owner(o), p.ip, hlen);
+    peer_forward(peer_of_owner(o), hdr, hlen);
 }
 
 static void icpt_capture_cb(struct loop *l, int fd, unsigned events, void *arg)
@@ -1013,13 +1024,13 @@ void icpt_log_stats(struct icpt *ic)
              ", overflow %" PRIu64 "; captured with no tcpcopy up %" PRIu64 "), held %zu"
              " (delivered late %" PRIu64 "), oversize %" PRIu64 ", dropped %" PRIu64
              " (peer buffer full), peers %zu (up %zu, refused %" PRIu64 ", auth refused %" PRIu64
-             ", closed for bad frames %" PRIu64 "), routes %zu (reassigned %" PRIu64 ", table full %" PRIu64
+             ", closed for bad frames %" PRIu64 "), -D rewritten %" PRIu64 ", routes %zu (reassigned %" PRIu64 ", table full %" PRIu64
              "), kernel drops %" PRIu64,
              ic->st.captured, perr_total, perr, ic->st.forwarded, ic->st.fast,
              hs->expired + hs->overflow, hs->expired, hs->overflow, ic->st.nopeer,
              route_hold_count(ic->hold), hs->delivered, ic->st.toolong + hs->toolong,
              ic->st.dropped, ic->npeers, ic->nup, ic->st.peers_refused, ic->st.auth_refused,
-             ic->st.bad_frames, route_count(ic->routes), rs->reassigned, rs->full, kdrops);
+             ic->st.bad_frames, ic->st.docker_rewritten, route_count(ic->routes), rs->reassigned, rs->full, kdrops);
 }
 
 /* ---- life cycle ---- */

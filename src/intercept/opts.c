@@ -57,6 +57,8 @@ void icpt_usage(FILE *fp)
           "      --secret-file FILE    shared secret every tcpcopy must prove (mode 600;\n"
           "                            tcpcopy needs the same --secret-file)\n"
           "      --snaplen N           bytes captured per packet (default: 256)\n"
+          "  -D, CONTAINER_IP-TARGET_IP replies from a target in a container: their source\n"
+          "                            is rewritten to the address tcpcopy sends to\n"
           "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
@@ -322,15 +324,27 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
                 return icpt_opts_err(err, errlen, "--secret-file needs a file name");
             o->secret_file = optarg;
             break;
-        case 'D':
-            /* The original's rewrite of reply destinations for container setups.
-             * Refused rather than ignored: a command line relying on it would
-             * otherwise run and silently capture nothing useful. */
-            return icpt_opts_err(err, errlen,
-                                 "-D %s: rewriting reply destinations (the original's container "
-                                 "mode) is not supported; route the target's replies to this "
-                                 "host, or run intercept on the target (see intercept(8))",
-                                 optarg);
+        case 'D': {
+            /* The original's container mode: "DOCKERED_IP-ORIG_IP". A target in a
+             * container answers from its own address; tcpcopy knows it by the one it
+             * sends to. Replies from the first are rewritten to come from the second. */
+            char a[64], b[64];
+            const char *dash = strchr(optarg, '-');
+            if (dash == NULL || (size_t)(dash - optarg) >= sizeof(a) || strlen(dash + 1) >= sizeof(b))
+                return icpt_opts_err(err, errlen,
+                                     "-D '%s': expected CONTAINER_IP-TARGET_IP, e.g. "
+                                     "-D 198.51.100.5-192.0.2.20", optarg);
+            memcpy(a, optarg, (size_t)(dash - optarg));
+            a[dash - optarg] = '\0';
+            strcpy(b, dash + 1);
+            if (!addr_parse(&o->docker_ip, a) || !addr_parse(&o->orig_ip, b) ||
+                o->docker_ip.af != o->orig_ip.af)
+                return icpt_opts_err(err, errlen,
+                                     "-D '%s': two addresses of one family expected, "
+                                     "CONTAINER_IP-TARGET_IP", optarg);
+            o->docker = true;
+            break;
+        }
         case OPT_SNAPLEN:
             if (!icpt_parse_uint(optarg, ICPT_SNAPLEN_MIN, 65535, &v))
                 return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to 65535 bytes", optarg,

@@ -37,6 +37,9 @@ struct icpt_opts {
     struct icpt_cidr allow[ICPT_ALLOW_MAX];
     size_t nallow; /* 0 and !allow_any: the defaults (loopback + connected subnets) */
     bool allow_any;
+    bool docker;             /* -D: replies from docker_ip are rewritten to come from orig_ip */
+    struct addr docker_ip;
+    struct addr orig_ip;
     const char *log_path;
     const char *pidfile;
     bool daemon;

@@ -404,36 +404,39 @@ void copy_log_stats(struct copy *c, bool final)
             break;
         off += (size_t)n;
     }
-    log_info("%s: sessions active %llu, created %llu (mid-stream %llu, rebuilt %llu), ended: %s; "
+    log_info("%s: sessions active %llu (probing %llu, lingering %llu), created %llu (mid-stream "
+             "%llu, rebuilt %llu, resynced %llu), ended: %s; "
              "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
              "memory %llu, sampled out %llu packets, bytes before a request boundary %llu",
-             w, (unsigned long long)s->sessions_active, (unsigned long long)s->sess_created,
-             (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt, outc,
+             w, (unsigned long long)s->sessions_active, (unsigned long long)s->sessions_probing,
+             (unsigned long long)s->sessions_closed, (unsigned long long)s->sess_created,
+             (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt,
+             (unsigned long long)s->sess_resynced, outc,
              (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
              (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
              (unsigned long long)s->sess_refused_memory, (unsigned long long)s->cap_sampled_out,
              (unsigned long long)s->probe_skipped_bytes);
     log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
-             "malformed %llu, kernel drops %llu",
+             "beyond the reassembly window %llu, malformed %llu, kernel drops %llu",
              w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,
              (unsigned long long)s->cap_dup_bytes, (unsigned long long)s->cap_ooo_segments,
-             (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
+             (unsigned long long)s->cap_beyond_window, (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
              (unsigned long long)(c->cap ? capture_kernel_drops(c->cap) : 0));
     if (c->off != NULL)
         offline_log_stats(c->off, final);
     log_info("%s: to target packets %llu (data %llu, acks %llu, resets %llu), payload bytes %llu, "
-             "retransmitted %llu (timeouts %llu, fast %llu, syn %llu)",
+             "retransmitted %llu (timeouts %llu, fast %llu, syn %llu, refused syn %llu)",
              w, (unsigned long long)s->sent_packets, (unsigned long long)s->sent_data_packets,
              (unsigned long long)s->sent_acks, (unsigned long long)s->sent_rsts,
              (unsigned long long)s->sent_payload_bytes, (unsigned long long)s->rtx_packets,
              (unsigned long long)s->rto_events, (unsigned long long)s->fast_rtx,
-             (unsigned long long)s->syn_retries);
+             (unsigned long long)s->syn_retries, (unsigned long long)s->syn_refused_retries);
     log_info("%s: send errors: permission %llu, too big %llu, no buffer %llu, unreachable %llu, "
              "other %llu",
              w, (unsigned long long)ss->err_eperm, (unsigned long long)ss->err_msgsize,
              (unsigned long long)ss->err_nobufs, (unsigned long long)ss->err_unreach,
              (unsigned long long)ss->err_other);
-    log_info("%s: replies %llu (no session %llu, malformed %llu, payload bytes %llu); answers "
+    log_info("%s: replies %llu (no session %llu, unparsable %llu, payload bytes %llu); answers "
              "waited %llu, complete by bytes %llu, by quiet %llu, by timeout %llu",
              w, (unsigned long long)s->replies, (unsigned long long)s->replies_no_session,
              (unsigned long long)sum(c->reply_err, PKT_E_COUNT),

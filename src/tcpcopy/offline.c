@@ -106,6 +106,14 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
         return -EINVAL;
     }
     o->dlt = pcap_datalink(o->p);
+    if (!pkt_link_supported(o->dlt)) {
+        const char *name = pcap_datalink_val_to_name(o->dlt);
+        snprintf(err, errlen,
+                 "%s: cannot replay: link type %d (%s) is not one of Ethernet, Linux cooked "
+                 "(SLL, SLL2), raw IP or loopback",
+                 o->path, o->dlt, name ? name : "unknown");
+        return -EINVAL;
+    }
     if (o->filter != NULL) {
         if (pcap_compile(o->p, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
             snprintf(err, errlen, "%s: bad filter '%s': %s", o->path, o->filter,

@@ -64,6 +64,7 @@
 #define REFUSED_BACKOFF_US 250000u  /* ... after 0.25, 0.5, 1, 2, 4, 8 s (about 16 s) */
 #define RTX_MAX_BACKOFF 12
 #define REBUILDS_MAX 8
+#define OOO_MAX (1U << 20) /* out-of-order bytes kept beyond the contiguous end */
 #define OWN_WINDOW 65535
 
 struct eng {
@@ -757,6 +758,32 @@ static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from)
     return true;
 }
 
+static void resync(struct eng *e, struct sess *s)
+{
+    if ((s->state == SS_SYN_SENT || s->state == SS_ESTAB) &&
+        !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
+        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
+        e->st.sent_rsts++;
+    }
+    e->st.sess_resynced++;
+    e->st.gap_bytes_lost += stream_ooo_bytes(&s->st);
+    stream_clear(&s->st, &e->pool);
+    while (gate_peek(s) != NULL)
+        gate_pop(s);
+    s->state = SS_PROBE;
+    s->flags = (s->flags & SF_ROUTED) | SF_PROBE_DATA;
+    s->ack_base = s->c_last_ack;
+    s->snd_una = s->snd_nxt = s->snd_max = 0;
+    s->rcv_nxt = s->acked_rcv = s->t_isn = 0;
+    s->resp_at_mark = s->passed_resp = s->last_resp = s->last_mark_seq = 0;
+    s->gate_since_us = s->rto_at_us = s->hole_since_us = 0;
+    s->rtt_seq = 0;
+    s->nsacked = 0;
+    s->backoff = s->dupacks = 0;
+    s->syn_tries = 0;
+    s->refused = false;
+}
+
 /*
  * The captured stream has had a hole for gap_timeout: the capture lost those bytes
  * (the client never resends what the online server received). Bytes cannot be made
@@ -784,12 +811,28 @@ static void skip_gap(struct eng *e, struct sess *s)
         s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
         return;
     }
+    /* No request boundary directly after captured bytes: the position in the client's
+     * stream cannot be trusted any more. Start over as if the session had been seen
+     * mid-stream: the target's connection is reset and the client's next request
+     * (its acknowledgement number grows) opens a new one. */
+    resync(e, s);
 }
 
 static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
 {
     uint32_t seq = p->seq;
     uint32_t before_end = stream_end(&s->st);
+    uint32_t ce = stream_contig_end(&s->st);
+    if (seq_gt(seq + p->data_len, ce + OOO_MAX)) {
+        /* Far beyond what is contiguous: no receiver would accept it (a forged or
+         * mangled segment, or a capture that lost a great deal). Storing it would
+         * reserve memory for the whole gap; it is dropped and counted, and the
+         * missing bytes are handled as a capture gap. */
+        e->st.cap_beyond_window++;
+        if (s->hole_since_us == 0)
+            s->hole_since_us = e->now_us;
+        return;
+    }
     gate_note(s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq, &e->st);
     int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
     if (n == -STREAM_E_NOMEM) {
@@ -1357,7 +1400,16 @@ size_t eng_routes_foreach(struct eng *e, void (*cb)(void *arg, const struct chan
 
 const struct eng_stats *eng_stats(struct eng *e)
 {
-    e->st.sessions_active = e->tab.count;
+    uint64_t probing = 0, closed = 0;
+    struct sess *s;
+    TAILQ_FOREACH(s, &e->tab.all, all)
+    {
+        probing += s->state == SS_PROBE;
+        closed += s->state == SS_CLOSED;
+    }
+    e->st.sessions_probing = probing;
+    e->st.sessions_closed = closed;
+    e->st.sessions_active = e->tab.count - probing - closed;
     e->st.mem_bytes = chunk_pool_bytes(&e->pool);
     e->st.mem_peak_bytes = (uint64_t)e->pool.peak_used * STREAM_CHUNK;
     return &e->st;

@@ -86,6 +86,7 @@ struct eng_stats {
     uint64_t sess_created, sess_freed, sess_table_full, sess_collisions, sess_family_mismatch;
     uint64_t sess_midstream, sess_rebuilt, probe_skipped_packets, probe_skipped_bytes;
     uint64_t cap_sampled_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
+    uint64_t cap_beyond_window, sess_resynced, sessions_probing, sessions_closed;
     uint64_t outcome[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;

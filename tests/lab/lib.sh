@@ -663,7 +663,7 @@ proc_rss_kb() {
 # proc_fds PID: the number of the process's open file descriptors; 0 when it is gone.
 proc_fds() {
     local n
-    n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l) || n=0
+    n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
     echo "$n"
 }
 

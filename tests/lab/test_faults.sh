@@ -55,7 +55,7 @@ load_start() {
     wrk_uri_script "$LAB_DIR/$1.lua" "f$1"
     wrk_delay "$LAB_DIR/$1.lua" "$DELAY_MS"
     PH_FROM=$(($(lines "$ON_LOG") + 1))
-    on_cli timeout $(($2 + 20)) wrk -t1 -c10 -d"${2}s" --timeout 5s -s "$LAB_DIR/$1.lua" \
+    ip netns exec "$NS_CLI" timeout $(($2 + 20)) wrk -t1 -c10 -d"${2}s" --timeout 5s -s "$LAB_DIR/$1.lua" \
         "http://$IP_ONL/" >"$LAB_DIR/wrk-$1.out" 2>&1 &
     WRK_PID=$!
     lab_track "$WRK_PID"
@@ -154,7 +154,6 @@ TCPCOPY_NAME=tcpcopy-c start_tcpcopy
 # shellcheck disable=SC2086
 kill -STOP "$TG_NGINX_PID" $TG_WORKERS
 log "c: target nginx stopped (SIGSTOP: $TG_NGINX_PID $TG_WORKERS)"
-C_TG0=$(lines "$TG_LOG")
 load_start c 4
 sleep 2
 alive_check "c (target silent)"

@@ -225,10 +225,13 @@ static void test_errors(void **state)
     expect_error(unk, "unknown option -Z");
     char **unkl = ARGV("-F", "tcp", "--frobnicate");
     expect_error(unkl, "unknown option --frobnicate");
-    /* The original's container rewrite: named and refused, never ignored. */
+    /* The original's container rewrite: CONTAINER_IP-TARGET_IP. */
     char **dopt = ARGV("-F", "tcp", "-D", "192.0.2.1");
-    expect_error(dopt, "-D 192.0.2.1: rewriting reply destinations (the original's container "
-                       "mode) is not supported");
+    expect_error(dopt, "-D '192.0.2.1': expected CONTAINER_IP-TARGET_IP");
+    char **dmix = ARGV("-F", "tcp", "-D", "198.51.100.5-2001:db8::1");
+    expect_error(dmix, "-D '198.51.100.5-2001:db8::1': two addresses of one family expected");
+    char **dbad = ARGV("-F", "tcp", "-D", "198.51.100.5-192.0.2.999");
+    expect_error(dbad, "two addresses of one family expected");
     char **dmiss = ARGV("-F", "tcp", "-D");
     expect_error(dmiss, "-D needs a value");
     char **sfe = ARGV("-F", "tcp", "--secret-file", "");
@@ -256,9 +259,24 @@ static void test_errors(void **state)
     expect_error(anyplus, "'any' covers every device");
 }
 
+static void test_docker_rewrite_option(void **state)
+{
+    struct icpt_opts o;
+    char msg[256];
+    char **argv = ARGV("-F", "tcp", "-D", "198.51.100.5-192.0.2.20");
+    icpt_opts_init(&o);
+    assert_int_equal(icpt_opts_parse(&o, argc_of(argv), argv, msg, sizeof(msg)), 0);
+    assert_true(o.docker);
+    char b[ADDR_STRLEN];
+    assert_string_equal(addr_str(&o.docker_ip, b, sizeof(b)), "198.51.100.5");
+    assert_string_equal(addr_str(&o.orig_ip, b, sizeof(b)), "192.0.2.20");
+    icpt_opts_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docker_rewrite_option),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_short_options),
         cmocka_unit_test(test_long_options),

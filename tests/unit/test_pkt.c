@@ -1061,9 +1061,49 @@ static void test_csum_ok_partial(void **state)
     assert_false(pkt_tcp_csum_ok(&p));
 }
 
+/* -D in intercept: a reply's source rewritten in place keeps valid checksums. */
+static void test_set_src_keeps_checksums(void **state)
+{
+    uint8_t buf[256];
+    struct pkt_spec sp;
+    memset(&sp, 0, sizeof(sp));
+    assert_true(addr_parse(&sp.t.src, "198.51.100.5"));
+    assert_true(addr_parse(&sp.t.dst, "203.0.113.7"));
+    sp.t.sport = 8080;
+    sp.t.dport = 40000;
+    sp.flags = TCPF_ACK | TCPF_PSH;
+    sp.seq = 12345;
+    sp.ack = 678;
+    sp.data = (const uint8_t *)"hello, world!";
+    sp.data_len = 13;
+    size_t n = pkt_build(buf, sizeof(buf), &sp);
+    struct pkt p;
+    assert_int_equal(pkt_parse_ip(&p, buf, n, 0), PKT_OK);
+    struct addr to;
+    assert_true(addr_parse(&to, "192.0.2.20"));
+    assert_true(pkt_set_src(buf, &p, &to));
+    struct pkt q;
+    assert_int_equal(pkt_parse_ip(&q, buf, n, 0), PKT_OK);
+    assert_true(addr_eq(&q.t.src, &to));
+    assert_true(pkt_tcp_csum_ok(&q));
+    assert_int_equal(csum_fold(csum_add(0, buf, 20)), 0); /* IPv4 header checksum */
+    /* IPv6 too, and a family mismatch is refused. */
+    assert_true(addr_parse(&sp.t.src, "2001:db8:9::5"));
+    assert_true(addr_parse(&sp.t.dst, "2001:db8:3::7"));
+    n = pkt_build(buf, sizeof(buf), &sp);
+    assert_int_equal(pkt_parse_ip(&p, buf, n, 0), PKT_OK);
+    assert_false(pkt_set_src(buf, &p, &to));
+    assert_true(addr_parse(&to, "2001:db8:1::20"));
+    assert_true(pkt_set_src(buf, &p, &to));
+    assert_int_equal(pkt_parse_ip(&q, buf, n, 0), PKT_OK);
+    assert_true(addr_eq(&q.t.src, &to));
+    assert_true(pkt_tcp_csum_ok(&q));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_src_keeps_checksums),
         cmocka_unit_test(test_err_str),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_golden_v4),

@@ -1096,6 +1096,49 @@ static void test_ramp_up_grows_one_percent_a_second(void **state)
     fx_free(f);
 }
 
+static void test_far_ahead_segment_reserves_nothing(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40100);
+    /* One forged byte 100 MB ahead: no memory is reserved for the gap. */
+    cap(f, 40100, TCPF_ACK, C_ISN + 1 + 100000000u, S_ISN + 1, "x");
+    assert_int_equal(fresh(f, &p), 0);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->cap_beyond_window, 1);
+    assert_int_equal(st->mem_bytes, 0);
+    /* In-order data still flows. */
+    cap(f, 40100, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(fresh(f, &p), 1);
+    fx_free(f);
+}
+
+static void test_gap_without_boundary_resyncs(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40101);
+    cap(f, 40101, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    reply_len(f, 40101, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
+    (void)fresh(f, &p);
+    /* The next request's first bytes are lost to the capture; only a later part of
+     * it arrives: no exact boundary after the gap. */
+    cap(f, 40101, TCPF_ACK, C_ISN + 9, S_ISN + 11, "CCCC");
+    advance(f, 2100000);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_true(p->flags & TCPF_RST); /* the old connection is given up */
+    assert_int_equal(eng_stats(f->e)->sess_resynced, 1);
+    /* The rest of that request is skipped; the client's next request starts anew. */
+    cap(f, 40101, TCPF_ACK, C_ISN + 13, S_ISN + 11, "DDDD");
+    assert_int_equal(fresh(f, &p), 0);
+    cap(f, 40101, TCPF_ACK, C_ISN + 17, S_ISN + 21, "EEEE");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 16);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1137,6 +1180,8 @@ int main(void)
         cmocka_unit_test(test_client_rst_window_not_advertised),
         cmocka_unit_test(test_client_rst_before_handshake_delivers),
         cmocka_unit_test(test_ramp_up_grows_one_percent_a_second),
+        cmocka_unit_test(test_far_ahead_segment_reserves_nothing),
+        cmocka_unit_test(test_gap_without_boundary_resyncs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
