@@ -135,6 +135,9 @@ int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f)
     h->reserved = p[7];
     h->features = get32(p + 8);
     memcpy(h->nonce, p + 12, CHAN_NONCE_LEN);
+    h->instance = 0;
+    if ((h->features & CHAN_FEAT_INSTANCE) && f->len >= CHAN_HELLO_INSTANCE_LEN)
+        h->instance = (uint64_t)get32(p + 28) << 32 | get32(p + 32);
     if (h->version != CHAN_VERSION)
         return -CHAN_E_VERSION;
     return 0;
@@ -252,14 +255,22 @@ int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t le
 
 int chan_put_hello(struct chan_out *o, const struct chan_hello *h)
 {
-    uint8_t b[CHAN_HELLO_LEN];
+    uint8_t b[CHAN_HELLO_INSTANCE_LEN];
+    size_t n = CHAN_HELLO_LEN;
     memcpy(b, CHAN_MAGIC, 4);
     put16(b + 4, h->version);
     b[6] = h->role;
     b[7] = 0;
     put32(b + 8, h->features);
     memcpy(b + 12, h->nonce, CHAN_NONCE_LEN);
-    return chan_put_frame(o, CHAN_HELLO, b, sizeof(b));
+    if (h->features & CHAN_FEAT_INSTANCE) {
+        /* An extension within the HELLO's room for growth (bodies up to 256 bytes;
+         * a receiver ignores what it does not know). */
+        put32(b + 28, (uint32_t)(h->instance >> 32));
+        put32(b + 32, (uint32_t)h->instance);
+        n = CHAN_HELLO_INSTANCE_LEN;
+    }
+    return chan_put_frame(o, CHAN_HELLO, b, n);
 }
 
 int chan_put_auth(struct chan_out *o, const uint8_t mac[CHAN_MAC_LEN])

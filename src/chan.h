@@ -81,9 +81,17 @@ struct chan_hello {
     uint8_t reserved;
     uint32_t features; /* CHAN_FEAT_* bits the sender supports */
     uint8_t nonce[CHAN_NONCE_LEN];
+    uint64_t instance; /* with CHAN_FEAT_INSTANCE: one random id per tcpcopy process, the
+                        * same on all its connections (0: not given) */
 };
-enum { CHAN_FEAT_AUTH = 1U << 0, CHAN_FEAT_PAYLOAD = 1U << 1, CHAN_FEAT_HEARTBEAT = 1U << 2 };
-#define CHAN_HELLO_LEN 28
+enum {
+    CHAN_FEAT_AUTH = 1U << 0,
+    CHAN_FEAT_PAYLOAD = 1U << 1,
+    CHAN_FEAT_HEARTBEAT = 1U << 2,
+    CHAN_FEAT_INSTANCE = 1U << 3, /* the HELLO carries the sender's instance id (8 bytes more) */
+};
+#define CHAN_HELLO_LEN 28      /* base HELLO body; 36 with CHAN_FEAT_INSTANCE */
+#define CHAN_HELLO_INSTANCE_LEN 36
 
 int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f); /* 0 or -CHAN_E_* */
 

@@ -98,6 +98,7 @@ struct peer {
     struct loop_timer hello_timer;
     uint64_t last_rx_us;
     uint32_t features; /* from its HELLO */
+    uint64_t instance; /* the tcpcopy process it belongs to (0: unknown) */
     uint8_t nonce[CHAN_NONCE_LEN];      /* ours, in the HELLO we sent it */
     uint8_t peer_nonce[CHAN_NONCE_LEN]; /* its, from its HELLO */
     bool hello_done;
@@ -269,21 +270,29 @@ static void peer_io_cb(struct loop *l, int fd, unsigned events, void *arg);
  * come and go rarely; the scan keeps the packet path to one pointer test. */
 static void icpt_peers_changed(struct icpt *ic)
 {
+    /* The fast path: when every connection that is up belongs to one tcpcopy (one
+     * peer, or the -C connections of one process, which share its sessions), every
+     * reply goes to one of them without a route lookup. */
     struct peer *pe, *one = NULL;
-    if (ic->nup == 1) {
-        LIST_FOREACH(pe, &ic->peers, link)
-        {
-            if (pe->up) {
-                one = pe;
-                break;
-            }
-        }
+    bool same = ic->nup > 0;
+    LIST_FOREACH(pe, &ic->peers, link)
+    {
+        if (!pe->up)
+            continue;
+        if (one == NULL)
+            one = pe;
+        else if (pe->instance == 0 || pe->instance != one->instance)
+            same = false;
     }
+    if (!same)
+        one = NULL;
     if (one != ic->single && !ic->stopping) {
         if (one != NULL)
-            log_info("one tcpcopy connected (%s): every reply goes to it (fast path)", one->name);
+            log_info("one tcpcopy connected (%s, %zu connection%s): every reply goes to it "
+                     "(fast path)", one->name, ic->nup, ic->nup == 1 ? "" : "s");
         else if (ic->single != NULL && ic->nup > 1)
-            log_info("%zu tcpcopy peers connected: replies are routed by session", ic->nup);
+            log_info("%zu connections from several tcpcopy: replies are routed by session",
+                     ic->nup);
     }
     ic->single = one;
 }
@@ -494,6 +503,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
     }
     pe->hello_done = true;
     pe->features = h.features;
+    pe->instance = h.instance;
     peer_want_flush(pe);
     if (!mine) {
         peer_up(pe);

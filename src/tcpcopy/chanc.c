@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +92,7 @@ struct chanc {
     struct chanc_conn *rereg;  /* the connection on_up is re-registering */
     struct chanc_cb cb;
     void *arg;
+    uint64_t instance;        /* sent in every HELLO: intercept sees one tcpcopy */
     struct chanc_conn *conns; /* servers.n * per, server-major */
     size_t nconns;
     size_t up;
@@ -141,6 +143,9 @@ struct chanc *chanc_new(struct loop *l, const struct chanc_conf *conf, const str
     if (c == NULL)
         return NULL;
     c->loop = l;
+    if (getrandom(&c->instance, sizeof(c->instance), GRND_NONBLOCK) != (ssize_t)sizeof(c->instance))
+        c->instance = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    c->instance |= 1; /* never 0, which means "not given" */
     c->servers = *conf->servers;
     c->per = conf->conns_per_server;
     c->out_max = conf->out_max ? conf->out_max : CHANC_OUT_DEFAULT;
@@ -294,7 +299,9 @@ static int conn_queue_hello(struct chanc_conn *cn)
     memset(&h, 0, sizeof(h));
     h.version = CHAN_VERSION;
     h.role = CHAN_ROLE_TCPCOPY;
-    h.features = CHAN_FEAT_HEARTBEAT | (cn->c->secret.len > 0 ? CHAN_FEAT_AUTH : 0);
+    h.features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE |
+                 (cn->c->secret.len > 0 ? CHAN_FEAT_AUTH : 0);
+    h.instance = cn->c->instance;
     /* The nonce is the challenge of the AUTH exchange: it must never repeat, or
      * a recorded proof could be replayed. getrandom() blocks only before the
      * kernel's pool is first initialised (early boot); without a secret a weak

@@ -648,9 +648,39 @@ static void test_err_str(void **state)
     assert_non_null(chan_err_str(999));
 }
 
+static void test_hello_instance_extension(void **state)
+{
+    struct chan_out o;
+    chan_out_init(&o, 4096);
+    struct chan_hello h;
+    memset(&h, 0, sizeof(h));
+    h.version = CHAN_VERSION;
+    h.role = CHAN_ROLE_TCPCOPY;
+    h.features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE;
+    h.instance = 0x0123456789abcdefULL;
+    assert_int_equal(chan_put_hello(&o, &h), 0);
+    h.features = CHAN_FEAT_HEARTBEAT; /* an older sender: base HELLO, no instance */
+    assert_int_equal(chan_put_hello(&o, &h), 0);
+    chan_out_seal(&o);
+    struct chan_frame f;
+    const uint8_t *b = buf_head(&o.buf);
+    size_t len = buf_len(&o.buf);
+    ssize_t n = chan_frame_next(&f, b, len);
+    assert_int_equal(n, CHAN_HDR_LEN + CHAN_HELLO_INSTANCE_LEN);
+    struct chan_hello d;
+    assert_int_equal(chan_hello_decode(&d, &f), 0);
+    assert_true(d.instance == 0x0123456789abcdefULL);
+    n = chan_frame_next(&f, b + n, len - (size_t)n);
+    assert_int_equal(n, CHAN_HDR_LEN + CHAN_HELLO_LEN);
+    assert_int_equal(chan_hello_decode(&d, &f), 0);
+    assert_true(d.instance == 0);
+    chan_out_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello_instance_extension),
         cmocka_unit_test(test_hello_roundtrip),
         cmocka_unit_test(test_hello_bad),
         cmocka_unit_test(test_route_v4_v6_roundtrip),
