@@ -194,7 +194,7 @@ static void test_route_bad(void **state)
     /* Encoder refuses what it cannot express. */
     struct chan_out o;
     chan_out_init(&o, 4096);
-    struct chan_route mixed = mk_route4("10.0.0.1", 1, "10.0.0.2", 2);
+    struct chan_route mixed = mk_route4("198.51.100.1", 1, "203.0.113.2", 2);
     struct chan_route r6 = mk_route6("::1", 1, "::2", 2);
     mixed.target = r6.target;
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &mixed), -EINVAL);
@@ -472,7 +472,7 @@ static void test_batching_2000_routes(void **state)
     chan_out_init(&o, 1 << 20);
     enum { N = 2000 };
     for (int i = 0; i < N; i++) {
-        struct chan_route r = mk_route4("10.1.0.0", (uint16_t)(1024 + i), "10.2.0.1", 80);
+        struct chan_route r = mk_route4("198.51.100.0", (uint16_t)(1024 + i), "192.0.2.1", 80);
         r.client.u.b[2] = (uint8_t)(i >> 8);
         r.client.u.b[3] = (uint8_t)i;
         assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
@@ -510,7 +510,7 @@ static void test_seal_starts_new_frame(void **state)
     (void)state;
     struct chan_out o;
     chan_out_init(&o, 4096);
-    struct chan_route r = mk_route4("10.0.0.1", 1, "10.0.0.2", 2);
+    struct chan_route r = mk_route4("198.51.100.1", 1, "203.0.113.2", 2);
     uint8_t hdr[20] = {0x45};
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
     chan_out_seal(&o);
@@ -548,7 +548,7 @@ static void test_enobufs_consistent(void **state)
     (void)state;
     struct chan_out o;
     chan_out_init(&o, 1000);
-    struct chan_route r = mk_route4("10.0.0.1", 1, "10.0.0.2", 2);
+    struct chan_route r = mk_route4("198.51.100.1", 1, "203.0.113.2", 2);
     uint8_t hdr[100];
     memset(hdr, 0xee, sizeof(hdr));
     int ok = 0, full = 0;
