@@ -1,0 +1,655 @@
+/*
+ * peer: intercept's side of each tcpcopy connection: admission (--allow, HELLO,
+ * --secret-file), the frames it sends (routes, heartbeats, BYE), the replies we
+ * forward to it through a bounded output, and its end. See the state diagram in
+ * icpt.c.
+ */
+#include "icpt_impl.h"
+
+/* ---- small helpers ---- */
+
+uint64_t icpt_now(struct icpt *ic)
+{
+    return loop_now(ic->loop);
+}
+
+struct peer *peer_of_owner(struct route_owner *o)
+{
+    return (struct peer *)((char *)o - offsetof(struct peer, routes));
+}
+
+static bool icpt_allowed(const struct icpt *ic, const struct addr *a)
+{
+    if (ic->allow_any)
+        return true;
+    for (size_t i = 0; i < ic->nallow; i++)
+        if (addr_in_prefix(a, &ic->allow[i].net, ic->allow[i].prefix))
+            return true;
+    return false;
+}
+
+static int icpt_allow_push(struct icpt *ic, size_t *cap, const struct icpt_cidr *c)
+{
+    for (size_t i = 0; i < ic->nallow; i++)
+        if (ic->allow[i].prefix == c->prefix && addr_eq(&ic->allow[i].net, &c->net))
+            return 0;
+    if (ic->nallow == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct icpt_cidr *p = realloc(ic->allow, ncap * sizeof(*p));
+        if (p == NULL)
+            return -ENOMEM;
+        ic->allow = p;
+        *cap = ncap;
+    }
+    ic->allow[ic->nallow++] = *c;
+    return 0;
+}
+
+static unsigned icpt_mask_prefix(const uint8_t *m, size_t n)
+{
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++)
+        bits += (unsigned)__builtin_popcount(m[i]);
+    return bits;
+}
+
+/* Loopback plus every subnet this host has an address in: where a tcpcopy on the
+ * production LAN (or on this host) will connect from. */
+int icpt_allow_defaults(struct icpt *ic, char *err, size_t errlen)
+{
+    size_t cap = 0;
+    struct icpt_cidr c;
+    struct ifaddrs *ifa0, *ifa;
+
+    if (!icpt_cidr_parse(&c, "127.0.0.0/8") || icpt_allow_push(ic, &cap, &c) != 0)
+        goto nomem;
+    if (!icpt_cidr_parse(&c, "::1/128") || icpt_allow_push(ic, &cap, &c) != 0)
+        goto nomem;
+    if (getifaddrs(&ifa0) != 0) {
+        snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
+        return -errno;
+    }
+    for (ifa = ifa0; ifa != NULL; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr == NULL || ifa->ifa_netmask == NULL)
+            continue;
+        uint16_t port;
+        memset(&c, 0, sizeof(c));
+        if (!addr_from_sockaddr(&c.net, &port, ifa->ifa_addr))
+            continue;
+        if (c.net.af == AF_INET) {
+            const struct sockaddr_in *m = (const void *)ifa->ifa_netmask;
+            c.prefix = (uint8_t)icpt_mask_prefix((const uint8_t *)&m->sin_addr, 4);
+        } else {
+            const struct sockaddr_in6 *m = (const void *)ifa->ifa_netmask;
+            c.prefix = (uint8_t)icpt_mask_prefix((const uint8_t *)&m->sin6_addr, 16);
+        }
+        /* Normalise to the network address through the parser (clears host bits). */
+        char a[ADDR_STRLEN], s[ADDR_STRLEN + 8];
+        snprintf(s, sizeof(s), "%s/%u", addr_str(&c.net, a, sizeof(a)), c.prefix);
+        if (!icpt_cidr_parse(&c, s))
+            continue;
+        if (icpt_allow_push(ic, &cap, &c) != 0) {
+            freeifaddrs(ifa0);
+            goto nomem;
+        }
+    }
+    freeifaddrs(ifa0);
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
+void icpt_log_allow(struct icpt *ic)
+{
+    char line[1024], one[ADDR_STRLEN + 8];
+    size_t n = 0;
+    line[0] = '\0';
+    for (size_t i = 0; i < ic->nallow && n < sizeof(line); i++) {
+        int w = snprintf(line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
+                         icpt_cidr_str(&ic->allow[i], one, sizeof(one)));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    log_info("accepting tcpcopy connections from %s", line);
+}
+
+/* ---- peers ---- */
+
+static void peer_io_cb(struct loop *l, int fd, unsigned events, void *arg);
+
+/* nup changed: find the peer of the fast path, if there is exactly one up. Peers
+ * come and go rarely; the scan keeps the packet path to one pointer test. */
+static void icpt_peers_changed(struct icpt *ic)
+{
+    /* The fast path: when every connection that is up belongs to one tcpcopy (one
+     * peer, or the -C connections of one process, which share its sessions), every
+     * reply goes to one of them without a route lookup. */
+    struct peer *pe, *one = NULL;
+    bool same = ic->nup > 0;
+    LIST_FOREACH(pe, &ic->peers, link)
+    {
+        if (!pe->up)
+            continue;
+        if (one == NULL)
+            one = pe;
+        else if (pe->instance == 0 || pe->instance != one->instance)
+            same = false;
+    }
+    if (!same)
+        one = NULL;
+    if (one != ic->single && !ic->stopping) {
+        if (one != NULL)
+            log_info("one tcpcopy connected (%s, %zu connection%s): every reply goes to it "
+                     "(fast path)", one->name, ic->nup, ic->nup == 1 ? "" : "s");
+        else if (ic->single != NULL && ic->nup > 1)
+            log_info("%zu connections from several tcpcopy: replies are routed by session",
+                     ic->nup);
+    }
+    ic->single = one;
+}
+
+void peer_free(struct peer *pe)
+{
+    struct icpt *ic = pe->ic;
+    if (pe->up) {
+        pe->up = false;
+        ic->nup--;
+        if (ic->single == pe)
+            ic->single = NULL;
+        icpt_peers_changed(ic);
+    }
+    loop_timer_cancel(ic->loop, &pe->hello_timer);
+    loop_fd_del(ic->loop, pe->fd);
+    close(pe->fd);
+    route_remove_all_of(ic->routes, &pe->routes);
+    if (pe->in_flush)
+        TAILQ_REMOVE(&ic->flush, pe, flush_link);
+    LIST_REMOVE(pe, link);
+    ic->npeers--;
+    buf_free(&pe->in);
+    chan_out_free(&pe->out);
+    free(pe);
+}
+
+/* Close one peer, logging why (level: LOG_LVL_INFO for a normal end, WARN for a
+ * protocol error). Only this peer is affected. */
+void peer_close(struct peer *pe, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void peer_close(struct peer *pe, int level, const char *fmt, ...)
+{
+    struct icpt *ic = pe->ic;
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (level <= LOG_LVL_WARN)
+        ic->st.peers_bad++;
+    ic->st.peers_closed++;
+    if (log_level_cur >= level)
+        log_msg(level, 0,
+                "peer %s: %s; closed (%" PRIu32 " routes removed, %" PRIu64
+                " replies forwarded, %" PRIu64 " dropped)",
+                pe->name, why, pe->routes.count, pe->forwarded, pe->dropped);
+    peer_free(pe);
+}
+
+void peer_want_flush(struct peer *pe)
+{
+    if (!pe->in_flush) {
+        pe->in_flush = true;
+        TAILQ_INSERT_TAIL(&pe->ic->flush, pe, flush_link);
+    }
+}
+
+/* Write what the socket takes. -1 if the peer was closed. */
+int peer_flush(struct peer *pe)
+{
+    if (buf_len(&pe->out.buf) > 0) {
+        ssize_t n = chan_out_flush(&pe->out, pe->fd);
+        if (n < 0) {
+            peer_close(pe, LOG_LVL_WARN, "write: %s", strerror((int)-n));
+            return -1;
+        }
+    }
+    bool more = buf_len(&pe->out.buf) > 0;
+    if (more != pe->want_write) {
+        pe->want_write = more;
+        loop_fd_mod(pe->ic->loop, pe->fd, LOOP_READ | (more ? LOOP_WRITE : 0));
+    }
+    return 0;
+}
+
+void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len)
+{
+    struct icpt *ic = pe->ic;
+    if (chan_put_reply(&pe->out, hdr, len) != 0) {
+        pe->dropped++;
+        ic->st.dropped++;
+        log_warnx_rl(&ic->rl_drop, icpt_now(ic),
+                     "peer %s: output buffer full (%d MB), dropping replies (%" PRIu64
+                     " so far): the tcpcopy host reads too slowly",
+                     pe->name, ICPT_OUT_MAX >> 20, pe->dropped);
+        return;
+    }
+    pe->forwarded++;
+    ic->st.forwarded++;
+    peer_want_flush(pe);
+}
+
+static void peer_hold_deliver(void *arg, const uint8_t *hdr, size_t len)
+{
+    peer_forward(arg, hdr, len);
+}
+
+/* Refuse a peer for authentication (bad, missing, or a secret on one side only):
+ * log why with its address, tell it in a BYE (code 3), close. Rate-limited: a
+ * scanner must not flood the log. */
+static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
+{
+    struct icpt *ic = pe->ic;
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    ic->st.peers_refused++;
+    ic->st.auth_refused++;
+    ic->st.peers_closed++;
+    log_warnx_rl(&ic->rl_auth, icpt_now(ic), "refused peer %s: %s", pe->name, why);
+    /* Best effort, after what is queued (our HELLO and AUTH, if sent): the peer
+     * then reports the mismatch from its side too. */
+    if (chan_put_bye(&pe->out, CHAN_BYE_AUTH, bye) == 0)
+        (void)chan_out_flush(&pe->out, pe->fd);
+    peer_free(pe);
+}
+
+static void peer_hello_timeout(struct loop *l, void *arg)
+{
+    struct peer *pe = arg;
+    if (pe->auth_wait) {
+        peer_refuse(pe, "no authentication", "no authentication within %llu s",
+                    (unsigned long long)(ICPT_HELLO_TIMEOUT_US / 1000000));
+        return;
+    }
+    peer_close(pe, LOG_LVL_WARN, "no HELLO within %llu s",
+               (unsigned long long)(ICPT_HELLO_TIMEOUT_US / 1000000));
+}
+
+/* HELLO (and AUTH, if any) done: the peer may register routes. */
+static void peer_up(struct peer *pe)
+{
+    struct icpt *ic = pe->ic;
+    pe->auth_wait = false;
+    pe->up = true;
+    ic->nup++;
+    loop_timer_cancel(ic->loop, &pe->hello_timer);
+    log_info("peer %s: tcpcopy connected (features 0x%" PRIx32 "%s)", pe->name, pe->features,
+             ic->secret.len > 0 ? ", authenticated" : "");
+    icpt_peers_changed(ic);
+}
+
+static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
+{
+    struct icpt *ic = pe->ic;
+    struct chan_hello h;
+    memset(&h, 0, sizeof(h));
+    int rc = chan_hello_decode(&h, f);
+    if (rc == -CHAN_E_VERSION) {
+        if (chan_put_bye(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
+            (void)chan_out_flush(&pe->out, pe->fd);
+        peer_close(pe, LOG_LVL_WARN, "speaks channel version %u, this intercept speaks %u",
+                   h.version, CHAN_VERSION);
+        return -1;
+    }
+    if (rc < 0) {
+        peer_close(pe, LOG_LVL_WARN, "bad HELLO: %s", chan_err_str(-rc));
+        return -1;
+    }
+    if (h.role != CHAN_ROLE_TCPCOPY) {
+        peer_close(pe, LOG_LVL_WARN, "HELLO with role %u, expected tcpcopy (%u)", h.role,
+                   CHAN_ROLE_TCPCOPY);
+        return -1;
+    }
+    bool mine = ic->secret.len > 0, theirs = (h.features & CHAN_FEAT_AUTH) != 0;
+    if (mine && !theirs) {
+        peer_refuse(pe, "this intercept requires authentication: start tcpcopy with --secret-file",
+                    "no authentication (tcpcopy has no --secret-file; give it the same "
+                    "--secret-file as this intercept)");
+        return -1;
+    }
+    if (!mine && theirs) {
+        peer_refuse(pe, "this intercept has no --secret-file: give it the same one as tcpcopy",
+                    "no authentication possible: the tcpcopy has --secret-file, this intercept "
+                    "has none (start intercept with the same --secret-file)");
+        return -1;
+    }
+    struct chan_hello mine_h = {
+        .version = CHAN_VERSION,
+        .role = CHAN_ROLE_INTERCEPT,
+        .features = CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
+    };
+    /* The nonce is tcpcopy's challenge to us and ours to it: with a secret it
+     * must be unpredictable, so wait for the kernel's pool if it is not ready
+     * (early boot only). Without a secret, a weaker one does no harm. */
+    ssize_t got = getrandom(mine_h.nonce, sizeof(mine_h.nonce), mine ? 0 : GRND_NONBLOCK);
+    if (got != (ssize_t)sizeof(mine_h.nonce)) {
+        if (mine) {
+            peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
+            return -1;
+        }
+        uint64_t a = hash_seed_random(), b = hash_seed_random();
+        memcpy(mine_h.nonce, &a, 8);
+        memcpy(mine_h.nonce + 8, &b, 8);
+    }
+    memcpy(pe->nonce, mine_h.nonce, sizeof(pe->nonce));
+    memcpy(pe->peer_nonce, h.nonce, sizeof(pe->peer_nonce));
+    if (chan_put_hello(&pe->out, &mine_h) != 0) {
+        peer_close(pe, LOG_LVL_WARN, "cannot queue our HELLO");
+        return -1;
+    }
+    pe->hello_done = true;
+    pe->features = h.features;
+    pe->instance = h.instance;
+    peer_want_flush(pe);
+    if (!mine) {
+        peer_up(pe);
+        return 0;
+    }
+    /* Our proof goes at once, right behind our HELLO; the peer's must arrive
+     * before the HELLO deadline, which keeps running. */
+    uint8_t mac[CHAN_MAC_LEN];
+    if (auth_mac(mac, &ic->secret, CHAN_ROLE_INTERCEPT, pe->nonce, pe->peer_nonce) != 0 ||
+        chan_put_auth(&pe->out, mac) != 0) {
+        peer_close(pe, LOG_LVL_WARN, "cannot queue our AUTH");
+        return -1;
+    }
+    pe->auth_wait = true;
+    return 0;
+}
+
+static int peer_on_auth(struct peer *pe, const struct chan_frame *f)
+{
+    uint8_t mac[CHAN_MAC_LEN];
+    if (chan_auth_decode(mac, f) != 0 ||
+        !auth_verify(mac, &pe->ic->secret, CHAN_ROLE_TCPCOPY, pe->peer_nonce, pe->nonce)) {
+        peer_refuse(pe, "bad secret",
+                    "bad secret (its --secret-file differs from this intercept's)");
+        return -1;
+    }
+    peer_up(pe);
+    return 0;
+}
+
+static int peer_on_routes(struct peer *pe, const struct chan_frame *f)
+{
+    struct icpt *ic = pe->ic;
+    size_t n = chan_route_count(f);
+    for (size_t i = 0; i < n; i++) {
+        struct chan_route r;
+        int rc = chan_route_get(&r, f, i);
+        if (rc < 0) {
+            peer_close(pe, LOG_LVL_WARN, "bad route record %zu of %zu: %s", i + 1, n,
+                       chan_err_str(-rc));
+            return -1;
+        }
+        struct route_key k;
+        route_key_set(&k, &r.client, r.cport, &r.target, r.tport);
+        if (f->type == CHAN_ROUTE_DEL) {
+            route_del(ic->routes, &k, &pe->routes);
+            continue;
+        }
+        rc = route_add(ic->routes, &k, &pe->routes);
+        if (rc == -ENOSPC) {
+            log_warnx_rl(&ic->rl_full, icpt_now(ic),
+                         "route table full (%zu routes, -s %zu): replies of new sessions are "
+                         "not forwarded; raise -s",
+                         route_count(ic->routes), route_capacity(ic->routes));
+            continue;
+        }
+        if (rc == ROUTE_REASSIGNED && log_level_cur >= LOG_LVL_DEBUG) {
+            char c[ADDR_STRLEN], t[ADDR_STRLEN];
+            log_debug("route %s -> %s moved to peer %s",
+                      addr_port_str(&r.client, r.cport, c, sizeof(c)),
+                      addr_port_str(&r.target, r.tport, t, sizeof(t)), pe->name);
+        }
+        /* Replies that overtook this registration (the SYN-ACK often does). */
+        if (route_hold_count(ic->hold) > 0)
+            route_hold_take(ic->hold, &k, icpt_now(ic), peer_hold_deliver, pe);
+    }
+    return 0;
+}
+
+static void peer_on_bye(struct peer *pe, const struct chan_frame *f)
+{
+    unsigned code = (unsigned)f->body[0] << 8 | f->body[1];
+    int tlen = (int)f->len - 2;
+    char text[128];
+    /* The text is the peer's: keep printable ASCII only for the log. */
+    int j = 0;
+    for (int i = 0; i < tlen && j < (int)sizeof(text) - 1; i++) {
+        uint8_t ch = f->body[2 + i];
+        text[j++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    text[j] = '\0';
+    peer_close(pe, LOG_LVL_INFO, "said goodbye (code %u%s%s)", code, j ? ": " : "", text);
+}
+
+/* Handle one frame. -1 if the peer was closed (pe is gone). */
+static int peer_on_frame(struct peer *pe, const struct chan_frame *f)
+{
+    if (!pe->hello_done) {
+        if (f->type != CHAN_HELLO) {
+            peer_close(pe, LOG_LVL_WARN, "first frame is type %u, expected HELLO", f->type);
+            return -1;
+        }
+        return peer_on_hello(pe, f);
+    }
+    if (pe->auth_wait) {
+        if (f->type == CHAN_AUTH)
+            return peer_on_auth(pe, f);
+        if (f->type == CHAN_BYE) {
+            peer_on_bye(pe, f);
+            return -1;
+        }
+        peer_refuse(pe, "no authentication", "no authentication (frame type %u before AUTH)",
+                    f->type);
+        return -1;
+    }
+    switch (f->type) {
+    case CHAN_ROUTE_ADD:
+    case CHAN_ROUTE_DEL:
+        return peer_on_routes(pe, f);
+    case CHAN_HEARTBEAT:
+        /* last_rx_us was updated by the read. */
+        return 0;
+    case CHAN_BYE:
+        peer_on_bye(pe, f);
+        return -1;
+    case CHAN_HELLO:
+        peer_close(pe, LOG_LVL_WARN, "second HELLO");
+        return -1;
+    case CHAN_AUTH:
+        peer_close(pe, LOG_LVL_WARN, "%s",
+                   pe->ic->secret.len > 0 ? "second AUTH"
+                                          : "AUTH, which this intercept did not offer");
+        return -1;
+    case CHAN_REPLY:
+        peer_close(pe, LOG_LVL_WARN, "REPLY frame: only intercept sends those");
+        return -1;
+    default:
+        peer_close(pe, LOG_LVL_WARN, "unexpected frame type %u", f->type);
+        return -1;
+    }
+}
+
+/* Decode the complete frames in pe->in. -1 if the peer was closed. */
+static int peer_parse(struct peer *pe)
+{
+    for (;;) {
+        struct chan_frame f;
+        ssize_t n = chan_frame_next(&f, buf_head(&pe->in), buf_len(&pe->in));
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            const uint8_t *h = buf_head(&pe->in);
+            pe->ic->st.bad_frames++;
+            peer_close(pe, LOG_LVL_WARN, "malformed frame (type %u, length %u): %s", h[0],
+                       (unsigned)h[2] << 8 | h[3], chan_err_str((int)-n));
+            return -1;
+        }
+        if (peer_on_frame(pe, &f) < 0)
+            return -1;
+        buf_consume(&pe->in, (size_t)n);
+    }
+}
+
+static void peer_read(struct peer *pe)
+{
+    for (int i = 0; i < ICPT_READS_MAX; i++) {
+        ssize_t n = buf_read_fd(&pe->in, pe->fd);
+        if (n == -EAGAIN || n == -EWOULDBLOCK)
+            return;
+        if (n == 0) {
+            peer_close(pe, LOG_LVL_INFO, "connection closed by the peer");
+            return;
+        }
+        if (n == -ENOBUFS) {
+            /* Cannot happen with a correct chan (the buffer holds several maximal
+             * frames and complete frames are consumed after each read), but a full
+             * buffer that parses to nothing must not spin. */
+            peer_close(pe, LOG_LVL_WARN, "input buffer full without a complete frame");
+            return;
+        }
+        if (n < 0) {
+            peer_close(pe, LOG_LVL_WARN, "read: %s", strerror((int)-n));
+            return;
+        }
+        pe->last_rx_us = icpt_now(pe->ic);
+        if (peer_parse(pe) < 0)
+            return;
+    }
+}
+
+static void peer_io_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct peer *pe = arg;
+    if ((events & LOOP_WRITE) && peer_flush(pe) < 0)
+        return;
+    if (events & LOOP_READ)
+        peer_read(pe);
+}
+
+static void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t port)
+{
+    char name[ADDR_STRLEN], net[ADDR_STRLEN], s[ADDR_STRLEN + 8];
+    struct icpt_cidr c;
+    unsigned prefix = a->af == AF_INET ? 24 : 64;
+    snprintf(s, sizeof(s), "%s/%u", addr_str(a, net, sizeof(net)), prefix);
+    if (!icpt_cidr_parse(&c, s))
+        c.net = *a;
+    ic->st.peers_refused++;
+    log_warnx_rl(&ic->rl_refused, icpt_now(ic),
+                 "refused peer %s: not in --allow (add --allow %s to admit it)",
+                 addr_port_str(a, port, name, sizeof(name)), icpt_cidr_str(&c, s, sizeof(s)));
+    /* Tell it why before closing, so its operator reads the reason rather than a reset:
+     * the BYE goes out, then our FIN; whatever it already sent is read and dropped first,
+     * because closing with unread bytes would answer with a reset instead. */
+    struct chan_out o;
+    char why[160];
+    snprintf(why, sizeof(why), "not allowed: intercept needs --allow %s", s);
+    chan_out_init(&o, 512);
+    if (chan_put_bye(&o, CHAN_BYE_REFUSED, why) == 0) {
+        chan_out_seal(&o);
+        (void)send(fd, buf_head(&o.buf), buf_len(&o.buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    chan_out_free(&o);
+    (void)shutdown(fd, SHUT_WR);
+    char junk[512];
+    for (int i = 0; i < 8 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
+static void icpt_accept_one(struct icpt *ic, int fd, const struct sockaddr_storage *ss)
+{
+    struct addr a;
+    uint16_t port = 0;
+    if (!addr_from_sockaddr(&a, &port, ss)) {
+        close(fd);
+        return;
+    }
+    if (!icpt_allowed(ic, &a)) {
+        icpt_refuse(ic, fd, &a, port);
+        return;
+    }
+    if (ic->npeers >= ICPT_PEERS_MAX) {
+        char name[ADDR_STRLEN];
+        ic->st.peers_refused++;
+        log_warnx_rl(&ic->rl_refused, icpt_now(ic), "refused peer %s: already %d peers",
+                     addr_port_str(&a, port, name, sizeof(name)), ICPT_PEERS_MAX);
+        close(fd);
+        return;
+    }
+    struct peer *pe = calloc(1, sizeof(*pe));
+    if (pe == NULL) {
+        log_warnx("out of memory accepting a peer");
+        close(fd);
+        return;
+    }
+    int one = 1;
+    /* Replies are what tcpcopy waits on before sending the next packet: no Nagle
+     * delay on top of our own per-iteration batching. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A tcpcopy host that vanishes without heartbeats is found eventually. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+
+    pe->ic = ic;
+    pe->fd = fd;
+    pe->id = ++ic->next_peer_id;
+    addr_port_str(&a, port, pe->name, sizeof(pe->name));
+    buf_init(&pe->in, ICPT_IN_MAX);
+    chan_out_init(&pe->out, ICPT_OUT_MAX);
+    route_owner_init(&pe->routes, pe->id);
+    pe->last_rx_us = icpt_now(ic);
+    int rc = loop_fd_add(ic->loop, fd, LOOP_READ, peer_io_cb, pe);
+    if (rc < 0) {
+        log_warnx("peer %s: cannot watch its socket: %s", pe->name, strerror(-rc));
+        buf_free(&pe->in);
+        chan_out_free(&pe->out);
+        free(pe);
+        close(fd);
+        return;
+    }
+    LIST_INSERT_HEAD(&ic->peers, pe, link);
+    ic->npeers++;
+    ic->st.peers_accepted++;
+    loop_timer_set(ic->loop, &pe->hello_timer, icpt_now(ic) + ICPT_HELLO_TIMEOUT_US,
+                   peer_hello_timeout, pe);
+    log_debug("peer %s: connected, waiting for its HELLO", pe->name);
+}
+
+void icpt_accept_cb(struct loop *l, int lfd, unsigned events, void *arg)
+{
+    struct icpt *ic = arg;
+    for (int i = 0; i < ICPT_ACCEPTS_MAX; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            /* EMFILE and friends: the connection stays queued; say so, slowly. */
+            if (errno != ECONNABORTED)
+                log_warnx_rl(&ic->rl_accept, icpt_now(ic), "accept: %s", strerror(errno));
+            return;
+        }
+        icpt_accept_one(ic, fd, &ss);
+    }
+}
