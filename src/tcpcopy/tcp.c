@@ -47,6 +47,7 @@
 #include "sess.h"
 #include "stream.h"
 #include "tcp.h"
+#include "tcp_impl.h"
 #include "wheel.h"
 #include "gate.h"
 #include "sack.h"
@@ -63,25 +64,10 @@
 #define REFUSED_TRIES 7             /* a refused SYN is retried 6 times ... */
 #define REFUSED_BACKOFF_US 250000u  /* ... after 0.25, 0.5, 1, 2, 4, 8 s (about 16 s) */
 #define RTX_MAX_BACKOFF 12
-#define REBUILDS_MAX 8
 #define OOO_MAX (1U << 20) /* out-of-order bytes kept beyond the contiguous end */
 #define OWN_WINDOW 65535
 
-struct eng {
-    struct eng_conf conf;
-    struct eng_io io;
-    struct sess_table tab;
-    struct chunk_pool pool;
-    struct wheel wheel;
-    struct sess *ack_list;
-    uint64_t now_us;
-    uint16_t ip_id;
-    struct eng_stats st;
-    uint64_t t_start_us;
-    uint16_t epoch;
-    struct gate_conf gate;
-    struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
-};
+
 
 static const char *const outcome_names[SO_COUNT] = {
     [SO_NONE] = "none",
@@ -205,7 +191,7 @@ static void route_notify(struct eng *e, const struct sess *s, bool add)
  * Build and hand over one segment toward the target. len bytes of client data
  * from seq are copied straight from the queue into the sender's buffer.
  */
-static void emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len,
+void eng_emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len,
                  bool syn_opts)
 {
     size_t cap = 0;
@@ -261,7 +247,7 @@ static void emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uin
 
 static void ack_now(struct eng *e, struct sess *s)
 {
-    emit(e, s, TCPF_ACK, s->snd_nxt, 0, false);
+    eng_emit(e, s, TCPF_ACK, s->snd_nxt, 0, false);
     e->st.sent_acks++;
 }
 
@@ -377,13 +363,13 @@ static void schedule(struct eng *e, struct sess *s)
  * The session is over: record why, reset the target side if it is still open and
  * the end was not graceful, free the queued bytes, and linger.
  */
-static void finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
+void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
 {
     if (s->state == SS_CLOSED)
         return;
     if (send_rst && (s->state == SS_SYN_SENT || s->state == SS_ESTAB) &&
         !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
-        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
+        eng_emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
         s->flags |= SF_RST_SENT;
         e->st.sent_rsts++;
     }
@@ -415,7 +401,7 @@ static void sess_free(struct eng *e, struct sess *s)
 
 static void send_data(struct eng *e, struct sess *s, uint32_t seq, uint32_t len, bool psh)
 {
-    emit(e, s, TCPF_ACK | (psh ? TCPF_PSH : 0), seq, len, false);
+    eng_emit(e, s, TCPF_ACK | (psh ? TCPF_PSH : 0), seq, len, false);
     if (seq_lt(seq, s->snd_max)) {
         e->st.rtx_packets++;
     } else {
@@ -492,7 +478,7 @@ static void output(struct eng *e, struct sess *s)
                 gate_pass(s, m);
         }
         if (go) {
-            emit(e, s, TCPF_FIN | TCPF_ACK, s->c_fin_seq, 0, false);
+            eng_emit(e, s, TCPF_FIN | TCPF_ACK, s->c_fin_seq, 0, false);
             s->flags |= SF_FIN_SENT;
             s->snd_nxt = s->c_fin_seq + 1;
             if (seq_gt(s->snd_nxt, s->snd_max))
@@ -502,7 +488,7 @@ static void output(struct eng *e, struct sess *s)
 
     if ((s->flags & SF_CLIENT_RST) && s->snd_una == s->snd_max &&
         s->snd_una == stream_contig_end(&s->st)) {
-        finish(e, s, SO_CLIENT_RESET, true);
+        eng_finish(e, s, SO_CLIENT_RESET, true);
         return;
     }
 
@@ -514,9 +500,9 @@ static void output(struct eng *e, struct sess *s)
     }
 }
 
-static void send_syn(struct eng *e, struct sess *s)
+void eng_send_syn(struct eng *e, struct sess *s)
 {
-    emit(e, s, TCPF_SYN, s->c_isn, 0, true);
+    eng_emit(e, s, TCPF_SYN, s->c_isn, 0, true);
     s->syn_tries++;
     s->rto_at_us = e->now_us + ((uint64_t)RTO_INIT_US << (s->syn_tries - 1));
 }
@@ -606,7 +592,7 @@ static struct sess *sess_alloc(struct eng *e, const struct pkt *p, const struct 
 }
 
 /* Start toward the target with the ISN isn: register the route, send the SYN. */
-static void start(struct eng *e, struct sess *s, uint32_t isn)
+void eng_start(struct eng *e, struct sess *s, uint32_t isn)
 {
     s->state = SS_SYN_SENT;
     s->c_isn = isn;
@@ -614,7 +600,7 @@ static void start(struct eng *e, struct sess *s, uint32_t isn)
     stream_init(&s->st, isn + 1);
     route_notify(e, s, true);
     s->flags |= SF_ROUTED;
-    send_syn(e, s);
+    eng_send_syn(e, s);
 }
 
 static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
@@ -636,186 +622,8 @@ static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct
         s->flags |= SF_C_TS;
         s->c_tsval0 = p->opts.tsval;
     }
-    start(e, s, p->seq);
+    eng_start(e, s, p->seq);
     return s;
-}
-
-/*
- * A client packet of a session whose SYN we did not see (tcpcopy started late, or
- * the SYN was lost). Nothing is copied until a request boundary: a data segment
- * whose acknowledgement number grew since the client's previous data segment (or
- * since the first packet seen), i.e. the client received an answer and then spoke.
- * From there a session of our own starts: SYN with ISN = boundary - 1, the -D MSS,
- * SACK, timestamps if the client uses them, and our own window (the client's
- * window scale is unknown).
- */
-static void probe(struct eng *e, struct sess *s, const struct pkt *p)
-{
-    if (p->flags & (TCPF_FIN | TCPF_RST)) {
-        finish(e, s, SO_NOT_STARTED, false);
-        return;
-    }
-    if (p->data_len == 0 || p->data == NULL || !(p->flags & TCPF_ACK)) {
-        e->st.probe_skipped_packets++;
-        return;
-    }
-    bool boundary = seq_gt(p->ack, s->ack_base);
-    if (!boundary) {
-        s->ack_base = p->ack;
-        s->flags |= SF_PROBE_DATA;
-        e->st.probe_skipped_bytes += p->data_len;
-        return;
-    }
-    e->st.sess_created++;
-    e->st.sess_midstream++;
-    s->flags |= SF_FAKED | SF_C_SACK | SF_HAVE_ACKBASE;
-    s->c_mss = e->conf.syn_mss;
-    if (p->opts.has_ts) {
-        s->flags |= SF_C_TS;
-        s->c_tsval0 = p->opts.tsval;
-    }
-    s->ack_base = p->ack; /* answers before this point are not ours to wait for */
-    s->last_resp = 0;
-    start(e, s, p->seq - 1);
-}
-
-/*
- * The target ended its side while client bytes still wait: open a new connection
- * from the first byte it did not acknowledge, so the rest of the stream still
- * arrives (the original does this too). Returns false when the session has been
- * rebuilt too often, and must end.
- */
-static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from);
-
-/* Is seq where a request starts: the stream's first byte, or a request boundary? */
-static bool at_boundary(struct sess *s, uint32_t seq)
-{
-    if (seq == s->c_isn + 1 && !(s->flags & SF_FAKED) && s->rebuilds == 0)
-        return true;
-    if (seq == s->last_mark_seq && s->last_mark_seq != 0)
-        return true;
-    struct sess_mark *m = gate_peek(s);
-    return m != NULL && m->seq == seq;
-}
-
-/*
- * The target ended the connection while client bytes wait. If they start at a request
- * boundary, continue on a new connection from there. If the target stopped in the middle
- * of a request, that request cannot be finished: continue from the next exact boundary
- * (counting the bytes in between as lost), or end the session when there is none yet
- * (a client that goes on talking is then copied again from its next request).
- */
-static bool rebuild(struct eng *e, struct sess *s)
-{
-    if (at_boundary(s, s->snd_una))
-        return rebuild_from(e, s, s->snd_una);
-    uint32_t ce = stream_contig_end(&s->st);
-    for (uint16_t i = 0; i < s->nmarks; i++) {
-        struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
-        if (!seq_gt(m->seq, s->snd_una) || !m->exact || seq_gt(m->seq, ce))
-            continue;
-        e->st.partial_requests_lost++;
-        e->st.gap_bytes_lost += m->seq - s->snd_una;
-        stream_release(&s->st, &e->pool, m->seq);
-        return rebuild_from(e, s, m->seq);
-    }
-    e->st.partial_requests_lost++;
-    return false;
-}
-
-/* Restart toward the target with a new connection whose first byte is from. */
-static bool rebuild_from(struct eng *e, struct sess *s, uint32_t from)
-{
-    if (s->rebuilds >= REBUILDS_MAX)
-        return false;
-    if (!(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
-        /* The old connection must be gone before a SYN with the same tuple arrives. */
-        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
-        e->st.sent_rsts++;
-    }
-    /* A boundary right where the new connection starts was answered on the old one. */
-    struct sess_mark *m;
-    while ((m = gate_peek(s)) != NULL && seq_le(m->seq, from)) {
-        s->passed_resp = m->resp;
-        gate_pop(s);
-    }
-    s->flags &= ~(SF_TARGET_FIN | SF_TARGET_RST | SF_FIN_SENT | SF_FIN_ACKED | SF_TS | SF_RST_SENT);
-    s->state = SS_SYN_SENT;
-    s->c_isn = from - 1;
-    s->snd_una = s->snd_nxt = s->snd_max = s->c_isn;
-    s->t_isn = s->rcv_nxt = s->acked_rcv = 0;
-    s->resp_at_mark = 0;
-    s->gate_since_us = 0;
-    s->rtt_seq = 0;
-    s->backoff = 0;
-    s->dupacks = 0;
-    s->syn_tries = 0;
-    s->nsacked = 0;
-    s->hole_since_us = 0;
-    s->rebuilds++;
-    e->st.sess_rebuilt++;
-    send_syn(e, s);
-    return true;
-}
-
-static void resync(struct eng *e, struct sess *s)
-{
-    if ((s->state == SS_SYN_SENT || s->state == SS_ESTAB) &&
-        !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
-        emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
-        e->st.sent_rsts++;
-    }
-    e->st.sess_resynced++;
-    e->st.gap_bytes_lost += stream_ooo_bytes(&s->st);
-    stream_clear(&s->st, &e->pool);
-    while (gate_peek(s) != NULL)
-        gate_pop(s);
-    s->state = SS_PROBE;
-    s->flags = (s->flags & SF_ROUTED) | SF_PROBE_DATA;
-    s->ack_base = s->c_last_ack;
-    s->snd_una = s->snd_nxt = s->snd_max = 0;
-    s->rcv_nxt = s->acked_rcv = s->t_isn = 0;
-    s->resp_at_mark = s->passed_resp = s->last_resp = s->last_mark_seq = 0;
-    s->gate_since_us = s->rto_at_us = s->hole_since_us = 0;
-    s->rtt_seq = 0;
-    s->nsacked = 0;
-    s->backoff = s->dupacks = 0;
-    s->syn_tries = 0;
-    s->refused = false;
-}
-
-/*
- * The captured stream has had a hole for gap_timeout: the capture lost those bytes
- * (the client never resends what the online server received). Bytes cannot be made
- * up, so once everything before the hole is delivered, the session continues on a
- * new connection from the next request boundary after the hole; the bytes between
- * are counted as lost. Without such a boundary yet, it keeps waiting.
- */
-static void skip_gap(struct eng *e, struct sess *s)
-{
-    uint32_t ce = stream_contig_end(&s->st);
-    if (s->state == SS_ESTAB && (s->snd_una != ce || s->snd_max != ce))
-        return; /* first deliver what came before the hole */
-    for (uint16_t i = 0; i < s->nmarks; i++) {
-        struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
-        if (!seq_gt(m->seq, ce) || !m->exact)
-            continue; /* a mark right after lost bytes may be mid-request: not a start */
-        uint32_t to = m->seq;
-        e->st.gaps_skipped++;
-        e->st.gap_bytes_lost += to - ce;
-        stream_skip_to(&s->st, &e->pool, to);
-        if (!rebuild_from(e, s, to)) {
-            finish(e, s, SO_TIMEOUT, true);
-            return;
-        }
-        s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
-        return;
-    }
-    /* No request boundary directly after captured bytes: the position in the client's
-     * stream cannot be trusted any more. Start over as if the session had been seen
-     * mid-stream: the target's connection is reset and the client's next request
-     * (its acknowledgement number grows) opens a new one. */
-    resync(e, s);
 }
 
 static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
@@ -841,7 +649,7 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
         log_warnx_rl(&e->rl_mem, e->now_us,
                      "queue limit reached (%zu bytes queued in all): session on port %u dropped",
                      chunk_pool_bytes(&e->pool), s->ckey.sport);
-        finish(e, s, SO_MEMORY, true);
+        eng_finish(e, s, SO_MEMORY, true);
         return;
     }
     if (n == -STREAM_E_HOLES) {
@@ -922,7 +730,7 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
             if (s->state != SS_CLOSED && s->c_isn == p->seq)
                 return; /* the client retransmitted its SYN; ours has its own timer */
             if (s->state != SS_CLOSED)
-                finish(e, s, SO_REPLACED, true);
+                eng_finish(e, s, SO_REPLACED, true);
             sess_free(e, s);
         }
         s = sess_create(e, p, r, copy);
@@ -966,7 +774,7 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
     }
     if (s->state == SS_PROBE) {
         s->last_active_us = now_us;
-        probe(e, s, p);
+        restart_probe(e, s, p);
         if (s->state == SS_CLOSED || s->state == SS_PROBE) {
             schedule(e, s);
             return;
@@ -984,7 +792,7 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
         /* Deliver what came before the reset, then reset (output() does it). */
         s->flags |= SF_CLIENT_RST;
         if (s->state == SS_SYN_SENT && !bytes_waiting(s)) {
-            finish(e, s, SO_CLIENT_RESET, true);
+            eng_finish(e, s, SO_CLIENT_RESET, true);
             schedule(e, s);
             return;
         }
@@ -1159,15 +967,15 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
                 s->refused = true;
                 e->st.syn_refused_retries++;
             } else {
-                finish(e, s, SO_TARGET_REFUSED, false);
+                eng_finish(e, s, SO_TARGET_REFUSED, false);
             }
         }
-        else if (bytes_waiting(s) && !(s->flags & SF_CLIENT_RST) && rebuild(e, s))
+        else if (bytes_waiting(s) && !(s->flags & SF_CLIENT_RST) && restart_rebuild(e, s))
             ; /* a new connection carries on */
         else if (has_pending_data(s))
-            finish(e, s, SO_TARGET_RESET, false);
+            eng_finish(e, s, SO_TARGET_RESET, false);
         else
-            finish(e, s, (s->flags & SF_CLIENT_FIN) ? SO_COMPLETE : SO_TARGET_RESET, false);
+            eng_finish(e, s, (s->flags & SF_CLIENT_FIN) ? SO_COMPLETE : SO_TARGET_RESET, false);
         schedule(e, s);
         return;
     }
@@ -1213,15 +1021,15 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
     if (s->flags & SF_TARGET_FIN) {
         if (s->flags & SF_FIN_ACKED) {
             ack_now(e, s);
-            finish(e, s, SO_COMPLETE, false);
+            eng_finish(e, s, SO_COMPLETE, false);
             schedule(e, s);
             return;
         }
         if (seq_lt(s->snd_max, stream_contig_end(&s->st))) {
             /* The target closed while the client still had bytes for it. */
             ack_now(e, s);
-            if (!rebuild(e, s))
-                finish(e, s, SO_TARGET_CLOSED, true);
+            if (!restart_rebuild(e, s))
+                eng_finish(e, s, SO_TARGET_CLOSED, true);
             schedule(e, s);
             return;
         }
@@ -1246,25 +1054,25 @@ static void on_timer(void *arg, struct wheel_node *n)
         return;
     }
     if (now >= s->last_active_us + e->conf.idle_timeout_us) {
-        finish(e, s, s->state == SS_PROBE ? SO_NOT_STARTED : SO_IDLE, true);
+        eng_finish(e, s, s->state == SS_PROBE ? SO_NOT_STARTED : SO_IDLE, true);
         schedule(e, s);
         return;
     }
     if ((s->flags & SF_FIN_ACKED) && !(s->flags & SF_TARGET_FIN) &&
         now >= s->last_progress_us + e->conf.linger_us) {
         /* Our FIN was acknowledged but the target keeps its side open: end it. */
-        finish(e, s, SO_COMPLETE, true);
+        eng_finish(e, s, SO_COMPLETE, true);
         schedule(e, s);
         return;
     }
     if (has_pending_data(s) && now >= s->last_progress_us + e->conf.session_timeout_us) {
-        finish(e, s, SO_TIMEOUT, true);
+        eng_finish(e, s, SO_TIMEOUT, true);
         schedule(e, s);
         return;
     }
     if (s->hole_since_us && now >= s->hole_since_us + e->conf.gap_timeout_us &&
         s->state != SS_PROBE) {
-        skip_gap(e, s);
+        restart_skip_gap(e, s);
         if (s->state == SS_CLOSED) {
             schedule(e, s);
             return;
@@ -1275,15 +1083,15 @@ static void on_timer(void *arg, struct wheel_node *n)
     if (s->rto_at_us && now >= s->rto_at_us) {
         if (s->state == SS_SYN_SENT) {
             if (s->syn_tries >= (s->refused ? REFUSED_TRIES : SYN_TRIES)) {
-                finish(e, s, SO_HANDSHAKE_TIMEOUT, false);
+                eng_finish(e, s, SO_HANDSHAKE_TIMEOUT, false);
                 schedule(e, s);
                 return;
             }
             e->st.syn_retries++;
-            send_syn(e, s);
+            eng_send_syn(e, s);
         } else {
             if (s->backoff >= RTX_MAX_BACKOFF) {
-                finish(e, s, SO_TIMEOUT, true);
+                eng_finish(e, s, SO_TIMEOUT, true);
                 schedule(e, s);
                 return;
             }
@@ -1376,7 +1184,7 @@ void eng_shutdown(struct eng *e, uint64_t now_us)
     {
         if (s->state != SS_CLOSED) {
             explain_pending(e, s);
-            finish(e, s, SO_SHUTDOWN, true);
+            eng_finish(e, s, SO_SHUTDOWN, true);
         }
     }
 }

@@ -1,0 +1,54 @@
+/*
+ * tcp_impl: what the engine's files share (tcp.c: the state machine; restart.c: how
+ * a session starts again after it began mid-stream, was closed by the target, or
+ * lost bytes to the capture). Private to the engine.
+ */
+#ifndef TC_TCP_IMPL_H
+#define TC_TCP_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gate.h"
+#include "log.h"
+#include "sess.h"
+#include "stream.h"
+#include "tcp.h"
+#include "wheel.h"
+
+#define REBUILDS_MAX 8
+
+struct eng {
+    struct eng_conf conf;
+    struct eng_io io;
+    struct sess_table tab;
+    struct chunk_pool pool;
+    struct wheel wheel;
+    struct sess *ack_list;
+    uint64_t now_us;
+    uint16_t ip_id;
+    struct eng_stats st;
+    uint64_t t_start_us;
+    uint16_t epoch;
+    struct gate_conf gate;
+    struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
+};
+
+/* tcp.c */
+/* Build and hand over one segment toward the target (len bytes of client data from seq). */
+void eng_emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len, bool syn_opts);
+/* The session is over: record why, reset the target side if asked, free its bytes, linger. */
+void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst);
+void eng_send_syn(struct eng *e, struct sess *s);
+/* Start toward the target with ISN isn: register the route, send the SYN. */
+void eng_start(struct eng *e, struct sess *s, uint32_t isn);
+
+/* restart.c */
+/* A client packet of a session seen mid-stream (state SS_PROBE). */
+void restart_probe(struct eng *e, struct sess *s, const struct pkt *p);
+/* The target ended the connection while client bytes wait; false: the session must end. */
+bool restart_rebuild(struct eng *e, struct sess *s);
+/* A gap in the captured stream outlived the gap timeout. */
+void restart_skip_gap(struct eng *e, struct sess *s);
+
+#endif
