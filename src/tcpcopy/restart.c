@@ -139,7 +139,9 @@ static void restart_resync(struct eng *e, struct sess *s)
     while (gate_peek(s) != NULL)
         gate_pop(s);
     s->state = SS_PROBE;
-    s->flags = (s->flags & SF_ROUTED) | SF_PROBE_DATA;
+    /* SF_ACK_PENDING says the session is on the engine's ACK list: it must survive, or
+     * the session could be listed twice and the list would loop. */
+    s->flags = (s->flags & (SF_ROUTED | SF_ACK_PENDING | SF_ACK_FORCE)) | SF_PROBE_DATA;
     s->ack_base = s->c_last_ack;
     s->snd_una = s->snd_nxt = s->snd_max = 0;
     s->rcv_nxt = s->acked_rcv = s->t_isn = 0;
