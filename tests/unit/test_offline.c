@@ -345,8 +345,9 @@ static struct offline *rig_run(struct rig *r, struct offline_conf *c)
 
 static void assert_near(uint64_t got_us, uint64_t want_us, const char *what)
 {
-    /* The loop sleeps in whole milliseconds, and a loaded test machine is late. */
-    if (got_us + 2000 < want_us || got_us > want_us + 40000)
+    /* The loop sleeps in whole milliseconds, and a loaded test machine (or valgrind) is
+     * late; 80 ms still tells every pace tested here from its neighbours. */
+    if (got_us + 2000 < want_us || got_us > want_us + 80000)
         fail_msg("%s: at %llu us, expected about %llu us", what, (unsigned long long)got_us,
                  (unsigned long long)want_us);
 }
@@ -367,6 +368,7 @@ static void test_replay_pace(void **state)
     struct offline_conf c = {.path = path, .accel = 3, .loops = 1};
     struct offline *o = rig_run(&r, &c);
     assert_int_equal(r.nsent, 3);
+    /* Times are from the replay's start, which is what the scheduler paces from. */
     assert_near(r.sent_at[0], 0, "first packet");
     assert_near(r.sent_at[1], 100000, "second packet (-a 3)");
     assert_near(r.sent_at[2], 300000, "third packet (-a 3)");
