@@ -30,12 +30,16 @@ struct loop_fdent {
     unsigned events;
     uint32_t gen;  /* changes on every loop_fd_add, see loop_dispatch_fds */
     bool in_epoll; /* false while events == 0 (see loop_fd_apply) */
+    bool urgent;   /* loop_fd_set_urgent */
+    bool in_uepoll; /* in the urgent set: urgent and LOOP_READ */
 };
 
 TAILQ_HEAD(loop_timer_list, loop_timer);
 
 struct loop {
     int epfd;
+    int uepfd; /* the urgent fds (LOOP_READ only): they end a coalescing pause; -1 until used */
+    int nurgent;
     struct loop_fdent *fds;
     int nfds; /* size of fds[] */
     uint32_t gen_next;
@@ -43,6 +47,9 @@ struct loop {
     loop_hook_cb *before_sleep;
     void *before_sleep_arg;
     uint64_t now_us;
+    uint64_t coalesce_us;   /* 0: off; see loop_set_coalesce */
+    uint64_t turn_start_us; /* when the last turn with fd events began */
+    bool busy;              /* that turn came within 2 * coalesce_us of the one before */
     bool stop;
     struct epoll_event evs[LOOP_MAX_EVENTS];
 };
@@ -67,6 +74,7 @@ struct loop *loop_new(void)
         return NULL;
     }
     TAILQ_INIT(&l->timers);
+    l->uepfd = -1;
     l->gen_next = 1;
     l->now_us = loop_clock_us();
     return l;
@@ -85,6 +93,8 @@ void loop_free(struct loop *l)
         t->armed = false;
     }
     close(l->epfd);
+    if (l->uepfd >= 0)
+        close(l->uepfd);
     free(l->fds);
     free(l);
 }
@@ -111,11 +121,34 @@ static int loop_fd_grow(struct loop *l, int fd)
 /* Bring epoll in line with fe->events. An fd with no events is taken out of
  * the epoll set: epoll reports EPOLLHUP and EPOLLERR even for an empty mask,
  * and a level-triggered HUP nobody asked for would spin the loop. */
+/* The urgent set follows fe->urgent and LOOP_READ. */
+static int loop_fd_apply_urgent(struct loop *l, int fd, struct loop_fdent *fe)
+{
+    struct epoll_event ev;
+    bool want = fe->urgent && (fe->events & LOOP_READ);
+
+    if (want == fe->in_uepoll)
+        return 0;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (want && l->uepfd < 0 && (l->uepfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return -errno;
+    if (epoll_ctl(l->uepfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
+        return -errno;
+    fe->in_uepoll = want;
+    l->nurgent += want ? 1 : -1;
+    return 0;
+}
+
 static int loop_fd_apply(struct loop *l, int fd, struct loop_fdent *fe)
 {
     struct epoll_event ev;
     int op;
+    int r;
 
+    if ((r = loop_fd_apply_urgent(l, fd, fe)) < 0)
+        return r;
     memset(&ev, 0, sizeof(ev));
     if (fe->events == 0) {
         if (fe->in_epoll && epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, &ev) < 0)
@@ -187,7 +220,25 @@ void loop_fd_del(struct loop *l, int fd)
     memset(&ev, 0, sizeof(ev));
     if (l->fds[fd].in_epoll)
         (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, &ev);
+    if (l->fds[fd].in_uepoll) {
+        (void)epoll_ctl(l->uepfd, EPOLL_CTL_DEL, fd, &ev);
+        l->nurgent--;
+    }
     memset(&l->fds[fd], 0, sizeof(l->fds[fd]));
+}
+
+int loop_fd_set_urgent(struct loop *l, int fd, bool urgent)
+{
+    if (fd < 0 || fd >= l->nfds || l->fds[fd].cb == NULL)
+        return -ENOENT;
+    struct loop_fdent *fe = &l->fds[fd];
+    bool old = fe->urgent;
+    int r;
+
+    fe->urgent = urgent;
+    if ((r = loop_fd_apply_urgent(l, fd, fe)) < 0)
+        fe->urgent = old;
+    return r;
 }
 
 void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, loop_timer_cb *cb,
@@ -224,6 +275,52 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg)
 {
     l->before_sleep = cb;
     l->before_sleep_arg = arg;
+}
+
+void loop_set_coalesce(struct loop *l, uint64_t usecs)
+{
+    l->coalesce_us = usecs;
+    l->busy = false;
+}
+
+/* Event coalescing, as a NIC moderates its interrupts: while events keep coming
+ * faster than one turn per coalesce_us, the loop sleeps out the rest of the
+ * interval before it polls again, so that each turn reads, handles and sends a
+ * batch instead of a packet. A quiet loop never sleeps: the first event after a
+ * pause is handled at once, and the delay added to any event is at most
+ * coalesce_us. Input on an urgent fd ends the pause early: tcpcopy marks its
+ * channel so, since a reply it waits for may release the next request. */
+static void loop_coalesce(struct loop *l)
+{
+    if (l->coalesce_us == 0 || !l->busy)
+        return;
+    uint64_t until = l->turn_start_us + l->coalesce_us;
+    uint64_t now = loop_update_time(l);
+    if (now >= until)
+        return;
+    if (l->nurgent > 0) {
+        /* Input from an urgent fd ends the pause (whatever else is ready then is
+         * handled in the same turn). Without epoll_pwait2 (before Linux 5.11, or
+         * under valgrind), epoll_wait in whole milliseconds, rounded up. */
+        struct epoll_event ev;
+        uint64_t left = until - now;
+        struct timespec rel = {.tv_sec = (time_t)(left / 1000000),
+                               .tv_nsec = (long)(left % 1000000) * 1000};
+        if (epoll_pwait2(l->uepfd, &ev, 1, &rel, NULL) < 0 && errno == ENOSYS)
+            (void)epoll_wait(l->uepfd, &ev, 1, (int)((left + 999) / 1000));
+        return;
+    }
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
+                          .tv_nsec = (long)(until % 1000000) * 1000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !l->stop)
+        ;
+}
+
+static void loop_note_turn(struct loop *l)
+{
+    uint64_t now = l->now_us;
+    l->busy = l->coalesce_us > 0 && now - l->turn_start_us < 2 * l->coalesce_us;
+    l->turn_start_us = now;
 }
 
 void loop_stop(struct loop *l)
@@ -322,6 +419,7 @@ int loop_run(struct loop *l)
             if (l->stop)
                 break;
         }
+        loop_coalesce(l);
         int timeout = loop_timeout_ms(l);
         int n = epoll_wait(l->epfd, l->evs, LOOP_MAX_EVENTS, timeout);
         loop_update_time(l);
@@ -330,6 +428,10 @@ int loop_run(struct loop *l)
                 continue;
             return -errno;
         }
+        if (n > 0)
+            loop_note_turn(l);
+        else
+            l->busy = false;
         loop_dispatch_fds(l, n);
         if (!l->stop)
             loop_fire_timers(l);

@@ -37,6 +37,9 @@ void loop_free(struct loop *l); /* NULL-safe; does not close fds */
 int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg);
 int loop_fd_mod(struct loop *l, int fd, unsigned events);
 void loop_fd_del(struct loop *l, int fd);
+/* Readable input on an urgent fd ends a coalescing pause (loop_set_coalesce). The
+ * mark survives loop_fd_mod. 0 or -errno. */
+int loop_fd_set_urgent(struct loop *l, int fd, bool urgent);
 
 /* Arm (or re-arm) t to fire once at deadline_us (monotonic clock, see loop_now). */
 void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, loop_timer_cb *cb,
@@ -44,6 +47,10 @@ void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, 
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg);
+
+/* Coalesce events: under a steady stream of events, at most one turn every
+ * usecs (0, the default, turns it off). Adds at most usecs to an event's delay. */
+void loop_set_coalesce(struct loop *l, uint64_t usecs);
 
 /* Run until loop_stop(). Returns 0, or -errno if epoll fails. */
 int loop_run(struct loop *l);

@@ -392,6 +392,7 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
         goto fail;
 
     loop_set_before_sleep(ic->loop, icpt_before_sleep, ic);
+    loop_set_coalesce(ic->loop, ic->o->coalesce_us);
     uint64_t now = icpt_now(ic);
     loop_timer_set(ic->loop, &ic->hb_timer, now + ICPT_HEARTBEAT_US, icpt_heartbeat_cb, ic);
     loop_timer_set(ic->loop, &ic->stats_timer, now + ICPT_STATS_US, icpt_stats_cb, ic);

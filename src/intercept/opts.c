@@ -20,6 +20,7 @@ enum {
     OPT_SNAPLEN,
     OPT_DEBUG,
     OPT_SECRET_FILE,
+    OPT_COALESCE,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
@@ -38,6 +39,7 @@ static const struct option icpt_longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"debug", no_argument, NULL, OPT_DEBUG},
+    {"coalesce", required_argument, NULL, OPT_COALESCE},
     {NULL, 0, NULL, 0},
 };
 
@@ -57,6 +59,9 @@ void icpt_usage(FILE *fp)
           "      --secret-file FILE    shared secret every tcpcopy must prove (mode 600;\n"
           "                            tcpcopy needs the same --secret-file)\n"
           "      --snaplen N           bytes captured per packet (default: 256)\n"
+          "      --coalesce USEC       under load, forward in batches at most USEC apart:\n"
+          "                            less CPU per reply, at most USEC more delay; 0: off\n"
+          "                            (default: 300)\n"
           "  -D, CONTAINER_IP-TARGET_IP replies from a target in a container: their source\n"
           "                            is rewritten to the address tcpcopy sends to\n"
           "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
@@ -75,6 +80,7 @@ void icpt_opts_init(struct icpt_opts *o)
     o->port = 36524;
     o->table_size = ICPT_TABLE_DEFAULT;
     o->snaplen = ICPT_SNAPLEN_DEFAULT;
+    o->coalesce_us = 300;
 }
 
 void icpt_opts_free(struct icpt_opts *o)
@@ -350,6 +356,12 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
                 return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to 65535 bytes", optarg,
                                      ICPT_SNAPLEN_MIN);
             o->snaplen = (int)v;
+            break;
+        case OPT_COALESCE:
+            if (!icpt_parse_uint(optarg, 0, 100000, &v))
+                return icpt_opts_err(err, errlen, "--coalesce %s: must be 0 to 100000 microseconds",
+                                     optarg);
+            o->coalesce_us = (uint32_t)v;
             break;
         case OPT_DEBUG:
             o->debug = true;

@@ -45,6 +45,7 @@ struct icpt_opts {
     bool daemon;
     bool debug;
     int snaplen;
+    uint32_t coalesce_us; /* --coalesce (300; 0: off) */
     const char *secret_file; /* --secret-file: shared secret tcpcopy must prove */
     char *devbuf; /* owned copy of the -i list */
 };

@@ -100,6 +100,16 @@ struct chanc {
 };
 
 static void conn_fd_cb(struct loop *l, int fd, unsigned events, void *arg);
+
+/* Replies are urgent: one may release a request that waits for its answer, so
+ * they end the loop's coalescing pause. */
+static int conn_watch_urgent(struct chanc_conn *cn)
+{
+    int r = loop_fd_set_urgent(cn->c->loop, cn->fd, true);
+    if (r < 0)
+        loop_fd_del(cn->c->loop, cn->fd);
+    return r;
+}
 static void conn_timer_cb(struct loop *l, void *arg);
 static void conn_hb_cb(struct loop *l, void *arg);
 
@@ -690,6 +700,8 @@ static void conn_timer_cb(struct loop *l, void *arg)
     }
     cn->state = CONN_CONNECTING;
     r = loop_fd_add(l, cn->fd, LOOP_WRITE, conn_fd_cb, cn);
+    if (r == 0)
+        r = conn_watch_urgent(cn);
     if (r < 0) {
         log_warnx("%s: cannot watch the socket: %s", cn->label, errstr(-r, eb, sizeof(eb)));
         conn_down(cn);
@@ -857,6 +869,8 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
         int r = connect_blocking(cn, err, errlen);
         if (r == 0) {
             r = loop_fd_add(c->loop, cn->fd, LOOP_READ, conn_fd_cb, cn);
+            if (r == 0)
+                r = conn_watch_urgent(cn);
             if (r < 0)
                 snprintf(err, errlen, "%s: cannot watch the socket: %s", cn->label,
                          errstr(-r, eb, sizeof(eb)));

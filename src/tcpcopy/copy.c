@@ -25,7 +25,7 @@
 /* Packets taken from the capture per wake-up. Each may make the engine send a window's
  * worth of segments at once; small batches let the capture socket be read again soon,
  * so a fast upload waits in our queue rather than overflowing the kernel's buffer. */
-#define CAPTURE_BATCH 64
+#define CAPTURE_BATCH 1024 /* packets per readable event: a coalesced turn's worth */
 #define STATS_INTERVAL_US (30ULL * 1000000)
 /* Without -L, this long with no intercept connection up ends tcpcopy: every
  * session it copies meanwhile is blind (no replies), so it is doing harm. */
@@ -331,6 +331,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         goto fail;
     }
     loop_set_before_sleep(c->loop, before_sleep, c);
+    loop_set_coalesce(c->loop, o->coalesce_us);
     return c;
 
 fail:

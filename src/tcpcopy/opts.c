@@ -12,7 +12,7 @@
 #include "opts.h"
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
-       OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND };
+       OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -35,6 +35,7 @@ static const struct option long_opts[] = {
     {"pool", required_argument, NULL, 'U'},
     {"rtt", required_argument, NULL, 'R'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
+    {"coalesce", required_argument, NULL, OPT_COALESCE},
     {"lonely", no_argument, NULL, 'L'},
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"intercept-timeout", required_argument, NULL, OPT_INTERCEPT_TIMEOUT},
@@ -96,6 +97,8 @@ static const char usage[] =
     "                          accepted for compatibility; no effect (pooled memory,\n"
     "                          measured RTT)\n"
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
+    "      --coalesce USEC     under load, handle events in batches at most USEC apart:\n"
+    "                          less CPU per packet, at most USEC more delay; 0: off (300)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"
@@ -134,6 +137,7 @@ void tc_opts_init(struct tc_opts *o)
     o->timeout_s = 600;
     o->mtu = 1500;
     o->answer_timeout_ms = 3000;
+    o->coalesce_us = 300;
     o->syn_mss = 1460;
     o->copies = 1;
     o->sample_pct = 100;
@@ -322,6 +326,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'M':
             if (num("-M", optarg, 576, 65535, &v, err, errlen)) return -EINVAL;
             o->mtu = (uint32_t)v;
+            break;
+        case OPT_COALESCE:
+            if (num("--coalesce", optarg, 0, 100000, &v, err, errlen)) return -EINVAL;
+            o->coalesce_us = (uint32_t)v;
             break;
         case OPT_ANSWER_TIMEOUT:
             if (num("--answer-timeout", optarg, 1, 3600000, &v, err, errlen)) return -EINVAL;

@@ -205,7 +205,7 @@ _lab_server() {
 
 # lab_up [N_ONLINE]: build the lab (N_ONLINE online hosts, 1 to 3: .10, .11, .12).
 lab_up() {
-    local nonl=${1:-1} i ns
+    local nonl=${1:-1} i ns k
     [ "$(id -u)" -eq 0 ] || { echo "FAIL: $LAB_NAME: the lab needs root"; exit 1; }
     [ "$nonl" -ge 1 ] && [ "$nonl" -le 3 ] || fail "lab_up: 1 to 3 online hosts"
     LAB_DIR=$(mktemp -d "/tmp/tclab-$LAB_NAME.XXXXXX")
@@ -217,6 +217,13 @@ lab_up() {
     log "lab up: prefix $P, dir $LAB_DIR"
     _lab_ns_add "$NS_RTR"
     on_rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    # The bridge is the LAN's switch: it forwards frames and runs no firewall, even where
+    # the host has br_netfilter loaded (Docker does), which would pass every bridged
+    # packet through this namespace's iptables hooks (a per-namespace setting).
+    for k in arptables iptables ip6tables; do
+        [ -e "/proc/sys/net/bridge/bridge-nf-call-$k" ] || continue
+        on_rtr sysctl -qw "net.bridge.bridge-nf-call-$k=0"
+    done
     ip -n "$NS_RTR" link add br0 type bridge forward_delay 0 stp_state 0
     ip -n "$NS_RTR" link set br0 up
     ip -n "$NS_RTR" addr add "$IP_RTR/24" dev br0

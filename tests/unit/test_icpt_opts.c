@@ -66,6 +66,7 @@ static void test_defaults(void **state)
     assert_false(o.daemon);
     assert_false(o.debug);
     assert_int_equal(o.snaplen, 256);
+    assert_int_equal(o.coalesce_us, 300);
     icpt_opts_free(&o);
 }
 
@@ -98,7 +99,8 @@ static void test_long_options(void **state)
     char **v = ARGV("--device=veth0", "--device", "veth1", "--filter", "tcp", "--port=36525",
                     "--bind", "2001:db8:1::30", "--table-size", "1024", "--allow",
                     "192.0.2.0/24,2001:db8::/32", "--allow", "198.51.100.7", "--log", "l",
-                    "--pidfile", "p", "--daemon", "--snaplen", "128", "--debug");
+                    "--pidfile", "p", "--daemon", "--snaplen", "128", "--debug",
+                    "--coalesce", "1000");
     assert_int_equal(parse(&o, v), 0);
     assert_int_equal(o.ndevices, 2);
     assert_string_equal(o.devices[0], "veth0");
@@ -117,6 +119,7 @@ static void test_long_options(void **state)
     assert_string_equal(o.pidfile, "p");
     assert_true(o.daemon);
     assert_int_equal(o.snaplen, 128);
+    assert_int_equal(o.coalesce_us, 1000);
     assert_true(o.debug);
     icpt_opts_free(&o);
 }
@@ -251,6 +254,8 @@ static void test_errors(void **state)
     expect_error(small, "-s 1000: table size must be 1024");
     char **snap = ARGV("-F", "tcp", "--snaplen", "20");
     expect_error(snap, "--snaplen 20");
+    char **coal = ARGV("-F", "tcp", "--coalesce", "100001");
+    expect_error(coal, "--coalesce 100001");
     char **empty = ARGV("-F", "");
     expect_error(empty, "-F: the filter is empty");
     char **devs = ARGV("-F", "tcp", "-i", "eth0,,eth1");

@@ -1,9 +1,13 @@
 /*
  * test_loop: timers (order, re-arming, cancelling, never early), fd callbacks
  * on socketpairs (readiness, hang-up, paused fds), changes to registrations made
- * from inside callbacks, the before-sleep hook and loop_stop.
+ * from inside callbacks, the before-sleep hook and loop_stop; event coalescing
+ * (batches under a stream of events, no delay after a pause, urgent fds) with a
+ * writer thread.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -590,10 +594,168 @@ static void test_free_with_armed_timers(void **state)
     close(sv[1]);
 }
 
+/* --- coalescing --- */
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A writer thread: `count` bytes to fd, one every `gap_us`, after `delay_us`; the
+ * time of each write is kept. */
+struct writer {
+    int fd;
+    int count;
+    uint64_t delay_us, gap_us;
+    uint64_t at[256];
+    pthread_t th;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    usleep((useconds_t)w->delay_us);
+    for (int i = 0; i < w->count; i++) {
+        w->at[i] = mono_us();
+        assert_int_equal(write(w->fd, "x", 1), 1);
+        usleep((useconds_t)w->gap_us);
+    }
+    return NULL;
+}
+
+static void writer_start(struct writer *w)
+{
+    assert_int_equal(pthread_create(&w->th, NULL, writer_main, w), 0);
+}
+
+/* Reads what is there; stops the loop once `want` bytes came. */
+struct reader {
+    int calls;
+    int got, want;
+    uint64_t first_us; /* when the first byte was read */
+};
+
+static void reader_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    struct reader *r = arg;
+    char b[256];
+    ssize_t n = read(fd, b, sizeof(b));
+    (void)events;
+    if (n <= 0)
+        return;
+    if (r->got == 0)
+        r->first_us = mono_us();
+    r->calls++;
+    r->got += (int)n;
+    if (r->got >= r->want)
+        loop_stop(l);
+}
+
+/* 100 events 1 ms apart under 20 ms coalescing: a handful of turns read them all. */
+static void test_coalesce_batches(void **state)
+{
+    struct loop *l = *state;
+    struct reader r = {.want = 100};
+    struct writer w = {.count = 100, .gap_us = 1000};
+    int sv[2];
+
+    make_pair(sv);
+    w.fd = sv[1];
+    loop_set_coalesce(l, 20000);
+    assert_int_equal(loop_fd_add(l, sv[0], LOOP_READ, reader_cb, &r), 0);
+    arm_guard(l, 10000);
+    writer_start(&w);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(pthread_join(w.th, NULL), 0);
+    assert_false(guard_fired);
+    assert_int_equal(r.got, 100);
+    /* About 100 ms of writes in 20 ms turns, plus the first turn and slack for a
+     * slow machine; uncoalesced it would be close to 100 calls. */
+    assert_in_range(r.calls, 2, 20);
+    loop_timer_cancel(l, &guard);
+    loop_fd_del(l, sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A loop that was quiet handles the next event at once, not after the interval. */
+static void test_coalesce_quiet_no_delay(void **state)
+{
+    struct loop *l = *state;
+    struct reader r = {.want = 1};
+    struct writer w = {.count = 1, .delay_us = 100000};
+    int sv[2];
+
+    make_pair(sv);
+    w.fd = sv[1];
+    loop_set_coalesce(l, 1000000); /* 1 s: any pause would show */
+    assert_int_equal(loop_fd_add(l, sv[0], LOOP_READ, reader_cb, &r), 0);
+    /* A first event makes a turn; the loop then sits quiet for 100 ms. */
+    assert_int_equal(write(sv[1], "y", 1), 1);
+    r.want = 2;
+    arm_guard(l, 10000);
+    writer_start(&w);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(pthread_join(w.th, NULL), 0);
+    assert_false(guard_fired);
+    assert_int_equal(r.got, 2);
+    assert_int_equal(r.calls, 2);
+    assert_true(mono_us() - w.at[0] < 500000);
+    loop_timer_cancel(l, &guard);
+    loop_fd_del(l, sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A busy loop pauses for the interval, but input on an urgent fd ends the pause. */
+static void test_coalesce_urgent(void **state)
+{
+    struct loop *l = *state;
+    struct reader busy = {.want = 1000}, urg = {.want = 1};
+    struct writer wb = {.count = 200, .gap_us = 1000}, wu = {.count = 1, .delay_us = 50000};
+    int sb[2], su[2];
+
+    make_pair(sb);
+    make_pair(su);
+    wb.fd = sb[1];
+    wu.fd = su[1];
+    loop_set_coalesce(l, 1000000); /* 1 s pauses while busy */
+    assert_int_equal(loop_fd_add(l, sb[0], LOOP_READ, reader_cb, &busy), 0);
+    assert_int_equal(loop_fd_add(l, su[0], LOOP_READ, reader_cb, &urg), 0);
+    assert_int_equal(loop_fd_set_urgent(l, su[0], true), 0);
+    /* The mark survives a change of interest. */
+    assert_int_equal(loop_fd_mod(l, su[0], LOOP_READ | LOOP_WRITE), 0);
+    assert_int_equal(loop_fd_mod(l, su[0], LOOP_READ), 0);
+    arm_guard(l, 10000);
+    writer_start(&wb);
+    writer_start(&wu);
+    assert_int_equal(loop_run(l), 0); /* stops on the urgent byte */
+    assert_false(guard_fired);
+    assert_int_equal(urg.got, 1);
+    /* Read well within the 1 s pause the busy stream put the loop in. */
+    assert_true(urg.first_us - wu.at[0] < 500000);
+    assert_int_equal(pthread_join(wb.th, NULL), 0);
+    assert_int_equal(pthread_join(wu.th, NULL), 0);
+    assert_int_equal(loop_fd_set_urgent(l, su[0], false), 0);
+    assert_int_equal(loop_fd_set_urgent(l, 999, true), -ENOENT);
+    loop_timer_cancel(l, &guard);
+    loop_fd_del(l, sb[0]);
+    loop_fd_del(l, su[0]);
+    close(sb[0]);
+    close(sb[1]);
+    close(su[0]);
+    close(su[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_timers_fire_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_quiet_no_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_urgent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_rearm_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_reset_moves_it, setup, teardown),
