@@ -7,6 +7,17 @@
       reproduced (online URIs also logged on the target), ratio, and the latency of the copy,
       target $msec - online $msec, in ms: lat_p50_ms, lat_p99_ms, lat_max_ms.
 
+  benchlib.py pcap FILE PORT
+      Reads a classic pcap file (tcpdump -w: Ethernet, Linux cooked or raw IP; IPv4 or IPv6)
+      and prints key=value lines: capture_s (last packet's timestamp - first's), packets,
+      sessions (distinct client address and port of the SYNs without ACK sent to PORT).
+
+  benchlib.py rusage OUT_KV COMMAND [ARGS...]
+      Runs COMMAND as a child (SIGTERM, SIGINT and SIGHUP are passed on to it), waits for it
+      with wait4() and writes key=value lines to OUT_KV: start (epoch seconds), wall_s,
+      utime_s, stime_s (the child's CPU), hwm_kb (its VmHWM, sampled every 20 ms) and rc;
+      exits with the child's status (128 + signal when a signal ended it).
+
   benchlib.py summary --csv FILE --machine M --commit C --date D SCENARIO:REPEATS:KV[,KV...] ...
       Reads the key=value files of every run of every scenario, prints the Markdown table
       (median and min..max of each figure) and appends one row per scenario to the CSV.
@@ -15,8 +26,12 @@
 import csv
 import math
 import os
+import select
+import signal
 import statistics
+import struct
 import sys
+import time
 
 
 def read_log(path):
@@ -73,6 +88,163 @@ def cmd_join(on_path, tg_path):
         print("%s=%s" % (k, v))
 
 
+# --- pcap ------------------------------------------------------------------------------------
+
+def ip_of_link(linktype, d):
+    """The IP packet inside one captured frame, or None."""
+    if linktype == 1:                       # Ethernet, maybe 802.1Q tags
+        off = 14
+        if len(d) < 14:
+            return None
+        etype = struct.unpack(">H", d[12:14])[0]
+        while etype in (0x8100, 0x88A8) and len(d) >= off + 4:
+            etype = struct.unpack(">H", d[off + 2:off + 4])[0]
+            off += 4
+        return d[off:] if etype in (0x0800, 0x86DD) else None
+    if linktype == 113:                     # Linux cooked (SLL)
+        return d[16:] if len(d) >= 16 and d[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+    if linktype == 276:                     # Linux cooked v2 (SLL2)
+        return d[20:] if len(d) >= 20 and d[0:2] in (b"\x08\x00", b"\x86\xdd") else None
+    if linktype in (12, 101):               # raw IP
+        return d
+    return None
+
+
+def syn_client(ip, port):
+    """(client address, client port) when IP is a TCP SYN without ACK to PORT, else None."""
+    if len(ip) < 20:
+        return None
+    ver = ip[0] >> 4
+    if ver == 4:
+        hl = (ip[0] & 15) * 4
+        if ip[9] != 6 or len(ip) < hl + 14:
+            return None
+        src, tcp = ip[12:16], ip[hl:]
+    elif ver == 6:
+        if ip[6] != 6 or len(ip) < 54:      # no extension headers in the lab's traffic
+            return None
+        src, tcp = ip[8:24], ip[40:]
+    else:
+        return None
+    sport, dport = struct.unpack(">HH", tcp[0:4])
+    flags = tcp[13]
+    if dport == port and flags & 0x02 and not flags & 0x10:
+        return (src, sport)
+    return None
+
+
+def cmd_pcap(path, port):
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24:
+            sys.exit("%s: not a pcap file" % path)
+        magic = struct.unpack("<I", head[:4])[0]
+        if magic in (0xA1B2C3D4, 0xA1B23C4D):
+            e = "<"
+        elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+            e = ">"
+        else:
+            sys.exit("%s: not a classic pcap file" % path)
+        div = 1e9 if struct.unpack(e + "I", head[:4])[0] == 0xA1B23C4D else 1e6
+        linktype = struct.unpack(e + "I", head[20:24])[0] & 0xFFFF
+        first = last = None
+        n = 0
+        clients = set()
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            sec, frac, caplen, _ = struct.unpack(e + "IIII", rec)
+            d = f.read(caplen)
+            if len(d) < caplen:
+                break
+            t = sec + frac / div
+            first = t if first is None else first
+            last = t
+            n += 1
+            ip = ip_of_link(linktype, d)
+            c = syn_client(ip, port) if ip is not None else None
+            if c is not None:
+                clients.add(c)
+    print("capture_s=%.3f" % ((last - first) if n else 0))
+    print("packets=%d" % n)
+    print("sessions=%d" % len(clients))
+
+
+# --- rusage ----------------------------------------------------------------------------------
+
+def proc_hwm_kb(pid):
+    """VmHWM of a running process (kB), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def cmd_rusage(out, argv):
+    child = []
+
+    def forward(sig, _frame):
+        if child:
+            try:
+                os.kill(child[0], sig)
+            except ProcessLookupError:
+                pass
+
+    # Set before the fork: a signal that comes in between still reaches the child. exec
+    # resets caught signals to their defaults, so the child is not affected.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    start = time.time()
+    t0 = time.monotonic()
+    rfd, wfd = os.pipe()        # close-on-exec: EOF tells the parent the exec happened
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            sys.stderr.write("benchlib.py rusage: %s: %s\n" % (argv[0], exc))
+        os._exit(127)
+    child.append(pid)
+    os.close(wfd)
+    os.read(rfd, 1)
+    os.close(rfd)
+    # The peak RSS is sampled from /proc every 20 ms from the exec on: wait4's ru_maxrss would
+    # also count this (larger) Python process, which the child was until its exec.
+    # A pidfd wakes us the moment the child exits, so wall_s is not rounded up to a sample.
+    try:
+        pfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pfd = None
+    hwm = None
+    while True:
+        h = proc_hwm_kb(pid)
+        if h is not None and (hwm is None or h > hwm):
+            hwm = h
+        if pfd is not None:
+            if select.select([pfd], [], [], 0.02)[0]:
+                break
+        else:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                break
+            time.sleep(0.005)
+    wall = time.monotonic() - t0
+    _, status, ru = os.wait4(pid, 0)
+    if pfd is not None:
+        os.close(pfd)
+    rc = os.waitstatus_to_exitcode(status)
+    rc = 128 - rc if rc < 0 else rc
+    with open(out, "w") as f:
+        f.write("start=%.6f\nwall_s=%.3f\nutime_s=%.3f\nstime_s=%.3f\nhwm_kb=%s\nrc=%d\n"
+                % (start, wall, ru.ru_utime, ru.ru_stime, "" if hwm is None else hwm, rc))
+    return rc
+
+
 # --- summary ---------------------------------------------------------------------------------
 
 def read_kv(path):
@@ -127,14 +299,12 @@ def median_of(runs, key):
 
 def notes_for(name, runs, repeats):
     notes = []
-    if name == "offline":
-        return ["not implemented yet (issue 4)"]
     ok = len(runs)
     if ok < repeats:
         notes.append("%d of %d runs failed" % (repeats - ok, repeats))
     if not runs:
         return notes
-    if name in ("ka10", "ka100", "short"):
+    if name in ("ka10", "ka50", "ka100", "short"):
         load = median_of(runs, "load_rps")
         if load is not None:
             s = "load %s req/s" % fmt(load, 0)
@@ -162,6 +332,26 @@ def notes_for(name, runs, repeats):
         v = median_of(runs, "bulk_mb")
         if v is not None:
             notes.append("%.0f MB body, ratio = bytes" % v)
+    if name == "offline":
+        s = "x real time %s" % figure(runs, "x_realtime", 2)
+        a, b = median_of(runs, "replay_s"), median_of(runs, "capture_s")
+        if a is not None and b is not None:
+            s += ": replayed in %.1f s what was captured in %.1f s" % (a, b)
+        notes.append(s)
+        notes.append("%s sessions/s" % figure(runs, "sessions_per_s", 1))
+        v = median_of(runs, "replay_rps")
+        if v is not None:
+            notes.append("%s req/s replayed" % fmt(v, 0))
+        v = median_of(runs, "target_s")
+        if v is not None:
+            notes.append("target's last answer after %.1f s: x %s"
+                         % (v, figure(runs, "x_realtime_answered", 2)))
+        v = median_of(runs, "sessions")
+        d = median_of(runs, "capture_delay_ms")
+        if v is not None:
+            notes.append("capture: %s sessions, keep-alive%s, tcpdump drops %s"
+                         % (fmt(v, 0), ", %.0f ms between requests" % d if d else "",
+                            figure(runs, "capture_dropped", 0)))
     if name == "idle":
         v = figure(runs, "bytes_per_session", 0)
         notes.append("tcpcopy %s B/session" % v)
@@ -230,17 +420,14 @@ def build_rows(specs):
         repeats = int(repeats)
         runs = [read_kv(f) for f in files.split(",") if f]
         runs = [r for r in runs if r.get("complete") == "yes"]
-        if name == "offline":
-            row = [name, "0"] + ["-"] * 10
-        else:
-            unit = runs[0].get("ceiling_unit", "") if runs else ""
-            ceil = figure(runs, "ceiling", 1 if unit == "MB/s" else 0)
-            row = [name, "%d/%d" % (len(runs), repeats),
-                   figure(runs, "online", 0), figure(runs, "reproduced", 0),
-                   figure(runs, "ratio", 4), figure(runs, "cpu10k", 3),
-                   figure(runs, "tc_hwm_kb", 0), figure(runs, "ic_hwm_kb", 0),
-                   figure(runs, "lat_p50_ms", 1), figure(runs, "lat_p99_ms", 1),
-                   figure(runs, "mbps", 1), ceil + (" " + unit if ceil != "-" and unit else "")]
+        unit = runs[0].get("ceiling_unit", "") if runs else ""
+        ceil = figure(runs, "ceiling", 1 if unit == "MB/s" else 0)
+        row = [name, "%d/%d" % (len(runs), repeats),
+               figure(runs, "online", 0), figure(runs, "reproduced", 0),
+               figure(runs, "ratio", 4), figure(runs, "cpu10k", 3),
+               figure(runs, "tc_hwm_kb", 0), figure(runs, "ic_hwm_kb", 0),
+               figure(runs, "lat_p50_ms", 1), figure(runs, "lat_p99_ms", 1),
+               figure(runs, "mbps", 1), ceil + (" " + unit if ceil != "-" and unit else "")]
         row.append("; ".join(notes_for(name, runs, repeats)))
         rows.append(row)
     return rows
@@ -249,6 +436,10 @@ def build_rows(specs):
 def main():
     if len(sys.argv) >= 4 and sys.argv[1] == "join":
         cmd_join(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "pcap":
+        cmd_pcap(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "rusage":
+        return cmd_rusage(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) >= 2 and sys.argv[1] == "summary":
         cmd_summary(sys.argv[2:])
     else:

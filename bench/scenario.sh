@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka100 short bulk idle (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +51,21 @@ sample_tc() {
         kv ic_cpu10k "$(per10k "$c" "$n")"
         kv ic_hwm_kb "$(proc_kb "$INTERCEPT_PID" VmHWM)"
     fi
+}
+
+# BENCH_PERF=FILE: record tcpcopy's call graphs with perf during the load (for profiling; the
+# CPU figures of such a run are not comparable).
+PERF_PID=""
+perf_start() {
+    [ -n "${BENCH_PERF:-}" ] || return 0
+    perf record -q -g -o "$BENCH_PERF" -p "$TCPCOPY_PID" >/dev/null 2>&1 &
+    PERF_PID=$!
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
 }
 
 stop_both() {
@@ -120,12 +135,12 @@ client_tuning() {
     on_cli sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
 }
 
-# --- wrk scenarios: ka10, ka100, short ------------------------------------------------------
+# --- wrk scenarios: ka10, ka50, ka100, short ------------------------------------------------------
 
 # wrk_run PREFIX OUTFILE: the scenario's load; prints wrk's Requests/sec.
 wrk_run() {
     local prefix=$1 out=$2 rc=0 args
-    args=(-t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s -s "$BENCH_DIR/uris.lua"
+    args=(-t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s -s "${WRK_SCRIPT:-$BENCH_DIR/uris.lua}"
         "http://$IP_ONL/" -- "$prefix")
     [ "$MODE" = close ] && args+=(close)
     on_cli timeout $((DUR + 30)) wrk "${args[@]}" >"$out" 2>&1 || rc=$?
@@ -154,7 +169,9 @@ run_wrk_scenario() {
     start_intercept
     start_tcpcopy
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
+    perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
+    perf_stop
     kv load_rps "${rps:-}"
     settle_stable "lines $TG_LOG" 40 5 >/dev/null
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
@@ -291,12 +308,123 @@ run_idle() {
     echo >&2
 }
 
+# --- offline --------------------------------------------------------------------------------
+
+OFF_CONNS=${OFFLINE_CONNS:-50}       # wrk connections while recording
+OFF_DUR=${OFFLINE_DURATION:-5}       # seconds of wrk while recording
+OFF_DELAY=${OFFLINE_DELAY_MS:-10}    # think time before each request of a connection, ms
+
+# kv_get FILE KEY: the value of KEY in a key=value file (empty when absent).
+kv_get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print v }' "$1"; }
+
+# div A B [FORMAT]: A / B, empty when B is 0.
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 > 0) printf f, a / b }'; }
+
+run_offline() {
+    local cap td tdlog wrk_script rps dropped n_on cap_s sessions rc ru join replay_s target_s cpu n_tg
+    [[ $OFF_DELAY =~ ^[0-9]+$ ]] || { echo "OFFLINE_DELAY_MS: a number of ms expected" >&2; exit 2; }
+    lab_up
+    client_tuning
+    bench_nginx "$NS_ONL" 80 online
+    ON_LOG=$NGINX_LOG
+    bench_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+
+    # ---- record: both directions of port 80 on online's eth0, whole packets
+    cap="$LAB_DIR/online.pcap" tdlog="$LAB_DIR/tcpdump.log"
+    ip netns exec "$NS_ONL" tcpdump -Z root -i eth0 -s 0 -B 65536 -w "$cap" 'tcp port 80' \
+        >"$tdlog" 2>&1 &
+    td=$!
+    lab_track "$td"
+    wait_until "grep -q listening $tdlog || ! kill -0 $td" 10 || true
+    grep -q listening "$tdlog" || fail "tcpdump did not start: $(tail -n 3 "$tdlog")"
+    log "recording: wrk -t1 -c$OFF_CONNS -d${OFF_DUR}s (keep-alive, $OFF_DELAY ms between a connection's requests) to online:80, tcpdump on its eth0"
+    wrk_script=$BENCH_DIR/uris.lua
+    if [ "$OFF_DELAY" -gt 0 ]; then
+        wrk_script=$LAB_DIR/uris-paced.lua
+        { cat "$BENCH_DIR/uris.lua"; printf 'function delay()\n    return %d\nend\n' "$OFF_DELAY"; } >"$wrk_script"
+    fi
+    kv capture_delay_ms "$OFF_DELAY"
+    rps=$(THREADS=1 CONNS=$OFF_CONNS DUR=$OFF_DUR MODE=keepalive WRK_SCRIPT=$wrk_script \
+        wrk_run o "$LAB_DIR/wrk-record.txt")
+    kv capture_wrk_rps "${rps:-}"
+    sleep 1 # the connections' FINs
+    kill -INT "$td" 2>/dev/null || true
+    wait_until "! kill -0 $td" 10 || { log "tcpdump still running 10 s after SIGINT"; kill -KILL "$td" 2>/dev/null || true; }
+    wait "$td" 2>/dev/null || true
+    sed 's/^/  tcpdump: /' "$tdlog" >&2
+    dropped=$(awk '/packets dropped by kernel/ { print $1 }' "$tdlog")
+    [ -n "$dropped" ] || fail "tcpdump did not report its drops"
+    kv capture_dropped "$dropped"
+    [ "$dropped" -eq 0 ] || fail "tcpdump: $dropped packets dropped by the kernel (the capture is incomplete)"
+    "$LAB_PY" "$BENCH_DIR/benchlib.py" pcap "$cap" 80 >"$LAB_DIR/pcap.kv"
+    cap_s=$(kv_get "$LAB_DIR/pcap.kv" capture_s)
+    sessions=$(kv_get "$LAB_DIR/pcap.kv" sessions)
+    n_on=$(lines "$ON_LOG")
+    kv capture_s "$cap_s"
+    kv capture_packets "$(kv_get "$LAB_DIR/pcap.kv" packets)"
+    kv capture_mb "$(div "$(stat -c %s "$cap")" 1000000 %.1f)"
+    kv sessions "$sessions"
+    kv ceiling "$(div "$n_on" "$cap_s" %.0f)"
+    kv ceiling_unit req/s
+    log "capture: $(tr '\n' ' ' <"$LAB_DIR/pcap.kv")requests $n_on, $(stat -c %s "$cap") bytes"
+    if [ "$n_on" -eq 0 ] || [ "$sessions" -eq 0 ]; then
+        fail "nothing recorded ($n_on requests, $sessions sessions)"
+    fi
+
+    # ---- replay as fast as the target answers
+    : >"$TG_LOG"
+    start_intercept
+    TCPCOPY_LOG="$LAB_DIR/tcpcopy.log" ru="$LAB_DIR/tcpcopy.rusage"
+    log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $cap --fast"
+    # Not start_tcpcopy: an offline tcpcopy exits by itself once the target has answered
+    # everything. The wrapper measures its wall time, CPU (wait4) and peak RSS.
+    ip netns exec "$NS_ONL" timeout 200 "$LAB_PY" "$BENCH_DIR/benchlib.py" rusage "$ru" \
+        "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$cap" --fast >"$TCPCOPY_LOG" 2>&1 &
+    TCPCOPY_PID=$!
+    lab_track "$TCPCOPY_PID"
+    wait "$TCPCOPY_PID" && rc=0 || rc=$?
+    TCPCOPY_PID=""
+    grep -E 'final:' "$TCPCOPY_LOG" | sed 's/^/  /' >&2 || true
+    kv tc_rc "$rc"
+    [ "$rc" -eq 0 ] || fail "offline tcpcopy exited with status $rc"
+    if grep -qE 'Sanitizer|runtime error:' "$TCPCOPY_LOG"; then fail "tcpcopy: sanitizer report"; fi
+    replay_s=$(kv_get "$ru" wall_s)
+    kv replay_s "$replay_s"
+    # From tcpcopy's log: when it had read the whole file ("... packets in T s").
+    kv read_s "$(grep -oE 'packets in [0-9.]+ s' "$TCPCOPY_LOG" | tail -n 1 | grep -oE '[0-9.]+' || true)"
+    n_tg=$(settle_stable "lines $TG_LOG" 30 3)
+    # When the target logged its last request, from tcpcopy's start: the replay without the
+    # second of quiet tcpcopy waits for before it exits (its sign that the target is done).
+    target_s=$(awk -v s="$(kv_get "$ru" start)" '{ t = $NF } END { if (NR) printf "%.3f", t - s }' "$TG_LOG")
+    kv target_s "$target_s"
+    log "replay: exit $rc after $replay_s s, target logged $n_tg requests"
+
+    join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG" | grep -v '^lat_')
+    echo "$join" >>"$OUT"
+    n_on=$(echo "$join" | awk -F= '$1 == "online" { print $2 }')
+    cpu=$(awk -v u="$(kv_get "$ru" utime_s)" -v s="$(kv_get "$ru" stime_s)" 'BEGIN { printf "%.3f", u + s }')
+    kv tc_cpu_s "$cpu"
+    kv cpu10k "$(per10k "$cpu" "$n_on")"
+    kv tc_hwm_kb "$(kv_get "$ru" hwm_kb)"
+    kv x_realtime "$(div "$cap_s" "$replay_s")"
+    kv x_realtime_answered "$(div "$cap_s" "$target_s")"
+    kv sessions_per_s "$(div "$sessions" "$replay_s" %.1f)"
+    kv replay_rps "$(div "$(echo "$join" | awk -F= '$1 == "reproduced" { print $2 }')" "$replay_s" %.0f)"
+    sample_tc "$n_on"   # intercept's CPU and peak RSS (tcpcopy has exited)
+    stop_both
+    echo "$join" | tr '\n' ' ' >&2
+    echo >&2
+}
+
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
+ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
 ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
 short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
 bulk) run_bulk ;;
 idle) run_idle ;;
+offline) run_offline ;;
 *) echo "unknown scenario $SCEN" >&2; exit 2 ;;
 esac
 kv complete yes

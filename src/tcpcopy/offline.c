@@ -4,9 +4,9 @@
  * A pass:  open -> read one packet ahead -> timer at its due time -> deliver every
  * packet due by now (at most OFF_BATCH per turn, so the loop's before-sleep flush
  * and the channel run between batches) -> read the next -> ... -> end of file:
- * next pass (new epoch), or drain: poll the engine every 100 ms until it has no
- * queued client data and sends nothing more for a second, or drain_max_us passed;
- * then loop_stop().
+ * next pass (new epoch), or drain: poll the engine every 10 ms until every session
+ * has ended, or it has no queued client data and sends nothing more for a second,
+ * or drain_max_us passed; then loop_stop().
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -26,7 +26,7 @@
 #define OFF_FAST_MEM_MAX (32ULL << 20)  /* --fast: pause reading above this much queued */
 #define OFF_FAST_SESS_MAX 4096          /* ... or this many live sessions */
 #define OFF_FAST_RETRY_US 10000
-#define OFF_DRAIN_POLL_US 100000
+#define OFF_DRAIN_POLL_US 10000
 #define OFF_DRAIN_QUIET_US 1000000
 #define OFF_PROGRESS_TTY_US 500000
 #define OFF_PROGRESS_LOG_US 10000000ULL
@@ -336,13 +336,14 @@ static void off_timer(struct loop *l, void *arg)
             loop_timer_set(l, &o->timer, now, off_timer, o);
             return;
         }
-        if (o->conf.fast) {
+        /* eng_stats walks the sessions: look every 64 packets, not at each. */
+        if (o->conf.fast && n % 64 == 0) {
             const struct eng_stats *st = eng_stats(o->eng);
             if (st->mem_bytes > OFF_FAST_MEM_MAX || st->sessions_active > OFF_FAST_SESS_MAX) {
                 loop_timer_set(l, &o->timer, now + OFF_FAST_RETRY_US, off_timer, o);
                 return;
             }
-        } else if (o->due_us > now) {
+        } else if (!o->conf.fast && o->due_us > now) {
             loop_timer_set(l, &o->timer, o->due_us, off_timer, o);
             return;
         }
@@ -362,6 +363,10 @@ static void off_drain(struct loop *l, void *arg)
         o->drain_last_sent = st->sent_packets;
         o->drain_last_replies = st->replies;
         o->drain_quiet_since = now;
+    }
+    if (st->mem_bytes == 0 && st->sessions_active == 0) {
+        off_finish(o, "every session ended");
+        return;
     }
     if (st->mem_bytes == 0 && now - o->drain_quiet_since >= OFF_DRAIN_QUIET_US) {
         off_finish(o, "every session's data delivered");
