@@ -25,7 +25,7 @@
 /* Packets taken from the capture per wake-up. Each may make the engine send a window's
  * worth of segments at once; small batches let the capture socket be read again soon,
  * so a fast upload waits in our queue rather than overflowing the kernel's buffer. */
-#define CAPTURE_BATCH 1024 /* packets per readable event: a coalesced turn's worth */
+#define CAPTURE_BATCH 64 /* packets per readable event (64 full-size segments per 300 us: 300 MB/s) */
 #define STATS_INTERVAL_US (30ULL * 1000000)
 /* Without -L, this long with no intercept connection up ends tcpcopy: every
  * session it copies meanwhile is blind (no replies), so it is doing harm. */
