@@ -8,7 +8,7 @@
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10) for the offline capture,
-# BENCH_CSV (bench/results.csv), BENCH_KEEP=1 (keep every run's log).
+# BENCH_CSV (bench/results.csv), BENCH_KEEP=1 (keep every run's log), BENCH_PERF=FILE (perf profile of tcpcopy under the wrk loads).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
