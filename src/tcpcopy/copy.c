@@ -417,6 +417,30 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
              (unsigned long long)s->sess_refused_memory, (unsigned long long)s->cap_sampled_out,
              (unsigned long long)s->probe_skipped_bytes);
+    /* What the target will never get, and why (the outcomes above say which sessions). */
+    char lost[512];
+    uint64_t lreq = 0, lbytes = 0;
+    off = 0;
+    lost[0] = '\0';
+    for (int i = SO_COMPLETE; i < SO_COUNT; i++) {
+        if (s->lost_requests[i] == 0 && s->lost_bytes[i] == 0)
+            continue;
+        lreq += s->lost_requests[i];
+        lbytes += s->lost_bytes[i];
+        int n = snprintf(lost + off, sizeof(lost) - off, ", %s %llu/%llu", eng_outcome_str(i),
+                         (unsigned long long)s->lost_requests[i],
+                         (unsigned long long)s->lost_bytes[i]);
+        if (n < 0 || (size_t)n >= sizeof(lost) - off)
+            break;
+        off += (size_t)n;
+    }
+    log_info("%s: not replayed: at session end %llu requests, %llu bytes (requests/bytes by "
+             "outcome%s); requests cut by a target's close %llu, capture gaps skipped %llu, gap "
+             "bytes %llu, memory shed %llu bytes, boundaries dropped %llu",
+             w, (unsigned long long)lreq, (unsigned long long)lbytes, off ? lost : ": none",
+             (unsigned long long)s->partial_requests_lost, (unsigned long long)s->gaps_skipped,
+             (unsigned long long)s->gap_bytes_lost, (unsigned long long)s->drop_bytes_memory,
+             (unsigned long long)s->marks_dropped);
     log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
              "beyond the reassembly window %llu, malformed %llu, kernel drops %llu",
              w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,

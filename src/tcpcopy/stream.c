@@ -119,6 +119,14 @@ uint32_t stream_ooo_bytes(const struct stream *s)
     return n;
 }
 
+uint32_t stream_held_bytes(const struct stream *s)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < s->nranges; i++)
+        n += s->r[i].hi - s->r[i].lo;
+    return n;
+}
+
 /* The chunk holding offset off (from base); the cache makes sequential access O(1). */
 static struct chunk *chunk_at(struct stream *s, uint32_t off)
 {

@@ -80,6 +80,8 @@ uint32_t stream_end(const struct stream *s);
 static inline uint32_t stream_start(const struct stream *s) { return s->start; }
 /* Bytes held in ranges beyond the first hole (out of order). */
 uint32_t stream_ooo_bytes(const struct stream *s);
+/* Every byte held, contiguous or not. */
+uint32_t stream_held_bytes(const struct stream *s);
 /* Copy [seq, seq+len), which must lie inside the contiguous part, into dst. */
 void stream_copy(struct stream *s, uint32_t seq, uint8_t *dst, uint32_t len);
 /* Forget every byte before seq (acknowledged by the target); frees whole chunks. */

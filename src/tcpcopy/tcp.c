@@ -12,8 +12,8 @@
  *            |                        |  our own SYN (ISN = boundary - 1, -D MSS)
  *            |  register route, send SYN (client's ISN and options)
  *            v
- *     +-------------+  no SYN-ACK after 3 tries: HANDSHAKE_TIMEOUT
- *     |  SYN_SENT   |  RST from target: TARGET_REFUSED
+ *     +-------------+  no SYN-ACK after 7 tries: HANDSHAKE_TIMEOUT
+ *     |  SYN_SENT   |  (TARGET_REFUSED if the target reset the SYNs)
  *     +-------------+
  *            |  SYN-ACK: send ACK
  *            v
@@ -60,9 +60,13 @@
  * Still above the 40 ms a Linux receiver may delay its ACK. */
 #define RTO_MIN_US 50000u
 #define RTO_MAX_US 10000000u
-#define SYN_TRIES 3
-#define REFUSED_TRIES 7             /* a refused SYN is retried 6 times ... */
-#define REFUSED_BACKOFF_US 250000u  /* ... after 0.25, 0.5, 1, 2, 4, 8 s (about 16 s) */
+/* A SYN is sent up to 7 times, 0.25, 0.5, 1, 2, 4 and 8 s apart, whether the previous one
+ * went unanswered (lost on either path) or was refused (a target restarting); the
+ * handshake is given up 16 s after the last one (about 32 s in all). Faster than a
+ * kernel's 1 s first retry: until the handshake completes the client's requests only
+ * queue, and a duplicate SYN costs the target nothing but another SYN-ACK. */
+#define SYN_TRIES 7
+#define SYN_RTO_US 250000u
 #define RTX_MAX_BACKOFF 12
 #define OOO_MAX (1U << 20) /* out-of-order bytes kept beyond the contiguous end */
 #define OWN_WINDOW 65535
@@ -375,6 +379,16 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
     }
     s->outcome = (uint8_t)outcome;
     e->st.outcome[outcome]++;
+    if (s->state != SS_PROBE) {
+        uint32_t held = stream_held_bytes(&s->st);
+        if (held > 0) {
+            /* Each mark not passed starts a request; the bytes before the first
+             * one are the rest of the request in progress. */
+            const struct sess_mark *m = gate_peek(s);
+            e->st.lost_requests[outcome] += s->nmarks + (m == NULL || m->seq != stream_start(&s->st));
+            e->st.lost_bytes[outcome] += held;
+        }
+    }
     s->state = SS_CLOSED;
     s->rto_at_us = 0;
     s->gate_since_us = 0;
@@ -504,7 +518,7 @@ void eng_send_syn(struct eng *e, struct sess *s)
 {
     eng_emit(e, s, TCPF_SYN, s->c_isn, 0, true);
     s->syn_tries++;
-    s->rto_at_us = e->now_us + ((uint64_t)RTO_INIT_US << (s->syn_tries - 1));
+    s->rto_at_us = e->now_us + ((uint64_t)SYN_RTO_US << (s->syn_tries - 1));
 }
 
 /* ---- capture side ------------------------------------------------------- */
@@ -961,9 +975,9 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         if (s->state == SS_SYN_SENT) {
             /* Refused: the target may be restarting. Keep the session (and what the
              * client keeps sending, within bounds) and try again a little later. */
-            if (s->syn_tries < REFUSED_TRIES) {
+            if (s->syn_tries < SYN_TRIES) {
                 s->flags &= ~SF_TARGET_RST;
-                s->rto_at_us = e->now_us + ((uint64_t)REFUSED_BACKOFF_US << (s->syn_tries - 1));
+                s->rto_at_us = e->now_us + ((uint64_t)SYN_RTO_US << (s->syn_tries - 1));
                 s->refused = true;
                 e->st.syn_refused_retries++;
             } else {
@@ -1082,8 +1096,8 @@ static void on_timer(void *arg, struct wheel_node *n)
     }
     if (s->rto_at_us && now >= s->rto_at_us) {
         if (s->state == SS_SYN_SENT) {
-            if (s->syn_tries >= (s->refused ? REFUSED_TRIES : SYN_TRIES)) {
-                eng_finish(e, s, SO_HANDSHAKE_TIMEOUT, false);
+            if (s->syn_tries >= SYN_TRIES) {
+                eng_finish(e, s, s->refused ? SO_TARGET_REFUSED : SO_HANDSHAKE_TIMEOUT, false);
                 schedule(e, s);
                 return;
             }

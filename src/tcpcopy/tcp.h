@@ -88,6 +88,9 @@ struct eng_stats {
     uint64_t cap_sampled_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
     uint64_t cap_beyond_window, sess_resynced, sessions_probing, sessions_closed;
     uint64_t outcome[SO_COUNT];
+    /* what sessions still held for the target when they ended, by outcome: requests
+     * (a pipelined group counts once) and bytes */
+    uint64_t lost_requests[SO_COUNT], lost_bytes[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
     uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;

@@ -552,13 +552,48 @@ static void test_handshake_timeout(void **state)
     struct pkt *p;
     cap(f, 40015, TCPF_SYN, C_ISN, 0, NULL);
     assert_int_equal(fresh(f, &p), 1);
-    advance(f, 1000000);
-    assert_int_equal(fresh(f, &p), 1); /* SYN again after 1 s */
-    assert_int_equal(p->flags, TCPF_SYN);
-    advance(f, 2000000);
-    assert_int_equal(fresh(f, &p), 1); /* and after 2 more */
-    advance(f, 4000000);
+    /* The client's two requests queue while no SYN-ACK comes. */
+    cap(f, 40015, TCPF_ACK, C_ISN + 1, S_ISN + 1, "first");
+    cap(f, 40015, TCPF_ACK, C_ISN + 6, S_ISN + 11, "second");
+    (void)fresh(f, &p);
+    /* SYN again after 0.25, 0.5, 1, 2, 4 and 8 s: seven in all. */
+    uint64_t gap = 250000;
+    for (int i = 0; i < 6; i++, gap *= 2) {
+        advance(f, gap - 1000);
+        assert_int_equal(fresh(f, &p), 0);
+        advance(f, 1000);
+        assert_int_equal(fresh(f, &p), 1);
+        assert_int_equal(p->flags, TCPF_SYN);
+        assert_int_equal(p->seq, C_ISN);
+    }
+    assert_int_equal(eng_stats(f->e)->syn_retries, 6);
+    advance(f, gap - 1000);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_HANDSHAKE_TIMEOUT], 0);
+    advance(f, 1000);
     assert_int_equal(eng_stats(f->e)->outcome[SO_HANDSHAKE_TIMEOUT], 1);
+    /* What the target never got is counted against the outcome. */
+    assert_int_equal(eng_stats(f->e)->lost_requests[SO_HANDSHAKE_TIMEOUT], 2);
+    assert_int_equal(eng_stats(f->e)->lost_bytes[SO_HANDSHAKE_TIMEOUT], 11);
+    fx_free(f);
+}
+
+/* A SYN lost once: the second one, 0.25 s later, completes the handshake and the queued
+ * request follows. */
+static void test_syn_retry_delivers(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40035, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 40035, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET");
+    (void)fresh(f, &p);
+    advance(f, 250000);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    reply(f, 40035, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "GET", 3);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_HANDSHAKE_TIMEOUT], 0);
     fx_free(f);
 }
 
@@ -1157,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_client_rst_after_delivery),
         cmocka_unit_test(test_target_rst_and_refused),
         cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_syn_retry_delivers),
         cmocka_unit_test(test_idle_timeout_resets),
         cmocka_unit_test(test_session_timeout_without_progress),
         cmocka_unit_test(test_port_reuse_replaces_session),
