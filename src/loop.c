@@ -23,6 +23,9 @@
 #include "loop.h"
 
 #define LOOP_MAX_EVENTS 256
+#define LOOP_POLLED_MAX 4
+/* A busy loop that skips epoll_wait still polls every fd at least this often. */
+#define LOOP_FULL_POLL_US 5000
 
 struct loop_fdent {
     loop_fd_cb *cb; /* NULL: not registered */
@@ -32,6 +35,7 @@ struct loop_fdent {
     bool in_epoll; /* false while events == 0 (see loop_fd_apply) */
     bool urgent;   /* loop_fd_set_urgent */
     bool in_uepoll; /* in the urgent set: urgent and LOOP_READ */
+    bool polled;    /* loop_fd_set_polled */
 };
 
 TAILQ_HEAD(loop_timer_list, loop_timer);
@@ -50,6 +54,9 @@ struct loop {
     uint64_t coalesce_us;   /* 0: off; see loop_set_coalesce */
     uint64_t turn_start_us; /* when the last turn with fd events began */
     bool busy;              /* that turn came within 2 * coalesce_us of the one before */
+    uint64_t full_poll_us;  /* the last epoll_wait on every fd */
+    int polled[LOOP_POLLED_MAX]; /* loop_fd_set_polled fds */
+    int npolled;
     bool stop;
     struct epoll_event evs[LOOP_MAX_EVENTS];
 };
@@ -131,7 +138,7 @@ static int loop_fd_apply_urgent(struct loop *l, int fd, struct loop_fdent *fe)
         return 0;
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
-    ev.data.fd = fd;
+    ev.data.u64 = (uint64_t)fe->gen << 32 | (uint32_t)fd; /* as in the main set */
     if (want && l->uepfd < 0 && (l->uepfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         return -errno;
     if (epoll_ctl(l->uepfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
@@ -168,6 +175,16 @@ static int loop_fd_apply(struct loop *l, int fd, struct loop_fdent *fe)
         return -errno;
     fe->in_epoll = true;
     return 0;
+}
+
+static void loop_polled_forget(struct loop *l, int fd)
+{
+    for (int i = 0; i < l->npolled; i++) {
+        if (l->polled[i] == fd) {
+            l->polled[i] = l->polled[--l->npolled];
+            return;
+        }
+    }
 }
 
 int loop_fd_add(struct loop *l, int fd, unsigned events, loop_fd_cb *cb, void *arg)
@@ -224,6 +241,8 @@ void loop_fd_del(struct loop *l, int fd)
         (void)epoll_ctl(l->uepfd, EPOLL_CTL_DEL, fd, &ev);
         l->nurgent--;
     }
+    if (l->fds[fd].polled)
+        loop_polled_forget(l, fd);
     memset(&l->fds[fd], 0, sizeof(l->fds[fd]));
 }
 
@@ -239,6 +258,24 @@ int loop_fd_set_urgent(struct loop *l, int fd, bool urgent)
     if ((r = loop_fd_apply_urgent(l, fd, fe)) < 0)
         fe->urgent = old;
     return r;
+}
+
+int loop_fd_set_polled(struct loop *l, int fd, bool polled)
+{
+    if (fd < 0 || fd >= l->nfds || l->fds[fd].cb == NULL)
+        return -ENOENT;
+    struct loop_fdent *fe = &l->fds[fd];
+    if (fe->polled == polled)
+        return 0;
+    if (polled) {
+        if (l->npolled == LOOP_POLLED_MAX)
+            return -ENOSPC;
+        l->polled[l->npolled++] = fd;
+    } else {
+        loop_polled_forget(l, fd);
+    }
+    fe->polled = polled;
+    return 0;
 }
 
 void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, loop_timer_cb *cb,
@@ -290,30 +327,42 @@ void loop_set_coalesce(struct loop *l, uint64_t usecs)
  * pause is handled at once, and the delay added to any event is at most
  * coalesce_us. Input on an urgent fd ends the pause early: tcpcopy marks its
  * channel so, since a reply it waits for may release the next request. */
-static void loop_coalesce(struct loop *l)
+static int loop_coalesce(struct loop *l)
 {
     if (l->coalesce_us == 0 || !l->busy)
-        return;
+        return 0;
     uint64_t until = l->turn_start_us + l->coalesce_us;
     uint64_t now = loop_update_time(l);
     if (now >= until)
-        return;
+        return 0;
     if (l->nurgent > 0) {
         /* Input from an urgent fd ends the pause (whatever else is ready then is
          * handled in the same turn). Without epoll_pwait2 (before Linux 5.11, or
          * under valgrind), epoll_wait in whole milliseconds, rounded up. */
-        struct epoll_event ev;
         uint64_t left = until - now;
         struct timespec rel = {.tv_sec = (time_t)(left / 1000000),
                                .tv_nsec = (long)(left % 1000000) * 1000};
-        if (epoll_pwait2(l->uepfd, &ev, 1, &rel, NULL) < 0 && errno == ENOSYS)
-            (void)epoll_wait(l->uepfd, &ev, 1, (int)((left + 999) / 1000));
-        return;
+        int n = epoll_pwait2(l->uepfd, l->evs, LOOP_MAX_EVENTS, &rel, NULL);
+        if (n < 0 && errno == ENOSYS)
+            n = epoll_wait(l->uepfd, l->evs, LOOP_MAX_EVENTS, (int)((left + 999) / 1000));
+        return n > 0 ? n : 0;
     }
     struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
                           .tv_nsec = (long)(until % 1000000) * 1000};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !l->stop)
         ;
+    return 0;
+}
+
+/* After a pause that urgent input ended: the polled fds are read without asking. */
+static void loop_dispatch_polled(struct loop *l)
+{
+    for (int i = 0; i < l->npolled && !l->stop; i++) {
+        int fd = l->polled[i];
+        struct loop_fdent *fe = &l->fds[fd];
+        if (fe->cb != NULL && (fe->events & LOOP_READ))
+            fe->cb(l, fd, LOOP_READ, fe->arg);
+    }
 }
 
 static void loop_note_turn(struct loop *l)
@@ -419,10 +468,21 @@ int loop_run(struct loop *l)
             if (l->stop)
                 break;
         }
-        loop_coalesce(l);
+        int nu = loop_coalesce(l);
+        if (nu > 0 && l->npolled > 0 && l->now_us - l->full_poll_us < LOOP_FULL_POLL_US) {
+            /* A busy turn: the urgent fds that ended the pause and the polled ones
+             * are all there is to look at (the rest wait for the next full poll). */
+            loop_update_time(l);
+            loop_note_turn(l);
+            loop_dispatch_fds(l, nu);
+            loop_dispatch_polled(l);
+            if (!l->stop)
+                loop_fire_timers(l);
+            continue;
+        }
         int timeout = loop_timeout_ms(l);
         int n = epoll_wait(l->epfd, l->evs, LOOP_MAX_EVENTS, timeout);
-        loop_update_time(l);
+        l->full_poll_us = loop_update_time(l);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -40,6 +40,12 @@ void loop_fd_del(struct loop *l, int fd);
 /* Readable input on an urgent fd ends a coalescing pause (loop_set_coalesce). The
  * mark survives loop_fd_mod. 0 or -errno. */
 int loop_fd_set_urgent(struct loop *l, int fd, bool urgent);
+/* A polled fd's read callback is called after every coalescing pause that urgent
+ * input ended, without asking epoll first: under load it is always readable, and
+ * the epoll_wait saved is a syscall per turn. The callback must expect to find
+ * nothing (EAGAIN). Other fds are still polled at least every few milliseconds,
+ * and after any pause that ran out. 0 or -errno. */
+int loop_fd_set_polled(struct loop *l, int fd, bool polled);
 
 /* Arm (or re-arm) t to fire once at deadline_us (monotonic clock, see loop_now). */
 void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, loop_timer_cb *cb,

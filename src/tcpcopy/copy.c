@@ -326,6 +326,10 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     signal(SIGPIPE, SIG_IGN);
     int rv = c->cap ? loop_fd_add(c->loop, capture_fd(c->cap), LOOP_READ, on_capture_readable, c)
                     : 0;
+    /* Under load the capture always has packets: read it after each pause without
+     * an epoll_wait first. */
+    if (rv == 0 && c->cap)
+        rv = loop_fd_set_polled(c->loop, capture_fd(c->cap), true);
     if (rv < 0) {
         snprintf(err, errlen, "event loop: %s", strerror(-rv));
         goto fail;

@@ -633,6 +633,7 @@ static void writer_start(struct writer *w)
 /* Reads what is there; stops the loop once `want` bytes came. */
 struct reader {
     int calls;
+    int empty; /* calls that found nothing to read */
     int got, want;
     uint64_t first_us; /* when the first byte was read */
 };
@@ -643,8 +644,10 @@ static void reader_cb(struct loop *l, int fd, unsigned events, void *arg)
     char b[256];
     ssize_t n = read(fd, b, sizeof(b));
     (void)events;
-    if (n <= 0)
+    if (n <= 0) {
+        r->empty++;
         return;
+    }
     if (r->got == 0)
         r->first_us = mono_us();
     r->calls++;
@@ -749,6 +752,59 @@ static void test_coalesce_urgent(void **state)
     close(su[1]);
 }
 
+/* A polled fd is read after each pause that urgent input ended, without epoll (so it
+ * is also called when empty); a plain fd is still polled within a few ms. */
+static void test_coalesce_polled(void **state)
+{
+    struct loop *l = *state;
+    struct reader urg = {.want = 100}, pol = {.want = 1000}, oth = {.want = 1000};
+    struct writer wu = {.count = 100, .gap_us = 1000}, wp = {.count = 10, .gap_us = 5000},
+                  wo = {.count = 1, .delay_us = 30000};
+    int su[2], sp[2], so[2];
+
+    make_pair(su);
+    make_pair(sp);
+    make_pair(so);
+    wu.fd = su[1];
+    wp.fd = sp[1];
+    wo.fd = so[1];
+    loop_set_coalesce(l, 2000);
+    assert_int_equal(loop_fd_add(l, su[0], LOOP_READ, reader_cb, &urg), 0);
+    assert_int_equal(loop_fd_add(l, sp[0], LOOP_READ, reader_cb, &pol), 0);
+    assert_int_equal(loop_fd_add(l, so[0], LOOP_READ, reader_cb, &oth), 0);
+    assert_int_equal(loop_fd_set_urgent(l, su[0], true), 0);
+    assert_int_equal(loop_fd_set_polled(l, sp[0], true), 0);
+    assert_int_equal(loop_fd_set_polled(l, sp[0], true), 0); /* twice is once */
+    assert_int_equal(loop_fd_set_polled(l, 999, true), -ENOENT);
+    arm_guard(l, 10000);
+    writer_start(&wp);
+    writer_start(&wo);
+    writer_start(&wu);
+    assert_int_equal(loop_run(l), 0); /* stops on the 100th urgent byte */
+    assert_false(guard_fired);
+    assert_int_equal(pthread_join(wu.th, NULL), 0);
+    assert_int_equal(pthread_join(wp.th, NULL), 0);
+    assert_int_equal(pthread_join(wo.th, NULL), 0);
+    assert_int_equal(urg.got, 100);
+    assert_int_equal(pol.got, 10);
+    assert_true(pol.empty > 0);      /* read without asking epoll */
+    assert_int_equal(oth.empty, 0);  /* only read when epoll said so ... */
+    assert_int_equal(oth.got, 1);    /* ... and not starved */
+    assert_true(oth.first_us - wo.at[0] < 60000);
+    /* Unmarked, it is read only when readable again; a deleted fd is forgotten. */
+    assert_int_equal(loop_fd_set_polled(l, sp[0], false), 0);
+    loop_fd_del(l, so[0]);
+    assert_int_equal(loop_fd_set_polled(l, so[0], true), -ENOENT);
+    loop_timer_cancel(l, &guard);
+    loop_fd_del(l, su[0]);
+    loop_fd_del(l, sp[0]);
+    for (int i = 0; i < 2; i++) {
+        close(su[i]);
+        close(sp[i]);
+        close(so[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coalesce_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_quiet_no_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_urgent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_polled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_rearm_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_reset_moves_it, setup, teardown),
