@@ -297,6 +297,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->ec.session_timeout_us = (uint64_t)o->timeout_s * 1000000;
     c->ec.idle_timeout_us = (uint64_t)o->keepalive_s * 1000000;
     c->ec.answer_timeout_us = (uint64_t)o->answer_timeout_ms * 1000;
+    c->ec.ack_delay_us = (uint64_t)o->ack_delay_ms * 1000;
     c->ec.no_wait = o->no_wait;
     c->ec.syn_only = o->syn_only;
     c->ec.syn_mss = o->syn_mss;
@@ -453,10 +454,12 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)(c->cap ? capture_kernel_drops(c->cap) : 0));
     if (c->off != NULL)
         offline_log_stats(c->off, final);
-    log_info("%s: to target packets %llu (data %llu, acks %llu, resets %llu), payload bytes %llu, "
-             "retransmitted %llu (timeouts %llu, fast %llu, syn %llu, refused syn %llu)",
+    log_info("%s: to target packets %llu (data %llu, acks %llu (delayed %llu), resets %llu), "
+             "payload bytes %llu, retransmitted %llu (timeouts %llu, fast %llu, syn %llu, "
+             "refused syn %llu)",
              w, (unsigned long long)s->sent_packets, (unsigned long long)s->sent_data_packets,
-             (unsigned long long)s->sent_acks, (unsigned long long)s->sent_rsts,
+             (unsigned long long)s->sent_acks, (unsigned long long)s->acks_delayed,
+             (unsigned long long)s->sent_rsts,
              (unsigned long long)s->sent_payload_bytes, (unsigned long long)s->rtx_packets,
              (unsigned long long)s->rto_events, (unsigned long long)s->fast_rtx,
              (unsigned long long)s->syn_retries, (unsigned long long)s->syn_refused_retries);

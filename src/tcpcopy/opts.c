@@ -12,7 +12,8 @@
 #include "opts.h"
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
-       OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE };
+       OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
+       OPT_ACK_DELAY };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -36,6 +37,7 @@ static const struct option long_opts[] = {
     {"rtt", required_argument, NULL, 'R'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
     {"coalesce", required_argument, NULL, OPT_COALESCE},
+    {"ack-delay", required_argument, NULL, OPT_ACK_DELAY},
     {"lonely", no_argument, NULL, 'L'},
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"intercept-timeout", required_argument, NULL, OPT_INTERCEPT_TIMEOUT},
@@ -99,6 +101,8 @@ static const char usage[] =
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
     "      --coalesce USEC     under load, handle events in batches at most USEC apart:\n"
     "                          less CPU per packet, at most USEC more delay; 0: off (300)\n"
+    "      --ack-delay MS      longest wait for a request to carry our ACK of an answer\n"
+    "                          (10; 0: every answer acknowledged at once)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"
@@ -138,6 +142,7 @@ void tc_opts_init(struct tc_opts *o)
     o->mtu = 1500;
     o->answer_timeout_ms = 3000;
     o->coalesce_us = 300;
+    o->ack_delay_ms = 10;
     o->syn_mss = 1460;
     o->copies = 1;
     o->sample_pct = 100;
@@ -330,6 +335,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case OPT_COALESCE:
             if (num("--coalesce", optarg, 0, 100000, &v, err, errlen)) return -EINVAL;
             o->coalesce_us = (uint32_t)v;
+            break;
+        case OPT_ACK_DELAY:
+            if (num("--ack-delay", optarg, 0, 100, &v, err, errlen)) return -EINVAL;
+            o->ack_delay_ms = (uint32_t)v;
             break;
         case OPT_ANSWER_TIMEOUT:
             if (num("--answer-timeout", optarg, 1, 3600000, &v, err, errlen)) return -EINVAL;

@@ -120,6 +120,7 @@ static bool restart_rebuild_from(struct eng *e, struct sess *s, uint32_t from)
     s->syn_tries = 0;
     s->nsacked = 0;
     s->hole_since_us = 0;
+    s->ack_at_us = 0;
     s->rebuilds++;
     e->st.sess_rebuilt++;
     eng_send_syn(e, s);
@@ -146,7 +147,7 @@ static void restart_resync(struct eng *e, struct sess *s)
     s->snd_una = s->snd_nxt = s->snd_max = 0;
     s->rcv_nxt = s->acked_rcv = s->t_isn = 0;
     s->resp_at_mark = s->passed_resp = s->last_resp = s->last_mark_seq = 0;
-    s->gate_since_us = s->rto_at_us = s->hole_since_us = 0;
+    s->gate_since_us = s->rto_at_us = s->hole_since_us = s->ack_at_us = 0;
     s->rtt_seq = 0;
     s->nsacked = 0;
     s->backoff = s->dupacks = 0;

@@ -111,6 +111,7 @@ struct sess {
     uint64_t last_resp_us;              /* last target answer byte */
     uint64_t gate_since_us;             /* when the current mark started waiting (0: not) */
     uint64_t rto_at_us;                 /* retransmission deadline (0: none) */
+    uint64_t ack_at_us;                 /* a delayed ACK is due then (0: none owed) */
 
     uint32_t recover;                   /* snd_max when fast recovery began (RFC 6582) */
     uint32_t rtx_next;                  /* in recovery: where to look for the next hole */

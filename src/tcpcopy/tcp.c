@@ -114,6 +114,7 @@ void eng_conf_defaults(struct eng_conf *c)
     c->port_shift = 0;
     c->sample_pct = 100;
     c->ramp = false;
+    c->ack_delay_us = 10000;
 }
 
 struct eng *eng_new(const struct eng_conf *conf, const struct eng_io *io, uint64_t now_us,
@@ -245,8 +246,10 @@ void eng_emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32
     e->st.sent_packets++;
     if (len > 0)
         e->st.sent_data_packets++;
-    if (flags & TCPF_ACK)
+    if (flags & TCPF_ACK) {
         s->acked_rcv = s->rcv_nxt;
+        s->ack_at_us = 0;
+    }
 }
 
 static void ack_now(struct eng *e, struct sess *s)
@@ -327,6 +330,8 @@ static void schedule(struct eng *e, struct sess *s)
     if (s->state == SS_CLOSED) {
         d = s->last_active_us + e->conf.linger_us;
     } else {
+        if (s->ack_at_us && s->ack_at_us < d)
+            d = s->ack_at_us;
         if (s->rto_at_us)
             d = s->rto_at_us;
         if (s->gate_since_us) {
@@ -391,6 +396,7 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
     }
     s->state = SS_CLOSED;
     s->rto_at_us = 0;
+    s->ack_at_us = 0;
     s->gate_since_us = 0;
     stream_clear(&s->st, &e->pool);
     free(s->marks);
@@ -1027,9 +1033,14 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
         }
         /* Acknowledge the highest byte seen, even past a reply we never saw: the
          * target's bytes are not ours to keep, and a gap would only make it resend. */
-        if (seq_gt(end, s->rcv_nxt))
+        if (seq_gt(end, s->rcv_nxt)) {
             s->rcv_nxt = end;
-        ack_later(e, s, false);
+            ack_later(e, s, false);
+        } else {
+            /* Nothing new: the target resends because our ACK was lost. Say it again
+             * now, or it keeps resending until the client's next request. */
+            ack_later(e, s, true);
+        }
     }
 
     if (s->flags & SF_TARGET_FIN) {
@@ -1124,6 +1135,14 @@ static void on_timer(void *arg, struct wheel_node *n)
     } else if (s->state == SS_ESTAB) {
         output(e, s); /* an answer wait may have ended */
     }
+    /* After output(): a request that went out carried the ACK. */
+    if (s->ack_at_us && now >= s->ack_at_us) {
+        s->ack_at_us = 0;
+        if (s->state == SS_ESTAB && s->acked_rcv != s->rcv_nxt) {
+            e->st.acks_delayed++;
+            ack_now(e, s);
+        }
+    }
     schedule(e, s);
 }
 
@@ -1141,8 +1160,19 @@ void eng_flush(struct eng *e, uint64_t now_us)
         e->ack_list = s->next_ack;
         bool force = (s->flags & SF_ACK_FORCE) != 0;
         s->flags &= ~(SF_ACK_PENDING | SF_ACK_FORCE);
-        if (s->state == SS_ESTAB && (force || s->acked_rcv != s->rcv_nxt))
+        if (s->state != SS_ESTAB || (!force && s->acked_rcv == s->rcv_nxt))
+            continue;
+        /* Delayed ACK (RFC 9293 3.8.6.3): the client's next request usually follows the
+         * answer within milliseconds and carries the ACK for free, one packet fewer for
+         * the target to handle. Two full segments, a FIN and a forced ACK go at once. */
+        uint32_t mss = s->c_mss ? s->c_mss : e->conf.syn_mss;
+        if (force || e->conf.ack_delay_us == 0 || (s->flags & SF_TARGET_FIN) ||
+            s->rcv_nxt - s->acked_rcv >= 2 * mss) {
             ack_now(e, s);
+        } else if (s->ack_at_us == 0) {
+            s->ack_at_us = now_us + e->conf.ack_delay_us;
+            schedule(e, s);
+        }
     }
 }
 

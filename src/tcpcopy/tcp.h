@@ -57,6 +57,7 @@ struct eng_conf {
     bool ramp;                     /* -g: the share grows from 1% by 1% per second */
     struct addr localhost;         /* -H: replaces a loopback client (unset: keep) */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
+    uint64_t ack_delay_us;         /* --ack-delay: longest wait to piggyback an ACK (10 ms) */
 };
 
 /* How a session ended. Keep eng_outcome_str() in step. */
@@ -93,6 +94,7 @@ struct eng_stats {
     uint64_t lost_requests[SO_COUNT], lost_bytes[SO_COUNT];
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
+    uint64_t acks_delayed;         /* pure ACKs that waited for the delay (none piggybacked) */
     uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;
     uint64_t gaps_skipped, gap_bytes_lost, partial_requests_lost, syn_refused_retries;
     /* from the target */

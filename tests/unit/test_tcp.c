@@ -251,15 +251,54 @@ static void test_request_waits_for_answer(void **state)
     assert_int_equal(fresh(f, &p), 0);            /* held: the target has not answered */
     /* The target acknowledges the request but answers only part: still held. */
     reply_len(f, 40002, TCPF_ACK, T_ISN + 1, C_ISN + 20, 200);
-    assert_int_equal(fresh(f, &p), 1);            /* only our ACK of those 200 bytes */
+    assert_int_equal(fresh(f, &p), 0);            /* our ACK waits for something to carry it */
+    advance(f, 9000);
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 1000);
+    assert_int_equal(fresh(f, &p), 1);            /* 10 ms later it goes alone */
     assert_int_equal(p->data_len, 0);
     assert_int_equal(p->ack, T_ISN + 201);
+    assert_int_equal(eng_stats(f->e)->acks_delayed, 1);
     /* The rest of the answer: now the second request goes, acknowledging all of it. */
     reply_len(f, 40002, TCPF_ACK | TCPF_PSH, T_ISN + 201, C_ISN + 20, 300);
     assert_int_equal(fresh(f, &p), 1);
     assert_int_equal(p->seq, C_ISN + 20);
     assert_int_equal(p->ack, T_ISN + 501);
     assert_int_equal(p->data_len, 19);
+    fx_free(f);
+}
+
+/* Delayed ACKs: two full segments are acknowledged at once, a resent segment (our ACK
+ * was lost) too, and the client's next request carries a delayed one. */
+static void test_delayed_ack(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40036);
+    cap(f, 40036, TCPF_ACK, C_ISN + 1, S_ISN + 1, "GET");
+    assert_int_equal(fresh(f, &p), 1);
+    reply_len(f, 40036, TCPF_ACK, T_ISN + 1, C_ISN + 4, 1460);
+    assert_int_equal(fresh(f, &p), 0);
+    reply_len(f, 40036, TCPF_ACK, T_ISN + 1461, C_ISN + 4, 1460);
+    assert_int_equal(fresh(f, &p), 1); /* two segments: no waiting */
+    assert_int_equal(p->ack, T_ISN + 2921);
+    /* The same segment again: the target missed our ACK. */
+    reply_len(f, 40036, TCPF_ACK, T_ISN + 1461, C_ISN + 4, 1460);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->ack, T_ISN + 2921);
+    /* A short tail, then the client's next request within the delay: one packet. */
+    reply_len(f, 40036, TCPF_ACK | TCPF_PSH, T_ISN + 2921, C_ISN + 4, 80);
+    assert_int_equal(fresh(f, &p), 0);
+    uint64_t acks = eng_stats(f->e)->sent_acks;
+    advance(f, 3000);
+    cap(f, 40036, TCPF_ACK, C_ISN + 4, S_ISN + 3001, "PUT");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->data_len, 3);
+    assert_int_equal(p->ack, T_ISN + 3001);
+    advance(f, 20000);
+    assert_int_equal(fresh(f, &p), 0); /* nothing owed any more */
+    assert_int_equal(eng_stats(f->e)->sent_acks, acks);
+    assert_int_equal(eng_stats(f->e)->acks_delayed, 0);
     fx_free(f);
 }
 
@@ -273,12 +312,14 @@ static void test_answer_complete_by_quiet_and_timeout(void **state)
     assert_int_equal(fresh(f, &p), 1);
     /* The target's answer is shorter than the online one (100 < 1000 bytes). */
     reply_len(f, 40003, TCPF_ACK, T_ISN + 1, C_ISN + 5, 100);
-    assert_int_equal(fresh(f, &p), 1); /* the ACK */
+    assert_int_equal(fresh(f, &p), 0); /* the ACK is delayed */
     advance(f, 5000);
     assert_int_equal(fresh(f, &p), 0); /* not quiet long enough yet */
     advance(f, 30000);
-    assert_int_equal(fresh(f, &p), 1); /* quiet: the next request goes */
+    assert_int_equal(fresh(f, &p), 1); /* quiet: the next request goes, carrying the ACK */
     assert_int_equal(p->seq, C_ISN + 5);
+    assert_int_equal(p->ack, T_ISN + 101);
+    assert_int_equal(eng_stats(f->e)->acks_delayed, 0);
     /* A third request whose answer never comes: sent after the answer timeout (3 s). */
     reply(f, 40003, TCPF_ACK, T_ISN + 101, C_ISN + 9, NULL);
     cap(f, 40003, TCPF_ACK, C_ISN + 9, S_ISN + 2001, "CCCC");
@@ -877,6 +918,7 @@ static void test_capture_gap_skipped_to_next_request(void **state)
     cap(f, 40041, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
     assert_int_equal(fresh(f, &p), 1);
     reply_len(f, 40041, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
+    advance(f, 10000); /* the delayed ACK */
     (void)fresh(f, &p);
     /* "BBBB" (C_ISN + 5, the next request) is never captured; its tail "CCCC" and the
      * request after it "DDDD" are. */
@@ -1180,6 +1222,7 @@ int main(void)
         cmocka_unit_test(test_syn_forwarded_with_options),
         cmocka_unit_test(test_handshake_and_ack_translation),
         cmocka_unit_test(test_request_waits_for_answer),
+        cmocka_unit_test(test_delayed_ack),
         cmocka_unit_test(test_answer_complete_by_quiet_and_timeout),
         cmocka_unit_test(test_no_wait_option),
         cmocka_unit_test(test_pipelined_requests_go_together),

@@ -120,6 +120,7 @@ static void test_original_command_line(void **state)
     assert_int_equal(o->mtu, 1500);
     assert_int_equal(o->answer_timeout_ms, 3000);
     assert_int_equal(o->coalesce_us, 300);
+    assert_int_equal(o->ack_delay_ms, 10);
     assert_false(o->no_wait);
     assert_null(o->log_path);
     assert_null(o->pidfile);
@@ -146,7 +147,8 @@ static void test_all_short_options(void **state)
                                 "192.0.2.30,192.0.2.31:4000", "-p", "36000", "-c",
                                 "203.0.113.5,203.0.113.6", "-C", "11", "-t", "30", "-k", "45",
                                 "-M", "9000", "-W", "-l", "/tmp/tc.log", "-P", "/tmp/tc.pid",
-                                "-d", "--debug", "--answer-timeout", "250", "--coalesce", "0")),
+                                "-d", "--debug", "--answer-timeout", "250", "--coalesce", "0",
+                                "--ack-delay", "0")),
                      0);
     assert_int_equal(o->action, TC_ACT_RUN);
     assert_int_equal(o->xfer.n, 2);
@@ -169,6 +171,7 @@ static void test_all_short_options(void **state)
     assert_true(o->debug);
     assert_int_equal(o->answer_timeout_ms, 250);
     assert_int_equal(o->coalesce_us, 0);
+    assert_int_equal(o->ack_delay_ms, 0);
     opts_free(o);
 }
 
@@ -302,6 +305,7 @@ static void test_bad_values(void **state)
     bad("--answer-timeout", ARGS(X, S, "--answer-timeout", "3600001"));
     bad("--coalesce", ARGS(X, S, "--coalesce", "100001"));
     bad("--coalesce", ARGS(X, S, "--coalesce", "-1"));
+    bad("--ack-delay", ARGS(X, S, "--ack-delay", "101"));
 }
 
 static void test_bad_syntax(void **state)
