@@ -166,8 +166,8 @@ run_wrk_scenario() {
     sleep 1
     : >"$ON_LOG" # nginx appends (O_APPEND): the copied run starts an empty log
 
-    start_intercept
-    start_tcpcopy
+    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
+    start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${BENCH_TCPCOPY_ARGS:-}
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -213,8 +213,8 @@ run_bulk() {
     sleep 1
     rm -f "$on_rec"/*.bin
 
-    start_intercept -i eth0 -F 'tcp and src port 8081'
-    start_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x
+    start_intercept -i eth0 -F 'tcp and src port 8081' ${BENCH_INTERCEPT_ARGS:-}
+    start_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x ${BENCH_TCPCOPY_ARGS:-}
     log "load: one POST of $BULK_MB MB, with tcpcopy"
     t0=$(date +%s.%N)
     out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
@@ -270,8 +270,8 @@ run_idle() {
     ON_LOG=$NGINX_LOG
     bench_nginx "$NS_TGT" 8080 target 4
     TG_LOG=$NGINX_LOG
-    start_intercept
-    start_tcpcopy
+    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
+    start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${BENCH_TCPCOPY_ARGS:-}
     sleep 1
     rss0=$(proc_kb "$TCPCOPY_PID" VmRSS)
     irss0=$(proc_kb "$INTERCEPT_PID" VmRSS)
@@ -374,13 +374,14 @@ run_offline() {
 
     # ---- replay as fast as the target answers
     : >"$TG_LOG"
-    start_intercept
+    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
     TCPCOPY_LOG="$LAB_DIR/tcpcopy.log" ru="$LAB_DIR/tcpcopy.rusage"
-    log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $cap --fast"
+    log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $cap --fast ${BENCH_TCPCOPY_ARGS:-}"
     # Not start_tcpcopy: an offline tcpcopy exits by itself once the target has answered
     # everything. The wrapper measures its wall time, CPU (wait4) and peak RSS.
     ip netns exec "$NS_ONL" timeout 200 "$LAB_PY" "$BENCH_DIR/benchlib.py" rusage "$ru" \
-        "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$cap" --fast >"$TCPCOPY_LOG" 2>&1 &
+        "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$cap" --fast ${BENCH_TCPCOPY_ARGS:-} \
+        >"$TCPCOPY_LOG" 2>&1 &
     TCPCOPY_PID=$!
     lab_track "$TCPCOPY_PID"
     wait "$TCPCOPY_PID" && rc=0 || rc=$?
