@@ -518,6 +518,11 @@ static void output(struct eng *e, struct sess *s)
     } else {
         s->rto_at_us = 0;
     }
+    /* A request waits for the rest of an answer: what came of it is acknowledged at
+     * once (see eng_flush), since a target that writes an answer in pieces without
+     * TCP_NODELAY holds the rest back until its first bytes are acknowledged (Nagle). */
+    if (s->gate_since_us != 0 && s->acked_rcv != s->rcv_nxt)
+        ack_later(e, s, false);
 }
 
 void eng_send_syn(struct eng *e, struct sess *s)
@@ -1164,10 +1169,11 @@ void eng_flush(struct eng *e, uint64_t now_us)
             continue;
         /* Delayed ACK (RFC 9293 3.8.6.3): the client's next request usually follows the
          * answer within milliseconds and carries the ACK for free, one packet fewer for
-         * the target to handle. Two full segments, a FIN and a forced ACK go at once. */
+         * the target to handle. Two full segments, a FIN, a forced ACK and the part of an
+         * answer a request waits for (see output) go at once. */
         uint32_t mss = s->c_mss ? s->c_mss : e->conf.syn_mss;
         if (force || e->conf.ack_delay_us == 0 || (s->flags & SF_TARGET_FIN) ||
-            s->rcv_nxt - s->acked_rcv >= 2 * mss) {
+            s->gate_since_us != 0 || s->rcv_nxt - s->acked_rcv >= 2 * mss) {
             ack_now(e, s);
         } else if (s->ack_at_us == 0) {
             s->ack_at_us = now_us + e->conf.ack_delay_us;

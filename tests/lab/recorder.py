@@ -10,6 +10,8 @@ DIR/requests.log:   peerip peerport method uri body_len sha256(body)
 and per closed connection one line to DIR/conns.log:   peerip peerport seq bytes_received
 
 --greet TEXT sends TEXT followed by CRLF on accept (server-first protocols).
+--split-response writes each response's head and body with two send calls, on a socket
+without TCP_NODELAY: the kernel holds the body back (Nagle) until the head is acknowledged.
 """
 
 import argparse
@@ -28,6 +30,7 @@ class Recorder:
     def __init__(self, args):
         self.dir = args.dir
         self.greet = args.greet
+        self.split = args.split_response
         self.seq = 0
         self.lock = threading.Lock()
         body = b"x" * max(args.resp_bytes - 1, 0) + b"\n"
@@ -220,9 +223,13 @@ class Conn:
         if not self.keepalive:
             resp += b"Connection: close\r\n"
         resp += b"\r\n"
-        if not self.head_only:
-            resp += self.rec.resp_body
-        self.reply(resp)
+        if self.rec.split and not self.head_only:
+            self.reply(resp)
+            self.reply(self.rec.resp_body)
+        else:
+            if not self.head_only:
+                resp += self.rec.resp_body
+            self.reply(resp)
         if not self.keepalive:
             self.closing = True
         self.reset_request()
@@ -241,6 +248,8 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--greet", default=None, help="line sent on accept (server-first tests)")
     ap.add_argument("--resp-bytes", type=int, default=3, help="size of each response body")
+    ap.add_argument("--split-response", action="store_true",
+                    help="head and body in two writes, Nagle on (see above)")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     rec = Recorder(args)
@@ -256,7 +265,8 @@ def main():
     try:
         while True:
             sock, peer = srv.accept()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not args.split_response:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=Conn(rec, sock, peer).run, daemon=True).start()
     except (KeyboardInterrupt, SystemExit):
         pass
