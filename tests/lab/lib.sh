@@ -149,6 +149,20 @@ on_onl() { ip netns exec "$NS_ONL" "$@"; }
 on_tgt() { ip netns exec "$NS_TGT" "$@"; }
 on_ast() { ip netns exec "$NS_AST" "$@"; }
 
+# curl_keepalive CONNS REQS BASE [TIMEOUT]: from the client, CONNS curl processes at once, each
+# fetching BASE/c/1 .. BASE/c/REQS on one keep-alive connection (c = 1..CONNS); bounded by
+# TIMEOUT seconds (120). A failed curl is reported on stderr.
+curl_keepalive() {
+    local conns=$1 reqs=$2 base=$3 t=${4:-120}
+    on_cli timeout "$((t + 30))" bash -c '
+        for c in $(seq 1 '"$conns"'); do
+            urls=()
+            for i in $(seq 1 '"$reqs"'); do urls+=("'"$base"'/$c/$i"); done
+            curl -s -m '"$t"' "${urls[@]}" >/dev/null || echo "curl $c failed" >&2 &
+        done
+        wait'
+}
+
 # reach NS IP [PORT]: true when a TCP connection from NS to IP:PORT (default 9, where nothing
 # listens) is answered, accepted or refused; false after 1 s of silence. No ping needed.
 reach() {

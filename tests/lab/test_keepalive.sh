@@ -9,13 +9,7 @@ lab_up
 start_http_copy
 
 log "sending $((C * R)) requests over $C keep-alive connections"
-on_cli timeout 150 bash -c '
-    for c in $(seq 1 '"$C"'); do
-        urls=()
-        for i in $(seq 1 '"$R"'); do urls+=("http://'"$IP_ONL"'/ka/$c/$i"); done
-        curl -s -m 120 "${urls[@]}" >/dev/null || echo "curl $c failed" >&2 &
-    done
-    wait'
+curl_keepalive "$C" "$R" "http://$IP_ONL/ka"
 assert_eq "$(lines "$ON_LOG")" "$((C * R))" "requests served online"
 conns=$(awk '{ print $1, $2 }' "$ON_LOG" | sort -u | wc -l)
 log "distinct client connections online: $conns"

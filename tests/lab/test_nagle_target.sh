@@ -20,13 +20,7 @@ start_intercept -i eth0 -F 'tcp and src port 8081'
 start_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x --ack-delay 50
 
 log "$CONNS connections x $R sequential keep-alive requests"
-on_cli timeout 120 bash -c '
-    for c in $(seq 1 '"$CONNS"'); do
-        urls=()
-        for i in $(seq 1 '"$R"'); do urls+=("http://'"$IP_ONL"':81/n/$c/$i"); done
-        curl -s -m 100 "${urls[@]}" >/dev/null || echo "curl $c failed" >&2 &
-    done
-    wait'
+curl_keepalive "$CONNS" "$R" "http://$IP_ONL:81/n" 100
 N=$((CONNS * R))
 assert_eq "$(lines "$ON_REC/requests.log")" "$N" "requests recorded online"
 
