@@ -19,11 +19,13 @@ TG_LOG=$NGINX_LOG
 CAP=$LAB_DIR/eth0.pcap
 CAP_ANY=$LAB_DIR/any.pcap
 # Only the client's side is needed (its ACKs tell the answers' sizes): the files stay small.
-ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -i eth0 -U -s 0 -w "$CAP" 'tcp dst port 80' \
+# A 32 MB kernel buffer (-B): under a sanitizer build on 2 shared cores, tcpdump's default
+# 2 MB lost 36 packets once, and a file without them cannot replay them.
+ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -B 32768 -i eth0 -U -s 0 -w "$CAP" 'tcp dst port 80' \
     >"$LAB_DIR/tcpdump-eth0.log" 2>&1 &
 TD1=$!
 lab_track "$TD1"
-ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -i any -U -s 0 -w "$CAP_ANY" 'tcp dst port 80' \
+ip netns exec "$NS_ONL" tcpdump -Z root --immediate-mode -B 32768 -i any -U -s 0 -w "$CAP_ANY" 'tcp dst port 80' \
     >"$LAB_DIR/tcpdump-any.log" 2>&1 &
 TD2=$!
 lab_track "$TD2"
@@ -44,6 +46,11 @@ sleep 1
 kill -INT "$TD1" "$TD2" 2>/dev/null || true
 wait "$TD1" 2>/dev/null || true
 wait "$TD2" 2>/dev/null || true
+for f in "$LAB_DIR/tcpdump-eth0.log" "$LAB_DIR/tcpdump-any.log"; do
+    d=$(grep -oE '^[0-9]+ packets dropped by kernel' "$f" | grep -oE '^[0-9]+') ||
+        fail "no drop count in $(basename "$f"): $(tr '\n' ' ' <"$f")"
+    [ "$d" -eq 0 ] || fail "the recording itself is incomplete: tcpdump dropped $d packets ($(basename "$f"))"
+done
 N_REC=$(lines "$ON_LOG")
 assert_ge "$N_REC" 1000 "requests served online while recording"
 uris "$ON_LOG" | LC_ALL=C sort -u >"$LAB_DIR/rec.uris"
