@@ -74,6 +74,19 @@ stop_both() {
 
 # --- servers --------------------------------------------------------------------------------
 
+# bench_intercept / bench_tcpcopy [ARGS...]: start_intercept / start_tcpcopy with ARGS (the
+# lab's defaults without), then the words of BENCH_INTERCEPT_ARGS / BENCH_TCPCOPY_ARGS.
+bench_intercept() {
+    [ $# -gt 0 ] || set -- "${INTERCEPT_ARGS_DEFAULT[@]}"
+    # shellcheck disable=SC2086 # split into words on purpose
+    start_intercept "$@" ${BENCH_INTERCEPT_ARGS:-}
+}
+bench_tcpcopy() {
+    [ $# -gt 0 ] || set -- "${TCPCOPY_ARGS_DEFAULT[@]}"
+    # shellcheck disable=SC2086 # split into words on purpose
+    start_tcpcopy "$@" ${BENCH_TCPCOPY_ARGS:-}
+}
+
 # bench_nginx NS PORT NAME [WORKERS]: like lib.sh's start_nginx (600-byte page, same log
 # fields) plus $msec as the last field of each access-log line, as many connections as the
 # file-descriptor limit allows, and WORKERS processes (reuseport spreads the connections).
@@ -166,8 +179,8 @@ run_wrk_scenario() {
     sleep 1
     : >"$ON_LOG" # nginx appends (O_APPEND): the copied run starts an empty log
 
-    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
-    start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${BENCH_TCPCOPY_ARGS:-}
+    bench_intercept
+    bench_tcpcopy
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -213,8 +226,8 @@ run_bulk() {
     sleep 1
     rm -f "$on_rec"/*.bin
 
-    start_intercept -i eth0 -F 'tcp and src port 8081' ${BENCH_INTERCEPT_ARGS:-}
-    start_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x ${BENCH_TCPCOPY_ARGS:-}
+    bench_intercept -i eth0 -F 'tcp and src port 8081'
+    bench_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x
     log "load: one POST of $BULK_MB MB, with tcpcopy"
     t0=$(date +%s.%N)
     out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
@@ -270,8 +283,8 @@ run_idle() {
     ON_LOG=$NGINX_LOG
     bench_nginx "$NS_TGT" 8080 target 4
     TG_LOG=$NGINX_LOG
-    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
-    start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${BENCH_TCPCOPY_ARGS:-}
+    bench_intercept
+    bench_tcpcopy
     sleep 1
     rss0=$(proc_kb "$TCPCOPY_PID" VmRSS)
     irss0=$(proc_kb "$INTERCEPT_PID" VmRSS)
@@ -374,11 +387,12 @@ run_offline() {
 
     # ---- replay as fast as the target answers
     : >"$TG_LOG"
-    start_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" ${BENCH_INTERCEPT_ARGS:-}
+    bench_intercept
     TCPCOPY_LOG="$LAB_DIR/tcpcopy.log" ru="$LAB_DIR/tcpcopy.rusage"
     log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $cap --fast ${BENCH_TCPCOPY_ARGS:-}"
     # Not start_tcpcopy: an offline tcpcopy exits by itself once the target has answered
     # everything. The wrapper measures its wall time, CPU (wait4) and peak RSS.
+    # shellcheck disable=SC2086 # BENCH_TCPCOPY_ARGS: split into words on purpose
     ip netns exec "$NS_ONL" timeout 200 "$LAB_PY" "$BENCH_DIR/benchlib.py" rusage "$ru" \
         "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$cap" --fast ${BENCH_TCPCOPY_ARGS:-} \
         >"$TCPCOPY_LOG" 2>&1 &

@@ -223,13 +223,12 @@ class Conn:
         if not self.keepalive:
             resp += b"Connection: close\r\n"
         resp += b"\r\n"
-        if self.rec.split and not self.head_only:
+        body = b"" if self.head_only else self.rec.resp_body
+        if self.rec.split and body:
             self.reply(resp)
-            self.reply(self.rec.resp_body)
+            self.reply(body)
         else:
-            if not self.head_only:
-                resp += self.rec.resp_body
-            self.reply(resp)
+            self.reply(resp + body)
         if not self.keepalive:
             self.closing = True
         self.reset_request()
