@@ -346,6 +346,16 @@ def notes_for(name, runs, repeats):
         if v is not None:
             notes.append("target's last answer after %.1f s: x %s"
                          % (v, figure(runs, "x_realtime_answered", 2)))
+        v = median_of(runs, "capacity_rps")
+        if v is not None:
+            notes.append("server capacity with wrk %s req/s (-c50 keep-alive, no think time, no "
+                         "tcpcopy): x %s of the recording; replay at %s%% of it"
+                         % (figure(runs, "capacity_rps", 0), figure(runs, "x_capacity", 2),
+                            figure(runs, "replay_pct_capacity", 0)))
+        v = median_of(runs, "target_busy_pct")
+        if v is not None:
+            notes.append("target's nginx worker on CPU %s%% of that time"
+                         % figure(runs, "target_busy_pct", 0))
         v = median_of(runs, "sessions")
         d = median_of(runs, "capture_delay_ms")
         if v is not None:

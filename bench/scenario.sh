@@ -140,7 +140,17 @@ EOF
         fail "nginx $name did not listen on $port in $ns"
     }
     NGINX_LOG="$dir/access.log"
+    NGINX_PID=$pid
     log "nginx $name ($workers worker(s), $conns connections each) on $ns:$port (pid $pid)"
+}
+
+# oncpu_s MASTER_PID: seconds on CPU (schedstat, ns resolution) of an nginx master's workers.
+oncpu_s() {
+    local w t=0
+    for w in $(pgrep -P "$1"); do
+        t=$((t + $(awk '{ print $1 }' "/proc/$w/schedstat" 2>/dev/null || echo 0)))
+    done
+    awk -v t="$t" 'BEGIN { printf "%.3f", t / 1e9 }'
 }
 
 client_tuning() {
@@ -326,6 +336,7 @@ run_idle() {
 OFF_CONNS=${OFFLINE_CONNS:-50}       # wrk connections while recording
 OFF_DUR=${OFFLINE_DURATION:-5}       # seconds of wrk while recording
 OFF_DELAY=${OFFLINE_DELAY_MS:-10}    # think time before each request of a connection, ms
+OFF_CAP_DUR=${OFFLINE_CAPACITY_DURATION:-3} # seconds of full-speed wrk measuring the capacity
 
 # kv_get FILE KEY: the value of KEY in a key=value file (empty when absent).
 kv_get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print v }' "$1"; }
@@ -334,14 +345,23 @@ kv_get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { pr
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 > 0) printf f, a / b }'; }
 
 run_offline() {
-    local cap td tdlog wrk_script rps dropped n_on cap_s sessions rc ru join replay_s target_s cpu n_tg
+    local cap td tdlog wrk_script rps capacity dropped n_on cap_s sessions rc ru join replay_s target_s cpu n_tg tg_cpu0 tg_cpu
     [[ $OFF_DELAY =~ ^[0-9]+$ ]] || { echo "OFFLINE_DELAY_MS: a number of ms expected" >&2; exit 2; }
     lab_up
     client_tuning
     bench_nginx "$NS_ONL" 80 online
     ON_LOG=$NGINX_LOG
     bench_nginx "$NS_TGT" 8080 target
-    TG_LOG=$NGINX_LOG
+    TG_LOG=$NGINX_LOG TG_PID=$NGINX_PID
+
+    # ---- capacity: the same connections with no think time and no tcpcopy, the fastest this
+    # kind of server answers them here (online and target run the same nginx configuration):
+    # capacity / recorded rate is the speed-up wrk itself reaches against that server.
+    log "capacity: wrk -t1 -c$OFF_CONNS -d${OFF_CAP_DUR}s (keep-alive, no think time) to online:80, no tcpcopy"
+    capacity=$(THREADS=1 CONNS=$OFF_CONNS DUR=$OFF_CAP_DUR MODE=keepalive wrk_run k "$LAB_DIR/wrk-capacity.txt")
+    kv capacity_rps "${capacity:-}"
+    sleep 1
+    : >"$ON_LOG"
 
     # ---- record: both directions of port 80 on online's eth0, whole packets
     cap="$LAB_DIR/online.pcap" tdlog="$LAB_DIR/tcpdump.log"
@@ -388,6 +408,7 @@ run_offline() {
     # ---- replay as fast as the target answers
     : >"$TG_LOG"
     bench_intercept
+    tg_cpu0=$(oncpu_s "$TG_PID")
     TCPCOPY_LOG="$LAB_DIR/tcpcopy.log" ru="$LAB_DIR/tcpcopy.rusage"
     log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $cap --fast ${BENCH_TCPCOPY_ARGS:-}"
     # Not start_tcpcopy: an offline tcpcopy exits by itself once the target has answered
@@ -413,6 +434,13 @@ run_offline() {
     # second of quiet tcpcopy waits for before it exits (its sign that the target is done).
     target_s=$(awk -v s="$(kv_get "$ru" start)" '{ t = $NF } END { if (NR) printf "%.3f", t - s }' "$TG_LOG")
     kv target_s "$target_s"
+    # ... and its first: tcpcopy's start-up (file, sockets, channel, first handshakes).
+    kv target_first_s "$(awk -v s="$(kv_get "$ru" start)" 'NR == 1 { printf "%.3f", $NF - s }' "$TG_LOG")"
+    # How busy the target's nginx workers were while the replay lasted: near 100% (per worker),
+    # the target, not tcpcopy, sets the pace.
+    tg_cpu=$(awk -v a="$tg_cpu0" -v b="$(oncpu_s "$TG_PID")" 'BEGIN { printf "%.3f", b - a }')
+    kv target_cpu_s "$tg_cpu"
+    kv target_busy_pct "$(div "$(awk -v c="$tg_cpu" 'BEGIN { print c * 100 }')" "$target_s" %.0f)"
     log "replay: exit $rc after $replay_s s, target logged $n_tg requests"
 
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG" | grep -v '^lat_')
@@ -426,6 +454,9 @@ run_offline() {
     kv x_realtime_answered "$(div "$cap_s" "$target_s")"
     kv sessions_per_s "$(div "$sessions" "$replay_s" %.1f)"
     kv replay_rps "$(div "$(echo "$join" | awk -F= '$1 == "reproduced" { print $2 }')" "$replay_s" %.0f)"
+    # The most a replay could reach: capacity over the recorded rate (n_on / cap_s).
+    kv x_capacity "$(awk -v c="${capacity:-0}" -v n="$n_on" -v s="$cap_s" 'BEGIN { if (n > 0 && s > 0 && c > 0) printf "%.2f", c * s / n }')"
+    kv replay_pct_capacity "$(awk -v r="$(kv_get "$OUT" replay_rps)" -v c="${capacity:-0}" 'BEGIN { if (c > 0 && r != "") printf "%.0f", r * 100 / c }')"
     sample_tc "$n_on"   # intercept's CPU and peak RSS (tcpcopy has exited)
     stop_both
     echo "$join" | tr '\n' ' ' >&2
