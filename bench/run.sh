@@ -7,7 +7,7 @@
 # Scenarios: ka10 ka50 ka100 short bulk idle offline (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
-# OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10) for the offline capture,
+# OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
 # BENCH_CSV (bench/results.csv), BENCH_KEEP=1 (keep every run's log), BENCH_PERF=FILE (perf profile of tcpcopy under the wrk loads).
 set -euo pipefail
 

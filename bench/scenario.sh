@@ -337,6 +337,9 @@ OFF_CONNS=${OFFLINE_CONNS:-50}       # wrk connections while recording
 OFF_DUR=${OFFLINE_DURATION:-5}       # seconds of wrk while recording
 OFF_DELAY=${OFFLINE_DELAY_MS:-10}    # think time before each request of a connection, ms
 OFF_CAP_DUR=${OFFLINE_CAPACITY_DURATION:-3} # seconds of full-speed wrk measuring the capacity
+# nginx workers of online and target: one per core, as Debian's nginx.conf (worker_processes
+# auto). Online is idle while the replay runs, so the target may use the machine.
+OFF_WORKERS=${OFFLINE_WORKERS:-$(nproc)}
 
 # kv_get FILE KEY: the value of KEY in a key=value file (empty when absent).
 kv_get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print v }' "$1"; }
@@ -347,18 +350,21 @@ div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 > 0) printf
 run_offline() {
     local cap td tdlog wrk_script rps capacity dropped n_on cap_s sessions rc ru join replay_s target_s cpu n_tg tg_cpu0 tg_cpu
     [[ $OFF_DELAY =~ ^[0-9]+$ ]] || { echo "OFFLINE_DELAY_MS: a number of ms expected" >&2; exit 2; }
+    [[ $OFF_WORKERS =~ ^[1-9][0-9]?$ ]] || { echo "OFFLINE_WORKERS: 1 to 99 expected" >&2; exit 2; }
     lab_up
     client_tuning
-    bench_nginx "$NS_ONL" 80 online
+    bench_nginx "$NS_ONL" 80 online "$OFF_WORKERS"
     ON_LOG=$NGINX_LOG
-    bench_nginx "$NS_TGT" 8080 target
+    bench_nginx "$NS_TGT" 8080 target "$OFF_WORKERS"
     TG_LOG=$NGINX_LOG TG_PID=$NGINX_PID
+    kv target_workers "$OFF_WORKERS"
 
     # ---- capacity: the same connections with no think time and no tcpcopy, the fastest this
     # kind of server answers them here (online and target run the same nginx configuration):
     # capacity / recorded rate is the speed-up wrk itself reaches against that server.
-    log "capacity: wrk -t1 -c$OFF_CONNS -d${OFF_CAP_DUR}s (keep-alive, no think time) to online:80, no tcpcopy"
-    capacity=$(THREADS=1 CONNS=$OFF_CONNS DUR=$OFF_CAP_DUR MODE=keepalive wrk_run k "$LAB_DIR/wrk-capacity.txt")
+    # One wrk thread per nginx worker: one thread alone may not saturate two workers.
+    log "capacity: wrk -t$OFF_WORKERS -c$OFF_CONNS -d${OFF_CAP_DUR}s (keep-alive, no think time) to online:80, no tcpcopy"
+    capacity=$(THREADS=$OFF_WORKERS CONNS=$OFF_CONNS DUR=$OFF_CAP_DUR MODE=keepalive wrk_run k "$LAB_DIR/wrk-capacity.txt")
     kv capacity_rps "${capacity:-}"
     sleep 1
     : >"$ON_LOG"
@@ -436,11 +442,14 @@ run_offline() {
     kv target_s "$target_s"
     # ... and its first: tcpcopy's start-up (file, sockets, channel, first handshakes).
     kv target_first_s "$(awk -v s="$(kv_get "$ru" start)" 'NR == 1 { printf "%.3f", $NF - s }' "$TG_LOG")"
-    # How busy the target's nginx workers were while the replay lasted: near 100% (per worker),
-    # the target, not tcpcopy, sets the pace.
+    # How busy the target's nginx workers were while the replay lasted, in % of one core: near
+    # 100 per worker (or, with more workers than cores, near the cores left to them), the target,
+    # not tcpcopy, sets the pace.
     tg_cpu=$(awk -v a="$tg_cpu0" -v b="$(oncpu_s "$TG_PID")" 'BEGIN { printf "%.3f", b - a }')
     kv target_cpu_s "$tg_cpu"
     kv target_busy_pct "$(div "$(awk -v c="$tg_cpu" 'BEGIN { print c * 100 }')" "$target_s" %.0f)"
+    # ... and tcpcopy's own share of that time: what it could reach with a target that costs nothing.
+    kv tc_busy_pct "$(div "$(awk -v u="$(kv_get "$ru" utime_s)" -v s="$(kv_get "$ru" stime_s)" 'BEGIN { print (u + s) * 100 }')" "$target_s" %.0f)"
     log "replay: exit $rc after $replay_s s, target logged $n_tg requests"
 
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG" | grep -v '^lat_')

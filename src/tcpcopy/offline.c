@@ -68,11 +68,15 @@ uint64_t offline_clock_due(struct offline_clock *c, uint64_t pkt_ts_us)
 
 enum off_state { OFF_IDLE, OFF_READING, OFF_DRAINING, OFF_DONE };
 
+/* stdio's buffer for the file: its default, one page, costs a read() per 4 KB of capture. */
+#define OFF_READ_BUF (256 * 1024)
+
 struct offline {
     struct offline_conf conf;
     char *path;
     char *filter;
     pcap_t *p;
+    char *rbuf; /* OFF_READ_BUF bytes, the FILE's buffer while p is open */
     int dlt;
     off_t file_size;
     struct loop *loop;
@@ -98,10 +102,20 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     struct bpf_program prog;
+    FILE *fp = fopen(o->path, "rb");
 
-    o->p = pcap_open_offline_with_tstamp_precision(o->path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (fp == NULL) {
+        snprintf(err, errlen, "%s: cannot replay: %s", o->path, strerror(errno));
+        return -EINVAL;
+    }
+    if (o->rbuf == NULL)
+        o->rbuf = malloc(OFF_READ_BUF);
+    if (o->rbuf != NULL) /* else stdio's own buffer: slower, not wrong */
+        setvbuf(fp, o->rbuf, _IOFBF, OFF_READ_BUF);
+    o->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (o->p == NULL) {
-        /* libpcap's own words: "No such file or directory", "unknown file format". */
+        fclose(fp); /* not libpcap's on failure */
+        /* libpcap's own words: "unknown file format", "truncated dump file". */
         snprintf(err, errlen, "%s: cannot replay: %s", o->path, ebuf);
         return -EINVAL;
     }
@@ -455,7 +469,8 @@ void offline_free(struct offline *o)
         loop_timer_cancel(o->loop, &o->progress_timer);
     }
     if (o->p != NULL)
-        pcap_close(o->p);
+        pcap_close(o->p); /* closes the FILE: its buffer is free from here */
+    free(o->rbuf);
     free(o->path);
     free(o->filter);
     free(o);
