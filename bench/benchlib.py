@@ -346,20 +346,18 @@ def notes_for(name, runs, repeats):
         if v is not None:
             notes.append("target's last answer after %.1f s: x %s"
                          % (v, figure(runs, "x_realtime_answered", 2)))
+        workers = fmt(median_of(runs, "target_workers") or 1, 0)  # 1 before they were logged
         v = median_of(runs, "capacity_rps")
         if v is not None:
             notes.append("server capacity with wrk %s req/s (-t%s -c50 keep-alive, no think time, "
                          "no tcpcopy): x %s of the recording; replay at %s%% of it"
-                         % (figure(runs, "capacity_rps", 0),
-                            fmt(median_of(runs, "target_workers") or 1, 0),
+                         % (figure(runs, "capacity_rps", 0), workers,
                             figure(runs, "x_capacity", 2),
                             figure(runs, "replay_pct_capacity", 0)))
         v = median_of(runs, "target_busy_pct")
-        w = median_of(runs, "target_workers")
         if v is not None:
             notes.append("target's nginx (%s worker(s)) on CPU %s%% of one core in that time"
-                         % (fmt(w, 0) if w is not None else "1",
-                            figure(runs, "target_busy_pct", 0)))
+                         % (workers, figure(runs, "target_busy_pct", 0)))
         v = median_of(runs, "tc_busy_pct")
         if v is not None:
             notes.append("tcpcopy on CPU %s%% of it" % figure(runs, "tc_busy_pct", 0))
