@@ -196,7 +196,7 @@ run_wrk_scenario() {
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
     perf_stop
     kv load_rps "${rps:-}"
-    settle_stable "lines $TG_LOG" 40 5 >/dev/null
+    settle "lines $TG_LOG" 120 "$(lines "$ON_LOG")" 5 >/dev/null
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
     echo "$join" >>"$OUT"
     sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
@@ -310,7 +310,7 @@ run_idle() {
     [ -f "$ready" ] || fail "idle client: not ready after 150 s: $(tail -n 5 "$LAB_DIR/idle_client.log")"
     read -r ans _ _ <"$ready"
     log "idle client: $(cat "$ready") (answered failed seconds)"
-    n_tgt=$(settle_stable "lines $TG_LOG" 60 5)
+    n_tgt=$(settle "lines $TG_LOG" 60 "$(lines "$ON_LOG")" 5)
     est=$(on_tgt ss -Htn state established '( sport = :8080 )' | wc -l)
     log "target: $n_tgt requests logged, $est sessions established"
     rss1=$(proc_kb "$TCPCOPY_PID" VmRSS)
@@ -435,7 +435,7 @@ run_offline() {
     kv replay_s "$replay_s"
     # From tcpcopy's log: when it had read the whole file ("... packets in T s").
     kv read_s "$(grep -oE 'packets in [0-9.]+ s' "$TCPCOPY_LOG" | tail -n 1 | grep -oE '[0-9.]+' || true)"
-    n_tg=$(settle_stable "lines $TG_LOG" 30 3)
+    n_tg=$(settle "lines $TG_LOG" 60 "$(lines "$ON_LOG")" 5)
     # When the target logged its last request, from tcpcopy's start: the replay without the
     # second of quiet tcpcopy waits for before it exits (its sign that the target is done).
     target_s=$(awk -v s="$(kv_get "$ru" start)" '{ t = $NF } END { if (NR) printf "%.3f", t - s }' "$TG_LOG")

@@ -108,16 +108,25 @@ wait_until() {
     eval "$cmd" >/dev/null 2>&1
 }
 
-# settle CMD MAX: run CMD (a string printing a number) every 0.5 s until its value has not
-# changed for 2 s, or MAX seconds have passed. Prints the last value.
+# settle CMD MAX [GOAL] [STABLE]: run CMD (a string printing a number) every 0.5 s until its
+# value reaches GOAL (when given), or has not changed for STABLE seconds (default 2; 10 with a
+# GOAL, so that a replay that pauses for a retry or a gap is not taken as finished), or MAX
+# seconds have passed. Prints the last value. With a GOAL a passing run returns as soon as the
+# copy is complete, and a failing one still gives the replay its whole chance.
 settle() {
-    local cmd=$1 max=${2:-10} last="" cur same=0 i n
+    local cmd=$1 max=${2:-10} goal=${3:-} stable=${4:-} last="" cur same=0 i n k
+    [ -n "$stable" ] || { [ -n "$goal" ] && stable=10 || stable=2; }
     n=$(awk -v t="$max" 'BEGIN { printf "%d", t * 2 }')
+    k=$(awk -v t="$stable" 'BEGIN { printf "%d", t * 2 }')
     for ((i = 0; i < n; i++)); do
         cur=$(eval "$cmd" 2>/dev/null || echo 0)
+        if [ -n "$goal" ] && [ "${cur:-0}" -ge "$goal" ] 2>/dev/null; then
+            last=$cur
+            break
+        fi
         if [ "$cur" = "$last" ]; then
             same=$((same + 1))
-            [ "$same" -ge 4 ] && break
+            [ "$same" -ge "$k" ] && break
         else
             same=0
             last=$cur
@@ -627,25 +636,8 @@ end
 LUA
 }
 
-# settle_stable CMD MAX STABLE: like settle, but the value must stay unchanged for STABLE
-# seconds (sampled every 0.5 s), or MAX seconds pass. Prints the last value.
-settle_stable() {
-    local cmd=$1 max=${2:-10} stable=${3:-2} last="" cur same=0 i n k
-    n=$(awk -v t="$max" 'BEGIN { printf "%d", t * 2 }')
-    k=$(awk -v t="$stable" 'BEGIN { printf "%d", t * 2 }')
-    for ((i = 0; i < n; i++)); do
-        cur=$(eval "$cmd" 2>/dev/null || echo 0)
-        if [ "$cur" = "$last" ]; then
-            same=$((same + 1))
-            [ "$same" -ge "$k" ] && break
-        else
-            same=0
-            last=$cur
-        fi
-        sleep 0.5
-    done
-    echo "$last"
-}
+# settle_stable CMD MAX STABLE: settle without a goal, the value unchanged for STABLE seconds.
+settle_stable() { settle "$1" "${2:-10}" "" "${3:-2}"; }
 
 # uri_share ONLINE_LOG TARGET_LOG FROM TO [LABEL]: of the requests on lines FROM..TO of the
 # online log (1-based, inclusive; TO may be "$" for the end), how many URIs appear on the
@@ -686,6 +678,67 @@ proc_fds() {
     local n
     n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
     echo "$n"
+}
+
+# wrk_count NAME CONNS TOTAL URL [MAX_SECS] [DELAY_MS]: a load bounded by count, not by time,
+# so that what it asks of the copy is the same on a fast or a slow machine. From the client,
+# wrk -t1 -cCONNS sends requests with unique URIs /NAME/1/<n> and stops once TOTAL answers
+# came back (a few more may be in flight then), or after MAX_SECS (60) on a machine too slow to
+# get there. DELAY_MS > 0 paces each connection (think time: at most CONNS * 1000 / DELAY_MS
+# requests a second, on any machine), for loads that must still be running when a fault is
+# injected; MAX_SECS then bounds them. Runs in the foreground; wrk's summary goes to
+# $LAB_DIR/wrk-NAME.out and its "requests in" line to stderr; WRK_NS runs it in another
+# namespace than the client's. WRK_ANSWERED is set to the count wrk reports. wrk_count_bg starts the same in the background (WRK_PID, and
+# WRK_PIDS[NAME] so that several may run at once); wrk_count_wait NAME finishes it.
+declare -A WRK_PIDS=()
+wrk_count_bg() {
+    local name=$1 conns=$2 total=$3 url=$4 max=${5:-60} delay=${6:-0} lua
+    lua="$LAB_DIR/wrk-$name.lua"
+    wrk_uri_script "$lua" "$name"
+    cat >>"$lua" <<LUA
+local answered = 0
+function response(status, headers, body)
+    answered = answered + 1
+    if answered == $total then
+        local f = io.open("$LAB_DIR/wrk-$name.done", "w")
+        if f then f:close() end
+        wrk.thread:stop()
+    end
+end
+LUA
+    [ "$delay" -gt 0 ] && wrk_delay "$lua" "$delay"
+    rm -f "$LAB_DIR/wrk-$name.done"
+    local pace=""
+    [ "$delay" -gt 0 ] && pace=", ${delay} ms think time, at most ${max} s"
+    log "wrk $name: -t1 -c$conns, $total requests (unique URIs$pace) to $url"
+    ip netns exec "${WRK_NS:-$NS_CLI}" timeout "$((max + 30))" wrk -t1 -c"$conns" -d"${max}s" --timeout 5s \
+        -s "$lua" "$url" >"$LAB_DIR/wrk-$name.out" 2>&1 &
+    WRK_PID=$!
+    WRK_PIDS[$name]=$WRK_PID
+    lab_track "$WRK_PID"
+}
+
+wrk_count_wait() {
+    local name=$1 i pid=${WRK_PIDS[$1]}
+    # wrk sleeps out its whole -d even when every thread stopped: once the count is reached,
+    # SIGINT makes it print its summary and exit at once.
+    for ((i = 0; i < 6000; i++)); do
+        [ -e "$LAB_DIR/wrk-$name.done" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" || fail "wrk $name failed: $(tail -n 3 "$LAB_DIR/wrk-$name.out")"
+    WRK_ANSWERED=$(awk '/requests in/ { print $1; exit }' "$LAB_DIR/wrk-$name.out")
+    WRK_ANSWERED=${WRK_ANSWERED:-0}
+    grep -E 'requests in|Socket errors' "$LAB_DIR/wrk-$name.out" | sed "s/^/  wrk $name: /" >&2
+    [ -e "$LAB_DIR/wrk-$name.done" ] ||
+        log "wrk $name: $WRK_ANSWERED answers when its time limit ended it (count not reached)"
+}
+
+wrk_count() {
+    wrk_count_bg "$@"
+    wrk_count_wait "$1"
 }
 
 # wrk_delay FILE MS: pace a wrk script (from wrk_uri_script): each connection waits MS ms

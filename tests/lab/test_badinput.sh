@@ -67,7 +67,7 @@ get() { # get FIRST LAST
         curl -s -m 5 -o /dev/null "http://'"$IP_ONL"'/bad/$i" || echo "curl $i failed" >&2; done'
 }
 get 1 5
-settle "lines $TG_LOG" 10 >/dev/null
+settle "lines $TG_LOG" 20 5 >/dev/null
 assert_eq "$(lines "$TG_LOG")" 5 "$WHAT: requests reproduced before the garbage"
 
 verdict=$(on_onl "$LAB_PY" - "$IP_AST" "$CHAN_PORT" <<'EOF2'
@@ -92,7 +92,7 @@ kill -0 "$INTERCEPT_PID" 2>/dev/null || fail "$WHAT: intercept died"
 kill -0 "$TCPCOPY_PID" 2>/dev/null || fail "$WHAT: tcpcopy died"
 
 get 6 10
-settle "lines $TG_LOG" 10 >/dev/null
+settle "lines $TG_LOG" 20 10 >/dev/null
 report "$ON_LOG" "$TG_LOG"
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
 if ! d=$(diff <(uris "$ON_LOG") <(uris "$TG_LOG")); then

@@ -43,7 +43,7 @@ curls() {
 # reproduced PREFIX N: all N requests /PREFIX/... served online are on the target.
 reproduced() {
     local p=$1 n=$2 on tg
-    settle "grep -c ' /$p/' $TG_LOG" 15 >/dev/null
+    settle "grep -c ' /$p/' $TG_LOG" 30 "$n" >/dev/null
     on=$(grep -c " /$p/" "$ON_LOG" || true)
     tg=$(grep -c " /$p/" "$TG_LOG" || true)
     assert_eq "$on" "$n" "$WHAT: /$p/ requests served online"

@@ -15,7 +15,7 @@ on_cli timeout 120 bash -c '
     done'
 assert_eq "$(lines "$ON_LOG")" "$N" "requests served online"
 
-settle "lines $TG_LOG" 10 >/dev/null
+settle "lines $TG_LOG" 30 "$N" >/dev/null
 report "$ON_LOG" "$TG_LOG"
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
 

@@ -61,6 +61,12 @@ load_start() {
     lab_track "$WRK_PID"
 }
 
+# settle_phase PHASE MAX: until the target has every request of the phase, or its count of
+# them stood still for 5 s (a replay waiting out a retransmission timeout is not finished).
+settle_phase() {
+    settle "grep -c ' /f$1/' $TG_LOG" "$2" "$((PH_TO - PH_FROM + 1))" 5 >/dev/null
+}
+
 load_wait() {
     wait "$WRK_PID" || fail "$1: wrk failed: $(tail -n 3 "$LAB_DIR/wrk-$1.out")"
     PH_TO=$(lines "$ON_LOG")
@@ -108,7 +114,7 @@ log "a: t=3.5 s: link up"
 sleep_until "$T0" 5.5
 MARK=$(lines "$ON_LOG")
 load_wait a
-settle_stable "lines $TG_LOG" 20 2 >/dev/null
+settle_phase a 20
 alive_check a
 uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" a-all
 a_all="$SHARE_HIT/$SHARE_N ($SHARE)"
@@ -131,7 +137,7 @@ load_start b 3
 sleep 1.5
 alive_check "b (loss)"
 load_wait b
-settle_stable "lines $TG_LOG" 25 3 >/dev/null
+settle_phase b 25
 alive_check b
 nft_report
 uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" b
@@ -165,7 +171,7 @@ log "c: $c_queued connections established at the silent target"
 # shellcheck disable=SC2086
 kill -CONT "$TG_NGINX_PID" $TG_WORKERS
 log "c: target nginx continued (SIGCONT)"
-settle_stable "lines $TG_LOG" 25 3 >/dev/null
+settle_phase c 25
 alive_check c
 uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" c
 c_all="$SHARE_HIT/$SHARE_N ($SHARE)"
@@ -206,7 +212,7 @@ d_data=$(d_count)
 on_tgt nft delete table inet tclab_rst
 log "d: $d_data packets reset after t=2 s; rule removed"
 alive_check d
-settle_stable "lines $TG_LOG" 10 2 >/dev/null
+settle_phase d 10
 uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" d
 d_all="$SHARE_HIT/$SHARE_N ($SHARE)"
 recover d

@@ -16,7 +16,7 @@ log "distinct client connections online: $conns"
 [ "$conns" -ge $((C - 2)) ] && [ "$conns" -le $((C + 5)) ] ||
     fail "expected about $C keep-alive connections online, saw $conns"
 
-settle "lines $TG_LOG" 15 >/dev/null
+settle "lines $TG_LOG" 30 "$((C * R))" >/dev/null
 report "$ON_LOG" "$TG_LOG"
 tconns=$(awk '{ print $1, $2 }' "$TG_LOG" | sort -u | wc -l)
 log "distinct connections on the target: $tconns"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tcpcopy started late: 50 keep-alive connections (wrk -t2 -c50 -d10s, unique URIs) are
-# already busy when tcpcopy starts, 2 s into the load. Sessions first seen mid-stream are
+# tcpcopy started late: 50 keep-alive connections (wrk -t1 -c50 for 10 s, unique URIs, paced by
+# 2 ms of think time: at most 25,000 requests a second on any machine) are already busy when tcpcopy starts, 2 s into the load. Sessions first seen mid-stream are
 # copied from their next request boundary, so of the requests the production server logged
 # after tcpcopy was running, at least MIN_SHARE must be reproduced on the target (URI sets).
 set -euo pipefail
@@ -14,12 +14,8 @@ start_nginx "$NS_TGT" 8080 target
 TG_LOG=$NGINX_LOG
 start_intercept
 
-wrk_uri_script "$LAB_DIR/uniq.lua" late
-log "wrk -t2 -c50 -d10s (unique URIs); tcpcopy starts 2 s later"
-on_cli timeout 30 wrk -t2 -c50 -d10s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" \
-    >"$LAB_DIR/wrk.out" 2>&1 &
-WRK_PID=$!
-lab_track "$WRK_PID"
+log "tcpcopy starts 2 s into the load"
+wrk_count_bg late 50 1000000 "http://$IP_ONL/" 10 2
 sleep 2
 n_launch=$(lines "$ON_LOG")
 start_tcpcopy
@@ -27,13 +23,12 @@ start_tcpcopy
 # here on every request the server logs was captured from its first byte.
 n_ready=$(lines "$ON_LOG")
 log "online log lines: $n_launch when tcpcopy was launched, $n_ready when it was running"
-kill -0 "$WRK_PID" 2>/dev/null || fail "wrk ended before tcpcopy was running (see $LAB_DIR/wrk.out)"
-wait "$WRK_PID" || fail "wrk failed: $(tail -n 3 "$LAB_DIR/wrk.out")"
-sed 's/^/  /' "$LAB_DIR/wrk.out"
+kill -0 "$WRK_PID" 2>/dev/null || fail "wrk ended before tcpcopy was running (see $LAB_DIR/wrk-late.out)"
+wrk_count_wait late
 
 n_on=$(lines "$ON_LOG")
 assert_ge "$((n_on - n_ready))" 10000 "requests served online after tcpcopy started"
-settle_stable "lines $TG_LOG" 30 3 >/dev/null
+settle "lines $TG_LOG" 30 "$n_on" >/dev/null
 report "$ON_LOG" "$TG_LOG"
 uri_share "$ON_LOG" "$TG_LOG" 1 "$n_launch" before
 uri_share "$ON_LOG" "$TG_LOG" $((n_launch + 1)) "$n_ready" starting

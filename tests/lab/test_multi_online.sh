@@ -4,7 +4,7 @@
 # assist. Every host rewrites its clients into its own fake range (-c: .10 -> 203.0.113.1-50,
 # .11 -> .51-100, .12 -> .101-150) and its client traffic uses its own URI prefix (/h10/...,
 # /h11/..., /h12/...), so each request the target logs can be traced back to its production
-# host twice over. Load on all three at once: wrk -t1 -c8 -d5s (keep-alive) plus 100
+# host twice over. Load on all three at once: wrk -t1 -c8 (15,000 requests, keep-alive) plus 100
 # sequential curls (one connection each) per host.
 # Asserts, per host:
 #  - 100% of the requests the host served are on the target (same URI set), and every target
@@ -71,30 +71,27 @@ for k in 0 1 2; do
 done
 TCPCOPY_PID=""   # stopped one by one below
 
-log "load on the three hosts at once: wrk -t1 -c8 -d5s + 100 curls each"
+log "load on the three hosts at once: wrk -t1 -c8 (15,000 requests) + 100 curls each"
 LOAD_PIDS=()
 for k in 0 1 2; do
     h=${HOSTS[$k]}
-    wrk_uri_script "$LAB_DIR/h$h.lua" "h$h/w"
-    on_cli timeout 30 wrk -t1 -c8 -d5s --timeout 5s -s "$LAB_DIR/h$h.lua" "http://192.0.2.$h/" \
-        >"$LAB_DIR/wrk-h$h.out" 2>&1 &
-    LOAD_PIDS+=($!)
+    wrk_count_bg "h$h" 8 15000 "http://192.0.2.$h/"
     on_cli timeout 30 bash -c 'for i in $(seq 1 100); do
         curl -s -m 5 -o /dev/null "http://192.0.2.'"$h"'/h'"$h"'/c/$i" || echo "curl $i failed" >&2
         sleep 0.03; done' >"$LAB_DIR/curl-h$h.out" 2>&1 &
     LOAD_PIDS+=($!)
 done
 for p in "${LOAD_PIDS[@]}"; do lab_track "$p"; done
-for p in "${LOAD_PIDS[@]}"; do wait "$p" || fail "a load process failed (status $?): $(tail -n 3 "$LAB_DIR"/wrk-h*.out "$LAB_DIR"/curl-h*.out)"; done
+for p in "${LOAD_PIDS[@]}"; do wait "$p" || fail "a load process failed (status $?): $(tail -n 3 "$LAB_DIR"/curl-h*.out)"; done
 for k in 0 1 2; do
     h=${HOSTS[$k]}
-    grep -E 'requests in|Requests/sec' "$LAB_DIR/wrk-h$h.out" | sed "s/^ */  h$h wrk: /"
+    wrk_count_wait "h$h"
     ! grep -q failed "$LAB_DIR/curl-h$h.out" || fail "h$h: curl failures online: $(firstn 3 <"$LAB_DIR/curl-h$h.out")"
 done
 
 total_on=0
 for k in 0 1 2; do total_on=$((total_on + $(lines "${ON_LOGS[$k]}"))); done
-settle_stable "lines $TG_LOG" 30 3 >/dev/null
+settle "lines $TG_LOG" 60 "$total_on" >/dev/null
 log "online total $total_on, target $(lines "$TG_LOG")"
 
 # Per host: same URI set, nothing lost, every reproduced request from the host's fake range.

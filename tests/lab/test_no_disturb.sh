@@ -40,7 +40,7 @@ CLI_PCAP_PID=$PCAP_PID
 pcap_start "$NS_ONL" "$ONL_PCAP"
 ONL_PCAP_PID=$PCAP_PID
 
-log "load: 100 curls (10 in parallel, one per connection), then wrk -t1 -c10 -d3s"
+log "load: 100 curls (10 in parallel, one per connection), then wrk -t1 -c10, 15,000 requests"
 curl_bad=0
 for b in $(seq 1 10); do
     pids=()
@@ -53,9 +53,8 @@ for b in $(seq 1 10); do
     done
 done
 assert_eq "$curl_bad" 0 "curls that failed"
-wrk_uri_script "$LAB_DIR/uniq.lua" nd
-on_cli timeout 20 wrk -t1 -c10 -d3s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" | sed 's/^/  /'
-settle_stable "lines $TG_LOG" 20 2 >/dev/null
+wrk_count nd 10 15000 "http://$IP_ONL/"
+settle "lines $TG_LOG" 30 "$(lines "$ON_LOG")" >/dev/null
 report "$ON_LOG" "$TG_LOG"
 uri_share "$ON_LOG" "$TG_LOG" 1 '$' all
 if [ "$SHARE_HIT" -lt "$SHARE_N" ]; then

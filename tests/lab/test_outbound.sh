@@ -24,10 +24,10 @@ on_onl timeout 120 bash -c '
     for i in $(seq 1 '"$N"'); do
         curl -s -m 5 -o /dev/null "http://'"$IP_CLI"'/out/$i" || echo "curl $i failed" >&2
     done'
-on_onl timeout 30 wrk -t1 -c4 -d2s "http://$IP_CLI/" >/dev/null
-assert_ge "$(lines "$REMOTE_LOG")" "$N" "requests the remote server received from the online host"
+WRK_NS=$NS_ONL wrk_count out 4 10000 "http://$IP_CLI/"
+assert_ge "$(lines "$REMOTE_LOG")" "$((N + 10000))" "requests the remote server received from the online host"
 
-settle "lines $TG_LOG" 15 >/dev/null
+settle "lines $TG_LOG" 60 "$(lines "$REMOTE_LOG")" >/dev/null
 report "$REMOTE_LOG" "$TG_LOG"
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
 

@@ -55,7 +55,7 @@ sample end >>"$SAMPLES"
 sed 's/^/  /' "$LAB_DIR/wrk.out"
 log "end of load: $(tail -n 1 "$SAMPLES" | awk '{ printf "tcpcopy %d kB %d fds, intercept %d kB %d fds", $2, $3, $4, $5 }')"
 
-settle_stable "lines $TG_LOG" 30 3 >/dev/null
+settle "lines $TG_LOG" 30 "$(lines "$ON_LOG")" >/dev/null
 sample settled >>"$SAMPLES"
 report "$ON_LOG" "$TG_LOG"
 uri_share "$ON_LOG" "$TG_LOG" 1 '$' soak

@@ -4,7 +4,7 @@
 # both see them from different places: #1 on assist (192.0.2.30, -i eth0, as usual), #2 on the
 # target itself (192.0.2.20, -i eth0 -F 'tcp and src port 8080': the replies as they leave).
 # tcpcopy -s 192.0.2.30,192.0.2.20 registers every session with both (and so gets each reply
-# twice). Under wrk -t1 -c10 -d8s (unique URIs), at t=3 s one intercept is killed (SIGKILL, by
+# twice). Under wrk -t1 -c10 for 8 s (unique URIs, paced by 1 ms of think time), at t=3 s one intercept is killed (SIGKILL, by
 # PID; KILL=ast, the default, or KILL=tgt). Asserts: tcpcopy keeps running and 100% of the
 # requests the production server logged from the kill + 1 s on are reproduced; the survivor
 # forwarded replies after the kill.
@@ -33,7 +33,7 @@ done
 # A first check with both up: 20 curls.
 on_cli timeout 30 bash -c 'for i in $(seq 1 20); do
     curl -s -m 5 -o /dev/null "http://'"$IP_ONL"'/both/$i" || echo "curl $i failed" >&2; done'
-settle "lines $TG_LOG" 10 >/dev/null
+settle "lines $TG_LOG" 20 20 >/dev/null
 assert_eq "$(lines "$TG_LOG")" 20 "requests reproduced with both intercepts up"
 
 sleep_until() {
@@ -49,13 +49,9 @@ else
     VICTIM=$ICPT_TGT_PID VICTIM_NS=$NS_TGT SURV_PID=$ICPT_AST_PID SURV_LOG=$ICPT_AST_LOG VNAME="intercept on target"
     SNAME="intercept on assist"
 fi
-wrk_uri_script "$LAB_DIR/uniq.lua" ti
-log "wrk -t1 -c10 -d8s (unique URIs); $VNAME killed at t=3 s"
+log "$VNAME killed at t=3 s"
 T0=$(date +%s.%N)
-on_cli timeout 30 wrk -t1 -c10 -d8s --timeout 5s -s "$LAB_DIR/uniq.lua" "http://$IP_ONL/" \
-    >"$LAB_DIR/wrk.out" 2>&1 &
-WRK_PID=$!
-lab_track "$WRK_PID"
+wrk_count_bg ti 10 1000000 "http://$IP_ONL/" 8 1
 
 sleep_until "$T0" 3
 n_kill=$(lines "$ON_LOG")
@@ -66,12 +62,11 @@ log "t=3: $VNAME killed (pid $VICTIM); online log $n_kill lines"
 sleep_until "$T0" 4
 n_after=$(lines "$ON_LOG")
 log "t=4: online log $n_after lines"
-wait "$WRK_PID" || fail "wrk failed: $(tail -n 3 "$LAB_DIR/wrk.out")"
-sed 's/^/  /' "$LAB_DIR/wrk.out"
+wrk_count_wait ti
 n_on=$(lines "$ON_LOG")
 assert_ge "$((n_on - n_after))" 1000 "requests served online after the kill + 1 s"
 
-settle_stable "lines $TG_LOG" 30 3 >/dev/null
+settle "lines $TG_LOG" 30 "$n_on" >/dev/null
 report "$ON_LOG" "$TG_LOG"
 uri_share "$ON_LOG" "$TG_LOG" 1 "$n_kill" before
 before_share=$SHARE
