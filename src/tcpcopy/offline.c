@@ -6,7 +6,7 @@
  * and the channel run between batches) -> read the next -> ... -> end of file:
  * next pass (new epoch), or drain: poll the engine every 10 ms until every session
  * has ended, or it has no queued client data and sends nothing more for a second,
- * or drain_max_us passed; then loop_stop().
+ * or the target has not answered for drain_max_us; then loop_stop().
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -96,6 +96,7 @@ struct offline {
     uint64_t t_start_us, t_read_end_us;
     uint64_t last_progress_us, last_progress_pkts;
     uint64_t drain_last_sent, drain_last_replies, drain_quiet_since;
+    uint64_t drain_last_progress, drain_progress_us; /* replies seen, and when they last grew */
 };
 
 static int off_pcap_open(struct offline *o, char *err, size_t errlen)
@@ -332,6 +333,8 @@ static void off_pass_end(struct offline *o, uint64_t now)
     o->state = OFF_DRAINING;
     o->t_read_end_us = now;
     o->drain_quiet_since = now;
+    o->drain_progress_us = now;
+    o->drain_last_progress = eng_stats(o->eng)->replies;
     log_info("offline: end of %s after %u pass%s, %llu packets in %.3f s; waiting for the "
              "target's answers",
              o->path, o->pass, o->pass == 1 ? "" : "es", (unsigned long long)o->read,
@@ -386,9 +389,17 @@ static void off_drain(struct loop *l, void *arg)
         off_finish(o, "every session's data delivered");
         return;
     }
-    if (now - o->t_read_end_us >= o->conf.drain_max_us) {
-        log_warnx("offline: %.1f s after the last packet, %zu sessions still open with %llu "
-                  "bytes queued: stopping",
+    /* A long capture replayed with --fast can leave minutes of requests queued behind the
+     * target's answers: the replay ends when the target stops answering, not at a fixed
+     * time after the last packet (which would cut a slower target short). */
+    if (st->replies != o->drain_last_progress) {
+        o->drain_last_progress = st->replies;
+        o->drain_progress_us = now;
+    }
+    if (now - o->drain_progress_us >= o->conf.drain_max_us) {
+        log_warnx("offline: no answer from the target for %.1f s (%.1f s after the last packet), "
+                  "%zu sessions still open with %llu bytes queued: stopping",
+                  (double)(now - o->drain_progress_us) / 1e6,
                   (double)(now - o->t_read_end_us) / 1e6, eng_session_count(o->eng),
                   (unsigned long long)st->mem_bytes);
         off_finish(o, "drain timeout");

@@ -53,7 +53,7 @@ struct offline_conf {
     uint32_t idle_skip_ms;     /* -I (0: keep gaps) */
     uint32_t loops;            /* -T (1) */
     bool fast;                 /* --fast */
-    uint64_t drain_max_us;     /* longest wait for the engine after the last packet */
+    uint64_t drain_max_us;     /* after the last packet, longest wait for a target answer */
 };
 
 /*

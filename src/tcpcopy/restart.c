@@ -47,13 +47,8 @@ void restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
     eng_start(e, s, p->seq - 1);
 }
 
-/*
- * The target ended its side while client bytes still wait: open a new connection
- * from the first byte it did not acknowledge, so the rest of the stream still
- * arrives (the original does this too). Returns false when the session has been
- * rebuilt too often, and must end.
- */
-static bool restart_rebuild_from(struct eng *e, struct sess *s, uint32_t from);
+/* Restart toward the target with a new connection whose first byte is from. */
+static void restart_from(struct eng *e, struct sess *s, uint32_t from);
 
 /* Is seq where a request starts: the stream's first byte, or a request boundary? */
 static bool restart_at_boundary(struct sess *s, uint32_t seq)
@@ -71,31 +66,37 @@ static bool restart_at_boundary(struct sess *s, uint32_t seq)
  * boundary, continue on a new connection from there. If the target stopped in the middle
  * of a request, that request cannot be finished: continue from the next exact boundary
  * (counting the bytes in between as lost), or end the session when there is none yet
- * (a client that goes on talking is then copied again from its next request).
+ * (a client that goes on talking is then copied again from its next request). A target
+ * that keeps failing the same session ends it after REBUILDS_MAX new connections.
  */
 bool restart_rebuild(struct eng *e, struct sess *s)
 {
-    if (restart_at_boundary(s, s->snd_una))
-        return restart_rebuild_from(e, s, s->snd_una);
-    uint32_t ce = stream_contig_end(&s->st);
-    for (uint16_t i = 0; i < s->nmarks; i++) {
-        struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
-        if (!seq_gt(m->seq, s->snd_una) || !m->exact || seq_gt(m->seq, ce))
-            continue;
-        e->st.partial_requests_lost++;
-        e->st.gap_bytes_lost += m->seq - s->snd_una;
-        stream_release(&s->st, &e->pool, m->seq);
-        return restart_rebuild_from(e, s, m->seq);
-    }
-    e->st.partial_requests_lost++;
-    return false;
-}
-
-/* Restart toward the target with a new connection whose first byte is from. */
-static bool restart_rebuild_from(struct eng *e, struct sess *s, uint32_t from)
-{
     if (s->rebuilds >= REBUILDS_MAX)
         return false;
+    uint32_t from = s->snd_una;
+    if (!restart_at_boundary(s, from)) {
+        uint32_t ce = stream_contig_end(&s->st);
+        struct sess_mark *next = NULL;
+        for (uint16_t i = 0; i < s->nmarks && next == NULL; i++) {
+            struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
+            if (seq_gt(m->seq, s->snd_una) && m->exact && !seq_gt(m->seq, ce))
+                next = m;
+        }
+        e->st.partial_requests_lost++;
+        if (next == NULL)
+            return false;
+        from = next->seq;
+        e->st.gap_bytes_lost += from - s->snd_una;
+        stream_release(&s->st, &e->pool, from);
+    }
+    s->rebuilds++;
+    e->st.sess_rebuilt++;
+    restart_from(e, s, from);
+    return true;
+}
+
+static void restart_from(struct eng *e, struct sess *s, uint32_t from)
+{
     if (!(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
         /* The old connection must be gone before a SYN with the same tuple arrives. */
         eng_emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
@@ -119,12 +120,9 @@ static bool restart_rebuild_from(struct eng *e, struct sess *s, uint32_t from)
     s->dupacks = 0;
     s->syn_tries = 0;
     s->nsacked = 0;
-    s->hole_since_us = 0;
     s->ack_at_us = 0;
-    s->rebuilds++;
-    e->st.sess_rebuilt++;
+    s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
     eng_send_syn(e, s);
-    return true;
 }
 
 static void restart_resync(struct eng *e, struct sess *s)
@@ -135,6 +133,12 @@ static void restart_resync(struct eng *e, struct sess *s)
         e->st.sent_rsts++;
     }
     e->st.sess_resynced++;
+    /* The request the hole hit, and every request that started in what is dropped. */
+    uint32_t ce = stream_contig_end(&s->st);
+    uint64_t lost = 1;
+    for (uint16_t i = 0; i < s->nmarks; i++)
+        lost += seq_gt(s->marks[(s->mark_head + i) % s->marks_cap].seq, ce);
+    e->st.gap_requests_lost += lost;
     e->st.gap_bytes_lost += stream_ooo_bytes(&s->st);
     stream_clear(&s->st, &e->pool);
     while (gate_peek(s) != NULL)
@@ -156,35 +160,137 @@ static void restart_resync(struct eng *e, struct sess *s)
 }
 
 /*
- * The captured stream has had a hole for gap_timeout: the capture lost those bytes
- * (the client never resends what the online server received). Bytes cannot be made
- * up, so once everything before the hole is delivered, the session continues on a
- * new connection from the next request boundary after the hole; the bytes between
- * are counted as lost. Without such a boundary yet, it keeps waiting.
+ * Capture gaps. A hole in the captured stream is either bytes the network lost on the
+ * way to the online server (the client resends them within a round trip or two, and the
+ * capture sees the resent copy), or bytes the capture itself lost (a kernel drop: the
+ * server has them, nothing will ever resend them). The bytes after the hole are kept
+ * meanwhile (within the session's memory bound). Once the hole has lasted a grace of a
+ * few client round trips, and everything before it is delivered and answered, the session
+ * goes on from the first request start after the hole, on a new connection (the target's
+ * sequence space cannot jump), and only the requests the hole hit are lost.
+ *
+ * The first boundary after a hole (a segment whose acknowledgement number grew) is not
+ * surely a request start: the hole may have held the beginning of that very request. The
+ * answers tell the two apart. The boundary's mark says how many answer bytes the online
+ * server had sent since the last request we delivered; if the target, having received
+ * everything before the hole, answered as many, no request ended in the hole and the
+ * boundary is mid-request (the next exact boundary is used); if it answered fewer, the
+ * online server answered a request that ended in the hole, and the boundary starts the
+ * next one. Without any usable boundary for gap_timeout, the session starts over from
+ * the client's next request (resync).
  */
-void restart_skip_gap(struct eng *e, struct sess *s)
+
+/* The grace for a hole to be filled by a client's retransmission: two of its round trips
+ * (SYN to handshake ACK), within 10 ms and 1 s; 200 ms when it was never measured. */
+static uint64_t restart_gap_grace_us(const struct eng *e, const struct sess *s)
+{
+    uint64_t g = s->c_rtt_us ? 2 * (uint64_t)s->c_rtt_us + 10000 : 200000;
+    if (g > 1000000)
+        g = 1000000;
+    return g < e->conf.gap_timeout_us ? g : e->conf.gap_timeout_us;
+}
+
+/* Everything before the hole was delivered and acknowledged (in a handshake, nothing is
+ * yet): a new connection would otherwise lose it. */
+static bool restart_gap_settled(const struct sess *s)
 {
     uint32_t ce = stream_contig_end(&s->st);
-    if (s->state == SS_ESTAB && (s->snd_una != ce || s->snd_max != ce))
-        return; /* first deliver what came before the hole */
+    return s->state == SS_ESTAB && s->snd_una == ce && s->snd_max == ce;
+}
+
+/* The first byte captured after the hole at the contiguous end. */
+static uint32_t restart_after_hole(const struct stream *st)
+{
+    unsigned i = st->nranges > 0 && st->r[0].lo == st->start ? 1 : 0;
+    return i < st->nranges ? st->r[i].lo : stream_contig_end(st);
+}
+
+/*
+ * Where the session can go on after the hole at the contiguous end: *to, a request start
+ * (see above). False when there is none yet, or when the answer that decides is still
+ * coming (*answer_pending).
+ */
+static bool restart_gap_target(const struct eng *e, struct sess *s, uint32_t *to,
+                               bool *answer_pending)
+{
+    uint32_t ce = stream_contig_end(&s->st);
+    uint32_t after = restart_after_hole(&s->st);
+    bool first = true;
+    *answer_pending = false;
     for (uint16_t i = 0; i < s->nmarks; i++) {
         struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
-        if (!seq_gt(m->seq, ce) || !m->exact)
-            continue; /* a mark right after lost bytes may be mid-request: not a start */
-        uint32_t to = m->seq;
-        e->st.gaps_skipped++;
-        e->st.gap_bytes_lost += to - ce;
-        stream_skip_to(&s->st, &e->pool, to);
-        if (!restart_rebuild_from(e, s, to)) {
-            eng_finish(e, s, SO_TIMEOUT, true);
-            return;
+        if (!seq_gt(m->seq, ce))
+            continue;
+        if (m->exact) {
+            *to = m->seq;
+            return true;
         }
-        s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
+        if (first && m->seq == after) {
+            uint32_t need = m->resp - s->passed_resp;
+            uint32_t got = gate_answer_bytes(s) - s->resp_at_mark;
+            if (got < need) {
+                if (e->now_us < s->last_progress_us + gate_quiet_us(s)) {
+                    *answer_pending = true; /* the target may still be answering */
+                    return false;
+                }
+                *to = m->seq;
+                return true;
+            }
+        }
+        first = false;
+    }
+    return false;
+}
+
+uint64_t restart_gap_due(const struct eng *e, struct sess *s)
+{
+    if (!s->hole_since_us || !restart_gap_settled(s))
+        return UINT64_MAX; /* first deliver what came before the hole: its ACK reschedules */
+    uint32_t to;
+    bool pending;
+    if (restart_gap_target(e, s, &to, &pending)) {
+        uint64_t t = s->hole_since_us + restart_gap_grace_us(e, s);
+        uint64_t q = s->last_progress_us + gate_quiet_us(s);
+        return t > q ? t : q;
+    }
+    if (pending)
+        return s->last_progress_us + gate_quiet_us(s);
+    return s->hole_since_us + e->conf.gap_timeout_us;
+}
+
+void restart_skip_gap(struct eng *e, struct sess *s)
+{
+    if (!restart_gap_settled(s))
+        return;
+    uint32_t ce = stream_contig_end(&s->st);
+    uint32_t to;
+    bool pending;
+    if (!restart_gap_target(e, s, &to, &pending)) {
+        if (!pending && e->now_us >= s->hole_since_us + e->conf.gap_timeout_us) {
+            /* No request start after the hole that can be trusted: the position in the
+             * client's stream is lost. Start over as if the session had been seen
+             * mid-stream, from the client's next request. */
+            restart_resync(e, s);
+        }
         return;
     }
-    /* No request boundary directly after captured bytes: the position in the client's
-     * stream cannot be trusted any more. Start over as if the session had been seen
-     * mid-stream: the target's connection is reset and the client's next request
-     * (its acknowledgement number grows) opens a new one. */
-    restart_resync(e, s);
+    if (e->now_us < s->hole_since_us + restart_gap_grace_us(e, s))
+        return;
+    e->st.gaps_skipped++;
+    /* The request the hole hit, and those that started after a further hole in the
+     * skipped bytes (the first boundary after the hole was inside the hit request). */
+    uint32_t starts = 0;
+    for (uint16_t i = 0; i < s->nmarks; i++) {
+        uint32_t q = s->marks[(s->mark_head + i) % s->marks_cap].seq;
+        starts += seq_gt(q, ce) && seq_lt(q, to);
+    }
+    e->st.gap_requests_lost += starts > 1 ? starts : 1;
+    e->st.gap_bytes_lost += to - ce;
+    stream_skip_to(&s->st, &e->pool, to);
+    if ((s->flags & SF_CLIENT_FIN) && to == s->c_fin_seq && stream_held_bytes(&s->st) == 0) {
+        /* Nothing after the hole but the client's close: the session is over. */
+        eng_finish(e, s, SO_COMPLETE, true);
+        return;
+    }
+    restart_from(e, s, to);
 }

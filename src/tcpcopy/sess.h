@@ -82,6 +82,7 @@ struct sess {
     uint16_t c_win;    /* client's last window field (already in the client's scale) */
     uint16_t syn_tries;
     bool refused;      /* the target refused a SYN: retrying with backoff */
+    uint32_t c_rtt_us; /* the client's round trip, its SYN to its handshake ACK (0: unknown) */
 
     /* Client side, in the client's own sequence space (we keep its ISN). */
     uint32_t c_isn;

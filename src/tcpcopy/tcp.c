@@ -68,7 +68,7 @@
 #define SYN_TRIES 7
 #define SYN_RTO_US 250000u
 #define RTX_MAX_BACKOFF 12
-#define OOO_MAX (1U << 20) /* out-of-order bytes kept beyond the contiguous end */
+#define OOO_MAX (1U << 20) /* the largest new hole a segment may open beyond what is held */
 #define OWN_WINDOW 65535
 
 
@@ -351,8 +351,8 @@ static void schedule(struct eng *e, struct sess *s)
                 d = t;
         }
         if (s->hole_since_us) {
-            uint64_t t = s->hole_since_us + e->conf.gap_timeout_us;
-            if (t < d)
+            uint64_t t = restart_gap_due(e, s);
+            if (t > e->now_us && t < d)
                 d = t;
         }
         uint64_t idle = s->last_active_us + e->conf.idle_timeout_us;
@@ -655,12 +655,13 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
 {
     uint32_t seq = p->seq;
     uint32_t before_end = stream_end(&s->st);
-    uint32_t ce = stream_contig_end(&s->st);
-    if (seq_gt(seq + p->data_len, ce + OOO_MAX)) {
-        /* Far beyond what is contiguous: no receiver would accept it (a forged or
-         * mangled segment, or a capture that lost a great deal). Storing it would
-         * reserve memory for the whole gap; it is dropped and counted, and the
-         * missing bytes are handled as a capture gap. */
+    if (seq_gt(seq, before_end + OOO_MAX)) {
+        /* Far beyond everything held: no receiver would accept it (a forged or mangled
+         * segment, or a capture that lost a great deal). Storing it would reserve memory
+         * for the whole gap; it is dropped and counted, and the missing bytes are handled
+         * as a capture gap. What follows bytes already held is kept, however far the
+         * client has gone past a hole (within the session's memory bound): while a hole
+         * is waited for, the requests after it are not lost too. */
         e->st.cap_beyond_window++;
         if (s->hole_since_us == 0)
             s->hole_since_us = e->now_us;
@@ -812,6 +813,9 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
     if (p->flags & TCPF_ACK && !(s->flags & SF_HAVE_ACKBASE)) {
         s->ack_base = p->ack;
         s->flags |= SF_HAVE_ACKBASE;
+        if (!(s->flags & SF_FAKED)) /* the handshake ACK, one client round trip after its SYN */
+            s->c_rtt_us = (uint32_t)(now_us - s->t0_us < UINT32_MAX ? now_us - s->t0_us + 1
+                                                                      : UINT32_MAX);
     }
     if (p->flags & TCPF_RST) {
         /* Deliver what came before the reset, then reset (output() does it). */
@@ -1100,15 +1104,12 @@ static void on_timer(void *arg, struct wheel_node *n)
         schedule(e, s);
         return;
     }
-    if (s->hole_since_us && now >= s->hole_since_us + e->conf.gap_timeout_us &&
-        s->state != SS_PROBE) {
+    if (s->hole_since_us && s->state != SS_PROBE && now >= restart_gap_due(e, s)) {
         restart_skip_gap(e, s);
         if (s->state == SS_CLOSED) {
             schedule(e, s);
             return;
         }
-        if (s->hole_since_us && now >= s->hole_since_us + e->conf.gap_timeout_us)
-            s->hole_since_us = now; /* not yet possible: look again a gap_timeout later */
     }
     if (s->rto_at_us && now >= s->rto_at_us) {
         if (s->state == SS_SYN_SENT) {

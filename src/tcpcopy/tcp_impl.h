@@ -48,7 +48,9 @@ void eng_start(struct eng *e, struct sess *s, uint32_t isn);
 void restart_probe(struct eng *e, struct sess *s, const struct pkt *p);
 /* The target ended the connection while client bytes wait; false: the session must end. */
 bool restart_rebuild(struct eng *e, struct sess *s);
-/* A gap in the captured stream outlived the gap timeout. */
+/* When a hole in the captured stream is to be looked at again (UINT64_MAX: no timer; an
+ * event will reschedule), and looking at it: skip it, start over, or wait on. */
+uint64_t restart_gap_due(const struct eng *e, struct sess *s);
 void restart_skip_gap(struct eng *e, struct sess *s);
 
 #endif

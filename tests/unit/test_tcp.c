@@ -944,36 +944,121 @@ static void test_sack_repairs_each_hole_once(void **state)
     fx_free(f);
 }
 
+/* AAAA is sent and answered with 10 bytes; the caller's capture then has a hole. */
+static void gap_setup(struct fx *f, uint16_t port)
+{
+    struct pkt *p;
+    handshake(f, port);
+    cap(f, port, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    assert_int_equal(fresh(f, &p), 1);
+    reply_len(f, port, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
+    advance(f, 10000); /* the delayed ACK */
+    (void)fresh(f, &p);
+}
+
+/* The new connection a skipped gap opens: RST of the old one, SYN from seq, then data. */
+static void gap_expect_restart(struct fx *f, uint16_t port, uint32_t seq, const char *data)
+{
+    struct pkt *p;
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_true(p[0].flags & TCPF_RST);
+    assert_int_equal(p[1].flags, TCPF_SYN);
+    assert_int_equal(p[1].seq, seq - 1);
+    reply(f, port, TCPF_SYN | TCPF_ACK, T_ISN + 5000, seq, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_int_equal(p[1].seq, seq);
+    assert_memory_equal(p[1].data, data, strlen(data));
+}
+
 static void test_capture_gap_skipped_to_next_request(void **state)
 {
     struct fx *f = fx_new(false);
     struct pkt *p;
-    handshake(f, 40041);
-    cap(f, 40041, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
-    assert_int_equal(fresh(f, &p), 1);
-    reply_len(f, 40041, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
-    advance(f, 10000); /* the delayed ACK */
-    (void)fresh(f, &p);
-    /* "BBBB" (C_ISN + 5, the next request) is never captured; its tail "CCCC" and the
-     * request after it "DDDD" are. */
+    gap_setup(f, 40041);
+    /* "BBBB" (C_ISN + 5), the head of the next request, is never captured; its tail
+     * "CCCC" and the request after it "DDDD" are. The target answered AAAA in full (10
+     * bytes, as online), so no request ended in the hole: CCCC is mid-request. */
     cap(f, 40041, TCPF_ACK, C_ISN + 9, S_ISN + 11, "CCCC");
     cap(f, 40041, TCPF_ACK, C_ISN + 13, S_ISN + 21, "DDDD");
     assert_int_equal(fresh(f, &p), 0);
-    advance(f, 1000000);
-    assert_int_equal(fresh(f, &p), 0); /* still waiting for the gap to fill */
-    advance(f, 1100000);
-    size_t k = fresh(f, &p);
-    assert_int_equal(k, 2); /* RST of the old connection, SYN of the new one */
-    assert_true(p[0].flags & TCPF_RST);
-    assert_int_equal(p[1].flags, TCPF_SYN);
-    assert_int_equal(p[1].seq, C_ISN + 12); /* starts at "DDDD", not mid-request at "CCCC" */
-    reply(f, 40041, TCPF_SYN | TCPF_ACK, T_ISN + 5000, C_ISN + 13, NULL);
-    k = fresh(f, &p);
-    assert_int_equal(k, 2);
-    assert_memory_equal(p[1].data, "DDDD", 4);
+    advance(f, 5000);
+    assert_int_equal(fresh(f, &p), 0); /* a resent copy could still fill the hole */
+    advance(f, 30000);
+    gap_expect_restart(f, 40041, C_ISN + 13, "DDDD"); /* not mid-request at "CCCC" */
     const struct eng_stats *st = eng_stats(f->e);
     assert_int_equal(st->gaps_skipped, 1);
     assert_int_equal(st->gap_bytes_lost, 8);
+    assert_int_equal(st->gap_requests_lost, 1);
+    fx_free(f);
+}
+
+static void test_capture_gap_of_a_whole_request(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    gap_setup(f, 40042);
+    /* The whole request "BBBB" is lost to the capture; the online server answered it
+     * (10 more bytes) before the client sent "CCCC". The target answered 10 bytes of the
+     * 20 the online server had sent by then: BBBB's answer is what is missing, so CCCC
+     * starts a request, and only BBBB is lost. */
+    cap(f, 40042, TCPF_ACK, C_ISN + 9, S_ISN + 21, "CCCC");
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 30000);
+    gap_expect_restart(f, 40042, C_ISN + 9, "CCCC");
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->gaps_skipped, 1);
+    assert_int_equal(st->gap_bytes_lost, 4);
+    assert_int_equal(st->gap_requests_lost, 1);
+    assert_int_equal(st->sess_resynced, 0);
+    fx_free(f);
+}
+
+static void test_capture_gap_filled_by_a_resent_copy(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    gap_setup(f, 40043);
+    /* The network lost "BBBB" before the online server: the client resends it within a
+     * round trip, and the capture sees both. Nothing is skipped, all goes in order. */
+    cap(f, 40043, TCPF_ACK, C_ISN + 9, S_ISN + 21, "CCCC");
+    advance(f, 2000);
+    assert_int_equal(fresh(f, &p), 0);
+    cap(f, 40043, TCPF_ACK, C_ISN + 5, S_ISN + 11, "BBBB");
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->seq, C_ISN + 5);
+    assert_memory_equal(p->data, "BBBB", 4);
+    reply_len(f, 40043, TCPF_ACK, T_ISN + 11, C_ISN + 9, 10);
+    k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_memory_equal(p->data, "CCCC", 4);
+    advance(f, 3000000);
+    assert_int_equal(eng_stats(f->e)->gaps_skipped, 0);
+    assert_int_equal(eng_stats(f->e)->gap_requests_lost, 0);
+    fx_free(f);
+}
+
+static void test_capture_gap_waits_for_the_answer(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40044);
+    cap(f, 40044, TCPF_ACK, C_ISN + 1, S_ISN + 1, "AAAA");
+    assert_int_equal(fresh(f, &p), 1);
+    /* AAAA is acknowledged but not answered yet when the hole appears. */
+    reply(f, 40044, TCPF_ACK, T_ISN + 1, C_ISN + 5, NULL);
+    cap(f, 40044, TCPF_ACK, C_ISN + 9, S_ISN + 11, "CCCC");
+    advance(f, 15000);
+    assert_int_equal(fresh(f, &p), 0); /* the target may still be answering AAAA */
+    /* It answers AAAA as online did (10 bytes): CCCC is then the tail of the lost request. */
+    reply_len(f, 40044, TCPF_ACK, T_ISN + 1, C_ISN + 5, 10);
+    advance(f, 10000);
+    (void)fresh(f, &p);
+    cap(f, 40044, TCPF_ACK, C_ISN + 13, S_ISN + 21, "DDDD");
+    advance(f, 60000);
+    gap_expect_restart(f, 40044, C_ISN + 13, "DDDD");
     fx_free(f);
 }
 
@@ -1285,6 +1370,9 @@ int main(void)
         cmocka_unit_test(test_shutdown_resets_live_sessions),
         cmocka_unit_test(test_sack_repairs_each_hole_once),
         cmocka_unit_test(test_capture_gap_skipped_to_next_request),
+        cmocka_unit_test(test_capture_gap_of_a_whole_request),
+        cmocka_unit_test(test_capture_gap_filled_by_a_resent_copy),
+        cmocka_unit_test(test_capture_gap_waits_for_the_answer),
         cmocka_unit_test(test_copies_use_distinct_ports),
         cmocka_unit_test(test_sampling_is_per_session_and_stable),
         cmocka_unit_test(test_memory_limit_refuses_then_recovers),
