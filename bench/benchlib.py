@@ -304,7 +304,7 @@ def notes_for(name, runs, repeats):
         notes.append("%d of %d runs failed" % (repeats - ok, repeats))
     if not runs:
         return notes
-    if name in ("ka10", "ka50", "ka100", "short"):
+    if name in ("ka10", "ka50", "ka50pcap", "ka100", "short"):
         load = median_of(runs, "load_rps")
         if load is not None:
             s = "load %s req/s" % fmt(load, 0)
@@ -377,6 +377,11 @@ def notes_for(name, runs, repeats):
         v = median_of(runs, "ic_rss_delta_kb")
         if v is not None:
             notes.append("intercept RSS +%s KB" % fmt(v, 0))
+    # Kernel drops of tcpcopy's capture: always for the libpcap capture (whose ring the
+    # default -B must size), otherwise only when there were some.
+    v = median_of(runs, "kernel_drops")
+    if v is not None and (name.endswith("pcap") or any(num(r.get("kernel_drops")) for r in runs)):
+        notes.append("tcpcopy kernel drops %s" % figure(runs, "kernel_drops", 0))
     v = median_of(runs, "ic_cpu10k")
     if v is not None and name != "bulk":
         notes.append("intercept %.3f CPU s/10k" % v)

@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -172,6 +172,8 @@ wrk_run() {
     awk '/^Requests\/sec:/ { print $2 }' "$out"
 }
 
+# TC_CAPTURE_ARGS: capture options of the scenario, after the lab's default command line
+# (ka50pcap: --pcap-capture -i eth0).
 run_wrk_scenario() {
     local rps join
     lab_up
@@ -190,7 +192,8 @@ run_wrk_scenario() {
     : >"$ON_LOG" # nginx appends (O_APPEND): the copied run starts an empty log
 
     bench_intercept
-    bench_tcpcopy
+    # shellcheck disable=SC2086 # split into words on purpose
+    bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${TC_CAPTURE_ARGS:-}
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -201,6 +204,9 @@ run_wrk_scenario() {
     echo "$join" >>"$OUT"
     sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
     stop_both
+    # Packets the kernel dropped from tcpcopy's capture (ring or socket buffer full): each
+    # is a hole in a session; the ratio shows what the holes cost.
+    kv kernel_drops "$(tc_final 'kernel drops')"
     echo "$join" | tr '\n' ' ' >&2
     echo >&2
 }
@@ -475,6 +481,8 @@ run_offline() {
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
+ka50pcap) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} \
+    TC_CAPTURE_ARGS="--pcap-capture -i eth0" run_wrk_scenario ;;
 ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
 short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
 bulk) run_bulk ;;

@@ -42,10 +42,13 @@ static void use_xfer(const struct xfer_map *m)
         CHECK(r->online_port != 0 && r->target_port != 0);
         CHECK(r->target.af == AF_INET || r->target.af == AF_INET6);
         /* Each rule is reachable by its own online side, or shadowed by an
-         * earlier any-address rule on the same port. */
+         * earlier any-address rule on the same port and of the same family
+         * (xfer_shadowed_by says which); a rule never takes another family. */
         const struct addr *dst = addr_is_any(&r->online) ? &r->target : &r->online;
         const struct xfer_rule *hit = xfer_match(m, dst, r->online_port);
         CHECK(hit != NULL && hit <= r && hit->online_port == r->online_port);
+        CHECK(hit->target.af == r->target.af);
+        CHECK(hit == r || hit == xfer_shadowed_by(m, i));
     }
 }
 

@@ -1,6 +1,7 @@
 /*
  * capture: where packets come from. One interface, several backends:
- *   raw  - an AF_INET raw socket at the IP layer, batched with recvmmsg (tcpcopy default)
+ *   raw  - AF_INET and/or AF_INET6 raw sockets at the IP layer, batched with recvmmsg
+ *          (tcpcopy default); IPv6 datagrams get their header rebuilt (raw6.h)
  *   pcap - libpcap live capture on one device (or "any") with a BPF filter (intercept,
  *          tcpcopy --pcap-capture)
  * Packets are handed to a callback while their buffer is valid; the callback must
@@ -24,21 +25,44 @@ struct capture_pkt {
 
 typedef void capture_cb(void *arg, const struct capture_pkt *p);
 
+enum { CAPTURE_RAW_V4 = 1U << 0, CAPTURE_RAW_V6 = 1U << 1 };
+
 struct capture_raw_conf {
-    const uint16_t *ports; /* destination ports to keep (kernel BPF filter); NULL = all TCP */
+    const uint16_t *ports;  /* IPv4 destination ports to keep (kernel BPF filter); NULL = all TCP */
     size_t nports;
-    int rcvbuf_bytes;      /* SO_RCVBUF(FORCE); 0 = 16 MB */
+    const uint16_t *ports6; /* the same for IPv6 */
+    size_t nports6;
+    unsigned families;      /* CAPTURE_RAW_V4 | CAPTURE_RAW_V6; 0 = CAPTURE_RAW_V4 */
+    int rcvbuf_bytes;       /* SO_RCVBUF(FORCE) of each socket; 0 = 256 MB */
 };
 
-/* Open an IPv4 raw TCP socket. NULL on failure with a message in err. */
+/*
+ * Open a raw TCP socket for each family asked (both behind one fd when there are
+ * two). Packets reach the callback as DLT_RAW IP datagrams of either family.
+ * NULL on failure with a message in err.
+ */
 struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, size_t errlen);
 
+/*
+ * Delivery: libpcap on Linux has two ring layouts, and the caller chooses by its traffic.
+ *   immediate  - each packet is readable at once (TPACKET_V2: one ring frame per packet,
+ *                each frame sized for the snaplen; with a 65 KB snaplen a "16 MB" ring is
+ *                256 frames in 128 KB blocks, 32 MB). For small snaplens, or packets whose
+ *                latency matters (intercept's reply headers, snaplen 256).
+ *   buffered   - packets are packed one after another into 256 KB blocks (TPACKET_V3); a
+ *                block becomes readable when it is full or timeout_ms after its first
+ *                packet. The same ring holds hundreds of times more small packets: for a
+ *                full-rate capture of whole packets (tcpcopy --pcap-capture).
+ */
+#define CAPTURE_PCAP_BUFFER_MB_MAX 2047 /* libpcap takes the size in bytes as an int */
 struct capture_pcap_conf {
     const char *device; /* interface name or "any" */
     const char *filter; /* BPF expression, may be NULL */
     int snaplen;        /* 0 = 65535 */
-    int buffer_mb;      /* 0 = 16 */
+    int buffer_mb;      /* 0 = 16; at most CAPTURE_PCAP_BUFFER_MB_MAX */
     int in_only;        /* capture only inbound (PCAP_D_IN) */
+    int immediate;      /* nonzero: immediate mode; 0: buffered (see above) */
+    int timeout_ms;     /* buffered: the longest a packet waits for its block; 0 = 1 */
 };
 struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen);
 

@@ -3,9 +3,12 @@
  * an epoll set of their fds; that set's fd is what the caller's loop polls (an
  * epoll fd is readable while any fd in it is). Dispatch walks the sub-captures
  * round-robin from where the last call stopped, so a busy device cannot starve
- * a quiet one.
+ * a quiet one; what a quiet one leaves of the batch goes to those that filled
+ * their share, so a single busy device (or the IPv4 socket of a raw capture
+ * whose IPv6 one is idle) still reads whole batches.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@ struct capture_multi {
     int epfd;
     size_t n, next;
     struct capture **caps;
+    bool *full; /* per sub-capture: it filled its share in this call's first pass */
 };
 
 static int multi_fd(void *priv)
@@ -35,13 +39,19 @@ static int multi_dispatch(void *priv, int max, capture_cb *cb, void *arg)
     if (m->n == 0 || max <= 0)
         return 0;
     int share = max / (int)m->n > 0 ? max / (int)m->n : 1;
-    for (size_t k = 0; k < m->n && total < max; k++) {
-        size_t i = (m->next + k) % m->n;
-        int r = capture_dispatch(m->caps[i], share, cb, arg);
-        if (r < 0)
-            err = r;
-        else
-            total += r;
+    for (int pass = 0; pass < 2 && total < max; pass++) {
+        for (size_t k = 0; k < m->n && total < max; k++) {
+            size_t i = (m->next + k) % m->n;
+            int want = pass == 0 ? share : max - total;
+            if (pass == 1 && !m->full[i])
+                continue;
+            int r = capture_dispatch(m->caps[i], want, cb, arg);
+            if (r < 0)
+                err = r;
+            else
+                total += r;
+            m->full[i] = r >= want;
+        }
     }
     m->next = (m->next + 1) % m->n;
     return total > 0 || err == 0 ? total : err;
@@ -64,6 +74,7 @@ static void multi_free(void *priv)
     if (m->epfd >= 0)
         close(m->epfd);
     free(m->caps);
+    free(m->full);
     free(m);
 }
 
@@ -78,9 +89,12 @@ static const struct capture_ops multi_ops = {
 struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, size_t errlen)
 {
     struct capture_multi *m = calloc(1, sizeof(*m));
-    if (m == NULL || (m->caps = calloc(n ? n : 1, sizeof(*m->caps))) == NULL) {
+    if (m == NULL || (m->caps = calloc(n ? n : 1, sizeof(*m->caps))) == NULL ||
+        (m->full = calloc(n ? n : 1, sizeof(*m->full))) == NULL) {
         for (size_t i = 0; i < n; i++)
             capture_free(caps[i]);
+        if (m != NULL)
+            free(m->caps);
         free(m);
         snprintf(err, errlen, "capture: %s", strerror(ENOMEM));
         return NULL;

@@ -2,12 +2,17 @@
  * capture_raw: the raw-socket capture backend (tcpcopy's default).
  *
  * An AF_INET/SOCK_RAW/IPPROTO_TCP socket gets a copy of every IPv4 TCP datagram
- * the host delivers locally, IP header included and already reassembled. A
- * classic BPF filter attached to the socket keeps only the service ports, and
- * recvmmsg() reads them in batches into buffers allocated once at open.
+ * the host delivers locally, IP header included and already reassembled. An
+ * AF_INET6 one gets the IPv6 TCP datagrams, but from the TCP header on (the
+ * kernel has walked the extension headers and reassembled): raw6.c rebuilds the
+ * IPv6 header in room kept at the front of each slot, so both families reach
+ * the callback as DLT_RAW datagrams. A classic BPF filter attached to each
+ * socket keeps only the service ports, and recvmmsg() reads them in batches
+ * into buffers allocated once at open.
  *
- * This file owns the socket, the filter and the receive buffers (struct
- * capture_raw, behind the capture_impl.h ops table). Packets handed to the
+ * This file owns the sockets, the filters and the receive buffers (struct
+ * capture_raw, one per socket, behind the capture_impl.h ops table; with both
+ * families, capture_multi puts the two behind one fd). Packets handed to the
  * callback point into those buffers and are valid only during the call.
  */
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include "log.h"
 #include "capture.h"
 #include "capture_impl.h"
+#include "raw6.h"
 
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
@@ -36,8 +42,10 @@
 
 #define RAW_SLOTS 64
 /* GRO and loopback TSO hand whole aggregated datagrams to raw sockets, up to
- * the 64 KB an IPv4 total length can describe. */
+ * the 64 KB an IPv4 total length (or an IPv6 payload length) can describe. */
 #define RAW_SLOT_BYTES 65536
+/* Room in front of each slot's data for the IPv6 header raw6 rebuilds. */
+#define RAW_HEAD RAW6_HLEN
 #define RAW_RCVBUF_DEFAULT (256 * 1024 * 1024) /* a second of a saturating upload; only a backlog uses it */
 /* Classic BPF jump offsets are 8 bits; 64 ports keep every branch in range
  * (and a longer linear list would cost more per packet than it saves). */
@@ -45,16 +53,22 @@
 
 struct capture_raw {
     int fd;
-    uint8_t *bufs; /* RAW_SLOTS * RAW_SLOT_BYTES */
+    int af;        /* AF_INET or AF_INET6 */
+    uint8_t *bufs; /* RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES); data at RAW_HEAD */
     struct mmsghdr msgs[RAW_SLOTS];
     struct iovec iov[RAW_SLOTS];
-    /* One control buffer per message, for the SO_RXQ_OVFL counter. */
+    struct sockaddr_in6 names[RAW_SLOTS]; /* IPv6: the source of each datagram */
+    /* One control buffer per message: the SO_RXQ_OVFL counter, and for IPv6 the
+     * destination (IPV6_PKTINFO) and hop limit. */
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+                 CMSG_SPACE(sizeof(int))];
     } ctl[RAW_SLOTS];
     uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen (wraps at 2^32) */
     uint64_t ovfl_high; /* wraps of ovfl_last, times 2^32 */
+    uint64_t unusable;  /* IPv6 datagrams read but not deliverable (see raw_deliver6) */
+    bool warned_big;
 };
 
 static uint64_t raw_now_us(void)
@@ -67,7 +81,7 @@ static uint64_t raw_now_us(void)
 
 /*
  * Build the filter for ports[0..n) into prog (room for n + 8 instructions).
- * The socket sees data from the IP header on. Returns the instruction count.
+ * An IPv4 socket sees data from the IP header on:
  *
  *   ldb  [9]                  ; protocol
  *   jeq  #6, next, drop       ; the socket is IPPROTO_TCP: defensive only
@@ -75,6 +89,10 @@ static uint64_t raw_now_us(void)
  *   jset #0x1fff, drop, next  ; a non-first fragment has no TCP header
  *   ldxb 4*([0]&0xf)          ; IPv4 header length: options move the ports
  *   ldh  [x+2]                ; TCP destination port
+ *
+ * An IPv6 socket sees data from the TCP header on (the kernel pulled the IPv6
+ * and extension headers before raw delivery), so only "ldh [2]". Then:
+ *
  *   jeq  #port_i, keep, next  ; one per port
  *   drop: ret #0
  *   keep: ret #-1
@@ -83,21 +101,27 @@ static uint64_t raw_now_us(void)
  * us; the check keeps the port test honest if that ever changes. A load past
  * the end of a short datagram makes the filter return 0, so runts are dropped.
  */
-static unsigned raw_filter_build(struct sock_filter *prog, const uint16_t *ports, unsigned n)
+static unsigned raw_filter_build(struct sock_filter *prog, int af, const uint16_t *ports,
+                                 unsigned n)
 {
     unsigned i = 0;
-    const unsigned drop = 6 + n; /* index of "ret #0" */
+    const unsigned head = af == AF_INET6 ? 1 : 6;
+    const unsigned drop = head + n; /* index of "ret #0" */
 
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9);
-    prog[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0,
-                                           (uint8_t)(drop - i - 1));
-    i++;
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);
-    prog[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff,
-                                           (uint8_t)(drop - i - 1), 0);
-    i++;
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2);
+    if (af == AF_INET6) {
+        prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 2);
+    } else {
+        prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9);
+        prog[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0,
+                                               (uint8_t)(drop - i - 1));
+        i++;
+        prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);
+        prog[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff,
+                                               (uint8_t)(drop - i - 1), 0);
+        i++;
+        prog[i++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
+        prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2);
+    }
     for (unsigned k = 0; k < n; k++, i++)
         prog[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ports[k],
                                                (uint8_t)(drop + 1 - i - 1), 0);
@@ -115,7 +139,8 @@ static unsigned raw_filter_build(struct sock_filter *prog, const uint16_t *ports
  * first attach a filter that rejects everything, drain what slipped in, then
  * swap in the real one: the drain ends because nothing new can arrive.
  */
-static int raw_filter_attach(int fd, const uint16_t *ports, unsigned n, char *err, size_t errlen)
+static int raw_filter_attach(int fd, int af, const uint16_t *ports, unsigned n, char *err,
+                             size_t errlen)
 {
     struct sock_filter none[1] = {BPF_STMT(BPF_RET | BPF_K, 0)};
     struct sock_filter prog[RAW_FILTER_MAX_PORTS + 8];
@@ -127,7 +152,7 @@ static int raw_filter_attach(int fd, const uint16_t *ports, unsigned n, char *er
         goto fail;
     while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT | MSG_TRUNC) >= 0)
         ;
-    fp.len = (unsigned short)raw_filter_build(prog, ports, n);
+    fp.len = (unsigned short)raw_filter_build(prog, af, ports, n);
     fp.filter = prog;
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
         goto fail;
@@ -135,7 +160,8 @@ static int raw_filter_attach(int fd, const uint16_t *ports, unsigned n, char *er
 
 fail:
     e = errno;
-    errbuf_set(err, errlen, "raw socket: SO_ATTACH_FILTER: %s", strerror(e));
+    errbuf_set(err, errlen, "%s: SO_ATTACH_FILTER: %s",
+               af == AF_INET6 ? "IPv6 raw socket" : "raw socket", strerror(e));
     return -e;
 }
 
@@ -161,6 +187,50 @@ static void raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
     }
 }
 
+/*
+ * Make the IPv6 datagram in slot i whole: its header goes into the room in
+ * front of the TCP segment. False (counted) when it cannot be: no destination
+ * reported, or a GRO aggregate too long for a payload length (BIG TCP).
+ */
+static bool raw_deliver6(struct capture_raw *r, unsigned i, struct capture_pkt *p)
+{
+    struct msghdr *mh = &r->msgs[i].msg_hdr;
+    uint8_t *tcp = r->iov[i].iov_base;
+    struct raw6_addrs a;
+    size_t len = r->msgs[i].msg_len;
+
+    if (!raw6_msg_addrs(mh, &a) || (mh->msg_flags & MSG_TRUNC) != 0 ||
+        raw6_hdr_build(tcp - RAW6_HLEN, a.src, a.dst, a.hlim, len) == 0) {
+        r->unusable++;
+        if (len > 0xffff && !r->warned_big) {
+            r->warned_big = true;
+            log_warnx("IPv6 capture: a %zu-byte GRO segment does not fit an IPv6 header's "
+                      "length (BIG TCP?): such segments are lost; lower gro_max_size",
+                      len);
+        }
+        return false;
+    }
+    p->data = tcp - RAW6_HLEN;
+    p->caplen = p->len = (uint32_t)(RAW6_HLEN + len);
+    return true;
+}
+
+/* Reset what recvmmsg writes back in the first want messages. */
+static void raw_prepare(struct capture_raw *r, unsigned want)
+{
+    for (unsigned i = 0; i < want; i++) {
+        struct msghdr *mh = &r->msgs[i].msg_hdr;
+        mh->msg_control = r->ctl[i].buf;
+        mh->msg_controllen = sizeof(r->ctl[i].buf);
+        mh->msg_flags = 0;
+        if (r->af == AF_INET6) {
+            mh->msg_name = &r->names[i];
+            mh->msg_namelen = sizeof(r->names[i]);
+        }
+        r->msgs[i].msg_len = 0;
+    }
+}
+
 static int raw_dispatch(void *priv, int max, capture_cb *cb, void *arg)
 {
     struct capture_raw *r = priv;
@@ -173,14 +243,7 @@ static int raw_dispatch(void *priv, int max, capture_cb *cb, void *arg)
         int got;
         uint64_t now;
 
-        /* recvmmsg writes the lengths back: reset them for every batch. */
-        for (unsigned i = 0; i < want; i++) {
-            struct msghdr *mh = &r->msgs[i].msg_hdr;
-            mh->msg_control = r->ctl[i].buf;
-            mh->msg_controllen = sizeof(r->ctl[i].buf);
-            mh->msg_flags = 0;
-            r->msgs[i].msg_len = 0;
-        }
+        raw_prepare(r, want);
         got = recvmmsg(r->fd, r->msgs, want, MSG_DONTWAIT, NULL);
         if (got < 0) {
             int e = errno;
@@ -203,8 +266,11 @@ static int raw_dispatch(void *priv, int max, capture_cb *cb, void *arg)
             };
 
             raw_note_ovfl(r, &r->msgs[i].msg_hdr);
-            /* A truncated datagram (MSG_TRUNC) still says its size in the header. */
-            if (p.caplen >= 4) {
+            if (r->af == AF_INET6) {
+                if (!raw_deliver6(r, (unsigned)i, &p))
+                    continue;
+            } else if (p.caplen >= 4) {
+                /* A truncated datagram (MSG_TRUNC) still says its size in the header. */
                 uint32_t tot = (uint32_t)d[2] << 8 | d[3];
                 if (tot > p.len)
                     p.len = tot;
@@ -237,9 +303,10 @@ static uint64_t raw_drops(void *priv)
         uint64_t now = (seen & ~0xffffffffULL) | mi[SK_MEMINFO_DROPS];
         if (now < seen)
             now += 1ULL << 32;
-        return now;
+        seen = now;
     }
-    return seen;
+    /* IPv6 datagrams we read but could not rebuild are as lost as dropped ones. */
+    return seen + r->unusable;
 }
 
 static void raw_free(void *priv)
@@ -260,39 +327,28 @@ static const struct capture_ops raw_ops = {
     .free = raw_free,
 };
 
-struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, size_t errlen)
+/*
+ * Open, configure and filter one socket of family af into r. 0, or -errno with
+ * a message in err ("raw socket: ..." for IPv4, "IPv6 raw socket: ..." for IPv6).
+ */
+static int raw_socket_open(struct capture_raw *r, int af, const uint16_t *ports, size_t nports,
+                           int rcvbuf, char *err, size_t errlen)
 {
-    struct capture_raw *r;
-    int rcvbuf = c && c->rcvbuf_bytes > 0 ? c->rcvbuf_bytes : RAW_RCVBUF_DEFAULT;
-    size_t nports = c && c->ports ? c->nports : 0;
-    int one = 1;
+    const char *what = af == AF_INET6 ? "IPv6 raw socket" : "raw socket", *opt;
+    int one = 1, e;
 
-    r = calloc(1, sizeof(*r));
-    if (!r) {
-        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
-        return NULL;
-    }
-    r->fd = -1;
-    r->bufs = malloc((size_t)RAW_SLOTS * RAW_SLOT_BYTES);
-    if (!r->bufs) {
-        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
-        goto fail;
-    }
-    for (unsigned i = 0; i < RAW_SLOTS; i++) {
-        r->iov[i].iov_base = r->bufs + (size_t)i * RAW_SLOT_BYTES;
-        r->iov[i].iov_len = RAW_SLOT_BYTES;
-        r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
-        r->msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-
-    r->fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    r->fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (r->fd < 0) {
-        if (errno == EPERM || errno == EACCES)
-            errbuf_set(err, errlen, "raw socket: %s (tcpcopy needs root or CAP_NET_RAW)",
-                        strerror(errno));
+        e = errno;
+        if (e == EPERM || e == EACCES)
+            errbuf_set(err, errlen, "%s: %s (tcpcopy needs root or CAP_NET_RAW)", what,
+                       strerror(e));
+        else if (e == EAFNOSUPPORT)
+            errbuf_set(err, errlen, "%s: %s (a -x rule is IPv6: is IPv6 disabled here?)", what,
+                       strerror(e));
         else
-            errbuf_set(err, errlen, "raw socket: %s", strerror(errno));
-        goto fail;
+            errbuf_set(err, errlen, "%s: %s", what, strerror(e));
+        return -e;
     }
     /* A deep queue rides out bursts while the engine is busy. SO_RCVBUFFORCE
      * passes net.core.rmem_max but needs CAP_NET_ADMIN; otherwise take the
@@ -300,20 +356,89 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
     if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
         (void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     /* Have the kernel's drop counter ride along with each packet. */
-    if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0) {
-        errbuf_set(err, errlen, "raw socket: SO_RXQ_OVFL: %s", strerror(errno));
-        goto fail;
-    }
+    opt = "SO_RXQ_OVFL";
+    if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
+        goto fail_opt;
+    /* The IPv6 header is not delivered: ask for its destination and hop limit
+     * beside the data (RFC 3542 6.1, 6.3); the source comes in msg_name. */
+    opt = "IPV6_RECVPKTINFO";
+    if (af == AF_INET6 && setsockopt(r->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
+        goto fail_opt;
+    opt = "IPV6_RECVHOPLIMIT";
+    if (af == AF_INET6 && setsockopt(r->fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof(one)) < 0)
+        goto fail_opt;
     /* With more ports than the filter can hold (or none given) there is no
      * kernel filter at all: every TCP datagram comes up and the caller must
      * pick its ports itself. */
     if (nports > 0 && nports <= RAW_FILTER_MAX_PORTS &&
-        raw_filter_attach(r->fd, c->ports, (unsigned)nports, err, errlen) < 0)
-        goto fail;
+        raw_filter_attach(r->fd, af, ports, (unsigned)nports, err, errlen) < 0)
+        return -EINVAL;
+    return 0;
 
-    return capture_new(&raw_ops, r);
+fail_opt:
+    e = errno;
+    errbuf_set(err, errlen, "%s: %s: %s", what, opt, strerror(e));
+    return -e;
+}
+
+/* One socket of family af behind its own capture handle. NULL with err on failure. */
+static struct capture *raw_open_af(int af, const uint16_t *ports, size_t nports, int rcvbuf,
+                                   char *err, size_t errlen)
+{
+    struct capture_raw *r = calloc(1, sizeof(*r));
+
+    if (!r) {
+        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
+        return NULL;
+    }
+    r->fd = -1;
+    r->af = af;
+    r->bufs = malloc((size_t)RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES));
+    if (!r->bufs) {
+        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
+        goto fail;
+    }
+    for (unsigned i = 0; i < RAW_SLOTS; i++) {
+        r->iov[i].iov_base = r->bufs + (size_t)i * (RAW_HEAD + RAW_SLOT_BYTES) + RAW_HEAD;
+        r->iov[i].iov_len = RAW_SLOT_BYTES;
+        r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+        r->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    if (raw_socket_open(r, af, ports, nports, rcvbuf, err, errlen) < 0)
+        goto fail;
+    struct capture *c = capture_new(&raw_ops, r);
+    if (c == NULL)
+        errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
+    return c;
 
 fail:
     raw_free(r);
     return NULL;
+}
+
+struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, size_t errlen)
+{
+    int rcvbuf = c && c->rcvbuf_bytes > 0 ? c->rcvbuf_bytes : RAW_RCVBUF_DEFAULT;
+    unsigned fam = c && c->families ? c->families : CAPTURE_RAW_V4;
+    struct capture *caps[2];
+    size_t n = 0;
+
+    if (fam & CAPTURE_RAW_V4) {
+        caps[n] = raw_open_af(AF_INET, c && c->ports ? c->ports : NULL,
+                              c && c->ports ? c->nports : 0, rcvbuf, err, errlen);
+        if (caps[n] == NULL)
+            return NULL;
+        n++;
+    }
+    if (fam & CAPTURE_RAW_V6) {
+        caps[n] = raw_open_af(AF_INET6, c->ports6, c->ports6 ? c->nports6 : 0, rcvbuf, err,
+                              errlen);
+        if (caps[n] == NULL) {
+            capture_free(n ? caps[0] : NULL);
+            return NULL;
+        }
+        n++;
+    }
+    /* Both families: one fd to poll for the two sockets. */
+    return n == 1 ? caps[0] : capture_multi_new(caps, n, err, errlen);
 }

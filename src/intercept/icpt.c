@@ -319,6 +319,9 @@ static int icpt_captures(struct icpt *ic, char *err, size_t errlen)
             /* Both directions: intercept may run on the target itself, where the
              * replies are outbound. The filter decides what is a reply. */
             .in_only = 0,
+            /* Every request of a copied session waits for its reply: a reply held in a
+             * ring block for up to a millisecond would slow every session's replay. */
+            .immediate = 1,
         };
         struct icpt_cap *c = &ic->caps[ic->ncaps];
         c->cap = capture_pcap_open(&pc, err, errlen);

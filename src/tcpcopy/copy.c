@@ -26,7 +26,18 @@
  * worth of segments at once; small batches let the capture socket be read again soon,
  * so a fast upload waits in our queue rather than overflowing the kernel's buffer. */
 #define CAPTURE_BATCH 64 /* packets per readable event (64 full-size segments per 300 us: 300 MB/s) */
+/* The libpcap ring (--pcap-capture) is read the same way: it hands over a block of
+ * packets per millisecond or less, so 64 per turn only binds above ~200,000 packets/s
+ * or while a backlog drains after a stall (a 256 ms backlog of a 20,000 packets/s load
+ * drains in ~30 ms of turns). Reading every block ready instead (1,024 per event) gave
+ * the same drops (none at the default -B) and delays under the lab's wrk -c50 load. */
 #define STATS_INTERVAL_US (30ULL * 1000000)
+/* The kernel's drop counter of the capture is read this often, so that an overflow is
+ * reported within a second (the 30 s counters come too late to tell a burst from a
+ * lasting shortfall), and warned about at most this often: a ring that keeps
+ * overflowing gives one line per interval with the packets lost since the last. */
+#define DROPS_CHECK_US (1ULL * 1000000)
+#define DROPS_WARN_US (10ULL * 1000000)
 /* Without -L, this long with no intercept connection up ends tcpcopy: every
  * session it copies meanwhile is blind (no replies), so it is doing harm. */
 #define LOST_REPORT_US (60ULL * 1000000) /* how often a total loss is logged again */
@@ -40,7 +51,7 @@ struct copy {
     struct eng *eng;
     struct offline *off; /* offline replay (then cap is NULL) */
     struct eng_conf ec;
-    struct loop_timer eng_timer, stats_timer, lost_timer;
+    struct loop_timer eng_timer, stats_timer, lost_timer, drops_timer;
     struct auth_secret secret; /* --secret-file; len 0 without */
     int sigfd;
     int exit_rc;
@@ -49,6 +60,12 @@ struct copy {
     uint64_t reply_err[PKT_E_COUNT];
     size_t up, total;
     struct log_rl rl_chan;
+    /* Kernel drops of the capture (on_drops_timer). */
+    uint64_t drops_seen;         /* the counter at the previous check */
+    uint64_t drops_checked_us;   /* when that was */
+    uint64_t drops_unwarned;     /* dropped since the last warning */
+    uint64_t drops_since_us;     /* start of the check interval where those began */
+    uint64_t drops_warn_next_us; /* no warning before this */
 };
 
 /* ---- engine I/O ---- */
@@ -194,6 +211,51 @@ static void on_stats_timer(struct loop *l, void *arg)
     loop_timer_set(l, &c->stats_timer, loop_now(l) + STATS_INTERVAL_US, on_stats_timer, c);
 }
 
+/* Packets the kernel could not give us are lost to the copy for good (the client
+ * will not send them again): say so at once, with what would have avoided it. */
+static void copy_warn_drops(struct copy *c, uint64_t now)
+{
+    unsigned long long n = (unsigned long long)c->drops_unwarned;
+    unsigned long long secs = (now - c->drops_since_us + 500000) / 1000000;
+    if (secs == 0)
+        secs = 1;
+    if (c->o->pcap_capture)
+        log_warnx("capture: the kernel dropped %llu packets in the last %llu s (capture ring "
+                  "full): raise -B (now %u MB)",
+                  n, secs, c->o->pcap_buffer_mb);
+    else
+        log_warnx("capture: the kernel dropped %llu packets in the last %llu s (socket "
+                  "receive buffer full): tcpcopy fell behind the traffic",
+                  n, secs);
+}
+
+/* Read the drop counter; warn unless a warning came less than DROPS_WARN_US ago
+ * (final: warn anyway, nothing will come after). */
+static void copy_check_drops(struct copy *c, uint64_t now, bool final)
+{
+    uint64_t d = capture_kernel_drops(c->cap);
+    if (d > c->drops_seen) {
+        if (c->drops_unwarned == 0)
+            c->drops_since_us = c->drops_checked_us;
+        c->drops_unwarned += d - c->drops_seen;
+    }
+    c->drops_seen = d;
+    c->drops_checked_us = now;
+    if (c->drops_unwarned > 0 && (final || now >= c->drops_warn_next_us)) {
+        copy_warn_drops(c, now);
+        c->drops_unwarned = 0;
+        c->drops_warn_next_us = now + DROPS_WARN_US;
+    }
+}
+
+static void on_drops_timer(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    uint64_t now = loop_update_time(l);
+    copy_check_drops(c, now, false);
+    loop_timer_set(l, &c->drops_timer, now + DROPS_CHECK_US, on_drops_timer, c);
+}
+
 /* Once per loop turn: everything a batch produced leaves in as few syscalls as
  * possible, routes before the SYNs that depend on them. */
 static void before_sleep(struct loop *l, void *arg)
@@ -267,6 +329,9 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         if (c->cap == NULL)
             goto fail;
     }
+    /* A rule that can never see a packet is the user's to know at once, not to
+     * find out from a target that stays quiet. */
+    modes_warn_rules(o);
 
     c->loop = loop_new();
     if (c->loop == NULL) {
@@ -365,12 +430,21 @@ int copy_run(struct copy *c)
     for (size_t i = 0; i < c->o->xfer.n; i++) {
         const struct xfer_rule *r = &c->o->xfer.rules[i];
         char tb[ADDR_STRLEN];
+        /* An any-address rule takes its target's family only (xfer_match). */
         log_info("copying port %u (%s) to %s", r->online_port,
-                 addr_is_any(&r->online) ? "any address" : addr_str(&r->online, buf, sizeof(buf)),
+                 !addr_is_any(&r->online) ? addr_str(&r->online, buf, sizeof(buf))
+                 : r->target.af == AF_INET6 ? "any IPv6 address"
+                                            : "any IPv4 address",
                  addr_port_str(&r->target, r->target_port, tb, sizeof(tb)));
     }
     loop_timer_set(c->loop, &c->stats_timer, loop_update_time(c->loop) + STATS_INTERVAL_US,
                    on_stats_timer, c);
+    if (c->cap != NULL) {
+        /* The first check counts every drop since the capture opened. */
+        c->drops_checked_us = loop_now(c->loop);
+        loop_timer_set(c->loop, &c->drops_timer, c->drops_checked_us + DROPS_CHECK_US,
+                       on_drops_timer, c);
+    }
     if (c->off != NULL)
         offline_start(c->off, c->loop, c->eng);
     int rc = loop_run(c->loop);
@@ -380,6 +454,8 @@ int copy_run(struct copy *c)
     eng_shutdown(c->eng, now);
     chanc_flush(c->ch);
     sender_flush(c->snd);
+    if (c->cap != NULL)
+        copy_check_drops(c, now, true);
     copy_log_stats(c, true);
     return rc < 0 ? rc : c->exit_rc;
 }
@@ -413,14 +489,16 @@ void copy_log_stats(struct copy *c, bool final)
     log_info("%s: sessions active %llu (probing %llu, lingering %llu), created %llu (mid-stream "
              "%llu, rebuilt %llu, resynced %llu), ended: %s; "
              "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
-             "memory %llu, sampled out %llu packets, bytes before a request boundary %llu",
+             "memory %llu, address family %llu, sampled out %llu packets, bytes before a request "
+             "boundary %llu",
              w, (unsigned long long)s->sessions_active, (unsigned long long)s->sessions_probing,
              (unsigned long long)s->sessions_closed, (unsigned long long)s->sess_created,
              (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt,
              (unsigned long long)s->sess_resynced, outc,
              (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
              (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
-             (unsigned long long)s->sess_refused_memory, (unsigned long long)s->cap_sampled_out,
+             (unsigned long long)s->sess_refused_memory,
+             (unsigned long long)s->sess_family_mismatch, (unsigned long long)s->cap_sampled_out,
              (unsigned long long)s->probe_skipped_bytes);
     /* What the target will never get, and why (the outcomes above say which sessions). */
     char lost[512];
@@ -440,11 +518,12 @@ void copy_log_stats(struct copy *c, bool final)
         off += (size_t)n;
     }
     log_info("%s: not replayed: at session end %llu requests, %llu bytes (requests/bytes by "
-             "outcome%s); requests cut by a target's close %llu, capture gaps skipped %llu, gap "
-             "bytes %llu, memory shed %llu bytes, boundaries dropped %llu",
+             "outcome%s); requests cut by a target's close %llu, capture gaps skipped %llu, "
+             "requests hit by capture gaps %llu, gap bytes %llu, memory shed %llu bytes, "
+             "boundaries dropped %llu",
              w, (unsigned long long)lreq, (unsigned long long)lbytes, off ? lost : ": none",
              (unsigned long long)s->partial_requests_lost, (unsigned long long)s->gaps_skipped,
-             (unsigned long long)s->gap_bytes_lost, (unsigned long long)s->drop_bytes_memory,
+             (unsigned long long)s->gap_requests_lost, (unsigned long long)s->gap_bytes_lost, (unsigned long long)s->drop_bytes_memory,
              (unsigned long long)s->marks_dropped);
     log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
              "beyond the reassembly window %llu, malformed %llu, kernel drops %llu",

@@ -3,6 +3,7 @@
  * modes.h). Owns nothing after a call returns: the handles go to the caller.
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -111,6 +112,14 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
             .snaplen = (int)snaplen,
             .buffer_mb = (int)o->pcap_buffer_mb,
             .in_only = 0,
+            /* Buffered (TPACKET_V3), not immediate: with whole packets kept, an
+             * immediate-mode ring has one 64 KB frame per packet, and 16 MB held 256
+             * packets, 20 ms of a 12,000 requests/s load: any stall of the process
+             * overflowed it (test_pcap_modes.sh copied 47-74% then). Packed blocks
+             * hold the same load for as long as -B allows (see the man page), at
+             * the cost of up to a millisecond of delay (capture_pcap.c). */
+            .immediate = 0,
+            .timeout_ms = 0,
         };
         caps[n] = capture_pcap_open(&pc, err, errlen);
         if (caps[n] == NULL)
@@ -136,9 +145,21 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
 {
     if (o->pcap_capture)
         return modes_pcap_open(o, err, errlen);
-    uint16_t ports[XFER_RULES_MAX];
-    size_t np = xfer_ports(&o->xfer, ports, XFER_RULES_MAX);
-    struct capture_raw_conf rc = {.ports = ports, .nports = np, .rcvbuf_bytes = 0};
+    /* A rule takes packets of its target's family only (xfer_match), so each
+     * family's socket is opened, with that family's ports, only when a rule
+     * needs it: no IPv6 socket on a host without IPv6 when nothing asks for it. */
+    uint16_t ports[XFER_RULES_MAX], ports6[XFER_RULES_MAX];
+    size_t np = xfer_ports_af(&o->xfer, AF_INET, ports, XFER_RULES_MAX);
+    size_t np6 = xfer_ports_af(&o->xfer, AF_INET6, ports6, XFER_RULES_MAX);
+    struct capture_raw_conf rc = {
+        .ports = ports,
+        .nports = np,
+        .ports6 = ports6,
+        .nports6 = np6,
+        .families = (np ? CAPTURE_RAW_V4 : 0U) | (np6 ? CAPTURE_RAW_V6 : 0U),
+        .rcvbuf_bytes = 0,
+    };
+    log_info("capturing with raw sockets:%s%s", np ? " IPv4" : "", np6 ? " IPv6" : "");
     return capture_raw_open(&rc, err, errlen);
 }
 
@@ -178,4 +199,63 @@ struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errl
     }
     struct sender_link_conf lc = {.device = o->out_dev, .dsts = dsts, .ndst = n};
     return sender_link_open(&sc, &lc, err, errlen);
+}
+
+/* Addresses of this host that the rule check compares with (more are ignored). */
+#define MODES_LOCAL_MAX 4096
+
+/* The host's addresses (getifaddrs), up to max. -errno on failure. */
+static int modes_local_addrs(struct addr *out, size_t max, size_t *n)
+{
+    struct ifaddrs *ifa, *i;
+
+    *n = 0;
+    if (getifaddrs(&ifa) < 0)
+        return -errno;
+    for (i = ifa; i != NULL && *n < max; i = i->ifa_next) {
+        uint16_t port;
+        if (i->ifa_addr != NULL && addr_from_sockaddr(&out[*n], &port, i->ifa_addr))
+            (*n)++;
+    }
+    freeifaddrs(ifa);
+    return 0;
+}
+
+size_t modes_warn_rules(const struct tc_opts *o)
+{
+    static struct addr local[MODES_LOCAL_MAX];
+    char rb[2 * ADDR_STRLEN + 8], ab[ADDR_STRLEN];
+    size_t nlocal = 0, warned = 0;
+    bool raw = !o->pcap_capture && !o->offline;
+    int rc = raw ? modes_local_addrs(local, MODES_LOCAL_MAX, &nlocal) : 0;
+
+    if (rc < 0)
+        log_warnx("getifaddrs: %s: cannot check the -x rules against this host's addresses",
+                  strerror(-rc));
+    for (size_t i = 0; i < o->xfer.n; i++) {
+        const struct xfer_rule *r = &o->xfer.rules[i];
+        const struct xfer_rule *by = xfer_shadowed_by(&o->xfer, i);
+
+        xfer_rule_str(r, rb, sizeof(rb));
+        if (by != NULL) {
+            log_warnx("-x rule %zu '%s' copies nothing: rule %zu takes every packet to port %u "
+                      "first (put the rule with an address before it)",
+                      i + 1, rb, (size_t)(by - o->xfer.rules) + 1, r->online_port);
+            warned++;
+        } else if (raw && rc == 0 && !xfer_rule_is_local(r, local, nlocal)) {
+            /* The raw socket sees only what this host's stack delivers to itself;
+             * a mirror port or another host's address needs --pcap-capture. */
+            if (addr_is_any(&r->online))
+                log_warnx("-x rule %zu '%s' copies nothing: this host has no %s address, and "
+                          "the raw socket capture sees only packets delivered to this host",
+                          i + 1, rb, r->target.af == AF_INET6 ? "IPv6" : "IPv4");
+            else
+                log_warnx("-x rule %zu '%s' copies nothing: %s is not an address of this host, "
+                          "and the raw socket capture sees only packets delivered to this host "
+                          "(--pcap-capture sees others)",
+                          i + 1, rb, addr_str(&r->online, ab, sizeof(ab)));
+            warned++;
+        }
+    }
+    return warned;
 }

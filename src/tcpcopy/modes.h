@@ -32,4 +32,14 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
 /* The sender of o (raw IP or link layer; MTU o->mtu). NULL with err on failure. */
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen);
 
+/*
+ * Warn (log_warnx, one line each) about every -x rule that can never copy a packet:
+ * one shadowed by an earlier rule (any mode), and with the raw socket capture one
+ * whose online address is not this host's, or whose family this host has no
+ * address of (the raw socket sees only packets delivered locally; --pcap-capture
+ * may legitimately see others, so it is not checked there). Never fatal. Returns
+ * the number of warnings.
+ */
+size_t modes_warn_rules(const struct tc_opts *o);
+
 #endif

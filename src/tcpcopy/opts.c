@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "capture.h"
 #include "chan.h"
 #include "opts.h"
 
@@ -78,8 +79,9 @@ static const char usage[] =
     "                          other (mode 600; intercept needs the same one)\n"
     "      --intercept-timeout MS\n"
     "                          connect and handshake deadline per intercept (3000)\n"
-    "  -c, --client ADDR[,ADDR...] | a.b.c.x\n"
-    "                          rewrite client addresses (x: .1 to .254)\n"
+    "  -c, --client ADDR[,ADDR...] | a.b.c.x | PREFIX::x\n"
+    "                          rewrite client addresses (x: 1 to 254), each within\n"
+    "                          its family: every -x family needs addresses here\n"
     "  -t, --timeout SEC       drop a session whose target makes no progress (600)\n"
     "  -k, --keepalive-timeout SEC\n"
     "                          drop a session idle this long (timeout + 120)\n"
@@ -109,7 +111,8 @@ static const char usage[] =
     "  -i, --device DEV[,DEV...]\n"
     "                          capture devices (any); implies --pcap-capture\n"
     "  -F, --filter BPF        capture filter (default: built from -x)\n"
-    "  -B, --buffer MB         capture buffer, 1-4096 (16)\n"
+    "  -B, --buffer MB         capture ring per device, 1-2047 (64): the longest\n"
+    "                          stall it absorbs grows with it (see the man page)\n"
     "  -S, --snaplen BYTES     capture length, 64-262144 (65535)\n"
     "      --pcap-send         send at the link layer, bypassing routing, conntrack\n"
     "                          and iptables; -x ...@MAC or the neighbour table\n"
@@ -148,7 +151,7 @@ void tc_opts_init(struct tc_opts *o)
     o->sample_pct = 100;
     o->mem_mb = 512;
     o->intercept_timeout_ms = 3000;
-    o->pcap_buffer_mb = 16;
+    o->pcap_buffer_mb = 64; /* 256 ring blocks: see -B in doc/tcpcopy.1 */
     o->snaplen = 65535;
     o->accel = 1;
     o->loops = 1;
@@ -211,7 +214,7 @@ static int opts_mode(struct tc_opts *o, int c, const char *arg, unsigned *seen, 
         *seen |= MS_F;
         break;
     case 'B':
-        if (num("-B", arg, 1, 4096, &v, err, errlen)) return -EINVAL;
+        if (num("-B", arg, 1, CAPTURE_PCAP_BUFFER_MB_MAX, &v, err, errlen)) return -EINVAL;
         o->pcap_buffer_mb = (uint32_t)v;
         *seen |= MS_B;
         break;
@@ -421,6 +424,8 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         cmap_exclude_targets(&o->cmap, &o->xfer);
         if (o->cmap.n == 0)
             FAIL("tcpcopy: -c '%s': no address left once the targets are excluded", cspec);
+        if (cmap_check_families(&o->cmap, &o->xfer, sub, sizeof(sub)) < 0)
+            FAIL("tcpcopy: %s", sub);
     }
     if (!k_set)
         o->keepalive_s = o->timeout_s + 120;

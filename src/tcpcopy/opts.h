@@ -46,7 +46,7 @@ struct tc_opts {
     /* Capture and send modes (modes.h, offline.h). */
     const char *devices;       /* -i: capture devices, or the file to replay */
     const char *filter;        /* -F: BPF filter (NULL: built from -x) */
-    uint32_t pcap_buffer_mb;   /* -B (16) */
+    uint32_t pcap_buffer_mb;   /* -B (64) */
     uint32_t snaplen;          /* -S (65535) */
     bool pcap_capture;         /* --pcap-capture: libpcap instead of the raw socket */
     bool offline;              /* --offline, or -i names a regular file */

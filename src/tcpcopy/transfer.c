@@ -5,8 +5,16 @@
  *
  *   -x [onlineIP:]onlinePort[@MAC]-targetIP:targetPort[@MAC][,...]
  *        IPv6 in brackets: [2001:db8::10]:80-[2001:db8::20]:8080
- *   -c addr[,addr...] where addr is an IPv4/IPv6 literal or a.b.c.x (.1-.254)
+ *   -c addr[,addr...] where addr is an IPv4/IPv6 literal, a.b.c.x (.1-.254) or
+ *        PREFIX::x (PREFIX::1 - PREFIX::fe)
  *   -s ip[:port][,...]   IPv6 as [addr]:port, or a bare literal without port
+ *
+ * Address families: a packet's family never changes on its way to the target
+ * (tcpcopy keeps the client's headers and does not translate between IPv4 and
+ * IPv6). So a rule belongs to its target's family: a rule without an online
+ * address matches only packets of that family, a rule whose online address is
+ * of the other family is refused, and with -c every rule's family needs -c
+ * addresses of its own (cmap_check_families).
  *
  * The parsers own nothing but the caller's output structs; they never log or
  * exit, and write a one-line reason naming the offending part into err. They
@@ -295,8 +303,10 @@ int xfer_parse(struct xfer_map *m, const char *spec, char *err, size_t errlen)
         if (!xfer_parse_rule(&r, p, len, err, errlen))
             goto fail;
         for (size_t i = 0; i < m->n; i++) {
+            /* Two any-address rules of different families see different packets. */
             if (m->rules[i].online_port == r.online_port &&
-                addr_eq(&m->rules[i].online, &r.online)) {
+                addr_eq(&m->rules[i].online, &r.online) &&
+                m->rules[i].target.af == r.target.af) {
                 seterr(err, errlen, "-x '%.*s': online side repeats rule %zu", (int)len, p, i + 1);
                 goto fail;
             }
@@ -316,18 +326,67 @@ const struct xfer_rule *xfer_match(const struct xfer_map *m, const struct addr *
 {
     for (size_t i = 0; i < m->n; i++) {
         const struct xfer_rule *r = &m->rules[i];
-        if (r->online_port == dport && (addr_is_any(&r->online) || addr_eq(&r->online, dst)))
+        if (r->online_port != dport)
+            continue;
+        /* An any-address rule takes only its target's family: an IPv6 packet sent
+         * to an IPv4 target could only be dropped, and would hide a later IPv6
+         * rule on the same port. */
+        if (addr_is_any(&r->online) ? dst->af == r->target.af : addr_eq(&r->online, dst))
             return r;
     }
     return NULL;
 }
 
+const struct xfer_rule *xfer_shadowed_by(const struct xfer_map *m, size_t i)
+{
+    const struct xfer_rule *r = &m->rules[i];
+
+    for (size_t k = 0; k < i && k < m->n; k++) {
+        const struct xfer_rule *e = &m->rules[k];
+        if (e->online_port == r->online_port && addr_is_any(&e->online) &&
+            e->target.af == r->target.af)
+            return e;
+    }
+    return NULL;
+}
+
+bool xfer_rule_is_local(const struct xfer_rule *r, const struct addr *local, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (addr_is_any(&r->online) ? local[i].af == r->target.af
+                                    : addr_eq(&local[i], &r->online))
+            return true;
+    }
+    return false;
+}
+
+char *xfer_rule_str(const struct xfer_rule *r, char *buf, size_t len)
+{
+    char on[ADDR_STRLEN], tg[ADDR_STRLEN];
+
+    if (addr_is_any(&r->online))
+        snprintf(on, sizeof(on), "%u", (unsigned)r->online_port);
+    else
+        addr_port_str(&r->online, r->online_port, on, sizeof(on));
+    addr_port_str(&r->target, r->target_port, tg, sizeof(tg));
+    if (len > 0)
+        snprintf(buf, len, "%s-%s", on, tg);
+    return buf;
+}
+
 size_t xfer_ports(const struct xfer_map *m, uint16_t *ports, size_t max)
+{
+    return xfer_ports_af(m, 0, ports, max);
+}
+
+size_t xfer_ports_af(const struct xfer_map *m, int af, uint16_t *ports, size_t max)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < m->n && n < max; i++) {
         size_t j;
+        if (af != 0 && m->rules[i].target.af != af)
+            continue;
         for (j = 0; j < n && ports[j] != m->rules[i].online_port; j++)
             ;
         if (j == n)
@@ -354,24 +413,35 @@ static bool addr_is_unspecified(const struct addr *a)
     return memcmp(a->u.b, zero, a->af == AF_INET ? 4 : 16) == 0;
 }
 
-/* "a.b.c.x": the 254 host addresses a.b.c.1 - a.b.c.254, appended to c. */
+/*
+ * "a.b.c.x": the 254 host addresses a.b.c.1 - a.b.c.254; "PREFIX::x" (an IPv6
+ * literal whose last group is x): PREFIX::1 - PREFIX::fe, the same 254 values
+ * in the last group. Appended to c; false if item is no such range.
+ */
 static bool cmap_add_range(struct client_map *c, const char *item, size_t len)
 {
-    char tmp[24];
-    uint8_t b[4];
+    char tmp[72];
     struct addr a;
+    bool v6;
 
-    if (len < 3 || len - 2 + 3 > sizeof(tmp) || item[len - 2] != '.' ||
-        (item[len - 1] != 'x' && item[len - 1] != 'X'))
+    if (len < 3 || len + 1 > sizeof(tmp) || (item[len - 1] != 'x' && item[len - 1] != 'X'))
         return false;
-    /* Validate "a.b.c" by parsing "a.b.c.1" strictly (four parts, no leading zeros). */
-    snprintf(tmp, sizeof(tmp), "%.*s.1", (int)(len - 2), item);
-    if (!addr_parse(&a, tmp) || a.af != AF_INET)
+    v6 = item[len - 2] == ':';
+    if (!v6 && item[len - 2] != '.')
         return false;
-    memcpy(b, a.u.b, 4);
+    /* Validate the prefix by parsing it with its first host, "a.b.c.1" or
+     * "PREFIX::1", strictly (inet_pton: four parts and no leading zeros for
+     * IPv4, eight groups or one "::" for IPv6). */
+    snprintf(tmp, sizeof(tmp), "%.*s1", (int)(len - 1), item);
+    if (!addr_parse(&a, tmp) || a.af != (v6 ? AF_INET6 : AF_INET))
+        return false;
+    /* "::x" would start at ::1, the loopback address. */
+    a.u.b[v6 ? 15 : 3] = 0;
+    if (v6 && addr_is_unspecified(&a))
+        return false;
     for (int i = 1; i <= 254; i++) {
-        b[3] = (uint8_t)i;
-        addr_set_v4(&c->addrs[c->n++], b);
+        a.u.b[v6 ? 15 : 3] = (uint8_t)i;
+        c->addrs[c->n++] = a;
     }
     return true;
 }
@@ -394,14 +464,15 @@ int cmap_parse(struct client_map *c, const char *spec, char *err, size_t errlen)
             seterr(err, errlen, "-c: empty item (stray comma?)");
             goto fail;
         }
-        if (ok && len >= 2 && item[len - 2] == '.' &&
+        if (ok && len >= 2 && (item[len - 2] == '.' || item[len - 2] == ':') &&
             (item[len - 1] == 'x' || item[len - 1] == 'X')) {
             if (c->n + 254 > CMAP_MAX) {
                 seterr(err, errlen, "-c '%s': more than %d addresses in all", item, CMAP_MAX);
                 goto fail;
             }
             if (!cmap_add_range(c, item, len)) {
-                seterr(err, errlen, "-c '%s': bad address range (want a.b.c.x)", item);
+                seterr(err, errlen, "-c '%s': bad address range (want %s)", item,
+                       item[len - 2] == '.' ? "a.b.c.x" : "PREFIX::x, e.g. 2001:db8:3::x");
                 goto fail;
             }
         } else {
@@ -443,6 +514,33 @@ size_t cmap_exclude_targets(struct client_map *c, const struct xfer_map *m)
     }
     c->n = kept;
     return n - kept;
+}
+
+int cmap_check_families(const struct client_map *c, const struct xfer_map *m, char *err,
+                        size_t errlen)
+{
+    char rb[2 * ADDR_STRLEN + 8];
+
+    if (c->n == 0)
+        return 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct xfer_rule *r = &m->rules[i];
+        size_t k;
+        for (k = 0; k < c->n && c->addrs[k].af != r->target.af; k++)
+            ;
+        if (k < c->n)
+            continue;
+        /* Keeping the real client address instead would make the target answer
+         * the real client, past intercept: every such session would be lost. */
+        seterr(err, errlen,
+               "-x rule %zu '%s' has an %s target but -c has no %s address: add some "
+               "(e.g. %s) or remove the rule",
+               i + 1, xfer_rule_str(r, rb, sizeof(rb)), r->target.af == AF_INET6 ? "IPv6" : "IPv4",
+               r->target.af == AF_INET6 ? "IPv6" : "IPv4",
+               r->target.af == AF_INET6 ? "2001:db8:3::x" : "203.0.113.x");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 const struct addr *cmap_pick(const struct client_map *c, const struct addr *client)

@@ -7,6 +7,9 @@
  *
  * Packets are built by hand here (IPv4 + TCP with checksums) so that the test
  * depends on nothing but the two modules under test.
+ *
+ * An IPv6 raw socket delivers no IPv6 header: the capture rebuilds it, and
+ * test_v6_rebuilt_and_filtered checks that rebuild against what was sent.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -17,6 +20,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,6 +302,35 @@ static int setup_64_ports(void **state)
     return 0;
 }
 
+/* Both families, each filtered on the kept port. */
+static int setup_v4v6(void **state)
+{
+    static const uint16_t ports[] = {PORT_KEEP};
+    struct capture_raw_conf cc = {.ports = ports,
+                                  .nports = 1,
+                                  .ports6 = ports,
+                                  .nports6 = 1,
+                                  .families = CAPTURE_RAW_V4 | CAPTURE_RAW_V6};
+    struct sender_conf sc = {0};
+    char err[256] = "";
+    struct fixture *f;
+
+    if (t_netns() < 0)
+        return -1;
+    f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->seen = calloc(1, sizeof(*f->seen));
+    assert_non_null(f->seen);
+    f->cap = capture_raw_open(&cc, err, sizeof(err));
+    if (!f->cap)
+        fail_msg("capture_raw_open: %s", err);
+    f->snd = sender_raw_open(&sc, err, sizeof(err));
+    if (!f->snd)
+        fail_msg("sender_raw_open: %s", err);
+    *state = f;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
@@ -545,6 +578,73 @@ static void test_kernel_drops(void **state)
     assert_int_equal(got + drops, 200);
 }
 
+/*
+ * IPv6 from a source that is not the destination (so the two cannot be mixed
+ * up), with a hop limit of 77 and payloads of 1 to 1400 bytes, to the kept and
+ * to another port, interleaved with IPv4: each kept IPv6 segment comes back
+ * behind a rebuilt header (addresses, hop limit, payload length) with its TCP
+ * bytes unchanged, the other port is filtered out, IPv4 still comes whole.
+ */
+static void test_v6_rebuilt_and_filtered(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t sent[20][1500];
+    size_t sent_len[20];
+    uint8_t src[16], dst[16];
+    unsigned n4 = 0, n6 = 0;
+
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::99", src), 1);
+    assert_int_equal(inet_pton(AF_INET6, "::1", dst), 1);
+    for (unsigned i = 0; i < 20; i++) {
+        uint8_t other[1500], payload[1400];
+        size_t dlen = i == 19 ? sizeof(payload) : 1 + i;
+        size_t n;
+
+        memset(payload, (int)(0xa0 + i), dlen);
+        if (i % 2 == 0) {
+            sent_len[i] = t_build6(sent[i], sizeof(sent[i]), "2001:db8::99", "::1", PORT_KEEP);
+            sent[i][7] = 77;
+            memcpy(sent[i] + 60, payload, dlen);
+            sent_len[i] += dlen;
+            t_put16(sent[i] + 4, (uint16_t)(sent_len[i] - 40));
+            t_put32(sent[i] + 44, 1000 + i);
+        } else {
+            sent_len[i] = t_build4(sent[i], sizeof(sent[i]), "127.0.0.1", SPORT, "127.0.0.1",
+                                   PORT_KEEP, 1000 + i, payload, dlen);
+        }
+        t_queue(f->snd, sent[i], sent_len[i]);
+        n = t_build6(other, sizeof(other), "2001:db8::99", "::1", PORT_DROP);
+        t_queue(f->snd, other, n);
+    }
+    assert_int_equal(sender_flush(f->snd), 0);
+
+    /* The two sockets may be read in either order: match by family and sequence. */
+    assert_int_equal(t_collect(f->cap, f->seen, 20, 200), 20);
+    for (unsigned k = 0; k < 20; k++) {
+        const uint8_t *d = f->seen->pkt[k].data;
+        bool v6 = (d[0] >> 4) == 6;
+        unsigned i = (unsigned)((uint32_t)d[v6 ? 44 : 24] << 24 | (uint32_t)d[v6 ? 45 : 25] << 16 |
+                                (uint32_t)d[v6 ? 46 : 26] << 8 | d[v6 ? 47 : 27]) - 1000;
+
+        assert_int_equal(f->seen->pkt[k].dlt, DLT_RAW);
+        assert_true(i < 20);
+        assert_int_equal(v6, i % 2 == 0);
+        assert_int_equal(f->seen->pkt[k].caplen, sent_len[i]);
+        assert_int_equal(f->seen->pkt[k].len, sent_len[i]);
+        assert_memory_equal(d, sent[i], sent_len[i]);
+        if (v6) {
+            assert_memory_equal(d + 8, src, 16);
+            assert_memory_equal(d + 24, dst, 16);
+            n6++;
+        } else {
+            n4++;
+        }
+    }
+    assert_int_equal(n4, 10);
+    assert_int_equal(n6, 10);
+    assert_int_equal(capture_kernel_drops(f->cap), 0);
+}
+
 /* Without CAP_NET_RAW both opens fail and say what is missing. */
 static void test_eperm_message(void **state)
 {
@@ -609,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filter_64_ports, setup_64_ports, teardown),
         cmocka_unit_test_setup_teardown(test_commit_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel_drops, setup_small_rcvbuf, teardown),
+        cmocka_unit_test_setup_teardown(test_v6_rebuilt_and_filtered, setup_v4v6, teardown),
         cmocka_unit_test(test_eperm_message),
         cmocka_unit_test(test_sender_conf),
     };

@@ -469,7 +469,7 @@ static void test_mode_defaults(void **state)
     assert_null(o->devices);
     assert_null(o->filter);
     assert_null(o->out_dev);
-    assert_int_equal(o->pcap_buffer_mb, 16);
+    assert_int_equal(o->pcap_buffer_mb, 64);
     assert_int_equal(o->snaplen, 65535);
     assert_int_equal(o->accel, 1);
     assert_int_equal(o->idle_skip_ms, 0);
@@ -497,12 +497,12 @@ static void test_mode_pcap_capture(void **state)
     modes_done(&c, o);
 
     o = modes_ok(&c, ARGS(X, S, "--pcap-capture", "-i", "eth0,eth1", "-F", "tcp dst port 80", "-B",
-                          "64", "-S", "1600"));
+                          "128", "-S", "1600"));
     assert_true(o->pcap_capture);
     assert_false(o->offline);
     assert_string_equal(o->devices, "eth0,eth1");
     assert_string_equal(o->filter, "tcp dst port 80");
-    assert_int_equal(o->pcap_buffer_mb, 64);
+    assert_int_equal(o->pcap_buffer_mb, 128);
     assert_int_equal(o->snaplen, 1600);
     modes_done(&c, o);
 
@@ -512,6 +512,11 @@ static void test_mode_pcap_capture(void **state)
     assert_string_equal(o->devices, "eth0");
     assert_int_equal(o->pcap_buffer_mb, 1);
     assert_int_equal(o->snaplen, 262144);
+    modes_done(&c, o);
+
+    /* The largest ring libpcap can be asked for (its size in bytes is an int). */
+    o = modes_ok(&c, ARGS(X, S, "--pcap-capture", "-B", "2047"));
+    assert_int_equal(o->pcap_buffer_mb, 2047);
     modes_done(&c, o);
 
     o = modes_ok(&c, ARGS(X, S, "-F", "tcp port 80"));
@@ -614,7 +619,7 @@ static void test_mode_bad(void **state)
     bad("-T", ARGS(X, S, "-i", f, "-T", "65536"));
     bad("-T", ARGS(X, S, "-i", f, "-T", "100", "-n", "1000"));
     bad("-B", ARGS(X, S, "--pcap-capture", "-B", "0"));
-    bad("-B", ARGS(X, S, "--pcap-capture", "-B", "4097"));
+    bad("-B", ARGS(X, S, "--pcap-capture", "-B", "2048"));
     bad("-S", ARGS(X, S, "--pcap-capture", "-S", "63"));
     bad("-S", ARGS(X, S, "--pcap-capture", "--snaplen", "262145"));
     bad("-i", ARGS(X, S, "-i", ""));

@@ -272,7 +272,8 @@ static void test_xfer_match(void **state)
     r = xfer_match(&m, &d11, 80);
     assert_ptr_equal(r, &m.rules[1]); /* any-address rule */
     assert_addr(&r->target, "192.0.2.30");
-    assert_ptr_equal(xfer_match(&m, &d6, 80), &m.rules[1]);
+    /* The any-address rule has an IPv4 target: an IPv6 packet is not its. */
+    assert_null(xfer_match(&m, &d6, 80));
     assert_ptr_equal(xfer_match(&m, &d11, 443), &m.rules[2]);
     assert_ptr_equal(xfer_match(&m, &d6, 8000), &m.rules[3]);
     assert_null(xfer_match(&m, &d10, 8000));
@@ -286,6 +287,93 @@ static void test_xfer_match(void **state)
 
     struct xfer_map empty = {.n = 0};
     assert_null(xfer_match(&empty, &d10, 80));
+}
+
+/* A rule belongs to its target's family: the user's mixed list, where the IPv4
+ * any-address rule once took (and lost) every IPv6 packet to port 80. */
+static void test_xfer_match_family(void **state)
+{
+    (void)state;
+    struct xfer_map m;
+    char err[256];
+    struct addr v4 = A("192.0.2.10"), on6 = A("2001:db8:1::10"), other6 = A("2001:db8:1::11");
+
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,[2001:db8:1::10]:80-[2001:db8:1::20]:8080",
+                                err, sizeof(err)),
+                     0);
+    assert_ptr_equal(xfer_match(&m, &v4, 80), &m.rules[0]);
+    assert_ptr_equal(xfer_match(&m, &on6, 80), &m.rules[1]);
+    assert_null(xfer_match(&m, &other6, 80));
+    assert_null(xfer_shadowed_by(&m, 1));
+
+    /* Two any-address rules on one port, one per family, are distinct rules. */
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,80-[2001:db8:1::20]:8080", err, sizeof(err)),
+                     0);
+    assert_ptr_equal(xfer_match(&m, &v4, 80), &m.rules[0]);
+    assert_ptr_equal(xfer_match(&m, &other6, 80), &m.rules[1]);
+    /* Of one family they still repeat each other. */
+    assert_int_equal(xfer_parse(&m, "80-[2001:db8:1::20]:8080,80-[2001:db8:1::21]:80", err,
+                                sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "-x '80-[2001:db8:1::21]:80': online side repeats rule 1");
+
+    uint16_t ports[8];
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,81-192.0.2.20:81,[2001:db8::10]:443-"
+                                    "[2001:db8::20]:443,80-[2001:db8::20]:8080",
+                                err, sizeof(err)),
+                     0);
+    assert_int_equal(xfer_ports_af(&m, AF_INET, ports, 8), 2);
+    assert_int_equal(ports[1], 81);
+    assert_int_equal(xfer_ports_af(&m, AF_INET6, ports, 8), 2);
+    assert_int_equal(ports[0], 443);
+    assert_int_equal(ports[1], 80);
+    assert_int_equal(xfer_ports(&m, ports, 8), 3);
+}
+
+static void test_xfer_shadowed_and_str(void **state)
+{
+    (void)state;
+    struct xfer_map m;
+    char err[256], buf[128];
+
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,192.0.2.10:80-192.0.2.21:8080,"
+                                    "[2001:db8::10]:80-[2001:db8::20]:80",
+                                err, sizeof(err)),
+                     0);
+    assert_null(xfer_shadowed_by(&m, 0));
+    assert_ptr_equal(xfer_shadowed_by(&m, 1), &m.rules[0]);
+    assert_null(xfer_shadowed_by(&m, 2));
+    assert_string_equal(xfer_rule_str(&m.rules[0], buf, sizeof(buf)), "80-192.0.2.20:8080");
+    assert_string_equal(xfer_rule_str(&m.rules[1], buf, sizeof(buf)),
+                        "192.0.2.10:80-192.0.2.21:8080");
+    assert_string_equal(xfer_rule_str(&m.rules[2], buf, sizeof(buf)),
+                        "[2001:db8::10]:80-[2001:db8::20]:80");
+    /* Truncated, never overrun. */
+    memset(buf, 'Z', sizeof(buf));
+    xfer_rule_str(&m.rules[2], buf, 8);
+    assert_string_equal(buf, "[2001:d");
+}
+
+static void test_xfer_rule_is_local(void **state)
+{
+    (void)state;
+    struct xfer_map m;
+    char err[256];
+    struct addr local[] = {A("127.0.0.1"), A("192.0.2.10"), A("::1")};
+    struct addr only4[] = {A("192.0.2.10")};
+
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,192.0.2.10:81-192.0.2.20:81,"
+                                    "192.0.2.11:82-192.0.2.20:82,[2001:db8:1::10]:80-"
+                                    "[2001:db8:1::20]:8080,81-[2001:db8:1::20]:81",
+                                err, sizeof(err)),
+                     0);
+    assert_true(xfer_rule_is_local(&m.rules[0], local, 3));
+    assert_true(xfer_rule_is_local(&m.rules[1], local, 3));
+    assert_false(xfer_rule_is_local(&m.rules[2], local, 3));
+    assert_false(xfer_rule_is_local(&m.rules[3], local, 3));
+    assert_true(xfer_rule_is_local(&m.rules[4], local, 3));  /* ::1 is IPv6 */
+    assert_false(xfer_rule_is_local(&m.rules[4], only4, 1)); /* no IPv6 address at all */
+    assert_false(xfer_rule_is_local(&m.rules[0], NULL, 0));
 }
 
 /* --- -c --- */
@@ -491,6 +579,78 @@ static void test_cmap_pick_golden(void **state)
     }
 }
 
+static void test_cmap_range_v6(void **state)
+{
+    (void)state;
+    static struct client_map c;
+    char err[256];
+
+    assert_int_equal(cmap_parse(&c, "2001:db8:3::x", err, sizeof(err)), 0);
+    assert_int_equal(c.n, 254);
+    assert_addr(&c.addrs[0], "2001:db8:3::1");
+    assert_addr(&c.addrs[253], "2001:db8:3::fe");
+    assert_int_equal(cmap_parse(&c, "203.0.113.x,2001:DB8:3:0:0:0:7:X,2001:db8::9", err,
+                                sizeof(err)),
+                     0);
+    assert_int_equal(c.n, 254 + 254 + 1);
+    assert_addr(&c.addrs[254], "2001:db8:3::7:1");
+    assert_addr(&c.addrs[507], "2001:db8:3::7:fe");
+    assert_int_equal(c.addrs[508].af, AF_INET6);
+
+    static const struct bad bad[] = {
+        {"::x", "-c '::x': bad address range (want PREFIX::x, e.g. 2001:db8:3::x)"},
+        {"2001:db8:3:x", "-c '2001:db8:3:x': bad address range (want PREFIX::x, e.g. 2001:db8:3::x)"},
+        {"2001:db8::3::x",
+         "-c '2001:db8::3::x': bad address range (want PREFIX::x, e.g. 2001:db8:3::x)"},
+        {"1:2:3:4:5:6:7:8:x",
+         "-c '1:2:3:4:5:6:7:8:x': bad address range (want PREFIX::x, e.g. 2001:db8:3::x)"},
+        {":x", "-c ':x': bad address range (want PREFIX::x, e.g. 2001:db8:3::x)"},
+        {"2001:db8:3::xx", "-c '2001:db8:3::xx': bad client address"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c.n = 99;
+        if (cmap_parse(&c, bad[i].spec, err, sizeof(err)) != -EINVAL)
+            fail_msg("accepted -c '%s'", bad[i].spec);
+        assert_int_equal(c.n, 0);
+        if (strcmp(err, bad[i].msg) != 0)
+            fail_msg("-c '%s': got \"%s\", want \"%s\"", bad[i].spec, err, bad[i].msg);
+    }
+}
+
+/* -c must give each rule's family addresses of its own: the -c of a v4-only setup
+ * with a v6 rule added (and the reverse) is refused, naming the rule. */
+static void test_cmap_check_families(void **state)
+{
+    (void)state;
+    static struct client_map c;
+    struct xfer_map m;
+    char err[256];
+
+    assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080,[2001:db8:1::10]:80-[2001:db8:1::20]:8080",
+                                err, sizeof(err)),
+                     0);
+    assert_int_equal(cmap_parse(&c, "203.0.113.x", err, sizeof(err)), 0);
+    assert_int_equal(cmap_check_families(&c, &m, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "-x rule 2 '[2001:db8:1::10]:80-[2001:db8:1::20]:8080' has an IPv6 "
+                             "target but -c has no IPv6 address: add some (e.g. 2001:db8:3::x) "
+                             "or remove the rule");
+    assert_int_equal(cmap_parse(&c, "2001:db8:3::x", err, sizeof(err)), 0);
+    assert_int_equal(cmap_check_families(&c, &m, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "-x rule 1 '80-192.0.2.20:8080' has an IPv4 target but -c has no "
+                             "IPv4 address: add some (e.g. 203.0.113.x) or remove the rule");
+
+    /* One list with both families: each client keeps its family. */
+    assert_int_equal(cmap_parse(&c, "203.0.113.x,2001:db8:3::x", err, sizeof(err)), 0);
+    assert_int_equal(cmap_check_families(&c, &m, err, sizeof(err)), 0);
+    struct addr cl4 = A("198.51.100.10"), cl6 = A("2001:db8:2::10");
+    assert_int_equal(cmap_pick(&c, &cl4)->af, AF_INET);
+    assert_int_equal(cmap_pick(&c, &cl6)->af, AF_INET6);
+
+    /* Without -c nothing is checked: client addresses are kept. */
+    c.n = 0;
+    assert_int_equal(cmap_check_families(&c, &m, err, sizeof(err)), 0);
+}
+
 /* --- -s --- */
 
 static void test_servers(void **state)
@@ -622,6 +782,9 @@ int main(void)
         cmocka_unit_test(test_xfer_too_many),
         cmocka_unit_test(test_xfer_long_rule_and_small_err),
         cmocka_unit_test(test_xfer_match),
+        cmocka_unit_test(test_xfer_match_family),
+        cmocka_unit_test(test_xfer_shadowed_and_str),
+        cmocka_unit_test(test_xfer_rule_is_local),
         cmocka_unit_test(test_cmap_single_and_list),
         cmocka_unit_test(test_cmap_range),
         cmocka_unit_test(test_cmap_bad),
@@ -629,6 +792,8 @@ int main(void)
         cmocka_unit_test(test_cmap_exclude_targets),
         cmocka_unit_test(test_cmap_pick),
         cmocka_unit_test(test_cmap_pick_golden),
+        cmocka_unit_test(test_cmap_range_v6),
+        cmocka_unit_test(test_cmap_check_families),
         cmocka_unit_test(test_servers),
         cmocka_unit_test(test_servers_bad),
         cmocka_unit_test(test_servers_too_many),
