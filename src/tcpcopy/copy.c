@@ -362,6 +362,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->ec.session_timeout_us = (uint64_t)o->timeout_s * 1000000;
     c->ec.idle_timeout_us = (uint64_t)o->keepalive_s * 1000000;
     c->ec.answer_timeout_us = (uint64_t)o->answer_timeout_ms * 1000;
+    c->ec.max_handshakes = o->max_handshakes;
     c->ec.ack_delay_us = (uint64_t)o->ack_delay_ms * 1000;
     c->ec.no_wait = o->no_wait;
     c->ec.syn_only = o->syn_only;
@@ -487,14 +488,18 @@ void copy_log_stats(struct copy *c, bool final)
         off += (size_t)n;
     }
     log_info("%s: sessions active %llu (probing %llu, lingering %llu), created %llu (mid-stream "
-             "%llu, rebuilt %llu, resynced %llu), ended: %s; "
+             "%llu, rebuilt %llu, resynced %llu, port reused while replaying %llu), ended: %s; "
+             "target tuples: moved %llu (SYNs answered by an older connection %llu), still "
+             "held at the target and avoided %llu; "
              "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
              "memory %llu, address family %llu, sampled out %llu packets, bytes before a request "
              "boundary %llu",
              w, (unsigned long long)s->sessions_active, (unsigned long long)s->sessions_probing,
              (unsigned long long)s->sessions_closed, (unsigned long long)s->sess_created,
              (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt,
-             (unsigned long long)s->sess_resynced, outc,
+             (unsigned long long)s->sess_resynced, (unsigned long long)s->sess_overlapped, outc,
+             (unsigned long long)s->sess_moved, (unsigned long long)s->syn_stale_tuples,
+             (unsigned long long)s->sess_stale_avoided,
              (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
              (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
              (unsigned long long)s->sess_refused_memory,

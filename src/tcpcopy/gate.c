@@ -22,9 +22,11 @@
 
 uint32_t gate_answer_bytes(const struct sess *s)
 {
-    /* Target payload seen so far: rcv_nxt without the SYN and without a FIN. */
-    uint32_t end = s->rcv_nxt - ((s->flags & SF_TARGET_FIN) ? 1 : 0);
-    return end - (s->t_isn + 1);
+    /* rcv_nxt without the SYN. A server that closes after its answer (HTTP/1.0,
+     * Connection: close) has its FIN acknowledged by the client before the client's own
+     * FIN, whose mark then asks for the answer plus one: counting the target's FIN the
+     * same way completes such an answer by its bytes, not by a quiet interval. */
+    return s->rcv_nxt - (s->t_isn + 1);
 }
 
 struct sess_mark *gate_peek(struct sess *s)

@@ -17,7 +17,8 @@ struct gate_conf {
     uint64_t now_us;
 };
 
-/* Target payload seen so far on this connection (without SYN and FIN). */
+/* Target answer so far on this connection: its payload, and its FIN as one more byte
+ * (the client's acknowledgement numbers count the online server's FIN so). */
 uint32_t gate_answer_bytes(const struct sess *s);
 /* The oldest mark not yet passed, or NULL. */
 struct sess_mark *gate_peek(struct sess *s);

@@ -14,7 +14,7 @@
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
-       OPT_ACK_DELAY };
+       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -37,6 +37,7 @@ static const struct option long_opts[] = {
     {"pool", required_argument, NULL, 'U'},
     {"rtt", required_argument, NULL, 'R'},
     {"answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT},
+    {"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
     {"coalesce", required_argument, NULL, OPT_COALESCE},
     {"ack-delay", required_argument, NULL, OPT_ACK_DELAY},
     {"lonely", no_argument, NULL, 'L'},
@@ -101,6 +102,8 @@ static const char usage[] =
     "                          accepted for compatibility; no effect (pooled memory,\n"
     "                          measured RTT)\n"
     "      --answer-timeout MS longest wait for an answer before the next request (3000)\n"
+    "      --max-handshakes N  SYNs awaiting the target's answer at once; more sessions wait\n"
+    "                          in line with their bytes queued (512)\n"
     "      --coalesce USEC     under load, handle events in batches at most USEC apart:\n"
     "                          less CPU per packet, at most USEC more delay; 0: off (300)\n"
     "      --ack-delay MS      longest wait for a request to carry our ACK of an answer\n"
@@ -144,6 +147,7 @@ void tc_opts_init(struct tc_opts *o)
     o->timeout_s = 600;
     o->mtu = 1500;
     o->answer_timeout_ms = 3000;
+    o->max_handshakes = 512;
     o->coalesce_us = 300;
     o->ack_delay_ms = 10;
     o->syn_mss = 1460;
@@ -346,6 +350,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case OPT_ANSWER_TIMEOUT:
             if (num("--answer-timeout", optarg, 1, 3600000, &v, err, errlen)) return -EINVAL;
             o->answer_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_MAX_HANDSHAKES:
+            if (num("--max-handshakes", optarg, 1, 1000000, &v, err, errlen)) return -EINVAL;
+            o->max_handshakes = (uint32_t)v;
             break;
         case OPT_SECRET_FILE:
             if (optarg[0] == '\0')

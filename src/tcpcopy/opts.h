@@ -25,6 +25,7 @@ struct tc_opts {
     uint32_t keepalive_s;      /* -k (timeout + 120) */
     uint32_t mtu;              /* -M (1500) */
     uint32_t answer_timeout_ms;/* --answer-timeout (3000) */
+    uint32_t max_handshakes;   /* --max-handshakes (512) */
     uint32_t coalesce_us;      /* --coalesce (300; 0: off) */
     uint32_t ack_delay_ms;     /* --ack-delay (10; 0: off) */
     bool no_wait;              /* -W */

@@ -133,6 +133,7 @@ static void restart_resync(struct eng *e, struct sess *s)
         e->st.sent_rsts++;
     }
     e->st.sess_resynced++;
+    eng_hs_release(e, s);
     /* The request the hole hit, and every request that started in what is dropped. */
     uint32_t ce = stream_contig_end(&s->st);
     uint64_t lost = 1;

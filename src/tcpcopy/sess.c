@@ -134,24 +134,54 @@ struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, uint16_t c
     return s;
 }
 
+static void unlink_c(struct sess_table *t, struct sess *s);
+static void unlink_t(struct sess_table *t, struct sess *s);
+
 void sess_del(struct sess_table *t, struct sess *s)
 {
-    struct sess **pp = &t->by_c[bucket_c(t, &s->ckey, s->copy)];
-    while (*pp != NULL && *pp != s)
-        pp = &(*pp)->next_c;
-    if (*pp == s)
-        *pp = s->next_c;
-    pp = &t->by_t[bucket(t, &s->tkey)];
-    while (*pp != NULL && *pp != s)
-        pp = &(*pp)->next_t;
-    if (*pp == s)
-        *pp = s->next_t;
+    unlink_c(t, s);
+    unlink_t(t, s);
     TAILQ_REMOVE(&t->all, s, all);
     free(s->marks);
     s->marks = NULL;
     t->count--;
     s->next_c = t->free;
     t->free = s;
+}
+
+/* Unlink s from the chain of bucket *pp that next points into (by client or target key). */
+static void unlink_c(struct sess_table *t, struct sess *s)
+{
+    struct sess **pp = &t->by_c[bucket_c(t, &s->ckey, s->copy)];
+    while (*pp != NULL && *pp != s)
+        pp = &(*pp)->next_c;
+    if (*pp == s)
+        *pp = s->next_c;
+    s->next_c = NULL;
+}
+
+static void unlink_t(struct sess_table *t, struct sess *s)
+{
+    struct sess **pp = &t->by_t[bucket(t, &s->tkey)];
+    while (*pp != NULL && *pp != s)
+        pp = &(*pp)->next_t;
+    if (*pp == s)
+        *pp = s->next_t;
+    s->next_t = NULL;
+}
+
+void sess_detach_c(struct sess_table *t, struct sess *s)
+{
+    unlink_c(t, s);
+}
+
+void sess_retarget(struct sess_table *t, struct sess *s, const struct tuple *tkey)
+{
+    unlink_t(t, s);
+    s->tkey = *tkey;
+    size_t b = bucket(t, tkey);
+    s->next_t = t->by_t[b];
+    t->by_t[b] = s;
 }
 
 struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey, uint16_t copy)

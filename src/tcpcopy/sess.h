@@ -50,6 +50,8 @@ enum sess_flag {
     SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
     SF_SACK = 1U << 17,       /* SACK permitted both ways (RFC 2018) */
     SF_RECOVERY = 1U << 18,   /* in fast recovery until recover is acknowledged */
+    SF_HS_SLOT = 1U << 19,    /* holds one of the engine's handshake slots */
+    SF_HS_WAIT = 1U << 20,    /* waits for one (on the engine's queue) */
 };
 
 /* A request boundary: the client sent byte `seq` only after it had received `resp`
@@ -64,6 +66,7 @@ struct sess {
     struct sess *next_c, *next_t; /* hash chains: by client key, by target key */
     TAILQ_ENTRY(sess) all;        /* every live session, oldest activity first */
     struct sess *next_ack;        /* sessions owing the target an ACK this batch */
+    TAILQ_ENTRY(sess) hs_wait;    /* with SF_HS_WAIT: the queue for a handshake slot */
     struct wheel_node timer;
 
     struct tuple ckey; /* client -> online, as captured */
@@ -150,6 +153,11 @@ struct sess *sess_new(struct sess_table *t, const struct tuple *ckey, uint16_t c
                       const struct tuple *tkey);
 /* Unlink and recycle. The caller has already released what the session owned. */
 void sess_del(struct sess_table *t, struct sess *s);
+/* Take s out of the client-key index: captured packets no longer find it (the client reused
+ * its port for a new connection while s still replays). Its target key stays. */
+void sess_detach_c(struct sess_table *t, struct sess *s);
+/* Give s another target key (a fresh tuple toward the target). */
+void sess_retarget(struct sess_table *t, struct sess *s, const struct tuple *tkey);
 struct sess *sess_find_c(const struct sess_table *t, const struct tuple *ckey, uint16_t copy);
 struct sess *sess_find_t(const struct sess_table *t, const struct tuple *tkey);
 /* Mark s active now: it moves to the tail of the activity list. */

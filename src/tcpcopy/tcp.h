@@ -49,6 +49,7 @@ struct eng_conf {
     uint64_t answer_timeout_us;    /* longest wait for an answer before the next request (3 s) */
     uint64_t linger_us;            /* a finished session stays to absorb stragglers (2 s) */
     uint64_t gap_timeout_us;       /* a hole in the captured stream is waited for (2 s) */
+    uint32_t max_handshakes;       /* SYNs toward the target awaiting an answer at once (512) */
     bool no_wait;                  /* -W: never wait for the target's answer */
     bool syn_only;                 /* -O: copy only sessions whose SYN was seen */
     uint16_t copies;               /* -n: sessions made from each captured one (1..1023) */
@@ -72,7 +73,6 @@ enum sess_outcome {
     SO_TIMEOUT,          /* -t: no progress while data waited, or retransmissions exhausted */
     SO_IDLE,             /* -k: no packet either way */
     SO_MEMORY,           /* a queue bound was hit: data lost */
-    SO_REPLACED,         /* the client reused the port with a new SYN */
     SO_SHUTDOWN,         /* tcpcopy stopped */
     SO_NOT_STARTED,      /* seen mid-stream, ended before a request boundary to start at */
     SO_COUNT
@@ -88,6 +88,12 @@ struct eng_stats {
     uint64_t sess_midstream, sess_rebuilt, probe_skipped_packets, probe_skipped_bytes;
     uint64_t cap_sampled_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
     uint64_t cap_beyond_window, sess_resynced, sessions_probing, sessions_closed;
+    uint64_t sess_overlapped;      /* a new connection from a port whose replay was behind */
+    uint64_t syn_stale_tuples;     /* SYNs answered by an older connection's ACK */
+    uint64_t sess_moved;           /* sessions moved to a fresh target tuple */
+    uint64_t sess_stale_avoided;   /* tuples not picked: the target still holds them */
+    uint64_t syn_waits;            /* sessions that waited for a handshake slot */
+    uint64_t syn_waiting;          /* sessions waiting for one now */
     uint64_t outcome[SO_COUNT];
     /* what sessions still held for the target when they ended, by outcome: requests
      * (a pipelined group counts once) and bytes */

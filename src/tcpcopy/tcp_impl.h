@@ -12,6 +12,7 @@
 #include "gate.h"
 #include "log.h"
 #include "sess.h"
+#include "stale.h"
 #include "stream.h"
 #include "tcp.h"
 #include "wheel.h"
@@ -22,6 +23,9 @@ struct eng {
     struct eng_conf conf;
     struct eng_io io;
     struct sess_table tab;
+    struct stale stale;        /* target tuples the target still remembers */
+    uint32_t hs_active;        /* sessions holding a handshake slot */
+    TAILQ_HEAD(, sess) hs_queue; /* sessions waiting for one, oldest first */
     struct chunk_pool pool;
     struct wheel wheel;
     struct sess *ack_list;
@@ -39,7 +43,12 @@ struct eng {
 void eng_emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len, bool syn_opts);
 /* The session is over: record why, reset the target side if asked, free its bytes, linger. */
 void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst);
+/* Send (or resend) the session's SYN, once it holds a handshake slot; without a free slot
+ * it waits in line and sends when one is released. */
 void eng_send_syn(struct eng *e, struct sess *s);
+/* The session leaves the handshake (established, ended, restarting): its slot, or its
+ * place in line, goes to the next session waiting. */
+void eng_hs_release(struct eng *e, struct sess *s);
 /* Start toward the target with ISN isn: register the route, send the SYN. */
 void eng_start(struct eng *e, struct sess *s, uint32_t isn);
 

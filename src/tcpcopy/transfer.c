@@ -545,13 +545,21 @@ int cmap_check_families(const struct client_map *c, const struct xfer_map *m, ch
 
 const struct addr *cmap_pick(const struct client_map *c, const struct addr *client)
 {
+    return cmap_pick_copy(c, client, 0);
+}
+
+const struct addr *cmap_pick_copy(const struct client_map *c, const struct addr *client,
+                                  uint32_t copy)
+{
     size_t alen = client->af == AF_INET ? 4 : client->af == AF_INET6 ? 16 : 0;
     uint64_t h;
     size_t same = 0, k;
 
     if (c->n == 0)
         return NULL;
-    h = hash_bytes(client->u.b, alen, CMAP_SEED);
+    /* Copy k of a client goes k addresses further: the copies of one client use
+     * distinct addresses (up to the pool's size), each with its own 64k ports. */
+    h = hash_bytes(client->u.b, alen, CMAP_SEED) + copy;
     /* Common case: a one-family list. */
     if (c->addrs[h % c->n].af == client->af)
         return &c->addrs[h % c->n];

@@ -72,6 +72,11 @@ int cmap_check_families(const struct client_map *c, const struct xfer_map *m, ch
 /* The address that replaces client: deterministic per client address (so one real
  * client stays one fake client). NULL if the map is empty (keep the client address). */
 const struct addr *cmap_pick(const struct client_map *c, const struct addr *client);
+/* The same for copy `copy` of the client's sessions (-n, and offline passes): copy 0 is
+ * cmap_pick's, copy k the k-th address after it (within the client's family), so the
+ * copies of one client spread over the pool instead of sharing one address's ports. */
+const struct addr *cmap_pick_copy(const struct client_map *c, const struct addr *client,
+                                  uint32_t copy);
 
 struct server {
     struct addr addr;

@@ -76,6 +76,7 @@ static struct fx *fx_new(bool with_c)
     if (with_c)
         assert_int_equal(cmap_parse(&f->cmap, "203.0.113.7", err, sizeof(err)), 0);
     eng_conf_defaults(&f->conf);
+    f->conf.max_handshakes = 100000; /* tests that open thousands of sessions count SYNs */
     f->conf.xfer = &f->xfer;
     f->conf.cmap = with_c ? &f->cmap : NULL;
     struct eng_io io = {.arg = f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
@@ -549,6 +550,29 @@ static void test_fin_after_answer_and_close(void **state)
     fx_free(f);
 }
 
+static void test_close_delimited_answer_complete_by_bytes(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40013);
+    cap(f, 40013, TCPF_ACK, C_ISN + 1, S_ISN + 1, "req");
+    assert_int_equal(fresh(f, &p), 1);
+    /* HTTP/1.0: the online server answered 50 bytes and closed; the client acknowledged
+     * both (+1 for the FIN) and closed too. */
+    cap(f, 40013, TCPF_ACK | TCPF_FIN, C_ISN + 4, S_ISN + 52, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    /* The target does the same: its answer and FIN complete the wait by bytes. */
+    reply_len(f, 40013, TCPF_ACK | TCPF_FIN, T_ISN + 1, C_ISN + 4, 50);
+    size_t k = fresh(f, &p);
+    assert_true(k >= 1);
+    assert_true(p[k - 1].flags & TCPF_FIN);
+    assert_int_equal(p[k - 1].ack, T_ISN + 52);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->gate_by_bytes, 1);
+    assert_int_equal(st->gate_by_quiet, 0);
+    fx_free(f);
+}
+
 static void test_client_rst_after_delivery(void **state)
 {
     struct fx *f = fx_new(false);
@@ -701,18 +725,130 @@ static void test_session_timeout_without_progress(void **state)
     fx_free(f);
 }
 
-static void test_port_reuse_replaces_session(void **state)
+static void two_handshakes(struct eng_conf *c)
+{
+    c->max_handshakes = 2;
+}
+
+static struct fx *fx_with(void (*tweak)(struct eng_conf *c));
+
+static void test_handshakes_wait_for_a_slot(void **state)
+{
+    struct fx *f = fx_with(two_handshakes);
+    struct pkt *p;
+    cap(f, 41001, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 41002, TCPF_SYN, C_ISN, 0, NULL);
+    cap(f, 41003, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 2); /* the third waits in line */
+    cap(f, 41003, TCPF_ACK, C_ISN + 1, S_ISN + 1, "queued");
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->syn_waiting, 1);
+    advance(f, 100000);
+    assert_int_equal(fresh(f, &p), 0);
+    /* 41001 is answered: its slot goes to 41003, whose bytes follow its handshake. */
+    reply(f, 41001, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2); /* the SYN of 41003 and our ACK of 41001's SYN-ACK */
+    struct pkt *syn = p[0].flags == TCPF_SYN ? &p[0] : &p[1];
+    assert_int_equal(syn->flags, TCPF_SYN);
+    assert_int_equal(syn->t.sport, 41003);
+    reply(f, 41003, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_memory_equal(p[1].data, "queued", 6);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->syn_waits, 1);
+    assert_int_equal(st->syn_waiting, 0);
+    fx_free(f);
+}
+
+static void test_port_reuse_after_delivery(void **state)
 {
     struct fx *f = fx_new(false);
     struct pkt *p;
     handshake(f, 40018);
     cap(f, 40018, TCPF_SYN, C_ISN + 99999, 0, NULL);
     size_t k = fresh(f, &p);
-    assert_int_equal(k, 2); /* RST for the old session, SYN for the new */
+    assert_int_equal(k, 2); /* RST for the old session (nothing left in it), SYN for the new */
     assert_true(p[0].flags & TCPF_RST);
     assert_int_equal(p[1].flags, TCPF_SYN);
     assert_int_equal(p[1].seq, C_ISN + 99999);
-    assert_int_equal(eng_stats(f->e)->outcome[SO_REPLACED], 1);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_COMPLETE], 1);
+    assert_int_equal(eng_stats(f->e)->sess_overlapped, 0);
+    fx_free(f);
+}
+
+static void test_port_reuse_while_replaying(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    handshake(f, 40017);
+    cap(f, 40017, TCPF_ACK, C_ISN + 1, S_ISN + 1, "one");
+    assert_int_equal(fresh(f, &p), 1);
+    cap(f, 40017, TCPF_ACK, C_ISN + 4, S_ISN + 11, "two"); /* waits for one's answer */
+    assert_int_equal(fresh(f, &p), 0);
+    /* The client, already done online, opens a new connection from the same port. */
+    cap(f, 40017, TCPF_SYN, C_ISN + 99999, 0, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 1); /* no RST: the old session goes on */
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 99999);
+    uint16_t new_port = p->t.sport;
+    assert_int_not_equal(new_port, 40017);
+    assert_int_equal(eng_stats(f->e)->sess_overlapped, 1);
+    /* The target answers "one" on the old tuple: "two" follows there. */
+    reply_len(f, 40017, TCPF_ACK, T_ISN + 1, C_ISN + 4, 10);
+    k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->t.sport, 40017);
+    assert_memory_equal(p->data, "two", 3);
+    /* The new session handshakes on its own tuple. */
+    reply(f, new_port, TCPF_SYN | TCPF_ACK, T_ISN + 777, C_ISN + 100000, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->t.sport, new_port);
+    assert_int_equal(p->flags, TCPF_ACK);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_COMPLETE], 0);
+    fx_free(f);
+}
+
+static void test_syn_answered_by_an_old_connection(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40016, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    /* The target holds 40016 in TIME-WAIT: it answers with its old connection's ACK. */
+    reply(f, 40016, TCPF_ACK, T_ISN, 123456789u, NULL);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 2);
+    assert_int_equal(p[0].flags, TCPF_RST); /* clears the old entry */
+    assert_int_equal(p[0].seq, 123456789u);
+    assert_int_equal(p[0].t.sport, 40016);
+    assert_int_equal(p[1].flags, TCPF_SYN); /* at once, on a fresh tuple */
+    assert_int_equal(p[1].seq, C_ISN);
+    uint16_t moved = p[1].t.sport;
+    assert_int_not_equal(moved, 40016);
+    assert_int_equal(f->out->routes_added, 2);
+    assert_int_equal(f->out->routes_deleted, 1);
+    reply(f, moved, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    cap(f, 40016, TCPF_ACK, C_ISN + 1, S_ISN + 1, "hello");
+    k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_int_equal(p->t.sport, moved);
+    assert_memory_equal(p->data, "hello", 5);
+    /* A later session from the same client port does not pick the remembered tuple. */
+    cap(f, 40016, TCPF_RST, C_ISN + 6, 0, NULL);
+    advance(f, 3000000);
+    (void)fresh(f, &p);
+    cap(f, 40016, TCPF_SYN, C_ISN + 5000, 0, NULL);
+    k = fresh(f, &p);
+    assert_int_equal(p[k - 1].flags, TCPF_SYN);
+    assert_int_not_equal(p[k - 1].t.sport, 40016);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->syn_stale_tuples, 1);
+    assert_true(st->sess_stale_avoided >= 1);
     fx_free(f);
 }
 
@@ -1352,13 +1488,17 @@ int main(void)
         cmocka_unit_test(test_window_respected),
         cmocka_unit_test(test_retransmit_on_timeout),
         cmocka_unit_test(test_fin_after_answer_and_close),
+        cmocka_unit_test(test_close_delimited_answer_complete_by_bytes),
         cmocka_unit_test(test_client_rst_after_delivery),
         cmocka_unit_test(test_target_rst_and_refused),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_syn_retry_delivers),
         cmocka_unit_test(test_idle_timeout_resets),
         cmocka_unit_test(test_session_timeout_without_progress),
-        cmocka_unit_test(test_port_reuse_replaces_session),
+        cmocka_unit_test(test_port_reuse_after_delivery),
+        cmocka_unit_test(test_handshakes_wait_for_a_slot),
+        cmocka_unit_test(test_port_reuse_while_replaying),
+        cmocka_unit_test(test_syn_answered_by_an_old_connection),
         cmocka_unit_test(test_syn_only_and_other_ports),
         cmocka_unit_test(test_midstream_starts_at_request_boundary),
         cmocka_unit_test(test_midstream_fin_ends_probe),

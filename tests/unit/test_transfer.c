@@ -563,6 +563,28 @@ static void test_cmap_pick(void **state)
     assert_null(cmap_pick(&empty, &cl1));
 }
 
+static void test_cmap_pick_copies_spread(void **state)
+{
+    struct client_map c;
+    char err[128];
+    assert_int_equal(cmap_parse(&c, "203.0.113.x", err, sizeof(err)), 0);
+    struct addr cl;
+    assert_true(addr_parse(&cl, "198.51.100.10"));
+    /* Copy 0 is the client's usual fake address; 50 copies use 50 addresses. */
+    assert_ptr_equal(cmap_pick_copy(&c, &cl, 0), cmap_pick(&c, &cl));
+    const struct addr *seen[50];
+    for (uint32_t k = 0; k < 50; k++) {
+        seen[k] = cmap_pick_copy(&c, &cl, k);
+        assert_non_null(seen[k]);
+        assert_ptr_equal(cmap_pick_copy(&c, &cl, k), seen[k]); /* deterministic */
+        for (uint32_t j = 0; j < k; j++)
+            assert_ptr_not_equal(seen[j], seen[k]);
+    }
+    /* A pool of one: every copy shares it (the ports then tell copies apart). */
+    assert_int_equal(cmap_parse(&c, "203.0.113.7", err, sizeof(err)), 0);
+    assert_ptr_equal(cmap_pick_copy(&c, &cl, 3), &c.addrs[0]);
+}
+
 static void test_cmap_pick_golden(void **state)
 {
     (void)state;
@@ -792,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_cmap_exclude_targets),
         cmocka_unit_test(test_cmap_pick),
         cmocka_unit_test(test_cmap_pick_golden),
+        cmocka_unit_test(test_cmap_pick_copies_spread),
         cmocka_unit_test(test_cmap_range_v6),
         cmocka_unit_test(test_cmap_check_families),
         cmocka_unit_test(test_servers),
