@@ -524,7 +524,7 @@ void copy_log_stats(struct copy *c, bool final)
     }
     log_info("%s: not replayed: at session end %llu requests, %llu bytes (requests/bytes by "
              "outcome%s); requests cut by a target's close %llu, capture gaps skipped %llu, "
-             "requests hit by capture gaps %llu, gap bytes %llu, memory shed %llu bytes, "
+             "requests hit by capture gaps (at least) %llu, gap bytes %llu, memory shed %llu bytes, "
              "boundaries dropped %llu",
              w, (unsigned long long)lreq, (unsigned long long)lbytes, off ? lost : ": none",
              (unsigned long long)s->partial_requests_lost, (unsigned long long)s->gaps_skipped,

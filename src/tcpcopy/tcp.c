@@ -354,8 +354,11 @@ static void schedule(struct eng *e, struct sess *s)
                 d = t;
         }
         if (s->hole_since_us) {
+            /* Unlike an answer wait, a gap whose time has come is acted on when the timer
+             * fires (skipped, or the session starts over), so a deadline already past is
+             * kept: it fires on the next tick and cannot spin. */
             uint64_t t = restart_gap_due(e, s);
-            if (t > e->now_us && t < d)
+            if (t < d)
                 d = t;
         }
         uint64_t idle = s->last_active_us + e->conf.idle_timeout_us;
@@ -511,8 +514,10 @@ static void output(struct eng *e, struct sess *s)
         }
     }
 
+    /* Bytes held beyond a capture gap are still to come (once the gap is skipped): a
+     * client that reset right after a capture loss must not take them with it. */
     if ((s->flags & SF_CLIENT_RST) && s->snd_una == s->snd_max &&
-        s->snd_una == stream_contig_end(&s->st)) {
+        s->snd_una == stream_contig_end(&s->st) && stream_ooo_bytes(&s->st) == 0) {
         eng_finish(e, s, SO_CLIENT_RESET, true);
         return;
     }

@@ -103,7 +103,9 @@ struct eng_stats {
     uint64_t acks_delayed;         /* pure ACKs that waited for the delay (none piggybacked) */
     uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;
     uint64_t gaps_skipped, gap_bytes_lost, partial_requests_lost, syn_refused_retries;
-    uint64_t gap_requests_lost;    /* requests a capture gap hit (skipped or resynced) */
+    uint64_t gap_requests_lost;    /* requests a capture gap hit (skipped or resynced): the
+                                    * boundaries seen in what was skipped, and one for the
+                                    * hole; a hole may hide more (its own boundaries are lost) */
     /* from the target */
     uint64_t replies, replies_no_session, replies_data_bytes, replies_bad_ack;
     /* request / answer pacing */

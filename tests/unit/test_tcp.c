@@ -1198,6 +1198,35 @@ static void test_capture_gap_waits_for_the_answer(void **state)
     fx_free(f);
 }
 
+static void test_capture_gap_then_client_reset(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    gap_setup(f, 40045);
+    /* BBBB and CCCC are lost to the capture; DDDD and EEEE, after it, are captured,
+     * then the client resets. The requests after the hole still go, then the RST. */
+    cap(f, 40045, TCPF_ACK, C_ISN + 13, S_ISN + 31, "DDDD");
+    cap(f, 40045, TCPF_ACK, C_ISN + 17, S_ISN + 41, "EEEE");
+    cap(f, 40045, TCPF_RST | TCPF_ACK, C_ISN + 21, S_ISN + 51, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    advance(f, 30000);
+    gap_expect_restart(f, 40045, C_ISN + 13, "DDDD");
+    reply_len(f, 40045, TCPF_ACK, T_ISN + 5001, C_ISN + 17, 10);
+    size_t k = fresh(f, &p);
+    assert_int_equal(k, 1);
+    assert_memory_equal(p->data, "EEEE", 4);
+    reply_len(f, 40045, TCPF_ACK, T_ISN + 5011, C_ISN + 21, 10);
+    k = fresh(f, &p);
+    assert_true(k >= 1);
+    assert_true(p[k - 1].flags & TCPF_RST);
+    const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->gaps_skipped, 1);
+    assert_int_equal(st->gap_requests_lost, 1);
+    assert_int_equal(st->outcome[SO_CLIENT_RESET], 1);
+    assert_int_equal(st->lost_requests[SO_CLIENT_RESET], 0);
+    fx_free(f);
+}
+
 static struct fx *fx_with(void (*tweak)(struct eng_conf *c))
 {
     struct fx *f = fx_new(false);
@@ -1513,6 +1542,7 @@ int main(void)
         cmocka_unit_test(test_capture_gap_of_a_whole_request),
         cmocka_unit_test(test_capture_gap_filled_by_a_resent_copy),
         cmocka_unit_test(test_capture_gap_waits_for_the_answer),
+        cmocka_unit_test(test_capture_gap_then_client_reset),
         cmocka_unit_test(test_copies_use_distinct_ports),
         cmocka_unit_test(test_sampling_is_per_session_and_stable),
         cmocka_unit_test(test_memory_limit_refuses_then_recovers),
