@@ -304,7 +304,7 @@ def notes_for(name, runs, repeats):
         notes.append("%d of %d runs failed" % (repeats - ok, repeats))
     if not runs:
         return notes
-    if name in ("ka10", "ka50", "ka50pcap", "ka100", "short"):
+    if name in ("ka10", "ka50", "ka50pcap", "ka50v6", "ka100", "short"):
         load = median_of(runs, "load_rps")
         if load is not None:
             s = "load %s req/s" % fmt(load, 0)

@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [scenario...]        (as root; default: all scenarios)
 #
-# Scenarios: ka10 ka50 ka50pcap ka100 short bulk idle offline (see bench/README.md).
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
@@ -13,7 +13,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$BENCH_DIR/.." && pwd)
-ALL=(ka10 ka50 ka50pcap ka100 short bulk idle offline)
+ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline)
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-360}   # seconds, one run of one scenario
 CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}

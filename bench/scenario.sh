@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka50pcap ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -164,7 +164,7 @@ client_tuning() {
 wrk_run() {
     local prefix=$1 out=$2 rc=0 args
     args=(-t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s -s "${WRK_SCRIPT:-$BENCH_DIR/uris.lua}"
-        "http://$IP_ONL/" -- "$prefix")
+        "${WRK_URL:-http://$IP_ONL/}" -- "$prefix")
     [ "$MODE" = close ] && args+=(close)
     on_cli timeout $((DUR + 30)) wrk "${args[@]}" >"$out" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || log "wrk exited with status $rc"
@@ -173,7 +173,8 @@ wrk_run() {
 }
 
 # TC_CAPTURE_ARGS: capture options of the scenario, after the lab's default command line
-# (ka50pcap: --pcap-capture -i eth0).
+# (ka50pcap: --pcap-capture -i eth0); TC_BASE_ARGS replaces that command line and WRK_URL the
+# online server's URL (ka50v6: the same over IPv6).
 run_wrk_scenario() {
     local rps join
     lab_up
@@ -193,7 +194,7 @@ run_wrk_scenario() {
 
     bench_intercept
     # shellcheck disable=SC2086 # split into words on purpose
-    bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" ${TC_CAPTURE_ARGS:-}
+    bench_tcpcopy ${TC_BASE_ARGS:-"${TCPCOPY_ARGS_DEFAULT[@]}"} ${TC_CAPTURE_ARGS:-}
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -483,6 +484,9 @@ ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
 ka50pcap) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} \
     TC_CAPTURE_ARGS="--pcap-capture -i eth0" run_wrk_scenario ;;
+ka50v6) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} WRK_URL="http://[2001:db8:1::10]/" \
+    TC_BASE_ARGS="-x [2001:db8:1::10]:80-[2001:db8:1::20]:8080 -s 192.0.2.30 -c 2001:db8:3::x" \
+    run_wrk_scenario ;;
 ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
 short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
 bulk) run_bulk ;;

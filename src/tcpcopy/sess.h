@@ -71,10 +71,12 @@ struct sess {
 
     struct tuple ckey; /* client -> online, as captured */
     uint16_t copy;     /* which of the -n copies of that client session (0 first) */
+    uint16_t rebuilds; /* new connections after the target closed (REBUILDS_MAX) */
     struct tuple tkey; /* rewritten client -> target, as sent */
 
     uint8_t state;     /* enum sess_state */
     uint8_t outcome;   /* enum sess_outcome once decided */
+    uint16_t syn_tries; /* SYNs sent for the current handshake */
     uint32_t flags;    /* enum sess_flag bits */
     uint8_t c_ws;      /* client's window scale from its SYN (what the target was told) */
     uint8_t t_ws;      /* target's window scale, if both sides offered it */
@@ -83,9 +85,8 @@ struct sess {
     uint16_t t_mss;    /* target's MSS option */
     uint16_t c_mss;    /* client's MSS option */
     uint16_t c_win;    /* client's last window field (already in the client's scale) */
-    uint16_t syn_tries;
     bool refused;      /* the target refused a SYN: retrying with backoff */
-    uint32_t c_rtt_us; /* the client's round trip, its SYN to its handshake ACK (0: unknown) */
+    uint8_t nsacked;   /* ranges in sacked[] */
 
     /* Client side, in the client's own sequence space (we keep its ISN). */
     uint32_t c_isn;
@@ -108,6 +109,7 @@ struct sess {
 
     uint32_t srtt_us, rttvar_us, rto_us;
     uint32_t rtt_seq;                   /* segment being timed (Karn: never a retransmission) */
+    uint32_t c_rtt_us; /* the client's round trip, its SYN to its handshake ACK (0: unknown) */
     uint64_t rtt_t0_us;
     uint64_t t0_us;                     /* when the client's SYN was seen */
     uint64_t last_active_us;            /* last packet either way */
@@ -123,12 +125,10 @@ struct sess {
     struct sess_sack {
         uint32_t lo, hi;
     } sacked[PKT_SACK_MAX];             /* target's SACK scoreboard above snd_una, sorted */
-    uint8_t nsacked;
 
     struct sess_mark *marks;            /* FIFO of request boundaries not yet passed */
     uint16_t nmarks, marks_cap, mark_head;
 
-    uint32_t rebuilds;
     uint64_t bytes_in, bytes_out;       /* client payload captured / sent to the target (new) */
     struct stream st;                   /* the client's bytes not yet acknowledged by the target */
 };
