@@ -122,6 +122,7 @@ http {
     server_tokens off;
     server {
         listen $port backlog=4096$reuse;
+        listen [::]:$port backlog=4096$reuse;
         root $dir/html;
         default_type text/html;
         location / {
