@@ -830,36 +830,42 @@ void eng_set_epoch(struct eng *e, uint16_t epoch)
     e->epoch = epoch;
 }
 
+/* A client SYN (s: the session the client key finds, if any). */
+static void capture_syn(struct eng *e, struct sess *s, const struct pkt *p,
+                        const struct xfer_rule *r, uint16_t copy)
+{
+    if (p->flags & TCPF_ACK) {
+        e->st.cap_syn_ack++; /* the online host is the client here: not ours */
+        return;
+    }
+    if (s != NULL) {
+        if (s->state != SS_CLOSED && s->c_isn == p->seq)
+            return; /* the client retransmitted its SYN; ours has its own timer */
+        if (s->state != SS_CLOSED && s->state != SS_PROBE && has_pending_data(s)) {
+            /* The client opened a new connection from the port of one whose replay is
+             * still behind (the copy lags the online server in a burst). Both go on: the
+             * old one keeps its target tuple and finishes its backlog, no longer fed by
+             * the capture; the new one takes another target port. */
+            sess_detach_c(&e->tab, s);
+            e->st.sess_overlapped++;
+        } else {
+            if (s->state != SS_CLOSED)
+                eng_finish(e, s, s->state == SS_PROBE ? SO_NOT_STARTED : SO_COMPLETE, true);
+            sess_free(e, s);
+        }
+    }
+    s = sess_create(e, p, r, copy);
+    if (s != NULL)
+        schedule(e, s);
+}
+
 static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
                         uint16_t copy, uint64_t now_us)
 {
     struct sess *s = sess_find_c(&e->tab, &p->t, copy);
 
     if (p->flags & TCPF_SYN) {
-        if (p->flags & TCPF_ACK) {
-            e->st.cap_syn_ack++; /* the online host is the client here: not ours */
-            return;
-        }
-        if (s != NULL) {
-            if (s->state != SS_CLOSED && s->c_isn == p->seq)
-                return; /* the client retransmitted its SYN; ours has its own timer */
-            if (s->state != SS_CLOSED && s->state != SS_PROBE && has_pending_data(s)) {
-                /* The client opened a new connection from the port of one whose replay
-                 * is still behind (the copy lags the online server in a burst). Both go
-                 * on: the old one keeps its target tuple and finishes its backlog, no
-                 * longer fed by the capture; the new one takes another target port. */
-                sess_detach_c(&e->tab, s);
-                e->st.sess_overlapped++;
-            } else {
-                if (s->state != SS_CLOSED)
-                    eng_finish(e, s, s->state == SS_PROBE ? SO_NOT_STARTED : SO_COMPLETE, true);
-                sess_free(e, s);
-            }
-        }
-        s = sess_create(e, p, r, copy);
-        if (s == NULL)
-            return;
-        schedule(e, s);
+        capture_syn(e, s, p, r, copy);
         return;
     }
 

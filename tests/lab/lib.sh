@@ -559,14 +559,20 @@ stop_tc() {
     return "$bad"
 }
 
-# start_http_copy: nginx online:80 and target:8080, intercept and tcpcopy with the original's
-# command lines. Sets ON_LOG and TG_LOG (the two access logs).
-start_http_copy() {
+# start_http_servers: nginx online:80 and target:8080, and intercept with the original's
+# command line (tcpcopy is the scenario's to start). Sets ON_LOG and TG_LOG (the two access
+# logs).
+start_http_servers() {
     start_nginx "$NS_ONL" 80 online
     ON_LOG=$NGINX_LOG
     start_nginx "$NS_TGT" 8080 target
     TG_LOG=$NGINX_LOG
     start_intercept
+}
+
+# start_http_copy: start_http_servers, then tcpcopy with the original's command line.
+start_http_copy() {
+    start_http_servers
     start_tcpcopy
 }
 

@@ -14,11 +14,7 @@ N_AB=${N_AB:-2000}
 COPIES=${COPIES:-50}
 N_KA=${N_KA:-20000}
 lab_up
-start_nginx "$NS_ONL" 80 online
-ON_LOG=$NGINX_LOG
-start_nginx "$NS_TGT" 8080 target
-TG_LOG=$NGINX_LOG
-start_intercept
+start_http_servers
 
 # ---- 1: -n 50 on short connections ----------------------------------------------------------
 TCPCOPY_NAME=tcpcopy-n50 start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" -n "$COPIES"

@@ -8,11 +8,7 @@ set -euo pipefail
 
 MIN_SHARE=${MIN_SHARE:-0.99}
 lab_up
-start_nginx "$NS_ONL" 80 online
-ON_LOG=$NGINX_LOG
-start_nginx "$NS_TGT" 8080 target
-TG_LOG=$NGINX_LOG
-start_intercept
+start_http_servers
 
 log "tcpcopy starts 2 s into the load"
 wrk_count_bg late 50 1000000 "http://$IP_ONL/" 10 2

@@ -18,11 +18,7 @@ set -euo pipefail
 WARN='capture: the kernel dropped'
 
 lab_up
-start_nginx "$NS_ONL" 80 online
-ON_LOG=$NGINX_LOG
-start_nginx "$NS_TGT" 8080 target
-TG_LOG=$NGINX_LOG
-start_intercept
+start_http_servers
 start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" --pcap-capture -i eth0 -B 1
 T_START=$(date +%s.%N)
 

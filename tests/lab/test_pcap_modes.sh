@@ -15,11 +15,7 @@ set -euo pipefail
 REQUESTS=${PCAP_MODES_REQUESTS:-30000}
 
 lab_up
-start_nginx "$NS_ONL" 80 online
-ON_LOG=$NGINX_LOG
-start_nginx "$NS_TGT" 8080 target
-TG_LOG=$NGINX_LOG
-start_intercept
+start_http_servers
 
 # run_mode NAME ARGS...: tcpcopy with ARGS, the load, then the comparison of this mode's
 # requests (the online log's lines since the start of the mode) and tcpcopy's kernel drops.
