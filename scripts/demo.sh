@@ -4,7 +4,7 @@
 #   online:  nginx :80,   tcpcopy -x 80-192.0.2.20:8080 -s 192.0.2.30 -c 203.0.113.x
 #   target:  nginx :8080, replies for 203.0.113.0/24 routed via 192.0.2.30
 #   assist:  intercept -i eth0 -F 'tcp and src port 8080'
-#   client:  100 curl requests, then wrk -t1 -c10 -d5s
+#   client:  100 curl requests, then wrk -t1 -c10, 40,000 requests with unique URIs
 # TC_BIN=<dir> uses existing binaries instead of building build/release. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +35,14 @@ on_cli timeout 60 bash -c '
     for i in $(seq 1 100); do
         curl -s -m 5 -o /dev/null "http://'"$IP_ONL"'/demo/$i" || echo "curl $i failed" >&2
     done'
-log "client: wrk -t1 -c10 -d5s"
-on_cli timeout 30 wrk -t1 -c10 -d5s --timeout 5s "http://$IP_ONL/" | sed 's/^/  /'
+wrk_count demo 10 40000 "http://$IP_ONL/"
 
-log "waiting for the target to settle"
-settle "lines $TG_LOG" 20 >/dev/null
+log "waiting for the target to have every request (or 10 s without progress)"
+settle "lines $TG_LOG" 120 "$(lines "$ON_LOG")" >/dev/null
 echo
 echo "==== demo report ===="
 report "$ON_LOG" "$TG_LOG"
+uri_share "$ON_LOG" "$TG_LOG" 1 '$' uris
 echo "target: $(awk '$1 ~ /^203\.0\.113\./ { print $1 }' "$TG_LOG" | sort -u | wc -l) fake client" \
     "addresses (-c 203.0.113.x), $(awk '$5 != 200' "$TG_LOG" | wc -l) answers other than 200"
 rc=0

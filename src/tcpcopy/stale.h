@@ -4,8 +4,9 @@
  *
  * A target keeps a connection's tuple after it ends: in TIME-WAIT for a minute when it
  * closed first (RFC 9293 3.6.1), or as a half-open entry. A SYN on such a tuple is answered
- * by a bare ACK of the old connection instead of a SYN-ACK, or not at all. The engine
- * learns these tuples (that ACK; a target that closed first) and notes them here.
+ * by a bare ACK of the old connection instead of a SYN-ACK (when the new SYN's sequence
+ * number and timestamp are not above the old connection's). The engine learns these tuples
+ * from that ACK and notes them here.
  *
  * A small direct-mapped table of seeded tuple hashes with an expiry each: a collision
  * forgets an older entry (the cost is one round trip to learn it again), and nothing is

@@ -1163,12 +1163,12 @@ void eng_on_reply(struct eng *e, const struct pkt *p, uint64_t now_us)
             s->last_progress_us = now_us;
         }
         if (p->flags & TCPF_FIN) {
-            if (!(s->flags & SF_TARGET_FIN)) {
-                s->flags |= SF_TARGET_FIN;
-                /* Closed first, the target keeps the tuple in TIME-WAIT for a while. */
-                if (!(s->flags & SF_FIN_SENT))
-                    stale_note(&e->stale, &s->tkey, now_us);
-            }
+            /* Closed first, the target keeps the tuple in TIME-WAIT for a minute, but that
+             * is no reason to avoid it: the copy keeps the client's ISN and timestamp clock,
+             * so a SYN that the online server accepted on a reused tuple is accepted by the
+             * target alike (RFC 6191); avoiding every such tuple ran a soak of short
+             * connections out of ports. Only an old connection's ACK marks one stale. */
+            s->flags |= SF_TARGET_FIN;
             end += 1;
         }
         /* Acknowledge the highest byte seen, even past a reply we never saw: the
@@ -1250,11 +1250,16 @@ static void on_timer(void *arg, struct wheel_node *n)
                 return;
             }
             e->st.syn_retries++;
-            /* Resent on the same tuple: an unanswered SYN is most often a target whose
-             * queues are full, where a fresh tuple would only leave one more half-open
-             * entry behind (measured: -n 50 on 2,000 short connections moved 320,000
-             * times and doubled the SYNs). A tuple the target still holds answers with an
-             * ACK, which moves the session at once (eng_on_reply). */
+            /* The first retry goes on the same tuple: a lost SYN is the usual reason, and
+             * a target whose queues are full would only get one more half-open entry from
+             * a fresh one (before handshake slots, moving at every retry moved 320,000
+             * times for 2,000 short connections with -n 50). A SYN unanswered twice may
+             * meet a target (or a firewall on its way) that silently keeps the tuple: the
+             * third goes on a fresh one. A tuple the target still holds usually answers
+             * with its old ACK, which moves the session at once (eng_on_reply); a refused
+             * SYN (RST) is about the port, not the tuple. */
+            if (s->syn_tries >= 2 && !s->refused)
+                sess_move(e, s);
             eng_send_syn(e, s);
         } else {
             if (s->backoff >= RTX_MAX_BACKOFF) {

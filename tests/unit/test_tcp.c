@@ -762,6 +762,29 @@ static void test_handshakes_wait_for_a_slot(void **state)
     fx_free(f);
 }
 
+static void test_syn_unanswered_twice_moves(void **state)
+{
+    struct fx *f = fx_new(false);
+    struct pkt *p;
+    cap(f, 40015, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    advance(f, 260000); /* the first retry: the same tuple */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->t.sport, 40015);
+    advance(f, 510000); /* the second: a fresh one, its route registered */
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_SYN);
+    assert_int_not_equal(p->t.sport, 40015);
+    assert_int_equal(f->out->routes_added, 2);
+    assert_int_equal(f->out->routes_deleted, 1);
+    uint16_t moved = p->t.sport;
+    reply(f, moved, TCPF_SYN | TCPF_ACK, T_ISN, C_ISN + 1, NULL);
+    assert_int_equal(fresh(f, &p), 1);
+    assert_int_equal(p->flags, TCPF_ACK);
+    assert_int_equal(eng_stats(f->e)->sess_moved, 1);
+    fx_free(f);
+}
+
 static void test_port_reuse_after_delivery(void **state)
 {
     struct fx *f = fx_new(false);
@@ -1525,6 +1548,7 @@ int main(void)
         cmocka_unit_test(test_idle_timeout_resets),
         cmocka_unit_test(test_session_timeout_without_progress),
         cmocka_unit_test(test_port_reuse_after_delivery),
+        cmocka_unit_test(test_syn_unanswered_twice_moves),
         cmocka_unit_test(test_handshakes_wait_for_a_slot),
         cmocka_unit_test(test_port_reuse_while_replaying),
         cmocka_unit_test(test_syn_answered_by_an_old_connection),
