@@ -7,7 +7,7 @@
 #   fuzz      clang libFuzzer build in build/fuzz, each fuzzer for FUZZ_SECONDS (60)
 #   valgrind  the unit tests of build/debug under valgrind memcheck
 #   static    cppcheck over src/ (any finding fails)
-# TC_STAGES selects stages (default: "unit lab asan fuzz valgrind"). Every stage runs even when
+# TC_STAGES selects stages (default: "static unit asan fuzz valgrind"). Every stage runs even when
 # an earlier one failed; the exit status is non-zero when any failed. The last line counts
 # individual tests across stages: "N passed, N failed". TC_BUILD_ROOT moves the build trees.
 set -uo pipefail

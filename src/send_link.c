@@ -65,12 +65,17 @@ struct sender *sender_link_open(const struct sender_conf *c, const struct sender
     }
     s = calloc(1, sizeof(*s));
     l = calloc(1, sizeof(*l));
+    /* Descriptors to -1 before any way out: a zeroed one is fd 0, which the cleanup
+     * would close. */
+    if (l != NULL)
+        l->fd = -1;
+    if (s != NULL) {
+        s->fd4 = -1;
+        s->fd6 = -1;
+        s->link = l;
+    }
     if (!s || !l)
         goto nomem;
-    s->fd4 = -1;
-    s->fd6 = -1;
-    s->link = l;
-    l->fd = -1;
     s->batch = c && c->batch ? c->batch : 64;
     s->slot = c && c->slot ? c->slot : 1500;
     s->headroom = LINK_HEADROOM;

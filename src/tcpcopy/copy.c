@@ -38,8 +38,8 @@
  * overflowing gives one line per interval with the packets lost since the last. */
 #define DROPS_CHECK_US (1ULL * 1000000)
 #define DROPS_WARN_US (10ULL * 1000000)
-/* Without -L, this long with no intercept connection up ends tcpcopy: every
- * session it copies meanwhile is blind (no replies), so it is doing harm. */
+/* With no intercept connection up, every session copied meanwhile is blind (no replies):
+ * tcpcopy keeps running and reconnecting, and says so again this often. */
 #define LOST_REPORT_US (60ULL * 1000000) /* how often a total loss is logged again */
 
 struct copy {
