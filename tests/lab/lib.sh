@@ -686,6 +686,20 @@ proc_fds() {
     echo "$n"
 }
 
+# short_sessions N PREFIX: from the client, N sessions one after another, each one request
+# "GET /PREFIX/<i>" with Connection: close; fails when the client does.
+short_sessions() {
+    on_cli "$LAB_PY" - "$IP_ONL" "$1" "$2" <<'PY'
+import socket, sys
+for i in range(int(sys.argv[2])):
+    s = socket.create_connection((sys.argv[1], 80), timeout=5)
+    s.sendall(b"GET /%s/%d HTTP/1.1\r\nHost: online\r\nConnection: close\r\n\r\n" % (sys.argv[3].encode(), i))
+    while s.recv(65536):
+        pass
+    s.close()
+PY
+}
+
 # wrk_count NAME CONNS TOTAL URL [MAX_SECS] [DELAY_MS]: a load bounded by count, not by time,
 # so that what it asks of the copy is the same on a fast or a slow machine. From the client,
 # wrk -t1 -cCONNS sends requests with unique URIs /NAME/1/<n> and stops once TOTAL answers

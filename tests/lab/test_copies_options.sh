@@ -27,15 +27,7 @@ stop_copy() {
 
 # ---- a: -n 3 -r 50 ---------------------------------------------------------------------------
 TCPCOPY_NAME=tcpcopy-a start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" -n 3 -r 50
-on_cli "$LAB_PY" - "$IP_ONL" <<'PY' || fail "a: the client failed"
-import socket, sys
-for i in range(600):
-    s = socket.create_connection((sys.argv[1], 80), timeout=5)
-    s.sendall(b"GET /nr/%d HTTP/1.1\r\nHost: online\r\nConnection: close\r\n\r\n" % i)
-    while s.recv(65536):
-        pass
-    s.close()
-PY
+short_sessions 600 nr || fail "a: the client failed"
 assert_eq "$(grep -c ' /nr/' "$ON_LOG")" 600 "a: sessions online"
 settle "grep -c ' /nr/' $TG_LOG" 30 "" 3 >/dev/null
 stop_copy a

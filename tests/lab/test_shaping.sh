@@ -53,15 +53,7 @@ RESULTS+=("n3 $N_REQ/300")
 # ---- -r 50 ---------------------------------------------------------------------------------
 start_tcpcopy "${XS[@]}" -c 203.0.113.x -r 50
 log "-r 50: 1000 short sessions"
-on_cli "$LAB_PY" - "$IP_ONL" <<'PY' || fail "-r 50: the client failed"
-import socket, sys
-for i in range(1000):
-    s = socket.create_connection((sys.argv[1], 80), timeout=5)
-    s.sendall(b"GET /r50/%d HTTP/1.1\r\nHost: online\r\nConnection: close\r\n\r\n" % i)
-    while s.recv(65536):
-        pass
-    s.close()
-PY
+short_sessions 1000 r50 || fail "-r 50: the client failed"
 settle "target_lines r50 | wc -l" 30 "" 3 >/dev/null
 stop_copy r50
 N_ON=$(grep -c ' /r50/' "$ON_LOG" || true)
