@@ -43,12 +43,15 @@ static void use_xfer(const struct xfer_map *m)
         CHECK(r->target.af == AF_INET || r->target.af == AF_INET6);
         /* Each rule is reachable by its own online side, or shadowed by an
          * earlier any-address rule on the same port and of the same family
-         * (xfer_shadowed_by says which); a rule never takes another family. */
+         * (xfer_shadowed_by says which); a rule never takes another family. An
+         * any-address rule is probed with its target's address, which an earlier
+         * rule may name as its own online address: that rule wins for it. */
         const struct addr *dst = addr_is_any(&r->online) ? &r->target : &r->online;
         const struct xfer_rule *hit = xfer_match(m, dst, r->online_port);
         CHECK(hit != NULL && hit <= r && hit->online_port == r->online_port);
         CHECK(hit->target.af == r->target.af);
-        CHECK(hit == r || hit == xfer_shadowed_by(m, i));
+        CHECK(hit == r || hit == xfer_shadowed_by(m, i) ||
+              (addr_is_any(&r->online) && addr_eq(&hit->online, dst)));
     }
 }
 
