@@ -26,7 +26,7 @@ uint32_t gate_answer_bytes(const struct sess *s)
      * Connection: close) has its FIN acknowledged by the client before the client's own
      * FIN, whose mark then asks for the answer plus one: counting the target's FIN the
      * same way completes such an answer by its bytes, not by a quiet interval. */
-    return s->rcv_nxt - (s->t_isn + 1);
+    return s->tc.rcv_nxt - (s->tc.t_isn + 1);
 }
 
 struct sess_mark *gate_peek(struct sess *s)
@@ -47,21 +47,24 @@ void gate_pop(struct sess *s)
     s->nmarks--;
 }
 
-bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact, struct eng_stats *st)
+void gate_clear(struct sess *s)
+{
+    free(s->marks);
+    s->marks = NULL;
+    s->nmarks = s->marks_cap = s->mark_head = 0;
+}
+
+bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact)
 {
     if (s->nmarks == s->marks_cap) {
-        if (s->marks_cap >= MARKS_MAX) {
-            st->marks_dropped++;
+        if (s->marks_cap >= MARKS_MAX)
             return false;
-        }
         uint32_t ncap = s->marks_cap ? (uint32_t)s->marks_cap * 2 : 4;
         if (ncap > MARKS_MAX)
             ncap = MARKS_MAX;
         struct sess_mark *nm = malloc(ncap * sizeof(*nm));
-        if (nm == NULL) {
-            st->marks_dropped++;
+        if (nm == NULL)
             return false;
-        }
         /* Unroll the ring into the new array. */
         for (uint16_t i = 0; i < s->nmarks; i++)
             nm[i] = s->marks[(s->mark_head + i) % s->marks_cap];
@@ -76,31 +79,33 @@ bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact, struct e
 }
 
 /* A client segment starting at seq carried acknowledgement `ack`. */
-void gate_note(struct sess *s, const struct pkt *p, uint32_t seq, struct eng_stats *st)
+bool gate_note(struct sess *s, const struct pkt *p, uint32_t seq)
 {
     bool exact = seq == stream_end(&s->st);
     if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE))
-        return;
+        return true;
     uint32_t resp = p->ack - s->ack_base;
     if ((int32_t)(resp - s->last_resp) <= 0)
-        return; /* no new answer bytes: same request (or a pipelined one) */
+        return true; /* no new answer bytes: same request (or a pipelined one) */
     struct sess_mark *last = gate_last(s);
     if (last != NULL && seq_le(seq, last->seq)) {
         if (last->seq == seq) {
             last->resp = resp;
             s->last_resp = resp;
         }
-        return;
+        return true;
     }
-    if (seq_lt(seq, s->snd_max))
-        return; /* those bytes already went out */
-    if (gate_push(s, seq, resp, exact, st))
-        s->last_resp = resp;
+    if (seq_lt(seq, s->tc.snd_max))
+        return true; /* those bytes already went out */
+    if (!gate_push(s, seq, resp, exact))
+        return false;
+    s->last_resp = resp;
+    return true;
 }
 
 uint64_t gate_quiet_us(const struct sess *s)
 {
-    uint64_t q = (uint64_t)s->srtt_us * 4;
+    uint64_t q = (uint64_t)s->tc.srtt_us * 4;
     if (q < QUIET_MIN_US)
         q = QUIET_MIN_US;
     if (q > QUIET_MAX_US)
@@ -109,31 +114,25 @@ uint64_t gate_quiet_us(const struct sess *s)
 }
 
 /* May the bytes after mark m go? See "The gate" at the top of this file. */
-bool gate_open(struct sess *s, const struct sess_mark *m, const struct gate_conf *c,
-               struct eng_stats *st)
+enum gate_verdict gate_open(struct sess *s, const struct sess_mark *m, const struct gate_conf *c,
+                            bool *began)
 {
+    *began = false;
     if (c->no_wait)
-        return true;
+        return GATE_NO_WAIT;
     uint32_t need = m->resp - s->passed_resp;
     uint32_t got = gate_answer_bytes(s) - s->resp_at_mark;
     if (s->gate_since_us == 0) {
         s->gate_since_us = c->now_us;
-        if (got < need)
-            st->gate_waits++;
+        *began = got < need;
     }
-    if (got >= need) {
-        st->gate_by_bytes++;
-        return true;
-    }
-    if (got > 0 && c->now_us - s->last_resp_us >= gate_quiet_us(s)) {
-        st->gate_by_quiet++;
-        return true;
-    }
-    if (c->now_us - s->gate_since_us >= c->answer_timeout_us) {
-        st->gate_by_timeout++;
-        return true;
-    }
-    return false;
+    if (got >= need)
+        return GATE_BY_BYTES;
+    if (got > 0 && c->now_us - s->last_resp_us >= gate_quiet_us(s))
+        return GATE_BY_QUIET;
+    if (c->now_us - s->gate_since_us >= c->answer_timeout_us)
+        return GATE_BY_TIMEOUT;
+    return GATE_WAIT;
 }
 
 void gate_pass(struct sess *s, const struct sess_mark *m)

@@ -9,12 +9,20 @@
 
 #include "pkt.h"
 #include "sess.h"
-#include "tcp.h"
 
 struct gate_conf {
     bool no_wait;               /* -W: every gate is open */
     uint64_t answer_timeout_us; /* the longest wait */
     uint64_t now_us;
+};
+
+/* Why the bytes after a mark may go (or that they wait). The engine counts these. */
+enum gate_verdict {
+    GATE_WAIT = 0,
+    GATE_NO_WAIT,    /* -W */
+    GATE_BY_BYTES,   /* the target answered as many bytes as the online server */
+    GATE_BY_QUIET,   /* the target's answer went quiet for a few round trips */
+    GATE_BY_TIMEOUT, /* the answer timeout passed */
 };
 
 /* Target answer so far on this connection: its payload, and its FIN as one more byte
@@ -25,16 +33,19 @@ struct sess_mark *gate_peek(struct sess *s);
 /* The newest mark, or NULL. */
 struct sess_mark *gate_last(struct sess *s);
 void gate_pop(struct sess *s);
-/* Append a mark; false (counted in st) when the ring is full and cannot grow. */
-bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact, struct eng_stats *st);
-/* A client segment p whose data starts at seq: record a mark if its
- * acknowledgement number shows a new answer. */
-void gate_note(struct sess *s, const struct pkt *p, uint32_t seq, struct eng_stats *st);
+/* Forget every mark and free the ring (the session ended). */
+void gate_clear(struct sess *s);
+/* Append a mark; false when the ring is full and cannot grow (the mark is lost). */
+bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact);
+/* A client segment p whose data starts at seq: record a mark if its acknowledgement
+ * number shows a new answer. False when such a mark was lost (the ring is full). */
+bool gate_note(struct sess *s, const struct pkt *p, uint32_t seq);
 /* How long an answer may pause before it counts as complete: 4 RTT, 20-500 ms. */
 uint64_t gate_quiet_us(const struct sess *s);
-/* May the bytes after mark m go now? Starts the wait's clock on first ask. */
-bool gate_open(struct sess *s, const struct sess_mark *m, const struct gate_conf *c,
-               struct eng_stats *st);
+/* May the bytes after mark m go now? The wait's clock starts on the first ask; *began
+ * is then set when the answer was not complete yet (a wait really began). */
+enum gate_verdict gate_open(struct sess *s, const struct sess_mark *m, const struct gate_conf *c,
+                            bool *began);
 /* m (the oldest mark) has been passed: the next answer is counted from here. */
 void gate_pass(struct sess *s, const struct sess_mark *m);
 

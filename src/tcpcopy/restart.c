@@ -17,22 +17,20 @@
  * SACK, timestamps if the client uses them, and our own window (the client's
  * window scale is unknown).
  */
-void restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
+int restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
 {
-    if (p->flags & (TCPF_FIN | TCPF_RST)) {
-        eng_finish(e, s, SO_NOT_STARTED, false);
-        return;
-    }
+    if (p->flags & (TCPF_FIN | TCPF_RST))
+        return SO_NOT_STARTED;
     if (p->data_len == 0 || p->data == NULL || !(p->flags & TCPF_ACK)) {
         e->st.probe_skipped_packets++;
-        return;
+        return SO_NONE;
     }
     bool boundary = seq_gt(p->ack, s->ack_base);
     if (!boundary) {
         s->ack_base = p->ack;
         s->flags |= SF_PROBE_DATA;
         e->st.probe_skipped_bytes += p->data_len;
-        return;
+        return SO_NONE;
     }
     e->st.sess_created++;
     e->st.sess_midstream++;
@@ -44,11 +42,13 @@ void restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
     }
     s->ack_base = p->ack; /* answers before this point are not ours to wait for */
     s->last_resp = 0;
-    eng_start(e, s, p->seq - 1);
+    admit_start(e, s, p->seq - 1);
+    return SO_NONE;
 }
 
 /* Restart toward the target with a new connection whose first byte is from. */
 static void restart_from(struct eng *e, struct sess *s, uint32_t from);
+static void restart_resync(struct eng *e, struct sess *s);
 
 /* Is seq where a request starts: the stream's first byte, or a request boundary? */
 static bool restart_at_boundary(struct sess *s, uint32_t seq)
@@ -73,20 +73,20 @@ bool restart_rebuild(struct eng *e, struct sess *s)
 {
     if (s->rebuilds >= REBUILDS_MAX)
         return false;
-    uint32_t from = s->snd_una;
+    uint32_t from = s->tc.snd_una;
     if (!restart_at_boundary(s, from)) {
         uint32_t ce = stream_contig_end(&s->st);
         struct sess_mark *next = NULL;
         for (uint16_t i = 0; i < s->nmarks && next == NULL; i++) {
             struct sess_mark *m = &s->marks[(s->mark_head + i) % s->marks_cap];
-            if (seq_gt(m->seq, s->snd_una) && m->exact && !seq_gt(m->seq, ce))
+            if (seq_gt(m->seq, s->tc.snd_una) && m->exact && !seq_gt(m->seq, ce))
                 next = m;
         }
         e->st.partial_requests_lost++;
         if (next == NULL)
             return false;
         from = next->seq;
-        e->st.gap_bytes_lost += from - s->snd_una;
+        e->st.gap_bytes_lost += from - s->tc.snd_una;
         stream_release(&s->st, &e->pool, from);
     }
     s->rebuilds++;
@@ -97,43 +97,29 @@ bool restart_rebuild(struct eng *e, struct sess *s)
 
 static void restart_from(struct eng *e, struct sess *s, uint32_t from)
 {
-    if (!(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
-        /* The old connection must be gone before a SYN with the same tuple arrives. */
-        eng_emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
-        e->st.sent_rsts++;
-    }
+    /* The old connection must be gone before a SYN with the same tuple arrives. */
+    conn_send_rst(e, s);
     /* A boundary right where the new connection starts was answered on the old one. */
     struct sess_mark *m;
     while ((m = gate_peek(s)) != NULL && seq_le(m->seq, from)) {
         s->passed_resp = m->resp;
         gate_pop(s);
     }
-    s->flags &= ~(SF_TARGET_FIN | SF_TARGET_RST | SF_FIN_SENT | SF_FIN_ACKED | SF_TS | SF_RST_SENT);
     s->state = SS_SYN_SENT;
     s->c_isn = from - 1;
-    s->snd_una = s->snd_nxt = s->snd_max = s->c_isn;
-    s->t_isn = s->rcv_nxt = s->acked_rcv = 0;
     s->resp_at_mark = 0;
     s->gate_since_us = 0;
-    s->rtt_seq = 0;
-    s->backoff = 0;
-    s->dupacks = 0;
-    s->syn_tries = 0;
-    s->nsacked = 0;
-    s->ack_at_us = 0;
     s->hole_since_us = stream_ooo_bytes(&s->st) ? e->now_us : 0;
-    eng_send_syn(e, s);
+    conn_open(e, s, s->c_isn);
 }
 
+/* The position in the client's stream is lost: start over as a session seen mid-stream. */
 static void restart_resync(struct eng *e, struct sess *s)
 {
-    if ((s->state == SS_SYN_SENT || s->state == SS_ESTAB) &&
-        !(s->flags & (SF_TARGET_RST | SF_RST_SENT))) {
-        eng_emit(e, s, TCPF_RST | TCPF_ACK, s->snd_nxt, 0, false);
-        e->st.sent_rsts++;
-    }
+    if (s->state == SS_SYN_SENT || s->state == SS_ESTAB)
+        conn_send_rst(e, s);
     e->st.sess_resynced++;
-    eng_hs_release(e, s);
+    conn_hs_release(e, s);
     /* The request the hole hit, and every request that started in what is dropped. */
     uint32_t ce = stream_contig_end(&s->st);
     uint64_t lost = 1;
@@ -145,19 +131,11 @@ static void restart_resync(struct eng *e, struct sess *s)
     while (gate_peek(s) != NULL)
         gate_pop(s);
     s->state = SS_PROBE;
-    /* SF_ACK_PENDING says the session is on the engine's ACK list: it must survive, or
-     * the session could be listed twice and the list would loop. */
-    s->flags = (s->flags & (SF_ROUTED | SF_ACK_PENDING | SF_ACK_FORCE)) | SF_PROBE_DATA;
+    s->flags = (s->flags & SF_ROUTED) | SF_PROBE_DATA;
     s->ack_base = s->c_last_ack;
-    s->snd_una = s->snd_nxt = s->snd_max = 0;
-    s->rcv_nxt = s->acked_rcv = s->t_isn = 0;
+    conn_reset(&s->tc, 0);
     s->resp_at_mark = s->passed_resp = s->last_resp = s->last_mark_seq = 0;
-    s->gate_since_us = s->rto_at_us = s->hole_since_us = s->ack_at_us = 0;
-    s->rtt_seq = 0;
-    s->nsacked = 0;
-    s->backoff = s->dupacks = 0;
-    s->syn_tries = 0;
-    s->refused = false;
+    s->gate_since_us = s->hole_since_us = 0;
 }
 
 /*
@@ -196,7 +174,7 @@ static uint64_t restart_gap_grace_us(const struct eng *e, const struct sess *s)
 static bool restart_gap_settled(const struct sess *s)
 {
     uint32_t ce = stream_contig_end(&s->st);
-    return s->state == SS_ESTAB && s->snd_una == ce && s->snd_max == ce;
+    return s->state == SS_ESTAB && s->tc.snd_una == ce && s->tc.snd_max == ce;
 }
 
 /* The first byte captured after the hole at the contiguous end. */
@@ -259,10 +237,10 @@ uint64_t restart_gap_due(const struct eng *e, struct sess *s)
     return s->hole_since_us + e->conf.gap_timeout_us;
 }
 
-void restart_skip_gap(struct eng *e, struct sess *s)
+int restart_skip_gap(struct eng *e, struct sess *s)
 {
     if (!restart_gap_settled(s))
-        return;
+        return SO_NONE;
     uint32_t ce = stream_contig_end(&s->st);
     uint32_t to;
     bool pending;
@@ -273,10 +251,10 @@ void restart_skip_gap(struct eng *e, struct sess *s)
              * mid-stream, from the client's next request. */
             restart_resync(e, s);
         }
-        return;
+        return SO_NONE;
     }
     if (e->now_us < s->hole_since_us + restart_gap_grace_us(e, s))
-        return;
+        return SO_NONE;
     e->st.gaps_skipped++;
     /* The request the hole hit, and those that started after a further hole in the
      * skipped bytes (the first boundary after the hole was inside the hit request). */
@@ -289,9 +267,8 @@ void restart_skip_gap(struct eng *e, struct sess *s)
     e->st.gap_bytes_lost += to - ce;
     stream_skip_to(&s->st, &e->pool, to);
     if ((s->flags & SF_CLIENT_FIN) && to == s->c_fin_seq && stream_held_bytes(&s->st) == 0) {
-        /* Nothing after the hole but the client's close: the session is over. */
-        eng_finish(e, s, SO_COMPLETE, true);
-        return;
+        return SO_COMPLETE; /* nothing after the hole but the client's close */
     }
     restart_from(e, s, to);
+    return SO_NONE;
 }

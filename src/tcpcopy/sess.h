@@ -17,6 +17,7 @@
 #include <sys/queue.h>
 
 #include "addr.h"
+#include "conn.h"
 #include "pkt.h"
 #include "stream.h"
 #include "wheel.h"
@@ -29,29 +30,18 @@ enum sess_state {
     SS_CLOSED,
 };
 
-/* struct sess flags (SF_*): what happened so far, shared by tcp.c, gate.c, sack.c. */
+/* struct sess flags (SF_*): what happened on the client's side, shared by the engine's
+ * files. The target connection's own flags are in struct conn (CF_*). */
 enum sess_flag {
-    SF_CLIENT_FIN = 1U << 0, /* the client's FIN was captured (c_fin_seq) */
-    SF_CLIENT_RST = 1U << 1, /* the client reset: send RST once its bytes are delivered */
-    SF_TARGET_FIN = 1U << 2,
-    SF_FIN_SENT = 1U << 3,   /* our FIN is in flight (cleared when rewound for retransmission) */
-    SF_FIN_ACKED = 1U << 4,
-    SF_TS = 1U << 5,         /* timestamps negotiated (RFC 7323) */
-    SF_C_TS = 1U << 6,       /* the client's SYN offered them */
-    SF_C_WS = 1U << 7,
-    SF_C_SACK = 1U << 8,
-    SF_ACK_PENDING = 1U << 9,/* on the ACK list for this batch */
-    SF_HAVE_ACKBASE = 1U << 10,
-    SF_RST_SENT = 1U << 11,
-    SF_TARGET_RST = 1U << 12,
-    SF_FAKED = 1U << 13,      /* our own handshake: the client's SYN was not seen */
-    SF_PROBE_DATA = 1U << 14, /* probing: ack_base is the last data segment's ack */
-    SF_ROUTED = 1U << 15,     /* intercept was told about this session */
-    SF_ACK_FORCE = 1U << 16,  /* owe an ACK even if it acknowledges nothing new */
-    SF_SACK = 1U << 17,       /* SACK permitted both ways (RFC 2018) */
-    SF_RECOVERY = 1U << 18,   /* in fast recovery until recover is acknowledged */
-    SF_HS_SLOT = 1U << 19,    /* holds one of the engine's handshake slots */
-    SF_HS_WAIT = 1U << 20,    /* waits for one (on the engine's queue) */
+    SF_CLIENT_FIN = 1U << 0,  /* the client's FIN was captured (c_fin_seq) */
+    SF_CLIENT_RST = 1U << 1,  /* the client reset: send RST once its bytes are delivered */
+    SF_C_TS = 1U << 2,        /* the client's SYN offered timestamps */
+    SF_C_WS = 1U << 3,
+    SF_C_SACK = 1U << 4,
+    SF_HAVE_ACKBASE = 1U << 5,
+    SF_FAKED = 1U << 6,       /* our own handshake: the client's SYN was not seen */
+    SF_PROBE_DATA = 1U << 7,  /* probing: ack_base is the last data segment's ack */
+    SF_ROUTED = 1U << 8,      /* intercept was told about this session */
 };
 
 /* A request boundary: the client sent byte `seq` only after it had received `resp`
@@ -66,7 +56,7 @@ struct sess {
     struct sess *next_c, *next_t; /* hash chains: by client key, by target key */
     TAILQ_ENTRY(sess) all;        /* every live session, oldest activity first */
     struct sess *next_ack;        /* sessions owing the target an ACK this batch */
-    TAILQ_ENTRY(sess) hs_wait;    /* with SF_HS_WAIT: the queue for a handshake slot */
+    TAILQ_ENTRY(sess) hs_wait;    /* with CF_HS_WAIT: the queue for a handshake slot */
     struct wheel_node timer;
 
     struct tuple ckey; /* client -> online, as captured */
@@ -76,17 +66,11 @@ struct sess {
 
     uint8_t state;     /* enum sess_state */
     uint8_t outcome;   /* enum sess_outcome once decided */
-    uint16_t syn_tries; /* SYNs sent for the current handshake */
-    uint32_t flags;    /* enum sess_flag bits */
     uint8_t c_ws;      /* client's window scale from its SYN (what the target was told) */
-    uint8_t t_ws;      /* target's window scale, if both sides offered it */
-    uint8_t backoff;   /* RTO doublings since the last progress */
-    uint8_t dupacks;
-    uint16_t t_mss;    /* target's MSS option */
     uint16_t c_mss;    /* client's MSS option */
     uint16_t c_win;    /* client's last window field (already in the client's scale) */
-    bool refused;      /* the target refused a SYN: retrying with backoff */
-    uint8_t nsacked;   /* ranges in sacked[] */
+    uint16_t flags;    /* enum sess_flag bits */
+    uint16_t nmarks, marks_cap, mark_head; /* the ring at marks */
 
     /* Client side, in the client's own sequence space (we keep its ISN). */
     uint32_t c_isn;
@@ -97,37 +81,19 @@ struct sess {
     uint32_t last_mark_seq; /* where the latest passed mark was (a request start) */
     uint32_t c_tsval0;    /* client's TSval in its SYN, to seed ours */
     uint32_t c_last_ack;  /* acknowledgement number of the client's latest data segment */
-
-    /* Toward the target. */
-    uint32_t snd_una, snd_nxt, snd_max; /* client sequence space */
-    uint32_t snd_wnd;                   /* target's window in bytes (scaled) */
-    uint32_t t_isn;
-    uint32_t rcv_nxt;                   /* highest target seq seen + 1 (what we acknowledge) */
-    uint32_t acked_rcv;                 /* rcv_nxt in the last packet we sent */
-    uint32_t ts_recent;                 /* target's latest TSval, echoed */
-    uint32_t resp_at_mark;              /* target answer bytes when the last mark passed */
-
-    uint32_t srtt_us, rttvar_us, rto_us;
-    uint32_t rtt_seq;                   /* segment being timed (Karn: never a retransmission) */
     uint32_t c_rtt_us; /* the client's round trip, its SYN to its handshake ACK (0: unknown) */
-    uint64_t rtt_t0_us;
+    uint32_t resp_at_mark; /* target answer bytes when the last mark passed */
+
+    struct conn tc;       /* the connection toward the target (conn.c) */
+
     uint64_t t0_us;                     /* when the client's SYN was seen */
     uint64_t last_active_us;            /* last packet either way */
     uint64_t last_progress_us;          /* last time the target acknowledged or answered */
     uint64_t last_resp_us;              /* last target answer byte */
     uint64_t gate_since_us;             /* when the current mark started waiting (0: not) */
-    uint64_t rto_at_us;                 /* retransmission deadline (0: none) */
-    uint64_t ack_at_us;                 /* a delayed ACK is due then (0: none owed) */
-
-    uint32_t recover;                   /* snd_max when fast recovery began (RFC 6582) */
-    uint32_t rtx_next;                  /* in recovery: where to look for the next hole */
     uint64_t hole_since_us;             /* the captured stream has had a gap since then */
-    struct sess_sack {
-        uint32_t lo, hi;
-    } sacked[PKT_SACK_MAX];             /* target's SACK scoreboard above snd_una, sorted */
 
     struct sess_mark *marks;            /* FIFO of request boundaries not yet passed */
-    uint16_t nmarks, marks_cap, mark_head;
 
     uint64_t bytes_in, bytes_out;       /* client payload captured / sent to the target (new) */
     struct stream st;                   /* the client's bytes not yet acknowledged by the target */

@@ -1,7 +1,14 @@
 /*
- * tcp_impl: what the engine's files share (tcp.c: the state machine; restart.c: how
- * a session starts again after it began mid-stream, was closed by the target, or
- * lost bytes to the capture). Private to the engine.
+ * tcp_impl: what the engine's files share. Private to the engine. The files, each
+ * calling only those listed after it (no cycles):
+ *
+ *   client.c   the capture side: a client packet (eng_on_capture)
+ *   reply.c    the reply side: a target packet relayed by intercept (eng_on_reply)
+ *   tcp.c      the engine's life, the timers (eng_tick), outcomes, reports
+ *   restart.c  sessions that start mid-stream, are rebuilt, or lose bytes to the capture
+ *   admit.c    admission: sampling, memory, client addresses and ports, routes
+ *   conn.c     the connection toward the target (its sender)
+ *   gate.c, sack.c, stream.c, sess.c, stale.c, wheel.c: data structures
  */
 #ifndef TC_TCP_IMPL_H
 #define TC_TCP_IMPL_H
@@ -9,12 +16,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "gate.h"
 #include "log.h"
 #include "sess.h"
 #include "stale.h"
 #include "stream.h"
 #include "tcp.h"
+#include "transfer.h"
 #include "wheel.h"
 
 #define REBUILDS_MAX 8
@@ -34,32 +43,42 @@ struct eng {
     struct eng_stats st;
     uint64_t t_start_us;
     uint16_t epoch;
-    struct gate_conf gate;
     struct log_rl rl_full, rl_mem, rl_coll, rl_refuse;
 };
 
 /* tcp.c */
-/* Build and hand over one segment toward the target (len bytes of client data from seq). */
-void eng_emit(struct eng *e, struct sess *s, uint8_t flags, uint32_t seq, uint32_t len, bool syn_opts);
 /* The session is over: record why, reset the target side if asked, free its bytes, linger. */
 void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst);
-/* Send (or resend) the session's SYN, once it holds a handshake slot; without a free slot
- * it waits in line and sends when one is released. */
-void eng_send_syn(struct eng *e, struct sess *s);
-/* The session leaves the handshake (established, ended, restarting): its slot, or its
- * place in line, goes to the next session waiting. */
-void eng_hs_release(struct eng *e, struct sess *s);
-/* Start toward the target with ISN isn: register the route, send the SYN. */
-void eng_start(struct eng *e, struct sess *s, uint32_t isn);
+/* Arm the session's timer for its earliest deadline. */
+void eng_schedule(struct eng *e, struct sess *s);
+/* Send what may be sent (conn_output); a client reset whose bytes are all delivered ends
+ * the session. */
+void eng_output(struct eng *e, struct sess *s);
 
 /* restart.c */
-/* A client packet of a session seen mid-stream (state SS_PROBE). */
-void restart_probe(struct eng *e, struct sess *s, const struct pkt *p);
+/* A client packet of a session seen mid-stream (state SS_PROBE). SO_NONE, or the outcome
+ * the session ends with. */
+int restart_probe(struct eng *e, struct sess *s, const struct pkt *p);
 /* The target ended the connection while client bytes wait; false: the session must end. */
 bool restart_rebuild(struct eng *e, struct sess *s);
 /* When a hole in the captured stream is to be looked at again (UINT64_MAX: no timer; an
- * event will reschedule), and looking at it: skip it, start over, or wait on. */
+ * event will reschedule), and looking at it: skip it, start over, or wait on. SO_NONE, or
+ * the outcome the session ends with (nothing but the client's close followed the hole). */
 uint64_t restart_gap_due(const struct eng *e, struct sess *s);
-void restart_skip_gap(struct eng *e, struct sess *s);
+int restart_skip_gap(struct eng *e, struct sess *s);
+
+/* admit.c */
+/* -r and -g: is this client session one to copy? */
+bool admit_sampled(const struct eng *e, const struct pkt *p);
+/* A new session for client packet p under rule r (copy number copy), linked in the table,
+ * in no state yet. NULL (counted) if it cannot be placed. */
+struct sess *admit_alloc(struct eng *e, const struct pkt *p, const struct xfer_rule *r,
+                         uint16_t copy);
+/* Start toward the target with ISN isn: register the route, open the connection. */
+void admit_start(struct eng *e, struct sess *s, uint32_t isn);
+/* Move s to a fresh target tuple (the target still holds this one); false if none free. */
+bool admit_move(struct eng *e, struct sess *s);
+/* Release everything s holds (route, timer, bytes, slot) and recycle it. */
+void admit_free(struct eng *e, struct sess *s);
 
 #endif

@@ -1,0 +1,175 @@
+/*
+ * test_admit: which sessions are copied, and as whom. -r samples by client address and
+ * port (the same answer for every packet, near the share asked); -n copies get distinct
+ * ports; a client whose family cannot reach the target is counted, not copied; past 90%
+ * of the memory bound new sessions are refused; a tuple the target still holds is
+ * avoided; moving a session re-registers its route.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tcp_impl.h"
+
+struct fx {
+    uint8_t buf[1600];
+    size_t routes_added, routes_deleted;
+    struct xfer_map xfer;
+    struct eng_conf conf;
+    struct eng *e;
+};
+
+static uint8_t *io_buf(void *arg, size_t *cap)
+{
+    struct fx *f = arg;
+    *cap = sizeof(f->buf);
+    return f->buf;
+}
+
+static void io_send(void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+}
+
+static void io_route(void *arg, bool add, const struct chan_route *r)
+{
+    struct fx *f = arg;
+    (void)r;
+    if (add)
+        f->routes_added++;
+    else
+        f->routes_deleted++;
+}
+
+static struct fx *fx_new(uint8_t pct, uint16_t copies, uint64_t mem_max)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[128];
+    assert_non_null(f);
+    assert_int_equal(xfer_parse(&f->xfer, "80-192.0.2.20:8080", err, sizeof(err)), 0);
+    eng_conf_defaults(&f->conf);
+    f->conf.xfer = &f->xfer;
+    f->conf.sample_pct = pct;
+    f->conf.copies = copies;
+    if (mem_max)
+        f->conf.mem_max = mem_max;
+    struct eng_io io = {.arg = f, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
+    f->e = eng_new(&f->conf, &io, 1000000, 3);
+    assert_non_null(f->e);
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    eng_free(f->e);
+    free(f);
+}
+
+static struct pkt client(const char *src, uint16_t sport)
+{
+    struct pkt p;
+    memset(&p, 0, sizeof(p));
+    assert_true(addr_parse(&p.t.src, src));
+    assert_true(addr_parse(&p.t.dst, "192.0.2.10"));
+    p.t.sport = sport;
+    p.t.dport = 80;
+    return p;
+}
+
+static void test_sampling(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(30, 1, 0);
+    unsigned in = 0;
+    for (uint16_t port = 10000; port < 20000; port++) {
+        struct pkt p = client("198.51.100.10", port);
+        bool a = admit_sampled(f->e, &p);
+        assert_int_equal(a, admit_sampled(f->e, &p)); /* every packet agrees */
+        in += a;
+    }
+    assert_true(in > 2500 && in < 3500);
+    fx_free(f);
+}
+
+static void test_copies_distinct_ports(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(100, 50, 0);
+    struct pkt p = client("198.51.100.10", 40000);
+    uint16_t ports[50];
+    for (uint16_t c = 0; c < 50; c++) {
+        struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], c);
+        assert_non_null(s);
+        ports[c] = s->tkey.sport;
+        for (uint16_t d = 0; d < c; d++)
+            assert_int_not_equal(ports[c], ports[d]);
+    }
+    assert_int_equal(ports[0], 40000); /* the first copy keeps the client's port */
+    assert_int_equal(f->e->st.sess_collisions, 0);
+    fx_free(f);
+}
+
+static void test_family_and_memory(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(100, 1, 64 * 4096);
+    struct pkt p6 = client("2001:db8:2::10", 40000);
+    assert_true(addr_parse(&p6.t.dst, "2001:db8:1::10"));
+    assert_null(admit_alloc(f->e, &p6, &f->xfer.rules[0], 0));
+    assert_int_equal(f->e->st.sess_family_mismatch, 1);
+
+    /* Fill the pool past 90%: the next session is refused. */
+    struct pkt p = client("198.51.100.10", 40001);
+    struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
+    assert_non_null(s);
+    admit_start(f->e, s, 1000);
+    static uint8_t data[60 * 4096];
+    assert_true(stream_put(&s->st, &f->e->pool, 1001, data, sizeof(data), 1U << 30) > 0);
+    struct pkt q = client("198.51.100.10", 40002);
+    assert_null(admit_alloc(f->e, &q, &f->xfer.rules[0], 0));
+    assert_int_equal(f->e->st.sess_refused_memory, 1);
+    fx_free(f);
+}
+
+static void test_stale_and_move(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(100, 1, 0);
+    struct pkt p = client("198.51.100.10", 40000);
+    struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
+    assert_non_null(s);
+    admit_start(f->e, s, 1000);
+    assert_int_equal(f->routes_added, 1);
+    struct tuple old = s->tkey;
+    assert_true(admit_move(f->e, s));
+    assert_int_not_equal(s->tkey.sport, old.sport);
+    assert_int_equal(f->routes_added, 2);
+    assert_int_equal(f->routes_deleted, 1);
+    assert_ptr_equal(sess_find_t(&f->e->tab, &s->tkey), s);
+    assert_null(sess_find_t(&f->e->tab, &old));
+    /* The old tuple is now known stale: a new session from that port avoids it. */
+    admit_free(f->e, s);
+    assert_int_equal(f->routes_deleted, 2);
+    struct sess *n = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
+    assert_non_null(n);
+    assert_int_not_equal(n->tkey.sport, old.sport);
+    assert_int_equal(f->e->st.sess_stale_avoided, 1);
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_copies_distinct_ports),
+        cmocka_unit_test(test_family_and_memory),
+        cmocka_unit_test(test_stale_and_move),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
