@@ -6,7 +6,8 @@
 #   asan      AddressSanitizer + UBSan build in build/asan, unit and lab tests
 #   fuzz      clang libFuzzer build in build/fuzz, each fuzzer for FUZZ_SECONDS (60)
 #   valgrind  the unit tests of build/debug under valgrind memcheck
-#   static    cppcheck over src/ (any finding fails)
+#   static    cppcheck over src/ (any finding fails); scripts/structure.py (file and function
+#             lengths, call and include cycles between files)
 # TC_STAGES selects stages (default: "static unit asan fuzz valgrind"). Every stage runs even when
 # an earlier one failed; the exit status is non-zero when any failed. The last line counts
 # individual tests across stages: "N passed, N failed". TC_BUILD_ROOT moves the build trees.
@@ -119,6 +120,12 @@ if has_stage static; then
         record static 1 0
     else
         record static 0 1 "cppcheck findings"
+    fi
+    say "static: structure of src/"
+    if python3 scripts/structure.py src; then
+        record static 1 0
+    else
+        record static 0 1 "structure"
     fi
 fi
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Check the structure targets of src/ (doc/design.md, "Structure rules"):
+
+  - no file over 700 lines;
+  - no function over 80 lines, except option parsing (*_opts_parse);
+  - no call cycle between .c files: file A calls a function defined in file B, and B
+    (directly or through others) calls one defined in A;
+  - no include cycle between headers.
+
+Functions are found with Universal Ctags. Prints every violation and exits 1 if any.
+Usage: scripts/structure.py [SRC_DIR]
+"""
+import os
+import re
+import subprocess
+import sys
+
+MAX_FILE_LINES = 700
+MAX_FUNC_LINES = 80
+FUNC_EXEMPT = re.compile(r"_opts_parse$")
+
+
+def sources(root):
+    out = []
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.endswith((".c", ".h")):
+                out.append(os.path.join(d, f))
+    return sorted(out)
+
+
+def program_of(path, root):
+    """'tcpcopy', 'intercept' or '' (common): calls only resolve within a program."""
+    rel = os.path.relpath(path, root).split(os.sep)
+    return rel[0] if len(rel) > 1 else ""
+
+
+def ctags_functions(files):
+    """[(name, file, start, end, is_static)] for every function definition."""
+    cmd = ["ctags", "--fields=+neS", "--c-kinds=f", "-o", "-"] + files
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    funcs = []
+    for line in text.splitlines():
+        cols = line.split("\t")
+        name, path = cols[0], cols[1]
+        start = end = None
+        static = False
+        for c in cols[3:]:
+            if c.startswith("line:"):
+                start = int(c[5:])
+            elif c.startswith("end:"):
+                end = int(c[4:])
+            elif c.startswith("file:"):
+                static = True
+        if start is not None and end is not None:
+            funcs.append((name, path, start, end, static))
+    return funcs
+
+
+def strip_c(text):
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    return re.sub(r'"(\\.|[^"\\])*"', '""', text)
+
+
+def cycles(graph):
+    """Strongly connected components with more than one node (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else "src"
+    files = sources(root)
+    problems = []
+
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            n = sum(1 for _ in fh)
+        if n > MAX_FILE_LINES:
+            problems.append(f"{f}: {n} lines (at most {MAX_FILE_LINES})")
+
+    cfiles = [f for f in files if f.endswith(".c")]
+    funcs = ctags_functions(cfiles)
+    defined = {}  # public name -> defining files
+    for name, path, start, end, static in funcs:
+        length = end - start + 1
+        if length > MAX_FUNC_LINES and not FUNC_EXEMPT.search(name):
+            problems.append(f"{path}:{start}: {name}() is {length} lines (at most {MAX_FUNC_LINES})")
+        if not static and name != "main":
+            defined.setdefault(name, set()).add(path)
+
+    calls = {}
+    for f in cfiles:
+        with open(f, encoding="utf-8") as fh:
+            idents = set(re.findall(r"\b[A-Za-z_]\w*\b", strip_c(fh.read())))
+        prog = program_of(f, root)
+        for name in idents & defined.keys():
+            for g in defined[name]:
+                if g != f and program_of(g, root) in ("", prog):
+                    calls.setdefault(f, set()).add(g)
+    for comp in cycles(calls):
+        problems.append("call cycle between " + ", ".join(comp))
+
+    includes = {}
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            for inc in re.findall(r'^#include "([^"]+)"', fh.read(), flags=re.M):
+                for cand in (os.path.join(os.path.dirname(f), inc), os.path.join(root, inc)):
+                    if os.path.exists(cand):
+                        includes.setdefault(f, set()).add(os.path.normpath(cand))
+                        break
+    for comp in cycles(includes):
+        problems.append("include cycle between " + ", ".join(comp))
+
+    for p in problems:
+        print(p)
+    print(f"structure: {len(cfiles)} .c files, {len(funcs)} functions, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
