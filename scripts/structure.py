@@ -12,6 +12,7 @@ Usage: scripts/structure.py [SRC_DIR]
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -37,7 +38,8 @@ def program_of(path, root):
 
 def ctags_functions(files):
     """[(name, file, start, end, is_static)] for every function definition."""
-    cmd = ["ctags", "--fields=+neS", "--c-kinds=f", "-o", "-"] + files
+    ctags = shutil.which("ctags-universal") or "ctags"
+    cmd = [ctags, "--fields=+neS", "--c-kinds=f", "-o", "-"] + files
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     funcs = []
     for line in text.splitlines():
