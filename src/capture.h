@@ -63,6 +63,7 @@ struct capture_pcap_conf {
     int in_only;        /* capture only inbound (PCAP_D_IN) */
     int immediate;      /* nonzero: immediate mode; 0: buffered (see above) */
     int timeout_ms;     /* buffered: the longest a packet waits for its block; 0 = 1 */
+    int promisc;        /* nonzero: frames addressed to other hosts too (a mirror port) */
 };
 struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen);
 

@@ -137,7 +137,7 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
     }
     /* Setters only fail on an already activated handle, which this is not. */
     pcap_set_snaplen(cp->p, snaplen);
-    pcap_set_promisc(cp->p, 0);
+    pcap_set_promisc(cp->p, c->promisc ? 1 : 0);
     if (c->immediate) {
         /* Each packet as it arrives, not held until a block fills or times out. On
          * Linux this means TPACKET_V2, a ring of snaplen-sized frames. */

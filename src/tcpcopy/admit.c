@@ -21,10 +21,24 @@ static void route_notify(struct eng *e, const struct sess *s, bool add)
     e->io.route(e->io.arg, add, &r);
 }
 
-/*
- * Decided from the client's address and port with a fixed hash, so every packet of a
- * session (and every run) agrees.
- */
+/* The client's address and port, hashed with a fixed seed: every packet, every run and
+ * every host agrees. */
+static uint64_t client_hash(const struct pkt *p, uint64_t seed)
+{
+    uint8_t key[18];
+    memcpy(key, p->t.src.u.b, 16);
+    key[16] = (uint8_t)(p->t.sport >> 8);
+    key[17] = (uint8_t)p->t.sport;
+    return hash_bytes(key, sizeof(key), seed);
+}
+
+/* Independent of sampling (another seed): -r 50 with --shard 0/2 keeps a quarter. */
+bool admit_shard(const struct eng *e, const struct pkt *p)
+{
+    return e->conf.shard_n <= 1 ||
+           client_hash(p, 0x7368617264ULL) % e->conf.shard_n == e->conf.shard_k;
+}
+
 bool admit_sampled(const struct eng *e, const struct pkt *p)
 {
     unsigned pct = e->conf.sample_pct;
@@ -35,11 +49,7 @@ bool admit_sampled(const struct eng *e, const struct pkt *p)
     }
     if (pct >= 100)
         return true;
-    uint8_t key[18];
-    memcpy(key, p->t.src.u.b, 16);
-    key[16] = (uint8_t)(p->t.sport >> 8);
-    key[17] = (uint8_t)p->t.sport;
-    return hash_bytes(key, sizeof(key), 0x7463706379ULL) % 100 < pct;
+    return client_hash(p, 0x7463706379ULL) % 100 < pct;
 }
 
 /*

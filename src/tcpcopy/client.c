@@ -244,6 +244,10 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
         e->st.cap_ignored++;
         return;
     }
+    if (!admit_shard(e, p)) {
+        e->st.cap_sharded_out++;
+        return;
+    }
     if (!admit_sampled(e, p)) {
         e->st.cap_sampled_out++;
         return;

@@ -57,6 +57,7 @@ struct copy {
     int exit_rc;
     uint64_t lost_for_s;
     uint64_t parse_err[PKT_E_COUNT];
+    uint64_t decap_err[DECAP_E_COUNT]; /* --decap: captured packets not encapsulated as asked */
     uint64_t reply_err[PKT_E_COUNT];
     size_t up, total;
     struct log_rl rl_chan;
@@ -98,7 +99,15 @@ static void on_packet(void *arg, const struct capture_pkt *cp)
 {
     struct copy *c = arg;
     struct pkt p;
-    int rc = pkt_parse_link(&p, cp->dlt, cp->data, cp->caplen, 0);
+    const uint8_t *data = cp->data;
+    size_t len = cp->caplen;
+    int dlt = cp->dlt;
+    int dr = decap_apply(&c->o->decap, &dlt, &data, &len);
+    if (dr != DECAP_OK) {
+        c->decap_err[dr]++;
+        return;
+    }
+    int rc = pkt_parse_link(&p, dlt, data, len, 0);
     if (rc != PKT_OK) {
         c->parse_err[rc < PKT_E_COUNT ? rc : 0]++;
         return;
@@ -312,6 +321,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
             .idle_skip_ms = o->idle_skip_ms,
             .loops = o->loops,
             .fast = o->fast,
+            .decap = o->decap,
             .drain_max_us = 10000000ULL + (uint64_t)o->answer_timeout_ms * 1000,
         };
         c->off = offline_open(&oc, err, errlen);
@@ -370,6 +380,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     c->ec.copies = o->copies;
     c->ec.port_shift = o->port_shift;
     c->ec.sample_pct = o->sample_pct;
+    c->ec.shard_k = o->shard_k;
+    c->ec.shard_n = o->shard_n;
     c->ec.ramp = o->ramp;
     c->ec.mem_max = (uint64_t)o->mem_mb << 20;
     c->ec.sess_mem_max = (uint32_t)(c->ec.mem_max / 2 > 0x7fffffffu ? 0x7fffffffu : c->ec.mem_max / 2);
@@ -492,8 +504,8 @@ void copy_log_stats(struct copy *c, bool final)
              "target tuples: moved %llu (SYNs answered by an older connection %llu), still "
              "held at the target and avoided %llu; "
              "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
-             "memory %llu, address family %llu, sampled out %llu packets, bytes before a request "
-             "boundary %llu",
+             "memory %llu, address family %llu, sampled out %llu packets, other shards %llu "
+             "packets, bytes before a request boundary %llu",
              w, (unsigned long long)s->sessions_active, (unsigned long long)s->sessions_probing,
              (unsigned long long)s->sessions_closed, (unsigned long long)s->sess_created,
              (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt,
@@ -503,7 +515,7 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
              (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
              (unsigned long long)s->sess_refused_memory,
-             (unsigned long long)s->sess_family_mismatch, (unsigned long long)s->cap_sampled_out,
+             (unsigned long long)s->sess_family_mismatch, (unsigned long long)s->cap_sampled_out, (unsigned long long)s->cap_sharded_out,
              (unsigned long long)s->probe_skipped_bytes);
     /* What the target will never get, and why (the outcomes above say which sessions). */
     char lost[512];
@@ -570,6 +582,7 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)cs->silent,
              (unsigned long long)s->mem_bytes, (unsigned long long)s->mem_peak_bytes,
              (unsigned long long)s->drop_bytes_memory, (unsigned long long)s->drop_segments_holes);
+    decap_log_counts(&c->o->decap, c->decap_err, w);
 }
 
 void copy_free(struct copy *c)

@@ -86,7 +86,10 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
     const char *flt = o->filter;
     size_t n = 0;
 
-    if (flt == NULL) {
+    if (flt == NULL && o->decap.kind != DECAP_NONE) {
+        /* The kernel sees only the outer packets; -x selects among the frames inside. */
+        flt = decap_filter(&o->decap, filter, sizeof(filter));
+    } else if (flt == NULL) {
         if (modes_default_filter(&o->xfer, filter, sizeof(filter)) < 0) {
             snprintf(err, errlen, "the default capture filter is too long: give one with -F");
             return NULL;
@@ -120,6 +123,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
              * the cost of up to a millisecond of delay (capture_pcap.c). */
             .immediate = 0,
             .timeout_ms = 0,
+            .promisc = o->promisc,
         };
         caps[n] = capture_pcap_open(&pc, err, errlen);
         if (caps[n] == NULL)

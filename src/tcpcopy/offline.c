@@ -93,6 +93,7 @@ struct offline {
     uint64_t due_us;
     /* Counters. */
     uint64_t read, replayed, skipped[PKT_E_COUNT], pass_packets;
+    uint64_t decap_err[DECAP_E_COUNT]; /* --decap: packets not encapsulated as asked */
     uint64_t t_start_us, t_read_end_us;
     uint64_t last_progress_us, last_progress_pkts;
     uint64_t drain_last_sent, drain_last_replies, drain_quiet_since;
@@ -295,7 +296,15 @@ static bool off_read(struct offline *o)
 static void off_deliver(struct offline *o, uint64_t now)
 {
     struct pkt p;
-    int rc = pkt_parse_link(&p, o->dlt, o->data, o->hdr->caplen, 0);
+    const uint8_t *data = o->data;
+    size_t len = o->hdr->caplen;
+    int dlt = o->dlt;
+    int dr = decap_apply(&o->conf.decap, &dlt, &data, &len);
+    if (dr != DECAP_OK) {
+        o->decap_err[dr]++;
+        return;
+    }
+    int rc = pkt_parse_link(&p, dlt, data, len, 0);
     if (rc != PKT_OK) {
         o->skipped[rc > 0 && rc < PKT_E_COUNT ? rc : 0]++;
         return;
@@ -469,6 +478,7 @@ void offline_log_stats(struct offline *o, bool final)
              final ? "final" : "stats", (unsigned long long)o->read,
              (unsigned long long)o->replayed, (unsigned long long)total, total ? " (" : "", sk,
              total ? ")" : "");
+    decap_log_counts(&o->conf.decap, o->decap_err, final ? "final" : "stats");
 }
 
 void offline_free(struct offline *o)

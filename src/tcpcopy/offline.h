@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decap.h"
+
 struct eng;
 struct loop;
 struct offline;
@@ -53,6 +55,7 @@ struct offline_conf {
     uint32_t idle_skip_ms;     /* -I (0: keep gaps) */
     uint32_t loops;            /* -T (1) */
     bool fast;                 /* --fast */
+    struct decap decap;        /* --decap: the file holds mirrored, encapsulated traffic */
     uint64_t drain_max_us;     /* after the last packet, longest wait for a target answer */
 };
 

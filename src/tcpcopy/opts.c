@@ -14,7 +14,7 @@
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
-       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES };
+       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -55,6 +55,9 @@ static const struct option long_opts[] = {
     {"fast", no_argument, NULL, OPT_FAST},
     {"pcap-send", no_argument, NULL, OPT_PCAP_SEND},
     {"output", required_argument, NULL, 'o'},
+    {"decap", required_argument, NULL, OPT_DECAP},
+    {"promisc", no_argument, NULL, OPT_PROMISC},
+    {"shard", required_argument, NULL, OPT_SHARD},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
@@ -120,6 +123,15 @@ static const char usage[] =
     "      --pcap-send         send at the link layer, bypassing routing, conntrack\n"
     "                          and iptables; -x ...@MAC or the neighbour table\n"
     "  -o, --output DEV        the device for --pcap-send\n"
+    "Mirrored traffic (tcpcopy on another host than the production server):\n"
+    "      --promisc           capture frames addressed to other hosts (a switch's\n"
+    "                          mirror port: --pcap-capture -i DEV --promisc)\n"
+    "      --decap vxlan[:PORT]|gre|erspan\n"
+    "                          the mirror delivers frames inside VXLAN (UDP 4789: AWS\n"
+    "                          VPC Traffic Mirroring) or GRE/ERSPAN; implies libpcap\n"
+    "      --shard K/N         copy only the sessions whose client address and port\n"
+    "                          hash to K (0 to N-1): N hosts fed the same mirror\n"
+    "                          split the work, none copied twice\n"
     "Offline replay:\n"
     "  -i FILE, --offline      replay a pcap or pcapng file instead of capturing\n"
     "  -a, --accelerate N      replay N times faster, 1-1000 (1)\n"
@@ -159,6 +171,7 @@ void tc_opts_init(struct tc_opts *o)
     o->snaplen = 65535;
     o->accel = 1;
     o->loops = 1;
+    o->shard_n = 1;
 }
 
 #define FAIL(...)                                                                                  \
@@ -197,6 +210,7 @@ static const char *opt_name(char **argv, int ind, int opt, char *buf, size_t len
 enum {
     MS_I = 1U << 0, MS_F = 1U << 1, MS_B = 1U << 2, MS_S = 1U << 3, MS_A = 1U << 4,
     MS_II = 1U << 5, MS_T = 1U << 6, MS_O = 1U << 7, MS_FAST = 1U << 8,
+    MS_DECAP = 1U << 9, MS_PROMISC = 1U << 10,
 };
 
 static int opts_mode(struct tc_opts *o, int c, const char *arg, unsigned *seen, char *err,
@@ -252,7 +266,29 @@ static int opts_mode(struct tc_opts *o, int c, const char *arg, unsigned *seen, 
     case OPT_OFFLINE: o->offline = true; break;
     case OPT_FAST: o->fast = true; *seen |= MS_FAST; break;
     case OPT_PCAP_SEND: o->pcap_send = true; break;
+    case OPT_PROMISC: o->promisc = true; *seen |= MS_PROMISC; break;
+    case OPT_DECAP: {
+        char sub[160];
+        if (decap_parse(&o->decap, arg, sub, sizeof(sub)) < 0)
+            FAIL("tcpcopy: %s", sub);
+        *seen |= MS_DECAP;
+        break;
     }
+    }
+    return 0;
+}
+
+/* --shard K/N: N from 1 to 1024, K below it. */
+static int opts_shard(struct tc_opts *o, const char *arg, char *err, size_t errlen)
+{
+    unsigned k, n;
+    int end = 0;
+    if (sscanf(arg, "%u/%u%n", &k, &n, &end) != 2 || arg[end] != '\0' || arg[0] == '+' ||
+        arg[0] == '-' || n < 1 || n > 1024 || k >= n)
+        FAIL("tcpcopy: --shard '%s': expected K/N with N from 1 to 1024 and K from 0 to N-1 "
+             "(e.g. 0/2 and 1/2 on two hosts)", arg);
+    o->shard_k = (uint16_t)k;
+    o->shard_n = (uint16_t)n;
     return 0;
 }
 
@@ -291,7 +327,11 @@ static int opts_mode_check(struct tc_opts *o, unsigned seen, char *err, size_t e
              seen & MS_A ? "-a" : seen & MS_II ? "-I" : seen & MS_T ? "-T" : "--fast");
     if (o->fast && (seen & MS_A))
         FAIL("tcpcopy: -a and --fast exclude each other");
-    if (!o->offline && (seen & (MS_I | MS_F | MS_B | MS_S)))
+    if (o->offline && (seen & MS_PROMISC))
+        FAIL("tcpcopy: --promisc applies to live capture, not to --offline");
+    /* A raw socket sees TCP addressed to this host only: mirrored frames, plain or
+     * encapsulated, are libpcap's. */
+    if (!o->offline && (seen & (MS_I | MS_F | MS_B | MS_S | MS_DECAP | MS_PROMISC)))
         o->pcap_capture = true;
     if ((seen & MS_O) && !o->pcap_send)
         FAIL("tcpcopy: -o needs --pcap-send (link-layer send)");
@@ -367,7 +407,12 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'L': o->lonely = true; break;
         case 'i': case 'F': case 'B': case 'S': case 'a': case 'I': case 'T': case 'o':
         case OPT_PCAP_CAPTURE: case OPT_OFFLINE: case OPT_FAST: case OPT_PCAP_SEND:
+        case OPT_DECAP: case OPT_PROMISC:
             if (opts_mode(o, c, optarg, &mseen, err, errlen) < 0)
+                return -EINVAL;
+            break;
+        case OPT_SHARD:
+            if (opts_shard(o, optarg, err, errlen) < 0)
                 return -EINVAL;
             break;
         case 'W': o->no_wait = true; break;

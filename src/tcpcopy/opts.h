@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decap.h"
 #include "transfer.h"
 
 enum tc_action { TC_ACT_RUN = 0, TC_ACT_HELP, TC_ACT_VERSION };
@@ -57,6 +58,9 @@ struct tc_opts {
     bool fast;                 /* --fast: offline as fast as the target answers */
     bool pcap_send;            /* --pcap-send: link-layer send on -o */
     const char *out_dev;       /* -o */
+    struct decap decap;        /* --decap: mirrored traffic inside VXLAN or GRE */
+    bool promisc;              /* --promisc: capture frames addressed to other hosts */
+    uint16_t shard_k, shard_n; /* --shard K/N: this host's share of sessions (0/1) */
 };
 
 void tc_opts_init(struct tc_opts *o);

@@ -88,6 +88,8 @@ void eng_conf_defaults(struct eng_conf *c)
     c->copies = 1;
     c->port_shift = 0;
     c->sample_pct = 100;
+    c->shard_k = 0;
+    c->shard_n = 1;
     c->ramp = false;
     c->ack_delay_us = 10000;
 }

@@ -55,6 +55,7 @@ struct eng_conf {
     uint16_t copies;               /* -n: sessions made from each captured one (1..1023) */
     uint16_t port_shift;           /* -f: shifts the ports of copies, per instance (0..1023) */
     uint8_t sample_pct;            /* -r: share of client sessions copied (100) */
+    uint16_t shard_k, shard_n;     /* --shard K/N: only the sessions that hash to K (0/1) */
     bool ramp;                     /* -g: the share grows from 1% by 1% per second */
     struct addr localhost;         /* -H: replaces a loopback client (unset: keep) */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
@@ -86,7 +87,7 @@ struct eng_stats {
     /* sessions */
     uint64_t sess_created, sess_freed, sess_table_full, sess_collisions, sess_family_mismatch;
     uint64_t sess_midstream, sess_rebuilt, probe_skipped_packets, probe_skipped_bytes;
-    uint64_t cap_sampled_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
+    uint64_t cap_sampled_out, cap_sharded_out, sess_unplaced, sess_refused_memory, sess_shed_memory;
     uint64_t cap_beyond_window, sess_resynced, sessions_probing, sessions_closed;
     uint64_t sess_overlapped;      /* a new connection from a port whose replay was behind */
     uint64_t syn_stale_tuples;     /* SYNs answered by an older connection's ACK */

@@ -70,6 +70,8 @@ int restart_skip_gap(struct eng *e, struct sess *s);
 /* admit.c */
 /* -r and -g: is this client session one to copy? */
 bool admit_sampled(const struct eng *e, const struct pkt *p);
+/* --shard K/N: is this client session this host's to copy? */
+bool admit_shard(const struct eng *e, const struct pkt *p);
 /* A new session for client packet p under rule r (copy number copy), linked in the table,
  * in no state yet. NULL (counted) if it cannot be placed. */
 struct sess *admit_alloc(struct eng *e, const struct pkt *p, const struct xfer_rule *r,

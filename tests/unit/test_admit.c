@@ -2,7 +2,7 @@
  * test_admit: which sessions are copied, and as whom. -r samples by client address and
  * port (the same answer for every packet, near the share asked); -n copies get distinct
  * ports; a client whose family cannot reach the target is counted, not copied; past 90%
- * of the memory bound new sessions are refused; a tuple the target still holds is
+ * of the memory bound new sessions are refused; --shard hosts split sessions exactly; a tuple the target still holds is
  * avoided; moving a session re-registers its route.
  */
 #include <setjmp.h>
@@ -97,6 +97,33 @@ static void test_sampling(void **state)
     fx_free(f);
 }
 
+/* --shard: N hosts split the sessions, each exactly once, about evenly. */
+static void test_shards_partition(void **state)
+{
+    (void)state;
+    struct fx *f[3];
+    unsigned count[3] = {0};
+    for (uint16_t k = 0; k < 3; k++) {
+        f[k] = fx_new(100, 1, 0);
+        f[k]->e->conf.shard_k = k;
+        f[k]->e->conf.shard_n = 3;
+    }
+    for (uint16_t port = 10000; port < 19000; port++) {
+        struct pkt p = client(port % 2 ? "198.51.100.10" : "198.51.100.77", port);
+        unsigned owners = 0;
+        for (int k = 0; k < 3; k++) {
+            bool mine = admit_shard(f[k]->e, &p);
+            owners += mine;
+            count[k] += mine;
+        }
+        assert_int_equal(owners, 1);
+    }
+    for (int k = 0; k < 3; k++) {
+        assert_true(count[k] > 2700 && count[k] < 3300);
+        fx_free(f[k]);
+    }
+}
+
 static void test_copies_distinct_ports(void **state)
 {
     (void)state;
@@ -167,6 +194,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_shards_partition),
         cmocka_unit_test(test_copies_distinct_ports),
         cmocka_unit_test(test_family_and_memory),
         cmocka_unit_test(test_stale_and_move),

@@ -592,6 +592,48 @@ static void test_mode_offline(void **state)
     modes_done(&c, o);
 }
 
+/* Mirrored traffic: --decap and --promisc imply libpcap; --shard splits the sessions. */
+static void test_mirror_options(void **state)
+{
+    (void)state;
+    struct cmdline c;
+    struct tc_opts *o;
+
+    o = modes_ok(&c, ARGS(X, S));
+    assert_int_equal(o->decap.kind, DECAP_NONE);
+    assert_false(o->promisc);
+    assert_int_equal(o->shard_k, 0);
+    assert_int_equal(o->shard_n, 1);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "--decap", "vxlan", "--shard", "1/2"));
+    assert_true(o->pcap_capture);
+    assert_int_equal(o->decap.kind, DECAP_VXLAN);
+    assert_int_equal(o->decap.port, 4789);
+    assert_int_equal(o->shard_k, 1);
+    assert_int_equal(o->shard_n, 2);
+    modes_done(&c, o);
+
+    o = modes_ok(&c, ARGS(X, S, "-i", "span0", "--promisc", "--decap=erspan", "--shard=0/1"));
+    assert_true(o->pcap_capture && o->promisc);
+    assert_int_equal(o->decap.kind, DECAP_GRE);
+    modes_done(&c, o);
+
+    const char *f = modes_file();
+    o = modes_ok(&c, ARGS(X, S, "-i", f, "--decap", "vxlan:8472"));
+    assert_true(o->offline);
+    assert_false(o->pcap_capture);
+    assert_int_equal(o->decap.port, 8472);
+    modes_done(&c, o);
+
+    bad("--promisc", ARGS(X, S, "-i", f, "--promisc"));
+    bad("--decap", ARGS(X, S, "--decap", "geneve"));
+    bad("--decap", ARGS(X, S, "--decap"));
+    const char *shards[] = {"2/2", "0/0", "1", "/2", "0/1025", "-1/2", "1/2x", "a/b", ""};
+    for (size_t i = 0; i < sizeof(shards) / sizeof(shards[0]); i++)
+        bad("--shard", ARGS(X, S, "--shard", shards[i]));
+}
+
 static void test_mode_bad(void **state)
 {
     (void)state;
@@ -634,6 +676,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_original_command_line),
+        cmocka_unit_test(test_mirror_options),
         cmocka_unit_test(test_all_short_options),
         cmocka_unit_test(test_long_options),
         cmocka_unit_test(test_help_version),
