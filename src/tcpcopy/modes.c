@@ -165,7 +165,7 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
 
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen)
 {
-    struct sender_conf sc = {.batch = 64, .slot = o->mtu, .sndbuf_bytes = 0};
+    struct sender_conf sc = {.slot = o->mtu}; /* batch and send buffer: the sender's defaults */
     if (!o->pcap_send)
         return sender_raw_open(&sc, err, errlen);
 
