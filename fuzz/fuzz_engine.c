@@ -372,7 +372,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(addr_parse(&fz.client6, "2001:db8::10"));
     CHECK(addr_parse(&fz.online, "192.0.2.10"));
     CHECK(addr_parse(&fz.target, "192.0.2.20"));
-    fz.fake = *cmap_pick(&cmap, &fz.client);
+    fz.fake = *cmap_pick_copy(&cmap, &fz.client, 0);
 
     uint8_t cfg = get8();
     memset(&conf, 0, sizeof(conf));

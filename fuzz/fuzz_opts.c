@@ -35,7 +35,7 @@ static void use_xfer(const struct xfer_map *m)
     size_t n;
 
     CHECK(m->n >= 1 && m->n <= XFER_RULES_MAX);
-    n = xfer_ports(m, ports, XFER_RULES_MAX);
+    n = xfer_ports_af(m, 0, ports, XFER_RULES_MAX);
     CHECK(n >= 1 && n <= m->n);
     for (size_t i = 0; i < m->n; i++) {
         const struct xfer_rule *r = &m->rules[i];
@@ -83,9 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1:
         if (cmap_parse(&c, s, err, sizeof(err)) == 0) {
             CHECK(c.n >= 1 && c.n <= CMAP_MAX);
-            const struct addr *p = cmap_pick(&c, &c.addrs[0]);
+            const struct addr *p = cmap_pick_copy(&c, &c.addrs[0], 0);
             CHECK(p != NULL && p->af == c.addrs[0].af);
-            CHECK(p == cmap_pick(&c, &c.addrs[0]));
+            CHECK(p == cmap_pick_copy(&c, &c.addrs[0], 0));
             /* Exclude against a fixed rule set targeting documentation hosts. */
             if (xfer_parse(&m, "80-192.0.2.20:8080,443-[2001:db8::20]:443", err, sizeof(err)) ==
                 0) {

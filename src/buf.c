@@ -92,18 +92,6 @@ void buf_commit(struct buf *b, size_t n)
     b->len += n;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    uint8_t *dst = buf_reserve(b, n);
-    if (dst == NULL)
-        return -ENOBUFS;
-    memcpy(dst, p, n);
-    buf_commit(b, n);
-    return 0;
-}
-
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -26,8 +26,6 @@ void buf_free(struct buf *b);
  * (or memory is short). Follow with buf_commit(). */
 uint8_t *buf_reserve(struct buf *b, size_t n);
 void buf_commit(struct buf *b, size_t n);
-/* Append n bytes; 0 or -ENOBUFS. */
-int buf_append(struct buf *b, const void *p, size_t n);
 static inline const uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
 static inline size_t buf_len(const struct buf *b) { return b->len; }
 static inline size_t buf_room(const struct buf *b) { return b->max - b->len; }

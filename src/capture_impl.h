@@ -36,4 +36,15 @@ struct capture {
  */
 struct capture *capture_new(const struct capture_ops *ops, void *priv);
 
+/*
+ * capture_pcap.c: a capture over a pcap handle that is already activated (or a
+ * savefile: the unit tests replay one). Applies c's direction and filter; takes
+ * ownership of p, also on failure. NULL with "pcap DEV: ..." in err.
+ * capture_pcap_open() creates, activates and makes non-blocking the live handle,
+ * then calls it.
+ */
+struct pcap;
+struct capture *capture_pcap_wrap(struct pcap *p, const char *dev,
+                                  const struct capture_pcap_conf *c, char *err, size_t errlen);
+
 #endif

@@ -106,53 +106,40 @@ static const struct capture_ops capture_pcap_ops = {
     .free = capture_pcap_free,
 };
 
-struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen)
+/*
+ * Create (*pp) and activate a handle on dev with c's snaplen, ring and delivery mode.
+ * 0, or -1 with "pcap DEV: ..." in err.
+ */
+static int capture_pcap_activate(pcap_t **pp, const struct capture_pcap_conf *c, const char *dev,
+                                 char *err, size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
-    struct bpf_program prog;
-    bool have_prog = false;
-    struct capture_pcap *cp = NULL;
-
-    if (c == NULL)
-        c = &capture_pcap_conf_default;
-    const char *dev = c->device != NULL ? c->device : "any";
     int snaplen = c->snaplen > 0 ? c->snaplen : CAPTURE_PCAP_SNAPLEN_DEFAULT;
     int buffer_mb = c->buffer_mb > 0 ? c->buffer_mb : CAPTURE_PCAP_BUFFER_MB_DEFAULT;
-    if (buffer_mb > CAPTURE_PCAP_BUFFER_MB_MAX) {
-        snprintf(err, errlen, "pcap %s: a buffer of %d MB is too large (at most %d)", dev,
-                 buffer_mb, CAPTURE_PCAP_BUFFER_MB_MAX);
-        return NULL;
-    }
 
-    cp = calloc(1, sizeof(*cp));
-    if (cp == NULL) {
-        snprintf(err, errlen, "pcap %s: out of memory", dev);
-        return NULL;
-    }
-    cp->fd = -1;
-    cp->p = pcap_create(dev, ebuf);
-    if (cp->p == NULL) {
+    pcap_t *p = *pp = pcap_create(dev, ebuf);
+    if (p == NULL) {
         snprintf(err, errlen, "pcap %s: %s", dev, ebuf);
-        goto fail;
+        return -1;
     }
     /* Setters only fail on an already activated handle, which this is not. */
-    pcap_set_snaplen(cp->p, snaplen);
-    pcap_set_promisc(cp->p, c->promisc ? 1 : 0);
+    pcap_set_snaplen(p, snaplen);
+    pcap_set_promisc(p, c->promisc ? 1 : 0);
     if (c->immediate) {
         /* Each packet as it arrives, not held until a block fills or times out. On
          * Linux this means TPACKET_V2, a ring of snaplen-sized frames. */
-        pcap_set_immediate_mode(cp->p, 1);
+        pcap_set_immediate_mode(p, 1);
     } else {
         /* TPACKET_V3 (libpcap uses it whenever immediate mode is off): packets are
          * packed into blocks, so the ring's size counts bytes, not snaplen slots. */
-        pcap_set_timeout(cp->p,
+        pcap_set_timeout(p,
                          c->timeout_ms > 0 ? c->timeout_ms : CAPTURE_PCAP_TIMEOUT_MS_DEFAULT);
     }
-    pcap_set_buffer_size(cp->p, buffer_mb * 1024 * 1024);
+    pcap_set_buffer_size(p, buffer_mb * 1024 * 1024);
 
-    int rc = pcap_activate(cp->p);
+    int rc = pcap_activate(p);
     if (rc < 0) {
-        const char *why = pcap_geterr(cp->p);
+        const char *why = pcap_geterr(p);
         if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
             snprintf(err, errlen, "pcap %s: no such device (%s)", dev, why);
         else if (rc == PCAP_ERROR_PERM_DENIED)
@@ -162,37 +149,53 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
             snprintf(err, errlen, "pcap %s: interface is down", dev);
         else
             snprintf(err, errlen, "pcap %s: %s: %s", dev, pcap_statustostr(rc), why);
-        goto fail;
+        return -1;
     }
     if (rc > 0) {
         /* A warning (e.g. PCAP_WARNING_PROMISC_NOTSUP): it works, but say why it may
          * not work as well as expected. */
-        log_warnx("pcap %s: %s: %s", dev, pcap_statustostr(rc), pcap_geterr(cp->p));
+        log_warnx("pcap %s: %s: %s", dev, pcap_statustostr(rc), pcap_geterr(p));
     }
+    return 0;
+}
 
+/* Compile and install filter on p (the kernel runs it). 0, or -1 with err. */
+static int capture_pcap_set_filter(pcap_t *p, const char *dev, const char *filter, char *err,
+                                   size_t errlen)
+{
+    struct bpf_program prog;
+
+    if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(err, errlen, "pcap %s: bad filter '%s': %s", dev, filter, pcap_geterr(p));
+        return -1;
+    }
+    int rc = pcap_setfilter(p, &prog);
+    if (rc != 0)
+        snprintf(err, errlen, "pcap %s: cannot install filter '%s': %s", dev, filter,
+                 pcap_geterr(p));
+    pcap_freecode(&prog);
+    return rc != 0 ? -1 : 0;
+}
+
+struct capture *capture_pcap_wrap(pcap_t *p, const char *dev, const struct capture_pcap_conf *c,
+                                  char *err, size_t errlen)
+{
+    struct capture_pcap *cp = calloc(1, sizeof(*cp));
+
+    if (cp == NULL) {
+        pcap_close(p);
+        snprintf(err, errlen, "pcap %s: out of memory", dev);
+        return NULL;
+    }
+    cp->p = p;
+    cp->fd = -1;
     if (c->in_only && pcap_setdirection(cp->p, PCAP_D_IN) != 0) {
         snprintf(err, errlen, "pcap %s: cannot capture inbound only: %s", dev, pcap_geterr(cp->p));
         goto fail;
     }
-    if (c->filter != NULL && c->filter[0] != '\0') {
-        if (pcap_compile(cp->p, &prog, c->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            snprintf(err, errlen, "pcap %s: bad filter '%s': %s", dev, c->filter,
-                     pcap_geterr(cp->p));
-            goto fail;
-        }
-        have_prog = true;
-        if (pcap_setfilter(cp->p, &prog) != 0) {
-            snprintf(err, errlen, "pcap %s: cannot install filter '%s': %s", dev, c->filter,
-                     pcap_geterr(cp->p));
-            goto fail;
-        }
-        pcap_freecode(&prog);
-        have_prog = false;
-    }
-    if (pcap_setnonblock(cp->p, 1, ebuf) != 0) {
-        snprintf(err, errlen, "pcap %s: cannot set non-blocking: %s", dev, ebuf);
+    if (c->filter != NULL && c->filter[0] != '\0' &&
+        capture_pcap_set_filter(cp->p, dev, c->filter, err, errlen) < 0)
         goto fail;
-    }
     cp->fd = pcap_get_selectable_fd(cp->p);
     if (cp->fd < 0) {
         snprintf(err, errlen, "pcap %s: no selectable fd", dev);
@@ -206,8 +209,35 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
     return cap;
 
 fail:
-    if (have_prog)
-        pcap_freecode(&prog);
     capture_pcap_free(cp);
+    return NULL;
+}
+
+struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = NULL;
+
+    if (c == NULL)
+        c = &capture_pcap_conf_default;
+    const char *dev = c->device != NULL ? c->device : "any";
+    int buffer_mb = c->buffer_mb > 0 ? c->buffer_mb : CAPTURE_PCAP_BUFFER_MB_DEFAULT;
+    if (buffer_mb > CAPTURE_PCAP_BUFFER_MB_MAX) {
+        snprintf(err, errlen, "pcap %s: a buffer of %d MB is too large (at most %d)", dev,
+                 buffer_mb, CAPTURE_PCAP_BUFFER_MB_MAX);
+        return NULL;
+    }
+    if (capture_pcap_activate(&p, c, dev, err, errlen) < 0)
+        goto fail;
+    /* Non-blocking, so the fd can sit in the event loop beside sockets. */
+    if (pcap_setnonblock(p, 1, ebuf) != 0) {
+        snprintf(err, errlen, "pcap %s: cannot set non-blocking: %s", dev, ebuf);
+        goto fail;
+    }
+    return capture_pcap_wrap(p, dev, c, err, errlen);
+
+fail:
+    if (p != NULL)
+        pcap_close(p);
     return NULL;
 }

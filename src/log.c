@@ -166,24 +166,6 @@ void log_msg(int level, int with_errno, const char *fmt, ...)
     va_end(ap);
 }
 
-void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_vmsg(LOG_LVL_ERR, 1, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_vmsg(LOG_LVL_ERR, 0, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
 bool log_ratelimit(struct log_rl *rl, uint64_t now_us, uint32_t per_sec, uint32_t burst)
 {
     if (burst == 0)

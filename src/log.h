@@ -22,8 +22,6 @@ void log_close(void);
 void log_set_level(int level);
 
 void log_msg(int level, int with_errno, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));  /* + strerror(errno), exit 1 */
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)); /* exit 1 */
 
 #define log_debug(...) do { if (log_level_cur >= LOG_LVL_DEBUG) log_msg(LOG_LVL_DEBUG, 0, __VA_ARGS__); } while (0)
 #define log_info(...)  do { if (log_level_cur >= LOG_LVL_INFO) log_msg(LOG_LVL_INFO, 0, __VA_ARGS__); } while (0)

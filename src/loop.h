@@ -55,8 +55,10 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg);
 
 /* Coalesce events: under a steady stream of events, at most one turn every
- * usecs (0, the default, turns it off). Adds at most usecs to an event's delay. */
+ * usecs (0, a new loop's setting, turns it off). Adds at most usecs to an event's delay. */
 void loop_set_coalesce(struct loop *l, uint64_t usecs);
+/* Both programs' --coalesce default, microseconds (doc/design.md, "Event coalescing"). */
+#define LOOP_COALESCE_DEFAULT_US 300
 
 /* Run until loop_stop(). Returns 0, or -errno if epoll fails. */
 int loop_run(struct loop *l);

@@ -1,6 +1,6 @@
 /*
- * pkt: decode link-layer frames down to IPv4/IPv6 + TCP, encode TCP segments
- * back into IP datagrams, and the Internet checksum both directions need.
+ * pkt: decode link-layer frames down to IPv4/IPv6 + TCP (this file); encoding TCP
+ * segments back into IP datagrams and the Internet checksum are in pkt_build.c.
  *
  * Every byte handed to the parsers came off the wire and may be hostile: each
  * read below is preceded by a length check against what was captured, and
@@ -15,6 +15,7 @@
 #include <pcap/pcap.h>
 
 #include "pkt.h"
+#include "pkt_impl.h"
 
 /* LINKTYPE_RAW as written in pcap files; DLT_RAW is 12 or 14 depending on the OS. */
 #define PKT_LINKTYPE_RAW 101
@@ -25,50 +26,9 @@
 #define ETHERTYPE_QINQ 0x88a8 /* IEEE 802.1ad service tag */
 #define PKT_VLAN_MAX 2
 
-#define IPPROTO_TCP_NUM 6
 /* Extension headers we walk past before giving up (RFC 8200 4.1 gives no limit;
  * a real datagram carries one or two, and a chain costs work per header). */
 #define PKT_IP6_EXT_MAX 8
-
-enum {
-    TCPOPT_EOL = 0,
-    TCPOPT_NOP = 1,
-    TCPOPT_MSS = 2,
-    TCPOPT_WS = 3,
-    TCPOPT_SACK_PERM = 4,
-    TCPOPT_SACK = 5,
-    TCPOPT_TS = 8,
-};
-
-/* RFC 7323 2.3: a larger shift "MUST use 14 instead". */
-#define TCP_WS_MAX 14
-
-/* Big-endian accessors. Callers have checked that the bytes exist. */
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint8_t *wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-    return p + 2;
-}
-
-static inline uint8_t *wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
 
 const char *pkt_err_str(int err)
 {
@@ -219,85 +179,88 @@ static int ip6_walk_ext(const uint8_t *buf, size_t cap, size_t ip_len, size_t *o
     }
 }
 
-int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
+/* The lengths the IP header announces, as parse_ip4/parse_ip6 found them. */
+struct ip_lens {
+    size_t ip_len;  /* the datagram's length per its header */
+    size_t ip_hlen; /* IP header, IPv6 extension headers included */
+    size_t cap;     /* bytes of the datagram present */
+    uint8_t proto;  /* the transport protocol after the IP header(s) */
+};
+
+static int parse_ip4(struct pkt *p, const uint8_t *buf, size_t len, bool hdronly,
+                     struct ip_lens *l)
 {
-    bool hdronly = (flags & PKT_PARSE_HDRONLY) != 0;
-    size_t ip_len, ip_hlen, cap, tcp_hlen;
-    uint8_t proto;
+    uint16_t frag;
+
+    if (len < PKT_IP4_HLEN)
+        return PKT_E_TRUNC;
+    l->ip_hlen = (size_t)(buf[0] & 0x0f) * 4;
+    l->ip_len = rd16(buf + 2);
+    if (l->ip_hlen < PKT_IP4_HLEN || l->ip_len < l->ip_hlen)
+        return PKT_E_IPHDR;
+    if (len < l->ip_hlen || (!hdronly && len < l->ip_len))
+        return PKT_E_TRUNC;
+    /* RFC 791: MF set or a non-zero offset means part of a larger datagram. */
+    frag = rd16(buf + 6);
+    if ((frag & 0x3fff) != 0)
+        return PKT_E_FRAG;
+    l->proto = buf[9];
+    p->af = AF_INET;
+    p->ttl = buf[8];
+    addr_set_v4(&p->t.src, buf + 12);
+    addr_set_v4(&p->t.dst, buf + 16);
+    l->cap = len < l->ip_len ? len : l->ip_len;
+    return PKT_OK;
+}
+
+static int parse_ip6(struct pkt *p, const uint8_t *buf, size_t len, bool hdronly,
+                     struct ip_lens *l)
+{
+    size_t plen;
     int err;
 
-    memset(p, 0, sizeof(*p));
-    if (len < 1)
+    if (len < PKT_IP6_HLEN)
         return PKT_E_TRUNC;
+    plen = rd16(buf + 4);
+    /* Payload length 0 announces a jumbogram (RFC 2675); we do not follow
+     * its hop-by-hop length, and no TCP segment fits in zero bytes anyway. */
+    if (plen == 0)
+        return PKT_E_IPHDR;
+    l->ip_len = PKT_IP6_HLEN + plen;
+    if (!hdronly && len < l->ip_len)
+        return PKT_E_TRUNC;
+    l->cap = len < l->ip_len ? len : l->ip_len;
+    l->ip_hlen = PKT_IP6_HLEN;
+    l->proto = buf[6];
+    err = ip6_walk_ext(buf, l->cap, l->ip_len, &l->ip_hlen, &l->proto);
+    if (err != PKT_OK)
+        return err;
+    p->af = AF_INET6;
+    p->ttl = buf[7];
+    addr_set_v6(&p->t.src, buf + 8);
+    addr_set_v6(&p->t.dst, buf + 24);
+    return PKT_OK;
+}
 
-    switch (buf[0] >> 4) {
-    case 4: {
-        uint16_t frag;
-
-        if (len < PKT_IP4_HLEN)
-            return PKT_E_TRUNC;
-        ip_hlen = (size_t)(buf[0] & 0x0f) * 4;
-        ip_len = rd16(buf + 2);
-        if (ip_hlen < PKT_IP4_HLEN || ip_len < ip_hlen)
-            return PKT_E_IPHDR;
-        if (len < ip_hlen || (!hdronly && len < ip_len))
-            return PKT_E_TRUNC;
-        /* RFC 791: MF set or a non-zero offset means part of a larger datagram. */
-        frag = rd16(buf + 6);
-        if ((frag & 0x3fff) != 0)
-            return PKT_E_FRAG;
-        proto = buf[9];
-        p->af = AF_INET;
-        p->ttl = buf[8];
-        addr_set_v4(&p->t.src, buf + 12);
-        addr_set_v4(&p->t.dst, buf + 16);
-        cap = len < ip_len ? len : ip_len;
-        break;
-    }
-    case 6: {
-        size_t plen;
-
-        if (len < PKT_IP6_HLEN)
-            return PKT_E_TRUNC;
-        plen = rd16(buf + 4);
-        /* Payload length 0 announces a jumbogram (RFC 2675); we do not follow
-         * its hop-by-hop length, and no TCP segment fits in zero bytes anyway. */
-        if (plen == 0)
-            return PKT_E_IPHDR;
-        ip_len = PKT_IP6_HLEN + plen;
-        if (!hdronly && len < ip_len)
-            return PKT_E_TRUNC;
-        cap = len < ip_len ? len : ip_len;
-        ip_hlen = PKT_IP6_HLEN;
-        proto = buf[6];
-        err = ip6_walk_ext(buf, cap, ip_len, &ip_hlen, &proto);
-        if (err != PKT_OK)
-            return err;
-        p->af = AF_INET6;
-        p->ttl = buf[7];
-        addr_set_v6(&p->t.src, buf + 8);
-        addr_set_v6(&p->t.dst, buf + 24);
-        break;
-    }
-    default:
-        return PKT_E_VERSION;
-    }
-    if (proto != IPPROTO_TCP_NUM)
-        return PKT_E_NOTTCP;
+/* The TCP header at buf + l->ip_hlen, within the datagram and the capture. */
+static int parse_tcp(struct pkt *p, const uint8_t *buf, const struct ip_lens *l)
+{
+    size_t tcp_hlen;
+    int err;
 
     /* The TCP header must lie inside the datagram (else the header is lying:
      * TCPHDR) and inside the capture (else we simply lack bytes: TRUNC). */
-    if (ip_hlen + PKT_TCP_HLEN > ip_len)
+    if (l->ip_hlen + PKT_TCP_HLEN > l->ip_len)
         return PKT_E_TCPHDR;
-    if (ip_hlen + PKT_TCP_HLEN > cap)
+    if (l->ip_hlen + PKT_TCP_HLEN > l->cap)
         return PKT_E_TRUNC;
 
-    const uint8_t *th = buf + ip_hlen;
+    const uint8_t *th = buf + l->ip_hlen;
 
     tcp_hlen = (size_t)(th[12] >> 4) * 4;
-    if (tcp_hlen < PKT_TCP_HLEN || ip_hlen + tcp_hlen > ip_len)
+    if (tcp_hlen < PKT_TCP_HLEN || l->ip_hlen + tcp_hlen > l->ip_len)
         return PKT_E_TCPHDR;
-    if (ip_hlen + tcp_hlen > cap)
+    if (l->ip_hlen + tcp_hlen > l->cap)
         return PKT_E_TRUNC;
     err = pkt_parse_tcp_opts(&p->opts, th + PKT_TCP_HLEN, tcp_hlen - PKT_TCP_HLEN);
     if (err != PKT_OK)
@@ -305,12 +268,12 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
 
     p->ip = buf;
     p->tcp = th;
-    p->ip_len = (uint32_t)ip_len;
-    p->cap_len = (uint32_t)cap;
-    p->ip_hlen = (uint16_t)ip_hlen;
+    p->ip_len = (uint32_t)l->ip_len;
+    p->cap_len = (uint32_t)l->cap;
+    p->ip_hlen = (uint16_t)l->ip_hlen;
     p->tcp_hlen = (uint16_t)tcp_hlen;
-    p->data_len = (uint32_t)(ip_len - ip_hlen - tcp_hlen);
-    p->data = cap == ip_len ? th + tcp_hlen : NULL;
+    p->data_len = (uint32_t)(l->ip_len - l->ip_hlen - tcp_hlen);
+    p->data = l->cap == l->ip_len ? th + tcp_hlen : NULL;
     p->t.sport = rd16(th);
     p->t.dport = rd16(th + 2);
     p->seq = rd32(th + 4);
@@ -318,6 +281,32 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
     p->flags = th[13];
     p->win = rd16(th + 14);
     return PKT_OK;
+}
+
+int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
+{
+    bool hdronly = (flags & PKT_PARSE_HDRONLY) != 0;
+    struct ip_lens l = {0};
+    int err;
+
+    memset(p, 0, sizeof(*p));
+    if (len < 1)
+        return PKT_E_TRUNC;
+    switch (buf[0] >> 4) {
+    case 4:
+        err = parse_ip4(p, buf, len, hdronly, &l);
+        break;
+    case 6:
+        err = parse_ip6(p, buf, len, hdronly, &l);
+        break;
+    default:
+        return PKT_E_VERSION;
+    }
+    if (err != PKT_OK)
+        return err;
+    if (l.proto != IPPROTO_TCP_NUM)
+        return PKT_E_NOTTCP;
+    return parse_tcp(p, buf, &l);
 }
 
 /* Parse IP of the family a link header announced; a mismatch is a lying frame. */
@@ -422,182 +411,6 @@ int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsig
     return PKT_E_LINK;
 }
 
-/* Option bytes pkt_build writes for s; each group below is already a multiple of 4. */
-static size_t spec_optlen(const struct pkt_spec *s)
-{
-    size_t n = 0;
-
-    if (s->opt_mss)
-        n += 4;
-    if (s->opt_ts)
-        n += 12; /* SACK_PERM + TS, or NOP NOP TS */
-    else if (s->opt_sack_ok)
-        n += 4; /* NOP NOP SACK_PERM */
-    if (s->opt_ws)
-        n += 4; /* NOP WS */
-    return (n + 3) & ~(size_t)3;
-}
-
-/* 0 for a spec pkt_build would refuse (family unset, unknown or mixed), so a
- * caller that places the payload first never computes a bogus offset. */
-size_t pkt_spec_hlen(const struct pkt_spec *s)
-{
-    size_t ip;
-
-    if (s->t.src.af == AF_INET && s->t.dst.af == AF_INET)
-        ip = PKT_IP4_HLEN;
-    else if (s->t.src.af == AF_INET6 && s->t.dst.af == AF_INET6)
-        ip = PKT_IP6_HLEN;
-    else
-        return 0;
-    return ip + PKT_TCP_HLEN + spec_optlen(s);
-}
-
-uint32_t csum_add(uint32_t sum, const void *buf, size_t len)
-{
-    const uint8_t *b = buf;
-    uint64_t acc = sum;
-    size_t i;
-
-    /* Bytes are read one by one, so the buffer's alignment never matters. Only
-     * the stream position does: an odd-length chunk is padded with a zero byte
-     * (RFC 1071), so in a chain of calls only the last chunk may be odd. */
-    for (i = 0; i + 1 < len; i += 2)
-        acc += (uint32_t)(b[i] << 8 | b[i + 1]);
-    if (i < len)
-        acc += (uint32_t)b[i] << 8;
-    /* End-around carry: 2^32 == 1 modulo 0xffff, so folding keeps the sum. */
-    while (acc >> 32)
-        acc = (acc & 0xffffffffu) + (acc >> 32);
-    return (uint32_t)acc;
-}
-
-uint16_t csum_fold(uint32_t sum)
-{
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
-/* Pseudo-header sum: RFC 9293 3.1 (IPv4), RFC 8200 8.1 (IPv6). Protocol is TCP. */
-static uint32_t csum_pseudo(const struct tuple *t, uint32_t tcp_len)
-{
-    uint32_t sum = 0;
-    size_t alen = t->src.af == AF_INET ? 4 : 16;
-
-    sum = csum_add(sum, t->src.u.b, alen);
-    sum = csum_add(sum, t->dst.u.b, alen);
-    /* For IPv4 the length is 16 bits; for IPv6 it is 32 bits, but the high
-     * half is zero for any non-jumbo datagram, so both reduce to this. */
-    sum += IPPROTO_TCP_NUM;
-    sum += tcp_len >> 16;
-    sum += tcp_len & 0xffff;
-    return sum;
-}
-
-size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_spec *s)
-{
-    size_t hlen = pkt_spec_hlen(s), total, tcp_len, iph;
-    uint8_t *th, *o;
-    int af = s->t.src.af;
-
-    if (hlen == 0)
-        return 0;
-    iph = af == AF_INET ? PKT_IP4_HLEN : PKT_IP6_HLEN;
-    total = hlen + s->data_len;
-    tcp_len = total - iph;
-    if (total > cap)
-        return 0;
-    /* The length fields are 16 bits; we build no jumbograms. */
-    if ((af == AF_INET && total > 0xffff) || (af == AF_INET6 && tcp_len > 0xffff))
-        return 0;
-
-    /* Payload first: memmove, since data may already lie inside buf. */
-    if (s->data != NULL && s->data_len > 0)
-        memmove(buf + hlen, s->data, s->data_len);
-
-    if (af == AF_INET) {
-        memset(buf, 0, PKT_IP4_HLEN);
-        buf[0] = 0x45;
-        wr16(buf + 2, (uint16_t)total);
-        wr16(buf + 4, s->ip_id);
-        wr16(buf + 6, 0x4000); /* DF: PMTU discovery, as the stacks we imitate do */
-        buf[8] = s->ttl ? s->ttl : 64;
-        buf[9] = IPPROTO_TCP_NUM;
-        memcpy(buf + 12, s->t.src.u.b, 4);
-        memcpy(buf + 16, s->t.dst.u.b, 4);
-        wr16(buf + 10, csum_fold(csum_add(0, buf, PKT_IP4_HLEN)));
-    } else {
-        memset(buf, 0, PKT_IP6_HLEN);
-        buf[0] = 0x60;
-        wr16(buf + 4, (uint16_t)tcp_len);
-        buf[6] = IPPROTO_TCP_NUM;
-        buf[7] = s->ttl ? s->ttl : 64;
-        memcpy(buf + 8, s->t.src.u.b, 16);
-        memcpy(buf + 24, s->t.dst.u.b, 16);
-    }
-
-    th = buf + iph;
-    memset(th, 0, hlen - iph);
-    wr16(th, s->t.sport);
-    wr16(th + 2, s->t.dport);
-    wr32(th + 4, s->seq);
-    wr32(th + 8, s->ack);
-    th[12] = (uint8_t)(((hlen - iph) / 4) << 4);
-    th[13] = s->flags;
-    wr16(th + 14, s->win);
-
-    /* The layout Linux uses, so replayed SYNs look like the originals:
-     * MSS, SACK_PERM+TS (or NOP NOP TS / NOP NOP SACK_PERM), NOP WS. */
-    o = th + PKT_TCP_HLEN;
-    if (s->opt_mss) {
-        *o++ = TCPOPT_MSS;
-        *o++ = 4;
-        o = wr16(o, s->opts.mss);
-    }
-    if (s->opt_ts) {
-        if (s->opt_sack_ok) {
-            *o++ = TCPOPT_SACK_PERM;
-            *o++ = 2;
-        } else {
-            *o++ = TCPOPT_NOP;
-            *o++ = TCPOPT_NOP;
-        }
-        *o++ = TCPOPT_TS;
-        *o++ = 10;
-        o = wr32(o, s->opts.tsval);
-        o = wr32(o, s->opts.tsecr);
-    } else if (s->opt_sack_ok) {
-        *o++ = TCPOPT_NOP;
-        *o++ = TCPOPT_NOP;
-        *o++ = TCPOPT_SACK_PERM;
-        *o++ = 2;
-    }
-    if (s->opt_ws) {
-        *o++ = TCPOPT_NOP;
-        *o++ = TCPOPT_WS;
-        *o++ = 3;
-        *o++ = s->opts.wscale > TCP_WS_MAX ? TCP_WS_MAX : s->opts.wscale;
-    }
-    /* Remaining bytes up to the data offset stay zero: EOL padding. */
-
-    wr16(th + 16, csum_fold(csum_add(csum_pseudo(&s->t, (uint32_t)tcp_len), th, tcp_len)));
-    return total;
-}
-
-bool pkt_tcp_csum_ok(const struct pkt *p)
-{
-    uint32_t tcp_len;
-
-    if (p->tcp == NULL || p->data == NULL || p->cap_len < p->ip_len)
-        return false;
-    tcp_len = p->ip_len - p->ip_hlen;
-    /* A correct segment sums, checksum field included, to 0xffff. With an IPv6
-     * routing header the pseudo-header should use the final destination; we
-     * check against the address in the IPv6 header. */
-    return csum_fold(csum_add(csum_pseudo(&p->t, tcp_len), p->tcp, tcp_len)) == 0;
-}
-
 /* snprintf at *pos without ever running past len; *pos saturates at len - 1. */
 __attribute__((format(printf, 4, 5))) static void str_add(char *buf, size_t len, size_t *pos,
                                                           const char *fmt, ...)
@@ -672,37 +485,4 @@ char *pkt_str(const struct pkt *p, char *buf, size_t len)
     }
     str_add(buf, len, &pos, ">");
     return buf;
-}
-
-/* One's complement update of a 16-bit checksum field at sum for old -> new bytes
- * (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), over len bytes (even). */
-static void csum_replace(uint8_t *sum, const uint8_t *old, const uint8_t *new, size_t len)
-{
-    uint32_t acc = (uint16_t)~((uint16_t)(sum[0] << 8 | sum[1]));
-    for (size_t i = 0; i + 1 < len; i += 2) {
-        acc += (uint16_t)~((uint16_t)(old[i] << 8 | old[i + 1]));
-        acc += (uint16_t)(new[i] << 8 | new[i + 1]);
-    }
-    while (acc >> 16)
-        acc = (acc & 0xffff) + (acc >> 16);
-    uint16_t r = (uint16_t)~acc;
-    sum[0] = (uint8_t)(r >> 8);
-    sum[1] = (uint8_t)r;
-}
-
-bool pkt_set_src(uint8_t *ip, struct pkt *p, const struct addr *a)
-{
-    if (a->af != p->af)
-        return false;
-    size_t alen = p->af == AF_INET ? 4 : 16;
-    size_t off = p->af == AF_INET ? 12 : 8;
-    uint8_t old[16];
-    memcpy(old, ip + off, alen);
-    memcpy(ip + off, a->u.b, alen);
-    if (p->af == AF_INET)
-        csum_replace(ip + 10, old, a->u.b, alen);
-    /* The TCP checksum covers the pseudo-header, hence the addresses. */
-    csum_replace(ip + p->ip_hlen + 16, old, a->u.b, alen);
-    p->t.src = *a;
-    return true;
 }

@@ -1,26 +1,19 @@
 /*
- * send: the raw IP sender. Packets built by the engine go to the test server
- * through two raw sockets, AF_INET and AF_INET6, both IPPROTO_RAW so that the
- * kernel takes our IP header as is (IP_HDRINCL / IPV6_HDRINCL) and only routes
- * the datagram.
+ * send: the front of send.h. It owns what every backend shares: one block of
+ * fixed-size slots, allocated at open, and the mmsghdr/iovec/sockaddr arrays
+ * that describe them; the engine builds each packet in place (sender_buf),
+ * queues it (sender_commit), and sender_flush hands the queue to the backend,
+ * which gives it to the kernel with sendmmsg() (sender_send_run).
  *
- * The sender owns one block of fixed-size slots, allocated at open, and the
- * mmsghdr/iovec/sockaddr arrays that describe them: the engine builds each
- * packet in place (sender_buf), queues it (sender_commit), and sender_flush
- * hands the queue to the kernel with sendmmsg(), one call per run of packets of
- * the same family so that the order within a family is kept.
+ * Backends (send_impl.h): send_raw.c (raw IP sockets, the default) and
+ * send_link.c (AF_PACKET, --pcap-send). This file calls them only through the
+ * ops table, and holds the defaults and limits of struct sender_conf.
  *
- * Nothing here blocks, logs or exits: a datagram the kernel refuses is counted
- * by errno and skipped. The engine's retransmission timers repair the loss.
- *
- * The link-layer backend (--pcap-send) lives in send_link.c and shares struct
- * sender (send_impl.h): each slot then has room for an Ethernet header in front
- * of the datagram, and commit/flush go to that backend.
+ * Nothing here blocks, logs or exits: a datagram that is malformed or that the
+ * kernel refuses is counted by errno and skipped. The engine's retransmission
+ * timers repair the loss.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,133 +23,78 @@
 #include "send.h"
 #include "send_impl.h"
 
-#ifndef IPV6_HDRINCL
-#define IPV6_HDRINCL 36 /* Linux 4.5; older libcs do not name it */
-#endif
-
-#define SEND_BATCH_DEFAULT 64U
-#define SEND_BATCH_MAX 1024U
-#define SEND_SLOT_DEFAULT 1500U
-#define SEND_SLOT_MAX 65535U
-#define SEND_SNDBUF_DEFAULT (8 * 1024 * 1024)
-
-/*
- * Open one raw socket. EPERM gets its own wording because it is what an
- * unprivileged start produces and "Operation not permitted" alone does not say
- * which privilege is missing. Returns the fd or -errno.
- */
-static int send_socket(int af, const char *what, int sndbuf, char *err, size_t errlen)
+int sender_conf_resolve(struct sender_conf *out, const struct sender_conf *c, const char *what,
+                        char *err, size_t errlen)
 {
-    int fd, e;
-
-    fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
-    if (fd < 0) {
-        e = errno;
-        if (e == EPERM || e == EACCES)
-            errbuf_set(err, errlen, "%s raw socket: %s (tcpcopy needs root or CAP_NET_RAW)", what,
-                         strerror(e));
-        else
-            errbuf_set(err, errlen, "%s raw socket: %s", what, strerror(e));
-        return -e;
+    out->batch = c && c->batch ? c->batch : SEND_BATCH_DEFAULT;
+    out->slot = c && c->slot ? c->slot : SEND_SLOT_DEFAULT;
+    out->sndbuf_bytes = c && c->sndbuf_bytes > 0 ? c->sndbuf_bytes : SEND_SNDBUF_DEFAULT;
+    if (out->batch > SEND_BATCH_MAX) {
+        errbuf_set(err, errlen, "%s: batch %u out of range 1..%u", what, out->batch,
+                   SEND_BATCH_MAX);
+        return -EINVAL;
     }
-    /* IPPROTO_RAW implies header inclusion for both families on Linux; setting
-     * it explicitly for IPv6 documents the intent and covers older kernels. */
-    if (af == AF_INET6) {
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof(one)) < 0) {
-            e = errno;
-            errbuf_set(err, errlen, "%s raw socket: IPV6_HDRINCL: %s", what, strerror(e));
-            close(fd);
-            return -e;
-        }
+    if (out->slot < SEND_SLOT_MIN || out->slot > SEND_SLOT_MAX) {
+        errbuf_set(err, errlen, "%s: slot size %u out of range %u..%u", what, out->slot,
+                   SEND_SLOT_MIN, SEND_SLOT_MAX);
+        return -EINVAL;
     }
-    /* A large send buffer absorbs a burst of replayed traffic without EAGAIN.
-     * SO_SNDBUFFORCE ignores net.core.wmem_max but needs CAP_NET_ADMIN; the
-     * capped SO_SNDBUF is the best an unprivileged-but-CAP_NET_RAW run gets. */
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-    return fd;
+    return 0;
 }
 
-struct sender *sender_raw_open(const struct sender_conf *c, char *err, size_t errlen)
+struct sender *sender_new(const struct sender_ops *ops, const struct sender_conf *c,
+                          size_t headroom, const char *what, char *err, size_t errlen)
 {
-    struct sender *s = NULL;
-    unsigned batch = c && c->batch ? c->batch : SEND_BATCH_DEFAULT;
-    size_t slot = c && c->slot ? c->slot : SEND_SLOT_DEFAULT;
-    int sndbuf = c && c->sndbuf_bytes > 0 ? c->sndbuf_bytes : SEND_SNDBUF_DEFAULT;
-    char err6[128];
-    int fd;
+    struct sender *s = calloc(1, sizeof(*s));
 
-    if (batch > SEND_BATCH_MAX) {
-        errbuf_set(err, errlen, "sender: batch %u out of range 1..%u", batch, SEND_BATCH_MAX);
+    if (s == NULL) {
+        errbuf_set(err, errlen, "%s: %s", what, strerror(ENOMEM));
         return NULL;
     }
-    /* An IPv4 datagram cannot be longer than its 16-bit total length. */
-    if (slot < 40 || slot > SEND_SLOT_MAX) {
-        errbuf_set(err, errlen, "sender: slot size %zu out of range 40..%u", slot, SEND_SLOT_MAX);
+    s->ops = ops;
+    if (sender_conf_resolve(&s->conf, c, what, err, errlen) < 0) {
+        sender_free(s);
         return NULL;
     }
-
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->fd4 = -1;
-    s->fd6 = -1;
-    s->batch = batch;
-    s->slot = slot;
-    if (sender_alloc_slots(s) < 0)
-        goto nomem;
-
-    fd = send_socket(AF_INET, "IPv4", sndbuf, err, errlen);
-    if (fd < 0)
-        goto fail;
-    s->fd4 = fd;
-
-    /* IPv6 is optional: a host without it (ipv6.disable=1) still replays IPv4.
-     * Its packets are then refused one by one under the errno we got here. */
-    fd = send_socket(AF_INET6, "IPv6", sndbuf, err6, sizeof(err6));
-    if (fd < 0)
-        s->fd6_err = -fd;
-    else
-        s->fd6 = fd;
-    return s;
-
-nomem:
-    errbuf_set(err, errlen, "sender: %s", strerror(ENOMEM));
-fail:
-    sender_free(s);
-    return NULL;
-}
-
-int sender_alloc_slots(struct sender *s)
-{
+    s->batch = s->conf.batch;
+    s->slot = s->conf.slot;
+    s->headroom = headroom;
     s->slots = malloc((size_t)s->batch * (s->headroom + s->slot));
-    s->fam = calloc(s->batch, sizeof(*s->fam));
     s->msgs = calloc(s->batch, sizeof(*s->msgs));
     s->iov = calloc(s->batch, sizeof(*s->iov));
     s->names = calloc(s->batch, sizeof(*s->names));
-    if (!s->slots || !s->fam || !s->msgs || !s->iov || !s->names)
-        return -ENOMEM;
-    return 0;
+    if (!s->slots || !s->msgs || !s->iov || !s->names) {
+        errbuf_set(err, errlen, "%s: %s", what, strerror(ENOMEM));
+        sender_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 void sender_free(struct sender *s)
 {
     if (!s)
         return;
-    if (s->fd4 >= 0 || s->link)
+    if (s->priv != NULL) {
         sender_flush(s);
-    sender_link_free(s->link);
-    if (s->fd4 >= 0)
-        close(s->fd4);
-    if (s->fd6 >= 0)
-        close(s->fd6);
+        s->ops->free(s->priv);
+    }
     free(s->slots);
-    free(s->fam);
     free(s->msgs);
     free(s->iov);
     free(s->names);
     free(s);
+}
+
+void sender_sndbuf_set(const struct sender_conf *c, int fd)
+{
+    int sndbuf = c->sndbuf_bytes;
+
+    /* A large send buffer absorbs a burst of replayed traffic without EAGAIN.
+     * SO_SNDBUFFORCE ignores net.core.wmem_max but needs CAP_NET_ADMIN; the
+     * capped SO_SNDBUF is the best an unprivileged-but-CAP_NET_RAW run gets. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 }
 
 size_t sender_slot_size(const struct sender *s)
@@ -198,66 +136,59 @@ void sender_count_err(struct sender_stats *st, int e)
     }
 }
 
+/* The destination of the datagram ip[0..len); false if it is too short for its
+ * IP header or neither IPv4 nor IPv6. */
+static bool sender_ip_dst(const uint8_t *ip, size_t len, struct addr *dst)
+{
+    if (len < 1)
+        return false;
+    switch (ip[0] >> 4) {
+    case 4:
+        if (len < 20)
+            return false;
+        addr_set_v4(dst, ip + 16);
+        return true;
+    case 6:
+        if (len < 40)
+            return false;
+        addr_set_v6(dst, ip + 24);
+        return true;
+    default:
+        return false;
+    }
+}
+
 void sender_commit(struct sender *s, size_t len)
 {
-    if (s->link) {
-        sender_link_commit(s, len);
-        return;
-    }
-    uint8_t *p = sender_slot(s, s->n);
-    struct sockaddr_storage *ss = &s->names[s->n];
-    struct mmsghdr *m = &s->msgs[s->n];
-    socklen_t salen;
-    uint8_t af;
+    uint8_t *ip = sender_slot(s, s->n) + s->headroom;
+    struct addr dst;
+    int rc;
 
     /* The engine builds headers itself, so a bad length or version here is a
      * bug upstream; count it rather than let the kernel see garbage. */
-    if (s->n == s->batch || len > s->slot || len < 1) {
+    if (s->n == s->batch || len > s->slot || !sender_ip_dst(ip, len, &dst)) {
         s->st.err_other++;
         return;
     }
-    memset(ss, 0, sizeof(*ss));
-    switch (p[0] >> 4) {
-    case 4: {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        if (len < 20) {
-            s->st.err_other++;
-            return;
-        }
-        /* With IP_HDRINCL the route comes from msg_name, not from the header:
-         * both must name the same host. The port must stay 0 on raw sockets. */
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, p + 16, 4);
-        salen = sizeof(*sin);
-        af = AF_INET;
-        break;
-    }
-    case 6: {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        if (len < 40) {
-            s->st.err_other++;
-            return;
-        }
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, p + 24, 16);
-        salen = sizeof(*sin6);
-        af = AF_INET6;
-        break;
-    }
-    default:
-        s->st.err_other++;
+    rc = s->ops->commit(s, s->n, ip, len, &dst);
+    if (rc < 0) {
+        sender_count_err(&s->st, -rc);
         return;
     }
-
-    s->iov[s->n].iov_base = p;
-    s->iov[s->n].iov_len = len;
-    memset(m, 0, sizeof(*m));
-    m->msg_hdr.msg_name = ss;
-    m->msg_hdr.msg_namelen = salen;
-    m->msg_hdr.msg_iov = &s->iov[s->n];
-    m->msg_hdr.msg_iovlen = 1;
-    s->fam[s->n] = af;
     s->n++;
+}
+
+void sender_msg_set(struct sender *s, unsigned i, void *base, size_t len, socklen_t namelen)
+{
+    struct mmsghdr *m = &s->msgs[i];
+
+    s->iov[i].iov_base = base;
+    s->iov[i].iov_len = len;
+    memset(m, 0, sizeof(*m));
+    m->msg_hdr.msg_name = &s->names[i];
+    m->msg_hdr.msg_namelen = namelen;
+    m->msg_hdr.msg_iov = &s->iov[i];
+    m->msg_hdr.msg_iovlen = 1;
 }
 
 /*
@@ -294,26 +225,11 @@ unsigned sender_send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigne
 
 unsigned sender_flush(struct sender *s)
 {
-    unsigned i = 0, refused = 0;
+    unsigned refused;
 
-    if (s->link)
-        return sender_link_flush(s);
-
-    while (i < s->n) {
-        uint8_t af = s->fam[i];
-        unsigned j = i + 1;
-
-        while (j < s->n && s->fam[j] == af)
-            j++;
-        if (af == AF_INET6 && s->fd6 < 0) {
-            for (unsigned k = i; k < j; k++)
-                sender_count_err(&s->st, s->fd6_err);
-            refused += j - i;
-        } else {
-            refused += sender_send_run(s, af == AF_INET ? s->fd4 : s->fd6, s->msgs + i, j - i);
-        }
-        i = j;
-    }
+    if (s->n == 0)
+        return 0;
+    refused = s->ops->flush(s);
     s->n = 0;
     return refused;
 }

@@ -3,9 +3,10 @@
  * slot of the sender's batch (no copy, no malloc); the batch goes out with one
  * sendmmsg() when it is full or when the loop is about to sleep. Send errors are
  * counted by errno and never fatal: the engine's retransmission repairs losses.
- * Backends: raw IP (IPPROTO_RAW, i.e. IP_HDRINCL) for IPv4 and IPv6, and link
- * layer (AF_PACKET on one Ethernet device, --pcap-send), which bypasses the
- * online host's routing, conntrack and iptables.
+ * Backends (send_impl.h, one file each): raw IP (send_raw.c: IPPROTO_RAW, i.e.
+ * IP_HDRINCL, for IPv4 and IPv6), and link layer (send_link.c: AF_PACKET on one
+ * Ethernet device, --pcap-send), which bypasses the online host's routing,
+ * conntrack and iptables. send.c is the front that dispatches to them.
  */
 #ifndef TC_SEND_H
 #define TC_SEND_H
@@ -19,8 +20,9 @@
 struct sender;
 
 struct sender_conf {
+    /* 0 (or NULL conf): the default, defined once in send_impl.h */
     unsigned batch;   /* packets per sendmmsg, 1..1024; 0 = 64 */
-    unsigned slot;    /* largest packet, bytes; 0 = 1500 (the -M MTU) */
+    unsigned slot;    /* largest packet, bytes, 40..65535; 0 = 1500 (the -M MTU) */
     int sndbuf_bytes; /* SO_SNDBUF(FORCE); 0 = 8 MB */
 };
 

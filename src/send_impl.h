@@ -1,11 +1,16 @@
 /*
- * send_impl: the sender's state, shared by its backends (private to src/send*.c).
+ * send_impl: what a sender backend provides (private to src/send*.c and the unit tests).
  *
- * send.c owns the slot block and the raw IP path; send_link.c adds the
- * link-layer path (AF_PACKET) behind the same public API. A slot is
- * `headroom + slot` bytes: the engine builds the IP datagram at slot + headroom,
- * and the link backend writes the Ethernet header into the headroom just before
- * it, so nothing is copied.
+ * struct sender is the front's (send.c): the conf with its defaults resolved, the
+ * block of slots and the mmsghdr/iovec/sockaddr arrays that describe them, the
+ * stats, and an ops table with the backend's state. A slot is `headroom + slot`
+ * bytes: the engine builds the IP datagram at slot + headroom, and a backend that
+ * needs a link header (send_link.c) writes it into the headroom just before, so
+ * nothing is copied.
+ *
+ * The front checks each datagram (length, IP version, destination) before the
+ * backend sees it, and backends call only the front (sender_new, sender_msg_set,
+ * sender_send_run, sender_sndbuf_set), never each other.
  */
 #ifndef TC_SEND_IMPL_H
 #define TC_SEND_IMPL_H
@@ -13,43 +18,83 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "send.h"
 
-struct sender_link; /* send_link.c */
+#define SEND_BATCH_DEFAULT 64U
+#define SEND_BATCH_MAX 1024U
+#define SEND_SLOT_DEFAULT 1500U
+#define SEND_SLOT_MIN 40U
+#define SEND_SLOT_MAX 65535U /* an IPv4 datagram's 16-bit total length */
+#define SEND_SNDBUF_DEFAULT (8 * 1024 * 1024)
+
+struct sender_ops {
+    const char *name; /* "raw", "link": for messages */
+    /* Queue the datagram ip[0..len), checked by the front and bound for dst, as
+     * message i: fill s->names[i] and call sender_msg_set(). 0, or -errno to refuse
+     * it (the front counts it under that errno). */
+    int (*commit)(struct sender *s, unsigned i, uint8_t *ip, size_t len, const struct addr *dst);
+    /* Send messages [0, s->n); the front empties the queue after. Returns how many
+     * the kernel refused (each counted with sender_count_err). */
+    unsigned (*flush)(struct sender *s);
+    /* Close and release priv (NULL-safe). */
+    void (*free)(void *priv);
+};
 
 struct sender {
-    int fd4;
-    int fd6;          /* -1 if the IPv6 socket could not be opened */
-    int fd6_err;      /* why not: IPv6 packets are counted under this errno */
+    const struct sender_ops *ops;
+    void *priv;       /* the backend's state; NULL until its open sets it */
+    struct sender_conf conf; /* defaults resolved */
     unsigned batch;   /* number of slots */
     size_t slot;      /* bytes of IP datagram per slot */
     size_t headroom;  /* bytes before the datagram in each slot (link header) */
     unsigned n;       /* slots committed and waiting for sender_flush */
     uint8_t *slots;   /* batch * (headroom + slot) bytes */
-    uint8_t *fam;     /* per queued slot: AF_INET or AF_INET6 */
     struct mmsghdr *msgs;
     struct iovec *iov;
     struct sockaddr_storage *names;
-    struct sender_link *link; /* NULL: raw IP sockets */
     struct sender_stats st;
 };
 
+/*
+ * The conf c with its defaults filled in (c may be NULL), checked. 0, or -EINVAL
+ * with "<what>: ..." in err. Backends call it first, so that a bad conf is reported
+ * before any socket is tried.
+ */
+int sender_conf_resolve(struct sender_conf *out, const struct sender_conf *c, const char *what,
+                        char *err, size_t errlen);
+/*
+ * A sender with the slots of the resolved conf c, headroom bytes before each, and
+ * no backend state yet (priv NULL: the backend's open sets it, and on failure calls
+ * sender_free, which calls ops->free(priv)). NULL with "<what>: ..." in err.
+ */
+struct sender *sender_new(const struct sender_ops *ops, const struct sender_conf *c,
+                          size_t headroom, const char *what, char *err, size_t errlen);
 /* The start of slot i (its headroom). */
 static inline uint8_t *sender_slot(struct sender *s, unsigned i)
 {
     return s->slots + (size_t)i * (s->headroom + s->slot);
 }
-
-/* send.c: allocate the slot arrays; 0 or -ENOMEM. */
-int sender_alloc_slots(struct sender *s);
-/* send.c: count a refusal under its errno. */
+/* Point message i at base[0..len) for the name in s->names[i] (namelen bytes). */
+void sender_msg_set(struct sender *s, unsigned i, void *base, size_t len, socklen_t namelen);
+/* Count a refusal under its errno. */
 void sender_count_err(struct sender_stats *st, int e);
 /* sendmmsg the n messages on fd; a refused one is counted by errno and skipped.
  * Returns how many were refused. */
 unsigned sender_send_run(struct sender *s, int fd, struct mmsghdr *msgs, unsigned n);
-/* send_link.c: queue / send / release for the link backend. */
-void sender_link_commit(struct sender *s, size_t len);
-unsigned sender_link_flush(struct sender *s);
-void sender_link_free(struct sender_link *l);
+/* The resolved conf's send buffer on fd: SO_SNDBUFFORCE, else the capped SO_SNDBUF. */
+void sender_sndbuf_set(const struct sender_conf *c, int fd);
+
+/*
+ * The backends over descriptors the caller opened (sender_raw_open and
+ * sender_link_open open theirs, then call these; the unit tests pass their own).
+ * They take ownership of the descriptors, also on failure.
+ */
+/* fd6 -1: IPv6 datagrams are refused and counted under fd6_err. */
+struct sender *sender_raw_wrap(const struct sender_conf *c, int fd4, int fd6, int fd6_err,
+                               char *err, size_t errlen);
+struct sender *sender_link_wrap(const struct sender_conf *c, const struct sender_link_conf *lc,
+                                int fd, int ifindex, const uint8_t src_mac[6], char *err,
+                                size_t errlen);
 
 #endif

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "chan.h"
+#include "loop.h"
 #include "opts.h"
 #include "route.h"
 
@@ -77,10 +79,10 @@ void icpt_opts_init(struct icpt_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->action = ICPT_RUN;
-    o->port = 36524;
+    o->port = CHAN_PORT_DEFAULT;
     o->table_size = ICPT_TABLE_DEFAULT;
     o->snaplen = ICPT_SNAPLEN_DEFAULT;
-    o->coalesce_us = 300;
+    o->coalesce_us = LOOP_COALESCE_DEFAULT_US;
 }
 
 void icpt_opts_free(struct icpt_opts *o)

@@ -18,7 +18,6 @@
 
 #define MODES_DEVICES_MAX 16
 #define MODES_NEIGH_TIMEOUT_MS 1000
-#define MODES_SNAPLEN_DEFAULT 65535
 
 /* Append to buf at *off; false once it no longer fits. */
 static bool appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
@@ -99,7 +98,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
     /* The default keeps a whole 64 KB datagram after the link header: outbound
      * segments are captured before TSO splits them, and a cut one would be a hole
      * in the session. -S given is taken as is. */
-    uint32_t snaplen = o->snaplen == MODES_SNAPLEN_DEFAULT ? MODES_SNAPLEN_DEFAULT + 128 : o->snaplen;
+    uint32_t snaplen = o->snaplen == TC_SNAPLEN_DEFAULT ? TC_SNAPLEN_DEFAULT + 128 : o->snaplen;
     snprintf(list, sizeof(list), "%s", o->devices ? o->devices : "any");
     char *save = NULL;
     for (char *dev = strtok_r(list, ",", &save); dev; dev = strtok_r(NULL, ",", &save)) {
@@ -169,7 +168,7 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
 
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen)
 {
-    struct sender_conf sc = {.batch = 64, .slot = o->mtu, .sndbuf_bytes = 0};
+    struct sender_conf sc = {.slot = o->mtu}; /* batch and send buffer: the sender's defaults */
     if (!o->pcap_send)
         return sender_raw_open(&sc, err, errlen);
 

@@ -10,7 +10,9 @@
 
 #include "capture.h"
 #include "chan.h"
+#include "loop.h"
 #include "opts.h"
+#include "tcp.h"
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
@@ -151,24 +153,34 @@ const char *tc_opts_usage(void)
     return usage;
 }
 
+/*
+ * The defaults of tcpcopy's options, the one place they are set: the engine's
+ * own (-M, -t, -m, -D, -n, -r, --answer-timeout, --max-handshakes, --ack-delay)
+ * come from eng_conf_defaults(), the others are named here or in the module they
+ * belong to. The usage text above, doc/tcpcopy.1 and README.md state them; the
+ * unit tests check the usage text against these values.
+ */
 void tc_opts_init(struct tc_opts *o)
 {
+    struct eng_conf ec;
+
+    eng_conf_defaults(&ec);
     memset(o, 0, sizeof(*o));
     o->chan_port = CHAN_PORT_DEFAULT;
-    o->conns = 2;
-    o->timeout_s = 600;
-    o->mtu = 1500;
-    o->answer_timeout_ms = 3000;
-    o->max_handshakes = 512;
-    o->coalesce_us = 300;
-    o->ack_delay_ms = 10;
-    o->syn_mss = 1460;
-    o->copies = 1;
-    o->sample_pct = 100;
-    o->mem_mb = 512;
-    o->intercept_timeout_ms = 3000;
-    o->pcap_buffer_mb = 64; /* 256 ring blocks: see -B in doc/tcpcopy.1 */
-    o->snaplen = 65535;
+    o->conns = TC_CONNS_DEFAULT;
+    o->timeout_s = (uint32_t)(ec.session_timeout_us / 1000000);
+    o->mtu = ec.mtu;
+    o->answer_timeout_ms = (uint32_t)(ec.answer_timeout_us / 1000);
+    o->max_handshakes = ec.max_handshakes;
+    o->coalesce_us = LOOP_COALESCE_DEFAULT_US;
+    o->ack_delay_ms = (uint32_t)(ec.ack_delay_us / 1000);
+    o->syn_mss = ec.syn_mss;
+    o->copies = ec.copies;
+    o->sample_pct = ec.sample_pct;
+    o->mem_mb = (uint32_t)(ec.mem_max >> 20);
+    o->intercept_timeout_ms = TC_INTERCEPT_TIMEOUT_DEFAULT_MS;
+    o->pcap_buffer_mb = TC_PCAP_BUFFER_MB_DEFAULT;
+    o->snaplen = TC_SNAPLEN_DEFAULT;
     o->accel = 1;
     o->loops = 1;
     o->shard_n = 1;
@@ -481,6 +493,6 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             FAIL("tcpcopy: %s", sub);
     }
     if (!k_set)
-        o->keepalive_s = o->timeout_s + 120;
+        o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
     return opts_mode_check(o, mseen, err, errlen);
 }

@@ -13,6 +13,13 @@
 #include "decap.h"
 #include "transfer.h"
 
+/* tcpcopy's defaults that belong to no module (tc_opts_init sets them all). */
+#define TC_CONNS_DEFAULT 2                   /* -C */
+#define TC_KEEPALIVE_EXTRA_S 120             /* -k: -t plus this */
+#define TC_INTERCEPT_TIMEOUT_DEFAULT_MS 3000 /* --intercept-timeout */
+#define TC_PCAP_BUFFER_MB_DEFAULT 64         /* -B: 256 ring blocks, see doc/tcpcopy.1 */
+#define TC_SNAPLEN_DEFAULT 65535             /* -S */
+
 enum tc_action { TC_ACT_RUN = 0, TC_ACT_HELP, TC_ACT_VERSION };
 
 struct tc_opts {

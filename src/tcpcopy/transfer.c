@@ -374,11 +374,6 @@ char *xfer_rule_str(const struct xfer_rule *r, char *buf, size_t len)
     return buf;
 }
 
-size_t xfer_ports(const struct xfer_map *m, uint16_t *ports, size_t max)
-{
-    return xfer_ports_af(m, 0, ports, max);
-}
-
 size_t xfer_ports_af(const struct xfer_map *m, int af, uint16_t *ports, size_t max)
 {
     size_t n = 0;
@@ -541,11 +536,6 @@ int cmap_check_families(const struct client_map *c, const struct xfer_map *m, ch
         return -EINVAL;
     }
     return 0;
-}
-
-const struct addr *cmap_pick(const struct client_map *c, const struct addr *client)
-{
-    return cmap_pick_copy(c, client, 0);
 }
 
 const struct addr *cmap_pick_copy(const struct client_map *c, const struct addr *client,

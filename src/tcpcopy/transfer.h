@@ -49,9 +49,8 @@ const struct xfer_rule *xfer_shadowed_by(const struct xfer_map *m, size_t i);
 bool xfer_rule_is_local(const struct xfer_rule *r, const struct addr *local, size_t n);
 /* The rule as -x writes it, without MACs ("80-192.0.2.20:8080"); returns buf. */
 char *xfer_rule_str(const struct xfer_rule *r, char *buf, size_t len);
-/* Distinct online ports of all rules (for the capture filter); returns the count. */
-size_t xfer_ports(const struct xfer_map *m, uint16_t *ports, size_t max);
-/* The same for the rules of one family (of their target; 0: all rules). */
+/* Distinct online ports of the rules of one family (of their target; 0: all rules),
+ * for the capture filter; returns the count. */
 size_t xfer_ports_af(const struct xfer_map *m, int af, uint16_t *ports, size_t max);
 
 struct client_map {
@@ -65,16 +64,15 @@ int cmap_parse(struct client_map *c, const char *spec, char *err, size_t errlen)
  * a rewritten client must never be the target itself). Returns how many were removed. */
 size_t cmap_exclude_targets(struct client_map *c, const struct xfer_map *m);
 /* With a non-empty map, every rule's target family must have addresses in it:
- * each client is rewritten within its own family (cmap_pick), and a client kept
+ * each client is rewritten within its own family (cmap_pick_copy), and a client kept
  * as is would be answered past intercept. 0, or -EINVAL naming the rule in err. */
 int cmap_check_families(const struct client_map *c, const struct xfer_map *m, char *err,
                         size_t errlen);
-/* The address that replaces client: deterministic per client address (so one real
- * client stays one fake client). NULL if the map is empty (keep the client address). */
-const struct addr *cmap_pick(const struct client_map *c, const struct addr *client);
-/* The same for copy `copy` of the client's sessions (-n, and offline passes): copy 0 is
- * cmap_pick's, copy k the k-th address after it (within the client's family), so the
- * copies of one client spread over the pool instead of sharing one address's ports. */
+/* The address that replaces client in copy `copy` of its sessions (-n, and offline
+ * passes): deterministic per client address (so one real client stays one fake
+ * client); copy k takes the k-th address after copy 0's (within the client's family),
+ * so the copies of one client spread over the pool instead of sharing one address's
+ * ports. NULL if the map is empty (keep the client address). */
 const struct addr *cmap_pick_copy(const struct client_map *c, const struct addr *client,
                                   uint32_t copy);
 

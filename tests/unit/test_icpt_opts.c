@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -278,6 +279,43 @@ static void test_docker_rewrite_option(void **state)
     icpt_opts_free(&o);
 }
 
+/* The number in "(default: N" of the usage line that contains entry; -1 if none. */
+static long usage_default(const char *usage, const char *entry)
+{
+    const char *p = strstr(usage, entry);
+
+    if (p == NULL)
+        fail_msg("no usage entry '%s'", entry);
+    const char *d = strstr(p, "(default: ");
+    if (d == NULL)
+        return -1;
+    return strtol(d + 10, NULL, 10);
+}
+
+/* What -h says the defaults are is what icpt_opts_init sets, and the documented values
+ * (doc/intercept.8, README.md). */
+static void test_usage_states_defaults(void **state)
+{
+    char buf[4096] = "";
+    struct icpt_opts o;
+    FILE *fp = fmemopen(buf, sizeof(buf) - 1, "w");
+
+    (void)state;
+    assert_non_null(fp);
+    icpt_usage(fp);
+    fclose(fp);
+    icpt_opts_init(&o);
+    assert_int_equal(usage_default(buf, "--port PORT"), o.port);
+    assert_int_equal(o.port, 36524);
+    assert_int_equal(usage_default(buf, "--table-size N"), o.table_size);
+    assert_int_equal(o.table_size, 1048576);
+    assert_int_equal(usage_default(buf, "--snaplen N"), o.snaplen);
+    assert_int_equal(o.snaplen, 256);
+    assert_int_equal(usage_default(buf, "--coalesce USEC"), o.coalesce_us);
+    assert_int_equal(o.coalesce_us, 300);
+    icpt_opts_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_cidr_parse),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_usage_states_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,6 @@
 /*
  * test_log: the line format, level filtering, errno suffix, reopening after a
- * rename (logrotate), fatal's exit status, and the rate limiter driven by a
- * fake clock.
+ * rename (logrotate), and the rate limiter driven by a fake clock.
  */
 #include <errno.h>
 #include <regex.h>
@@ -187,36 +186,6 @@ static void test_init_bad_path(void **state)
     log_reopen(); /* no-op without a file */
 }
 
-static void test_fatal_exits(void **state)
-{
-    struct fixture *f = *state;
-    int status;
-
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        errno = EACCES;
-        fatal("cannot bind %d", 80);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 1);
-
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        fatalx("bad option %s", "-x");
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 1);
-
-    char *s = slurp(f->path);
-    assert_non_null(strstr(s, "]: error: cannot bind 80: Permission denied\n"));
-    assert_non_null(strstr(s, "]: error: bad option -x\n"));
-    free(s);
-}
-
 static void test_ratelimit_burst_and_refill(void **state)
 {
     struct fixture *f = *state;
@@ -310,7 +279,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_existing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_bad_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fatal_exits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_burst_and_refill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_fractional_refill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_macro_and_level, setup, teardown),

@@ -672,6 +672,79 @@ static void test_mode_bad(void **state)
     unlink(f);
 }
 
+/*
+ * The default an option's usage entry states: the first "(N)" (or "(default: N")
+ * in the entry that starts with `entry` (its continuation lines are indented 10+).
+ * -1 if there is none.
+ */
+static long usage_default(const char *usage, const char *entry)
+{
+    const char *p = strstr(usage, entry), *end;
+
+    if (p == NULL)
+        fail_msg("no usage entry '%s'", entry);
+    for (end = strchr(p, '\n'); end != NULL && strncmp(end + 1, "          ", 10) == 0;
+         end = strchr(end + 1, '\n'))
+        ;
+    for (const char *q = p; q != NULL && (end == NULL || q < end); q = strchr(q + 1, '(')) {
+        const char *n = q + 1;
+        if (strncmp(n, "default: ", 9) == 0)
+            n += 9;
+        if (*q == '(' && *n >= '0' && *n <= '9')
+            return strtol(n, NULL, 10);
+    }
+    return -1;
+}
+
+/* What -h says the defaults are is what tc_opts_init sets, and both are the documented
+ * values (doc/tcpcopy.1, README.md). */
+static void test_usage_states_defaults(void **state)
+{
+    struct tc_opts o;
+    const char *u = tc_opts_usage();
+    const struct {
+        const char *entry;
+        long documented;
+    } t[] = {
+        {"-p, --port", 36524},
+        {"-C, --connections", 2},
+        {"--intercept-timeout MS", 3000},
+        {"-t, --timeout", 600},
+        {"-M, --mtu", 1500},
+        {"-D, --mss", 1460},
+        {"-n, --copies", 1},
+        {"-f, --port-shift", 0},
+        {"-r, --rate", 100},
+        {"-m, --memory", 512},
+        {"--answer-timeout MS", 3000},
+        {"--max-handshakes N", 512},
+        {"--coalesce USEC", 300},
+        {"--ack-delay MS", 10},
+        {"-B, --buffer", 64},
+        {"-S, --snaplen", 65535},
+        {"-a, --accelerate", 1},
+        {"-T, --loops", 1},
+    };
+    long got[sizeof(t) / sizeof(t[0])];
+
+    (void)state;
+    tc_opts_init(&o);
+    long v[] = {o.chan_port, o.conns, o.intercept_timeout_ms, o.timeout_s, o.mtu, o.syn_mss,
+                o.copies, o.port_shift, o.sample_pct, o.mem_mb, o.answer_timeout_ms,
+                o.max_handshakes, o.coalesce_us, o.ack_delay_ms, o.pcap_buffer_mb, o.snaplen,
+                o.accel, o.loops};
+    assert_int_equal(sizeof(v) / sizeof(v[0]), sizeof(t) / sizeof(t[0]));
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        got[i] = usage_default(u, t[i].entry);
+        if (got[i] != v[i] || v[i] != t[i].documented)
+            fail_msg("%s: usage says %ld, tc_opts_init sets %ld, documented %ld", t[i].entry,
+                     got[i], v[i], t[i].documented);
+    }
+    /* -k: "timeout + 120", set at parse time when -k is not given. */
+    assert_non_null(strstr(u, "(timeout + 120)"));
+    assert_int_equal(o.keepalive_s, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -694,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_mode_pcap_send),
         cmocka_unit_test(test_mode_offline),
         cmocka_unit_test(test_mode_bad),
+        cmocka_unit_test(test_usage_states_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
