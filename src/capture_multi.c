@@ -17,6 +17,7 @@
 
 #include "capture.h"
 #include "capture_impl.h"
+#include "log.h"
 
 struct capture_multi {
     int epfd;
@@ -96,27 +97,27 @@ struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, si
         if (m != NULL)
             free(m->caps);
         free(m);
-        snprintf(err, errlen, "capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "capture: %s", strerror(ENOMEM));
         return NULL;
     }
     memcpy(m->caps, caps, n * sizeof(*caps));
     m->n = n;
     m->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (m->epfd < 0) {
-        snprintf(err, errlen, "capture: epoll: %s", strerror(errno));
+        errbuf_set(err, errlen, "capture: epoll: %s", strerror(errno));
         multi_free(m);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
         if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, capture_fd(caps[i]), &ev) < 0) {
-            snprintf(err, errlen, "capture: epoll: %s", strerror(errno));
+            errbuf_set(err, errlen, "capture: epoll: %s", strerror(errno));
             multi_free(m);
             return NULL;
         }
     }
     struct capture *c = capture_new(&multi_ops, m);
     if (c == NULL)
-        snprintf(err, errlen, "capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "capture: %s", strerror(ENOMEM));
     return c;
 }

@@ -119,7 +119,7 @@ static int capture_pcap_activate(pcap_t **pp, const struct capture_pcap_conf *c,
 
     pcap_t *p = *pp = pcap_create(dev, ebuf);
     if (p == NULL) {
-        snprintf(err, errlen, "pcap %s: %s", dev, ebuf);
+        errbuf_set(err, errlen, "pcap %s: %s", dev, ebuf);
         return -1;
     }
     /* Setters only fail on an already activated handle, which this is not. */
@@ -141,14 +141,14 @@ static int capture_pcap_activate(pcap_t **pp, const struct capture_pcap_conf *c,
     if (rc < 0) {
         const char *why = pcap_geterr(p);
         if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
-            snprintf(err, errlen, "pcap %s: no such device (%s)", dev, why);
+            errbuf_set(err, errlen, "pcap %s: no such device (%s)", dev, why);
         else if (rc == PCAP_ERROR_PERM_DENIED)
-            snprintf(err, errlen, "pcap %s: permission denied, root or CAP_NET_RAW needed (%s)",
+            errbuf_set(err, errlen, "pcap %s: permission denied, root or CAP_NET_RAW needed (%s)",
                      dev, why);
         else if (rc == PCAP_ERROR_IFACE_NOT_UP)
-            snprintf(err, errlen, "pcap %s: interface is down", dev);
+            errbuf_set(err, errlen, "pcap %s: interface is down", dev);
         else
-            snprintf(err, errlen, "pcap %s: %s: %s", dev, pcap_statustostr(rc), why);
+            errbuf_set(err, errlen, "pcap %s: %s: %s", dev, pcap_statustostr(rc), why);
         return -1;
     }
     if (rc > 0) {
@@ -166,12 +166,12 @@ static int capture_pcap_set_filter(pcap_t *p, const char *dev, const char *filte
     struct bpf_program prog;
 
     if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        snprintf(err, errlen, "pcap %s: bad filter '%s': %s", dev, filter, pcap_geterr(p));
+        errbuf_set(err, errlen, "pcap %s: bad filter '%s': %s", dev, filter, pcap_geterr(p));
         return -1;
     }
     int rc = pcap_setfilter(p, &prog);
     if (rc != 0)
-        snprintf(err, errlen, "pcap %s: cannot install filter '%s': %s", dev, filter,
+        errbuf_set(err, errlen, "pcap %s: cannot install filter '%s': %s", dev, filter,
                  pcap_geterr(p));
     pcap_freecode(&prog);
     return rc != 0 ? -1 : 0;
@@ -184,13 +184,13 @@ struct capture *capture_pcap_wrap(pcap_t *p, const char *dev, const struct captu
 
     if (cp == NULL) {
         pcap_close(p);
-        snprintf(err, errlen, "pcap %s: out of memory", dev);
+        errbuf_set(err, errlen, "pcap %s: out of memory", dev);
         return NULL;
     }
     cp->p = p;
     cp->fd = -1;
     if (c->in_only && pcap_setdirection(cp->p, PCAP_D_IN) != 0) {
-        snprintf(err, errlen, "pcap %s: cannot capture inbound only: %s", dev, pcap_geterr(cp->p));
+        errbuf_set(err, errlen, "pcap %s: cannot capture inbound only: %s", dev, pcap_geterr(cp->p));
         goto fail;
     }
     if (c->filter != NULL && c->filter[0] != '\0' &&
@@ -198,14 +198,14 @@ struct capture *capture_pcap_wrap(pcap_t *p, const char *dev, const struct captu
         goto fail;
     cp->fd = pcap_get_selectable_fd(cp->p);
     if (cp->fd < 0) {
-        snprintf(err, errlen, "pcap %s: no selectable fd", dev);
+        errbuf_set(err, errlen, "pcap %s: no selectable fd", dev);
         goto fail;
     }
     cp->dlt = pcap_datalink(cp->p);
 
     struct capture *cap = capture_new(&capture_pcap_ops, cp);
     if (cap == NULL)
-        snprintf(err, errlen, "pcap %s: out of memory", dev);
+        errbuf_set(err, errlen, "pcap %s: out of memory", dev);
     return cap;
 
 fail:
@@ -223,7 +223,7 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
     const char *dev = c->device != NULL ? c->device : "any";
     int buffer_mb = c->buffer_mb > 0 ? c->buffer_mb : CAPTURE_PCAP_BUFFER_MB_DEFAULT;
     if (buffer_mb > CAPTURE_PCAP_BUFFER_MB_MAX) {
-        snprintf(err, errlen, "pcap %s: a buffer of %d MB is too large (at most %d)", dev,
+        errbuf_set(err, errlen, "pcap %s: a buffer of %d MB is too large (at most %d)", dev,
                  buffer_mb, CAPTURE_PCAP_BUFFER_MB_MAX);
         return NULL;
     }
@@ -231,7 +231,7 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
         goto fail;
     /* Non-blocking, so the fd can sit in the event loop beside sockets. */
     if (pcap_setnonblock(p, 1, ebuf) != 0) {
-        snprintf(err, errlen, "pcap %s: cannot set non-blocking: %s", dev, ebuf);
+        errbuf_set(err, errlen, "pcap %s: cannot set non-blocking: %s", dev, ebuf);
         goto fail;
     }
     return capture_pcap_wrap(p, dev, c, err, errlen);

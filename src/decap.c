@@ -48,7 +48,7 @@ int decap_parse(struct decap *d, const char *s, char *err, size_t errlen)
             return 0;
         }
     }
-    snprintf(err, errlen, "--decap '%s': expected vxlan, vxlan:PORT (1-65535), gre or erspan", s);
+    errbuf_set(err, errlen, "--decap '%s': expected vxlan, vxlan:PORT (1-65535), gre or erspan", s);
     d->kind = DECAP_NONE;
     return -EINVAL;
 }

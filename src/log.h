@@ -44,7 +44,8 @@ bool log_ratelimit(struct log_rl *rl, uint64_t now_us, uint32_t per_sec, uint32_
     do { if (log_ratelimit((rl), (now), 1, 5)) log_warnx(__VA_ARGS__); } while (0)
 
 /* Format a message into a caller's error buffer (NULL or 0 length: nothing), the way
- * setup functions report why they failed. */
+ * setup functions report why they failed (doc/design.md, "Errors"). Control characters
+ * become '?': a message quoting the user's or a peer's text stays one printable line. */
 void errbuf_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Monotonic clock in microseconds. */

@@ -90,7 +90,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
         flt = decap_filter(&o->decap, filter, sizeof(filter));
     } else if (flt == NULL) {
         if (modes_default_filter(&o->xfer, filter, sizeof(filter)) < 0) {
-            snprintf(err, errlen, "the default capture filter is too long: give one with -F");
+            errbuf_set(err, errlen, "the default capture filter is too long: give one with -F");
             return NULL;
         }
         flt = filter;
@@ -103,7 +103,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
     char *save = NULL;
     for (char *dev = strtok_r(list, ",", &save); dev; dev = strtok_r(NULL, ",", &save)) {
         if (n == MODES_DEVICES_MAX) {
-            snprintf(err, errlen, "-i: at most %d devices", MODES_DEVICES_MAX);
+            errbuf_set(err, errlen, "-i: at most %d devices", MODES_DEVICES_MAX);
             goto fail;
         }
         /* Both directions: requests the online host itself sends to another server
@@ -131,7 +131,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
         log_info("capturing on %s with libpcap, filter: %s", dev, flt);
     }
     if (n == 0) {
-        snprintf(err, errlen, "-i: no device given");
+        errbuf_set(err, errlen, "-i: no device given");
         return NULL;
     }
     if (n == 1)

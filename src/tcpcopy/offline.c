@@ -107,7 +107,7 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
     FILE *fp = fopen(o->path, "rb");
 
     if (fp == NULL) {
-        snprintf(err, errlen, "%s: cannot replay: %s", o->path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot replay: %s", o->path, strerror(errno));
         return -EINVAL;
     }
     if (o->rbuf == NULL)
@@ -118,7 +118,7 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
     if (o->p == NULL) {
         fclose(fp); /* not libpcap's on failure */
         /* libpcap's own words: "unknown file format", "truncated dump file". */
-        snprintf(err, errlen, "%s: cannot replay: %s", o->path, ebuf);
+        errbuf_set(err, errlen, "%s: cannot replay: %s", o->path, ebuf);
         return -EINVAL;
     }
     o->dlt = pcap_datalink(o->p);
@@ -132,14 +132,14 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
     }
     if (o->filter != NULL) {
         if (pcap_compile(o->p, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            snprintf(err, errlen, "%s: bad filter '%s': %s", o->path, o->filter,
+            errbuf_set(err, errlen, "%s: bad filter '%s': %s", o->path, o->filter,
                      pcap_geterr(o->p));
             return -EINVAL;
         }
         int r = pcap_setfilter(o->p, &prog);
         pcap_freecode(&prog);
         if (r != 0) {
-            snprintf(err, errlen, "%s: cannot apply filter '%s': %s", o->path, o->filter,
+            errbuf_set(err, errlen, "%s: cannot apply filter '%s': %s", o->path, o->filter,
                      pcap_geterr(o->p));
             return -EINVAL;
         }
@@ -153,14 +153,14 @@ struct offline *offline_open(const struct offline_conf *c, char *err, size_t err
     struct stat st;
 
     if (o == NULL) {
-        snprintf(err, errlen, "offline: out of memory");
+        errbuf_set(err, errlen, "offline: out of memory");
         return NULL;
     }
     o->conf = *c;
     o->path = strdup(c->path);
     o->filter = c->filter ? strdup(c->filter) : NULL;
     if (o->path == NULL || (c->filter && o->filter == NULL)) {
-        snprintf(err, errlen, "offline: out of memory");
+        errbuf_set(err, errlen, "offline: out of memory");
         goto fail;
     }
     if (o->conf.accel == 0)
@@ -168,11 +168,11 @@ struct offline *offline_open(const struct offline_conf *c, char *err, size_t err
     if (o->conf.loops == 0)
         o->conf.loops = 1;
     if (stat(o->path, &st) != 0) {
-        snprintf(err, errlen, "%s: cannot replay: %s", o->path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot replay: %s", o->path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: cannot replay: not a regular file", o->path);
+        errbuf_set(err, errlen, "%s: cannot replay: not a regular file", o->path);
         goto fail;
     }
     o->file_size = st.st_size;

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "transfer.h"
+#include "log.h"
 
 /* Longest rule or item we accept: "[v6]:port@mac" twice plus the dash is ~131. */
 #define XFER_ITEM_MAX 256
@@ -39,23 +40,6 @@
  * the operator's own client list, not attacker-chosen keys for a table. */
 #define CMAP_SEED 0x7463706370792d63ULL /* "tcpcopy-c" */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    /* Messages quote the user's text: keep them one printable line. */
-    for (char *p = err; *p != '\0'; p++)
-        if (iscntrl((unsigned char)*p))
-            *p = '?';
-}
 
 bool parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
@@ -153,7 +137,7 @@ static bool xfer_parse_side(char *s, const char *name, bool target, struct xfer_
     if ((at = strchr(s, '@')) != NULL) {
         *at = '\0';
         if (!parse_mac(at + 1, out->mac)) {
-            seterr(err, errlen, "-x '%s': bad %s MAC '%s'", rule, name, at + 1);
+            errbuf_set(err, errlen, "-x '%s': bad %s MAC '%s'", rule, name, at + 1);
             return false;
         }
         out->has_mac = true;
@@ -161,24 +145,24 @@ static bool xfer_parse_side(char *s, const char *name, bool target, struct xfer_
     if (s[0] == '[') {
         char *close = strchr(s, ']');
         if (close == NULL) {
-            seterr(err, errlen, "-x '%s': missing ']' after %s address", rule, name);
+            errbuf_set(err, errlen, "-x '%s': missing ']' after %s address", rule, name);
             return false;
         }
         *close = '\0';
         addrstr = s + 1;
         if (close[1] == '\0') {
-            seterr(err, errlen, "-x '%s': missing %s port", rule, name);
+            errbuf_set(err, errlen, "-x '%s': missing %s port", rule, name);
             return false;
         }
         if (close[1] != ':') {
-            seterr(err, errlen, "-x '%s': expected ':' after %s address '[%s]'", rule, name,
+            errbuf_set(err, errlen, "-x '%s': expected ':' after %s address '[%s]'", rule, name,
                    addrstr);
             return false;
         }
         portstr = close + 2;
         /* Brackets are for IPv6 only: they exist to fence off its colons. */
         if (!addr_parse(&out->addr, addrstr) || out->addr.af != AF_INET6) {
-            seterr(err, errlen, "-x '%s': bad %s address '[%s]'", rule, name, addrstr);
+            errbuf_set(err, errlen, "-x '%s': bad %s address '[%s]'", rule, name, addrstr);
             return false;
         }
     } else {
@@ -188,35 +172,35 @@ static bool xfer_parse_side(char *s, const char *name, bool target, struct xfer_
             addrstr = s;
             portstr = colon + 1;
             if (strchr(addrstr, ':') != NULL) {
-                seterr(err, errlen, "-x '%s': %s IPv6 address needs brackets, '[%s]:%s'", rule,
+                errbuf_set(err, errlen, "-x '%s': %s IPv6 address needs brackets, '[%s]:%s'", rule,
                        name, addrstr, portstr);
                 return false;
             }
             if (*addrstr == '\0') {
-                seterr(err, errlen, "-x '%s': missing %s address before ':'", rule, name);
+                errbuf_set(err, errlen, "-x '%s': missing %s address before ':'", rule, name);
                 return false;
             }
             if (!addr_parse(&out->addr, addrstr)) {
-                seterr(err, errlen, "-x '%s': bad %s address '%s'", rule, name, addrstr);
+                errbuf_set(err, errlen, "-x '%s': bad %s address '%s'", rule, name, addrstr);
                 return false;
             }
         } else if (target) {
             /* "80-8080" forgot the address, "80-192.0.2.20" the port. */
             if (*s == '\0' || all_digits(s))
-                seterr(err, errlen, "-x '%s': missing target address", rule);
+                errbuf_set(err, errlen, "-x '%s': missing target address", rule);
             else
-                seterr(err, errlen, "-x '%s': missing target port", rule);
+                errbuf_set(err, errlen, "-x '%s': missing target port", rule);
             return false;
         } else {
             portstr = s;
         }
     }
     if (*portstr == '\0') {
-        seterr(err, errlen, "-x '%s': missing %s port", rule, name);
+        errbuf_set(err, errlen, "-x '%s': missing %s port", rule, name);
         return false;
     }
     if (!parse_port(portstr, &out->port)) {
-        seterr(err, errlen, "-x '%s': bad %s port '%s'", rule, name, portstr);
+        errbuf_set(err, errlen, "-x '%s': bad %s port '%s'", rule, name, portstr);
         return false;
     }
     return true;
@@ -229,37 +213,37 @@ static bool xfer_parse_rule(struct xfer_rule *r, const char *item, size_t len, c
     struct xfer_side on, tg;
 
     if (len >= sizeof(rule)) {
-        seterr(err, errlen, "-x '%.40s...': rule too long", item);
+        errbuf_set(err, errlen, "-x '%.40s...': rule too long", item);
         return false;
     }
     memcpy(rule, item, len);
     rule[len] = '\0';
     memcpy(work, rule, len + 1);
     if (len == 0) {
-        seterr(err, errlen, "-x: empty rule (stray comma?)");
+        errbuf_set(err, errlen, "-x: empty rule (stray comma?)");
         return false;
     }
     if (has_space(rule, len)) {
-        seterr(err, errlen, "-x '%s': whitespace not allowed", rule);
+        errbuf_set(err, errlen, "-x '%s': whitespace not allowed", rule);
         return false;
     }
     /* Neither IPv6 literals nor MACs contain '-', so it splits the sides. */
     char *dash = strchr(work, '-');
     if (dash == NULL) {
-        seterr(err, errlen, "-x '%s': missing '-' between online port and target", rule);
+        errbuf_set(err, errlen, "-x '%s': missing '-' between online port and target", rule);
         return false;
     }
     if (strchr(dash + 1, '-') != NULL) {
-        seterr(err, errlen, "-x '%s': more than one '-'", rule);
+        errbuf_set(err, errlen, "-x '%s': more than one '-'", rule);
         return false;
     }
     *dash = '\0';
     if (work[0] == '\0') {
-        seterr(err, errlen, "-x '%s': missing online port", rule);
+        errbuf_set(err, errlen, "-x '%s': missing online port", rule);
         return false;
     }
     if (dash[1] == '\0') {
-        seterr(err, errlen, "-x '%s': missing target address and port", rule);
+        errbuf_set(err, errlen, "-x '%s': missing target address and port", rule);
         return false;
     }
     if (!xfer_parse_side(work, "online", false, &on, rule, err, errlen) ||
@@ -268,7 +252,7 @@ static bool xfer_parse_rule(struct xfer_rule *r, const char *item, size_t len, c
     /* Copied packets keep the client's address; tcpcopy does not translate
      * between IPv4 and IPv6 headers. */
     if (on.addr.af != 0 && on.addr.af != tg.addr.af) {
-        seterr(err, errlen, "-x '%s': online and target addresses are of different families", rule);
+        errbuf_set(err, errlen, "-x '%s': online and target addresses are of different families", rule);
         return false;
     }
     memset(r, 0, sizeof(*r));
@@ -289,7 +273,7 @@ int xfer_parse(struct xfer_map *m, const char *spec, char *err, size_t errlen)
 
     m->n = 0;
     if (spec == NULL || *spec == '\0') {
-        seterr(err, errlen, "-x: empty transfer list");
+        errbuf_set(err, errlen, "-x: empty transfer list");
         return -EINVAL;
     }
     for (;;) {
@@ -297,7 +281,7 @@ int xfer_parse(struct xfer_map *m, const char *spec, char *err, size_t errlen)
         struct xfer_rule r;
 
         if (m->n == XFER_RULES_MAX) {
-            seterr(err, errlen, "-x: more than %d rules", XFER_RULES_MAX);
+            errbuf_set(err, errlen, "-x: more than %d rules", XFER_RULES_MAX);
             goto fail;
         }
         if (!xfer_parse_rule(&r, p, len, err, errlen))
@@ -307,7 +291,7 @@ int xfer_parse(struct xfer_map *m, const char *spec, char *err, size_t errlen)
             if (m->rules[i].online_port == r.online_port &&
                 addr_eq(&m->rules[i].online, &r.online) &&
                 m->rules[i].target.af == r.target.af) {
-                seterr(err, errlen, "-x '%.*s': online side repeats rule %zu", (int)len, p, i + 1);
+                errbuf_set(err, errlen, "-x '%.*s': online side repeats rule %zu", (int)len, p, i + 1);
                 goto fail;
             }
         }
@@ -448,7 +432,7 @@ int cmap_parse(struct client_map *c, const char *spec, char *err, size_t errlen)
 
     c->n = 0;
     if (spec == NULL || *spec == '\0') {
-        seterr(err, errlen, "-c: empty address list");
+        errbuf_set(err, errlen, "-c: empty address list");
         return -EINVAL;
     }
     for (;;) {
@@ -456,32 +440,32 @@ int cmap_parse(struct client_map *c, const char *spec, char *err, size_t errlen)
         bool ok = copy_item(item, sizeof(item), p, len);
 
         if (len == 0) {
-            seterr(err, errlen, "-c: empty item (stray comma?)");
+            errbuf_set(err, errlen, "-c: empty item (stray comma?)");
             goto fail;
         }
         if (ok && len >= 2 && (item[len - 2] == '.' || item[len - 2] == ':') &&
             (item[len - 1] == 'x' || item[len - 1] == 'X')) {
             if (c->n + 254 > CMAP_MAX) {
-                seterr(err, errlen, "-c '%s': more than %d addresses in all", item, CMAP_MAX);
+                errbuf_set(err, errlen, "-c '%s': more than %d addresses in all", item, CMAP_MAX);
                 goto fail;
             }
             if (!cmap_add_range(c, item, len)) {
-                seterr(err, errlen, "-c '%s': bad address range (want %s)", item,
+                errbuf_set(err, errlen, "-c '%s': bad address range (want %s)", item,
                        item[len - 2] == '.' ? "a.b.c.x" : "PREFIX::x, e.g. 2001:db8:3::x");
                 goto fail;
             }
         } else {
             struct addr a;
             if (!ok || !addr_parse(&a, item)) {
-                seterr(err, errlen, "-c '%s': bad client address", item);
+                errbuf_set(err, errlen, "-c '%s': bad client address", item);
                 goto fail;
             }
             if (addr_is_unspecified(&a)) {
-                seterr(err, errlen, "-c '%s': unspecified address", item);
+                errbuf_set(err, errlen, "-c '%s': unspecified address", item);
                 goto fail;
             }
             if (c->n == CMAP_MAX) {
-                seterr(err, errlen, "-c '%s': more than %d addresses in all", item, CMAP_MAX);
+                errbuf_set(err, errlen, "-c '%s': more than %d addresses in all", item, CMAP_MAX);
                 goto fail;
             }
             c->addrs[c->n++] = a;
@@ -527,7 +511,7 @@ int cmap_check_families(const struct client_map *c, const struct xfer_map *m, ch
             continue;
         /* Keeping the real client address instead would make the target answer
          * the real client, past intercept: every such session would be lost. */
-        seterr(err, errlen,
+        errbuf_set(err, errlen,
                "-x rule %zu '%s' has an %s target but -c has no %s address: add some "
                "(e.g. %s) or remove the rule",
                i + 1, xfer_rule_str(r, rb, sizeof(rb)), r->target.af == AF_INET6 ? "IPv6" : "IPv4",
@@ -576,7 +560,7 @@ static bool server_parse_item(struct server *sv, char *item, uint16_t default_po
     if (item[0] == '[') {
         char *close = strchr(item, ']');
         if (close == NULL) {
-            seterr(err, errlen, "-s '%s': missing ']'", item);
+            errbuf_set(err, errlen, "-s '%s': missing ']'", item);
             return false;
         }
         *close = '\0';
@@ -584,11 +568,11 @@ static bool server_parse_item(struct server *sv, char *item, uint16_t default_po
         if (close[1] == ':')
             portstr = close + 2;
         else if (close[1] != '\0') {
-            seterr(err, errlen, "-s '%s]%s': expected ':' after ']'", item, close + 1);
+            errbuf_set(err, errlen, "-s '%s]%s': expected ':' after ']'", item, close + 1);
             return false;
         }
         if (!addr_parse(&sv->addr, addrstr) || sv->addr.af != AF_INET6) {
-            seterr(err, errlen, "-s '[%s]': bad address", addrstr);
+            errbuf_set(err, errlen, "-s '[%s]': bad address", addrstr);
             return false;
         }
     } else {
@@ -599,18 +583,18 @@ static bool server_parse_item(struct server *sv, char *item, uint16_t default_po
             portstr = colon + 1;
         }
         if (!addr_parse(&sv->addr, addrstr)) {
-            seterr(err, errlen, "-s '%s': bad address", addrstr);
+            errbuf_set(err, errlen, "-s '%s': bad address", addrstr);
             return false;
         }
     }
     if (portstr == NULL) {
         if (default_port == 0) {
-            seterr(err, errlen, "-s '%s': missing port", addrstr);
+            errbuf_set(err, errlen, "-s '%s': missing port", addrstr);
             return false;
         }
         sv->port = default_port;
     } else if (!parse_port(portstr, &sv->port)) {
-        seterr(err, errlen, "-s '%s': bad port '%s'", addrstr, portstr);
+        errbuf_set(err, errlen, "-s '%s': bad port '%s'", addrstr, portstr);
         return false;
     }
     return true;
@@ -624,7 +608,7 @@ int servers_parse(struct server_list *l, const char *spec, uint16_t default_port
 
     l->n = 0;
     if (spec == NULL || *spec == '\0') {
-        seterr(err, errlen, "-s: empty server list");
+        errbuf_set(err, errlen, "-s: empty server list");
         return -EINVAL;
     }
     for (;;) {
@@ -632,15 +616,15 @@ int servers_parse(struct server_list *l, const char *spec, uint16_t default_port
         struct server sv;
 
         if (len == 0) {
-            seterr(err, errlen, "-s: empty item (stray comma?)");
+            errbuf_set(err, errlen, "-s: empty item (stray comma?)");
             goto fail;
         }
         if (!copy_item(item, sizeof(item), p, len)) {
-            seterr(err, errlen, "-s '%s': bad server", item);
+            errbuf_set(err, errlen, "-s '%s': bad server", item);
             goto fail;
         }
         if (l->n == SERVERS_MAX) {
-            seterr(err, errlen, "-s '%s': more than %d servers", item, SERVERS_MAX);
+            errbuf_set(err, errlen, "-s '%s': more than %d servers", item, SERVERS_MAX);
             goto fail;
         }
         memset(&sv, 0, sizeof(sv));
@@ -648,7 +632,7 @@ int servers_parse(struct server_list *l, const char *spec, uint16_t default_port
             goto fail;
         for (size_t i = 0; i < l->n; i++) {
             if (l->s[i].port == sv.port && addr_eq(&l->s[i].addr, &sv.addr)) {
-                seterr(err, errlen, "-s '%.*s': repeats server %zu", (int)len, p, i + 1);
+                errbuf_set(err, errlen, "-s '%.*s': repeats server %zu", (int)len, p, i + 1);
                 goto fail;
             }
         }
