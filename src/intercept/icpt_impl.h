@@ -103,6 +103,7 @@ struct icpt_stats {
     uint64_t auth_refused; /* of peers_refused: bad, missing or one-sided authentication */
     uint64_t bad_frames;   /* peers closed for a malformed frame */
     uint64_t docker_rewritten; /* replies whose source -D rewrote */
+    uint64_t lag_us, lag_samples; /* capture timestamp to forwarding: sum, and how many */
 };
 
 struct icpt {

@@ -72,6 +72,7 @@ bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact, struct e
     }
     s->marks[(s->mark_head + s->nmarks) % s->marks_cap] = (struct sess_mark){seq, resp, exact};
     s->nmarks++;
+    st->requests_marked++;
     return true;
 }
 
