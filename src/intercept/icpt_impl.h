@@ -131,6 +131,9 @@ struct icpt {
     struct icpt_stats st;
     struct log_rl rl_parse, rl_full, rl_drop, rl_toolong, rl_refused, rl_accept, rl_auth;
     int exit_err;
+    struct statsout *so;   /* --stats-json, --metrics */
+    uint64_t t0_us;        /* started serving */
+    uint64_t rt_now_us;    /* the realtime clock when this capture batch began (lag) */
 };
 
 

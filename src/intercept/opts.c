@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "mhttp.h"
 #include "opts.h"
 #include "route.h"
 
@@ -21,6 +22,8 @@ enum {
     OPT_DEBUG,
     OPT_SECRET_FILE,
     OPT_COALESCE,
+    OPT_STATS_JSON,
+    OPT_METRICS,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
@@ -40,6 +43,8 @@ static const struct option icpt_longopts[] = {
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"debug", no_argument, NULL, OPT_DEBUG},
     {"coalesce", required_argument, NULL, OPT_COALESCE},
+    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +73,10 @@ void icpt_usage(FILE *fp)
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
           "      --debug               log debugging messages\n"
+          "      --stats-json FILE     write every counter to FILE as JSON every 30 s and\n"
+          "                            at exit, atomically (doc/metrics.md)\n"
+          "      --metrics ADDR:PORT   serve the counters for Prometheus at GET /metrics\n"
+          "                            ([IPV6]:PORT, or :PORT for every IPv4 address)\n"
           "  -v, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n",
           fp);
@@ -325,6 +334,20 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case 'h':
             o->action = ICPT_HELP;
             return 0;
+        case OPT_STATS_JSON:
+            if (optarg[0] == '\0')
+                return icpt_opts_err(err, errlen, "--stats-json needs a file name");
+            o->stats_json = optarg;
+            break;
+        case OPT_METRICS: {
+            struct addr ma;
+            uint16_t mp;
+            if (!mhttp_parse_addr(optarg, &ma, &mp))
+                return icpt_opts_err(err, errlen,
+                                     "--metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT", optarg);
+            o->metrics = optarg;
+            break;
+        }
         case OPT_SECRET_FILE:
             if (optarg[0] == '\0')
                 return icpt_opts_err(err, errlen, "--secret-file needs a file name");
