@@ -65,9 +65,10 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
         return;
     }
     /* The lag from the kernel's capture timestamp (libpcap: realtime) to here, where
-     * the reply is queued for its tcpcopy (written at the end of this loop turn). */
-    if (cp->ts_us != 0 && ic->rt_now_us >= cp->ts_us && ic->rt_now_us - cp->ts_us < ICPT_LAG_MAX_US) {
-        ic->st.lag_us += ic->rt_now_us - cp->ts_us;
+     * the reply is queued for its tcpcopy (written at the end of this loop turn). The
+     * clock is read once per batch: a reply captured during the batch counts as 0. */
+    if (cp->ts_us != 0 && (ic->rt_now_us < cp->ts_us || ic->rt_now_us - cp->ts_us < ICPT_LAG_MAX_US)) {
+        ic->st.lag_us += ic->rt_now_us > cp->ts_us ? ic->rt_now_us - cp->ts_us : 0;
         ic->st.lag_samples++;
     }
     const uint8_t *hdr = p.ip;

@@ -216,15 +216,17 @@ static void on_eng_timer(struct loop *l, void *arg)
 static void copy_fill(void *arg, struct metrics *m)
 {
     struct copy *c = arg;
-    uint64_t rd = 0, rp = 0;
-    if (c->off != NULL)
+    uint64_t rd = 0, rp = 0, sk = 0;
+    if (c->off != NULL) {
         offline_counts(c->off, &rd, &rp);
+        sk = offline_skipped(c->off);
+    }
     struct tcstats_src src = {
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
         .ch_up = chanc_up(c->ch), .ch_total = c->total,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
-        .offline_read = rd, .offline_replayed = rp,
+        .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
     };
     tcstats_fill(m, &src);

@@ -447,6 +447,14 @@ void offline_counts(const struct offline *o, uint64_t *read, uint64_t *replayed)
     *replayed = o->replayed;
 }
 
+uint64_t offline_skipped(const struct offline *o)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < PKT_E_COUNT; i++)
+        total += o->skipped[i];
+    return total;
+}
+
 void offline_log_stats(struct offline *o, bool final)
 {
     char sk[512];

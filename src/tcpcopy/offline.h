@@ -71,6 +71,8 @@ bool offline_failed(const struct offline *o);
 
 /* Packets read from the file (all passes) and handed to the engine. */
 void offline_counts(const struct offline *o, uint64_t *read, uint64_t *replayed);
+/* Records not replayed: unparsable, or not a packet of a link type we read. */
+uint64_t offline_skipped(const struct offline *o);
 
 /* Log the replay's counters (packets replayed, skipped by reason). */
 void offline_log_stats(struct offline *o, bool final);

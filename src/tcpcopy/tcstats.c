@@ -148,6 +148,9 @@ static void fill_capture(struct metrics *m, const struct tcstats_src *src)
       src->offline_read);
     C("offline.packets_replayed", "tcpcopy_offline_packets_replayed_total",
       "Packets of the capture file handed to the engine.", src->offline_replayed);
+    C("offline.packets_skipped", "tcpcopy_offline_packets_skipped_total",
+      "Records of the capture file not replayed (unparsable, or of another link type).",
+      src->offline_skipped);
 }
 
 static void fill_target(struct metrics *m, const struct tcstats_src *src)

@@ -23,7 +23,7 @@ struct tcstats_src {
     uint64_t parse_errors;             /* captured packets not parsed */
     uint64_t reply_errors;             /* reply records not parsed */
     uint64_t kernel_drops;             /* the capture's kernel drop counter */
-    uint64_t offline_read, offline_replayed;
+    uint64_t offline_read, offline_replayed, offline_skipped;
     double uptime_s;
     const char *version;
 };

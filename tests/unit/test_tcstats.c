@@ -62,7 +62,7 @@ static void test_golden(void **state)
     es.gate_by_bytes = 300;
     struct tcstats_src src = {
         .eng = &es, .snd = &ss, .ch = &cs, .ch_up = 2, .ch_total = 4, .parse_errors = 5,
-        .reply_errors = 6, .kernel_drops = 7, .offline_read = 8, .offline_replayed = 9,
+        .reply_errors = 6, .kernel_drops = 7, .offline_read = 8, .offline_replayed = 9, .offline_skipped = 10,
         .uptime_s = 12.5, .version = "0.1.0",
     };
     tcstats_fill(&m, &src);
