@@ -3,8 +3,11 @@
  * statsout.h). Owns the counter table, the JSON buffer and the mhttp server.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mhttp.h"
@@ -53,6 +56,25 @@ int statsout_write(struct statsout *s)
     return rc;
 }
 
+/* Keep the path absolute: -d moves the daemon to / after this. */
+static int statsout_path(struct statsout *s, const char *path, char *err, size_t errlen)
+{
+    char cwd[PATH_MAX];
+    if (path[0] == '/') {
+        s->json_path = strdup(path);
+    } else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        errbuf_set(err, errlen, "--stats-json %s: current directory: %s", path, strerror(errno));
+        return -1;
+    } else if (asprintf(&s->json_path, "%s/%s", cwd, path) < 0) {
+        s->json_path = NULL;
+    }
+    if (s->json_path == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 struct statsout *statsout_new(struct loop *l, const char *json_path, const char *metrics_addr,
                               statsout_fill_cb *fill, void *arg, char *err, size_t errlen)
 {
@@ -63,10 +85,8 @@ struct statsout *statsout_new(struct loop *l, const char *json_path, const char 
     }
     s->fill = fill;
     s->arg = arg;
-    if (json_path != NULL && (s->json_path = strdup(json_path)) == NULL) {
-        errbuf_set(err, errlen, "out of memory");
+    if (json_path != NULL && statsout_path(s, json_path, err, errlen) != 0)
         goto fail;
-    }
     if (metrics_addr != NULL) {
         s->http = mhttp_new(l, metrics_addr, statsout_prom, s, err, errlen);
         if (s->http == NULL)

@@ -81,6 +81,19 @@ static void test_json_file(void **state)
     unlink(path);
     rmdir(dir);
 
+    /* A relative path is kept from the directory at start. */
+    char old[256];
+    assert_non_null(getcwd(old, sizeof(old)));
+    assert_int_equal(chdir("/tmp"), 0);
+    so = statsout_new(l, "test_statsout_rel.json", NULL, fill, &v, err, sizeof(err));
+    assert_non_null(so);
+    assert_int_equal(chdir("/"), 0);
+    assert_int_equal(statsout_write(so), 0);
+    assert_non_null(slurp("/tmp/test_statsout_rel.json"));
+    unlink("/tmp/test_statsout_rel.json");
+    statsout_free(so);
+    assert_int_equal(chdir(old), 0);
+
     /* Neither output: nothing to do, no error. */
     so = statsout_new(l, NULL, NULL, fill, &v, err, sizeof(err));
     assert_non_null(so);

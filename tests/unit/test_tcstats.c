@@ -48,6 +48,26 @@ static void golden(const char *name, const char *text)
         fail_msg("%s differs from the rendering (TC_UPDATE_GOLDEN=1 rewrites it):\n%s", path, text);
 }
 
+/* Every row's JSON key and series name are in doc/metrics.md. */
+static void documented(const struct metrics *m)
+{
+    char path[512];
+    static char doc[64 * 1024];
+    const char *dir = getenv("TC_DATA");
+    snprintf(path, sizeof(path), "%s/../../doc/metrics.md", dir != NULL ? dir : "tests/data");
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(doc, 1, sizeof(doc) - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    for (size_t i = 0; i < m->n; i++) {
+        char want[256];
+        snprintf(want, sizeof(want), "| `%s` | `%s", m->rows[i].key, m->rows[i].name);
+        if (strstr(doc, want) == NULL)
+            fail_msg("%s: no row for %s (%s)", path, m->rows[i].key, m->rows[i].name);
+    }
+}
+
 static void test_golden(void **state)
 {
     (void)state;
@@ -67,6 +87,7 @@ static void test_golden(void **state)
     };
     tcstats_fill(&m, &src);
     assert_false(m.overflow);
+    documented(&m);
     struct mbuf b;
     mbuf_init(&b, out, sizeof(out));
     assert_int_equal(metrics_render_json(&m, &b), 0);
