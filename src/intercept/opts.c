@@ -274,6 +274,24 @@ static const char *icpt_opt_name(int c, char **argv)
     return "?";
 }
 
+/* --stats-json FILE, --metrics ADDR:PORT. */
+static int icpt_opts_counters(struct icpt_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+    struct addr a;
+    uint16_t port;
+    if (c == OPT_STATS_JSON) {
+        if (arg[0] == '\0')
+            return icpt_opts_err(err, errlen, "--stats-json needs a file name");
+        o->stats_json = arg;
+    } else {
+        if (!mhttp_parse_addr(arg, &a, &port))
+            return icpt_opts_err(err, errlen, "--metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT",
+                                 arg);
+        o->metrics = arg;
+    }
+    return 0;
+}
+
 int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned long v;
@@ -334,20 +352,10 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case 'h':
             o->action = ICPT_HELP;
             return 0;
-        case OPT_STATS_JSON:
-            if (optarg[0] == '\0')
-                return icpt_opts_err(err, errlen, "--stats-json needs a file name");
-            o->stats_json = optarg;
+        case OPT_STATS_JSON: case OPT_METRICS:
+            if (icpt_opts_counters(o, c, optarg, err, errlen) != 0)
+                return -EINVAL;
             break;
-        case OPT_METRICS: {
-            struct addr ma;
-            uint16_t mp;
-            if (!mhttp_parse_addr(optarg, &ma, &mp))
-                return icpt_opts_err(err, errlen,
-                                     "--metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT", optarg);
-            o->metrics = optarg;
-            break;
-        }
         case OPT_SECRET_FILE:
             if (optarg[0] == '\0')
                 return icpt_opts_err(err, errlen, "--secret-file needs a file name");

@@ -309,6 +309,23 @@ static int opts_mode_check(struct tc_opts *o, unsigned seen, char *err, size_t e
     return 0;
 }
 
+/* --stats-json FILE, --metrics ADDR:PORT. */
+static int opts_counters(struct tc_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+    struct addr a;
+    uint16_t port;
+    if (c == OPT_STATS_JSON) {
+        if (arg[0] == '\0')
+            FAIL("tcpcopy: --stats-json needs a file name");
+        o->stats_json = arg;
+    } else {
+        if (!mhttp_parse_addr(arg, &a, &port))
+            FAIL("tcpcopy: --metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT", arg);
+        o->metrics = arg;
+    }
+    return 0;
+}
+
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned mseen = 0;
@@ -367,19 +384,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
                 FAIL("tcpcopy: --secret-file needs a file name");
             o->secret_file = optarg;
             break;
-        case OPT_STATS_JSON:
-            if (optarg[0] == '\0')
-                FAIL("tcpcopy: --stats-json needs a file name");
-            o->stats_json = optarg;
+        case OPT_STATS_JSON: case OPT_METRICS:
+            if (opts_counters(o, c, optarg, err, errlen) < 0)
+                return -EINVAL;
             break;
-        case OPT_METRICS: {
-            struct addr ma;
-            uint16_t mp;
-            if (!mhttp_parse_addr(optarg, &ma, &mp))
-                FAIL("tcpcopy: --metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT", optarg);
-            o->metrics = optarg;
-            break;
-        }
         case OPT_INTERCEPT_TIMEOUT:
             if (num("--intercept-timeout", optarg, 100, 600000, &v, err, errlen)) return -EINVAL;
             o->intercept_timeout_ms = (uint32_t)v;
