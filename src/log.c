@@ -28,6 +28,8 @@ static const char *log_prog; /* NULL until log_init: fall back to the invocation
 static char *log_path;       /* owned copy, for log_reopen */
 static FILE *log_fp;         /* NULL means stderr */
 static bool log_syslog;
+/* The status line at the bottom of the terminal (log_status): "" when none. */
+static char log_status_line[256];
 
 static const char *const log_level_names[] = {"error", "warning", "info", "debug"};
 static const int log_syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -155,8 +157,40 @@ static void log_vmsg(int level, int with_errno, const char *fmt, va_list ap)
     /* One fprintf per line: with line buffering (or unbuffered stderr feeding
      * a glibc stream lock) the line leaves in one write and does not interleave
      * with another process writing the same file. */
-    fprintf(fp, "%s %s[%ld]: %s: %s\n", stamp, prog, (long)getpid(), log_level_names[level], msg);
+    /* A status line shares the terminal: the log line replaces it, and it comes back
+     * below (never "...pkt/s2026-12-07T14:36:00Z tcpcopy..." on one line). */
+    bool status = fp == stderr && log_status_line[0] != '\0';
+    fprintf(fp, "%s%s %s[%ld]: %s: %s\n%s", status ? "\r\033[K" : "", stamp, prog, (long)getpid(),
+            log_level_names[level], msg, status ? log_status_line : "");
+    if (status)
+        fflush(fp);
     errno = saved;
+}
+
+void log_status(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(log_status_line, sizeof(log_status_line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        log_status_line[0] = '\0';
+    /* A line wider than the terminal would wrap, and \r would redraw only its tail:
+     * keep the text free of newlines (the caller keeps it short). */
+    for (char *p = log_status_line; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "\r%s\033[K", log_status_line);
+    fflush(stderr);
+}
+
+void log_status_end(bool keep)
+{
+    if (log_status_line[0] == '\0')
+        return;
+    fputs(keep ? "\n" : "\r\033[K", stderr);
+    fflush(stderr);
+    log_status_line[0] = '\0';
 }
 
 void log_msg(int level, int with_errno, const char *fmt, ...)

@@ -43,6 +43,16 @@ bool log_ratelimit(struct log_rl *rl, uint64_t now_us, uint32_t per_sec, uint32_
 #define log_warnx_rl(rl, now, ...) \
     do { if (log_ratelimit((rl), (now), 1, 5)) log_warnx(__VA_ARGS__); } while (0)
 
+/*
+ * A status line on the terminal (stderr), redrawn in place: for a caller that has
+ * checked that stderr is a terminal and the program is not daemonized. While one is
+ * shown, a log line written to stderr first clears it and then draws it again below,
+ * so the two never run together. log_status_end leaves it on screen (keep: a newline
+ * after it) or erases it, and forgets it.
+ */
+void log_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_status_end(bool keep);
+
 /* Format a message into a caller's error buffer (NULL or 0 length: nothing), the way
  * setup functions report why they failed (doc/design.md, "Errors"). Control characters
  * become '?': a message quoting the user's or a peer's text stays one printable line. */

@@ -27,7 +27,15 @@
  * waits in the hold FIFO for a registration. Routes are still kept, so a
  * second peer joining switches back to routing with nothing lost.
  */
+#include <time.h>
+
 #include "icpt_impl.h"
+#include "icstats.h"
+#include "statsout.h"
+
+/* A reply whose capture timestamp is further behind than this says the clock jumped
+ * (the realtime clock is set), not that the reply waited: not a lag sample. */
+#define ICPT_LAG_MAX_US (60ULL * 1000000)
 
 /* ---- capture ---- */
 
@@ -55,6 +63,13 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
                      "(%d): not forwarded",
                      hlen, p.cap_len, CHAN_REPLY_HDR_MAX);
         return;
+    }
+    /* The lag from the kernel's capture timestamp (libpcap: realtime) to here, where
+     * the reply is queued for its tcpcopy (written at the end of this loop turn). The
+     * clock is read once per batch: a reply captured during the batch counts as 0. */
+    if (cp->ts_us != 0 && (ic->rt_now_us < cp->ts_us || ic->rt_now_us - cp->ts_us < ICPT_LAG_MAX_US)) {
+        ic->st.lag_us += ic->rt_now_us > cp->ts_us ? ic->rt_now_us - cp->ts_us : 0;
+        ic->st.lag_samples++;
     }
     const uint8_t *hdr = p.ip;
     uint8_t copy[CHAN_REPLY_HDR_MAX];
@@ -88,6 +103,9 @@ static void icpt_capture_cb(struct loop *l, int fd, unsigned events, void *arg)
 {
     struct icpt_cap *c = arg;
     struct icpt *ic = c->ic;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ic->rt_now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
     int n = capture_dispatch(c->cap, ICPT_DISPATCH_MAX, icpt_on_packet, ic);
     if (n >= 0)
         return;
@@ -216,6 +234,7 @@ static void icpt_stats_cb(struct loop *l, void *arg)
 {
     struct icpt *ic = arg;
     icpt_log_stats(ic);
+    statsout_write(ic->so);
     loop_timer_set(l, &ic->stats_timer, icpt_now(ic) + ICPT_STATS_US, icpt_stats_cb, ic);
 }
 
@@ -230,6 +249,28 @@ static void icpt_before_sleep(struct loop *l, void *arg)
         pe->in_flush = false;
         peer_flush(pe);
     }
+}
+
+static uint64_t icpt_kernel_drops(struct icpt *ic)
+{
+    uint64_t kdrops = 0;
+    for (size_t i = 0; i < ic->ncaps; i++)
+        if (ic->caps[i].cap != NULL)
+            kdrops += capture_kernel_drops(ic->caps[i].cap);
+    return kdrops;
+}
+
+/* The counter table of --stats-json and --metrics (icstats.c). */
+static void icpt_fill(void *arg, struct metrics *m)
+{
+    struct icpt *ic = arg;
+    struct icstats_src src = {
+        .st = &ic->st, .rs = route_table_stats(ic->routes), .hs = route_hold_stats(ic->hold),
+        .routes = route_count(ic->routes), .held = route_hold_count(ic->hold),
+        .peers = ic->npeers, .peers_up = ic->nup, .kernel_drops = icpt_kernel_drops(ic),
+        .uptime_s = (double)(loop_update_time(ic->loop) - ic->t0_us) / 1e6, .version = TC_VERSION,
+    };
+    icstats_fill(m, &src);
 }
 
 void icpt_log_stats(struct icpt *ic)
@@ -251,10 +292,7 @@ void icpt_log_stats(struct icpt *ic)
         perr[n++] = ')';
         perr[n] = '\0';
     }
-    uint64_t kdrops = 0;
-    for (size_t i = 0; i < ic->ncaps; i++)
-        if (ic->caps[i].cap != NULL)
-            kdrops += capture_kernel_drops(ic->caps[i].cap);
+    uint64_t kdrops = icpt_kernel_drops(ic);
     const struct route_hold_stats *hs = route_hold_stats(ic->hold);
     const struct route_stats *rs = route_table_stats(ic->routes);
     log_info("stats: captured %" PRIu64 ", parse errors %" PRIu64 "%s, forwarded %" PRIu64
@@ -393,6 +431,9 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
 
     if (icpt_captures(ic, err, errlen) != 0 || icpt_listen(ic, err, errlen) != 0)
         goto fail;
+    ic->so = statsout_new(ic->loop, o->stats_json, o->metrics, icpt_fill, ic, err, errlen);
+    if (ic->so == NULL)
+        goto fail;
 
     loop_set_before_sleep(ic->loop, icpt_before_sleep, ic);
     loop_set_coalesce(ic->loop, ic->o->coalesce_us);
@@ -417,10 +458,13 @@ int icpt_run(struct icpt *ic)
     }
     log_info("intercept running: routes up to %zu, snaplen %d", route_capacity(ic->routes),
              ic->o->snaplen);
+    ic->t0_us = loop_update_time(ic->loop);
+    statsout_write(ic->so); /* the file exists from the start */
     int rc = loop_run(ic->loop);
     if (rc < 0)
         log_msg(LOG_LVL_ERR, 0, "event loop: %s", strerror(-rc));
     icpt_log_stats(ic);
+    statsout_write(ic->so);
     return rc < 0 ? rc : ic->exit_err;
 }
 
@@ -453,6 +497,7 @@ void icpt_free(struct icpt *ic)
             loop_fd_del(ic->loop, ic->sigfd);
         close(ic->sigfd);
     }
+    statsout_free(ic->so);
     route_hold_free(ic->hold);
     route_table_free(ic->routes);
     loop_free(ic->loop);

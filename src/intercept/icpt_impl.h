@@ -103,6 +103,7 @@ struct icpt_stats {
     uint64_t auth_refused; /* of peers_refused: bad, missing or one-sided authentication */
     uint64_t bad_frames;   /* peers closed for a malformed frame */
     uint64_t docker_rewritten; /* replies whose source -D rewrote */
+    uint64_t lag_us, lag_samples; /* capture timestamp to forwarding: sum, and how many */
 };
 
 struct icpt {
@@ -130,6 +131,9 @@ struct icpt {
     struct icpt_stats st;
     struct log_rl rl_parse, rl_full, rl_drop, rl_toolong, rl_refused, rl_accept, rl_auth;
     int exit_err;
+    struct statsout *so;   /* --stats-json, --metrics */
+    uint64_t t0_us;        /* started serving */
+    uint64_t rt_now_us;    /* the realtime clock when this capture batch began (lag) */
 };
 
 

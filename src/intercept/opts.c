@@ -14,6 +14,7 @@
 
 #include "chan.h"
 #include "loop.h"
+#include "mhttp.h"
 #include "opts.h"
 #include "route.h"
 
@@ -23,6 +24,8 @@ enum {
     OPT_DEBUG,
     OPT_SECRET_FILE,
     OPT_COALESCE,
+    OPT_STATS_JSON,
+    OPT_METRICS,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
@@ -42,6 +45,8 @@ static const struct option icpt_longopts[] = {
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"debug", no_argument, NULL, OPT_DEBUG},
     {"coalesce", required_argument, NULL, OPT_COALESCE},
+    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 
@@ -70,6 +75,10 @@ void icpt_usage(FILE *fp)
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
           "      --debug               log debugging messages\n"
+          "      --stats-json FILE     write every counter to FILE as JSON every 30 s and\n"
+          "                            at exit, atomically (doc/metrics.md)\n"
+          "      --metrics ADDR:PORT   serve the counters for Prometheus at GET /metrics\n"
+          "                            ([IPV6]:PORT, or :PORT for every IPv4 address)\n"
           "  -v, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n",
           fp);
@@ -267,6 +276,24 @@ static const char *icpt_opt_name(int c, char **argv)
     return "?";
 }
 
+/* --stats-json FILE, --metrics ADDR:PORT. */
+static int icpt_opts_counters(struct icpt_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+    struct addr a;
+    uint16_t port;
+    if (c == OPT_STATS_JSON) {
+        if (arg[0] == '\0')
+            return icpt_opts_err(err, errlen, "--stats-json needs a file name");
+        o->stats_json = arg;
+    } else {
+        if (!mhttp_parse_addr(arg, &a, &port))
+            return icpt_opts_err(err, errlen, "--metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT",
+                                 arg);
+        o->metrics = arg;
+    }
+    return 0;
+}
+
 int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned long v;
@@ -327,6 +354,10 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case 'h':
             o->action = ICPT_HELP;
             return 0;
+        case OPT_STATS_JSON: case OPT_METRICS:
+            if (icpt_opts_counters(o, c, optarg, err, errlen) != 0)
+                return -EINVAL;
+            break;
         case OPT_SECRET_FILE:
             if (optarg[0] == '\0')
                 return icpt_opts_err(err, errlen, "--secret-file needs a file name");

@@ -47,6 +47,8 @@ struct icpt_opts {
     int snaplen;
     uint32_t coalesce_us; /* --coalesce (300; 0: off) */
     const char *secret_file; /* --secret-file: shared secret tcpcopy must prove */
+    const char *stats_json;  /* --stats-json FILE: counters as JSON (doc/metrics.md) */
+    const char *metrics;     /* --metrics ADDR:PORT: Prometheus endpoint */
     char *devbuf; /* owned copy of the -i list */
 };
 

@@ -14,8 +14,9 @@ void eng_set_epoch(struct eng *e, uint16_t epoch)
 
 static void note_mark(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq)
 {
-    if (!gate_note(s, p, seq))
-        e->st.marks_dropped++;
+    enum gate_note n = gate_note(s, p, seq);
+    e->st.requests_marked += n == GATE_NOTE_MARK;
+    e->st.marks_dropped += n == GATE_NOTE_LOST;
 }
 
 static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct xfer_rule *r,

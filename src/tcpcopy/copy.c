@@ -20,7 +20,9 @@
 #include "offline.h"
 #include "pkt.h"
 #include "send.h"
+#include "statsout.h"
 #include "tcp.h"
+#include "tcstats.h"
 
 /* Packets taken from the capture per wake-up. Each may make the engine send a window's
  * worth of segments at once; small batches let the capture socket be read again soon,
@@ -41,6 +43,7 @@
 /* With no intercept connection up, every session copied meanwhile is blind (no replies):
  * tcpcopy keeps running and reconnecting, and says so again this often. */
 #define LOST_REPORT_US (60ULL * 1000000) /* how often a total loss is logged again */
+#define STATUS_US (1ULL * 1000000)       /* the live status line's period */
 
 struct copy {
     const struct tc_opts *o;
@@ -51,7 +54,10 @@ struct copy {
     struct eng *eng;
     struct offline *off; /* offline replay (then cap is NULL) */
     struct eng_conf ec;
-    struct loop_timer eng_timer, stats_timer, lost_timer, drops_timer;
+    struct loop_timer eng_timer, stats_timer, lost_timer, drops_timer, status_timer;
+    struct statsout *so; /* --stats-json, --metrics */
+    uint64_t t0_us;      /* copying started */
+    uint64_t status_us, status_seen, status_answered; /* the status line's last sample */
     struct auth_secret secret; /* --secret-file; len 0 without */
     int sigfd;
     int exit_rc;
@@ -68,6 +74,8 @@ struct copy {
     uint64_t drops_since_us;     /* start of the check interval where those began */
     uint64_t drops_warn_next_us; /* no warning before this */
 };
+
+static uint64_t sum(const uint64_t *v, size_t n);
 
 /* ---- engine I/O ---- */
 
@@ -213,10 +221,55 @@ static void on_eng_timer(struct loop *l, void *arg)
     eng_tick(c->eng, loop_update_time(l));
 }
 
+/* The counter table of --stats-json and --metrics (tcstats.c). */
+static void copy_fill(void *arg, struct metrics *m)
+{
+    struct copy *c = arg;
+    uint64_t rd = 0, rp = 0, sk = 0;
+    if (c->off != NULL) {
+        offline_counts(c->off, &rd, &rp);
+        sk = offline_skipped(c->off);
+    }
+    struct tcstats_src src = {
+        .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
+        .ch_up = chanc_up(c->ch), .ch_total = c->total,
+        .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
+        .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
+        .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
+        .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
+    };
+    memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
+    if (c->off != NULL)
+        offline_decap_errors(c->off, src.decap_err);
+    tcstats_fill(m, &src);
+}
+
+/* The live status line (a terminal, not daemonized, not offline): what the copy does
+ * now. The channel lag is not on it: reply records carry no capture time (see
+ * doc/metrics.md); intercept measures its own share. */
+static void on_status_timer(struct loop *l, void *arg)
+{
+    struct copy *c = arg;
+    const struct eng_stats *s = eng_stats(c->eng);
+    uint64_t now = loop_update_time(l), dt = now - c->status_us;
+    uint64_t seen = s->requests_marked - c->status_seen;
+    uint64_t ans = s->gate_by_bytes - c->status_answered;
+    log_status("sessions %llu  requests/s seen %llu answered %llu  ratio %.1f%%  intercepts %zu/%zu",
+               (unsigned long long)s->sessions_active,
+               (unsigned long long)(dt ? seen * 1000000 / dt : 0),
+               (unsigned long long)(dt ? ans * 1000000 / dt : 0), 100.0 * tcstats_ratio(s),
+               chanc_up(c->ch), c->total);
+    c->status_us = now;
+    c->status_seen = s->requests_marked;
+    c->status_answered = s->gate_by_bytes;
+    loop_timer_set(l, &c->status_timer, now + STATUS_US, on_status_timer, c);
+}
+
 static void on_stats_timer(struct loop *l, void *arg)
 {
     struct copy *c = arg;
     copy_log_stats(c, false);
+    statsout_write(c->so);
     loop_timer_set(l, &c->stats_timer, loop_now(l) + STATS_INTERVAL_US, on_stats_timer, c);
 }
 
@@ -415,6 +468,10 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     }
     loop_set_before_sleep(c->loop, before_sleep, c);
     loop_set_coalesce(c->loop, o->coalesce_us);
+    /* Listening now, before -d: a port in use is reported where the command was typed. */
+    c->so = statsout_new(c->loop, o->stats_json, o->metrics, copy_fill, c, err, errlen);
+    if (c->so == NULL)
+        goto fail;
     return c;
 
 fail:
@@ -450,8 +507,13 @@ int copy_run(struct copy *c)
                                             : "any IPv4 address",
                  addr_port_str(&r->target, r->target_port, tb, sizeof(tb)));
     }
-    loop_timer_set(c->loop, &c->stats_timer, loop_update_time(c->loop) + STATS_INTERVAL_US,
-                   on_stats_timer, c);
+    c->t0_us = loop_update_time(c->loop);
+    loop_timer_set(c->loop, &c->stats_timer, c->t0_us + STATS_INTERVAL_US, on_stats_timer, c);
+    statsout_write(c->so); /* the file exists from the start */
+    if (c->off == NULL && !c->o->daemon && isatty(STDERR_FILENO) == 1) {
+        c->status_us = c->t0_us;
+        loop_timer_set(c->loop, &c->status_timer, c->t0_us + STATUS_US, on_status_timer, c);
+    }
     if (c->cap != NULL) {
         /* The first check counts every drop since the capture opened. */
         c->drops_checked_us = loop_now(c->loop);
@@ -469,7 +531,10 @@ int copy_run(struct copy *c)
     sender_flush(c->snd);
     if (c->cap != NULL)
         copy_check_drops(c, now, true);
+    loop_timer_cancel(c->loop, &c->status_timer);
+    log_status_end(false);
     copy_log_stats(c, true);
+    statsout_write(c->so);
     return rc < 0 ? rc : c->exit_rc;
 }
 
@@ -589,8 +654,11 @@ void copy_free(struct copy *c)
 {
     if (c == NULL)
         return;
-    if (c->loop != NULL)
+    if (c->loop != NULL) {
         loop_timer_cancel(c->loop, &c->lost_timer);
+        loop_timer_cancel(c->loop, &c->status_timer);
+    }
+    statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
     chanc_free(c->ch);

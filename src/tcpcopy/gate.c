@@ -79,28 +79,28 @@ bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact)
 }
 
 /* A client segment starting at seq carried acknowledgement `ack`. */
-bool gate_note(struct sess *s, const struct pkt *p, uint32_t seq)
+enum gate_note gate_note(struct sess *s, const struct pkt *p, uint32_t seq)
 {
     bool exact = seq == stream_end(&s->st);
     if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE))
-        return true;
+        return GATE_NOTE_NONE;
     uint32_t resp = p->ack - s->ack_base;
     if ((int32_t)(resp - s->last_resp) <= 0)
-        return true; /* no new answer bytes: same request (or a pipelined one) */
+        return GATE_NOTE_NONE; /* no new answer bytes: same request (or a pipelined one) */
     struct sess_mark *last = gate_last(s);
     if (last != NULL && seq_le(seq, last->seq)) {
         if (last->seq == seq) {
             last->resp = resp;
             s->last_resp = resp;
         }
-        return true;
+        return GATE_NOTE_NONE;
     }
     if (seq_lt(seq, s->tc.snd_max))
-        return true; /* those bytes already went out */
+        return GATE_NOTE_NONE; /* those bytes already went out */
     if (!gate_push(s, seq, resp, exact))
-        return false;
+        return GATE_NOTE_LOST;
     s->last_resp = resp;
-    return true;
+    return GATE_NOTE_MARK;
 }
 
 uint64_t gate_quiet_us(const struct sess *s)

@@ -37,9 +37,15 @@ void gate_pop(struct sess *s);
 void gate_clear(struct sess *s);
 /* Append a mark; false when the ring is full and cannot grow (the mark is lost). */
 bool gate_push(struct sess *s, uint32_t seq, uint32_t resp, bool exact);
+/* What gate_note did. */
+enum gate_note {
+    GATE_NOTE_NONE = 0, /* no new request starts there */
+    GATE_NOTE_MARK,     /* a mark was recorded: a request starts after an answer */
+    GATE_NOTE_LOST,     /* one should have been, but the ring is full */
+};
 /* A client segment p whose data starts at seq: record a mark if its acknowledgement
- * number shows a new answer. False when such a mark was lost (the ring is full). */
-bool gate_note(struct sess *s, const struct pkt *p, uint32_t seq);
+ * number shows a new answer. */
+enum gate_note gate_note(struct sess *s, const struct pkt *p, uint32_t seq);
 /* How long an answer may pause before it counts as complete: 4 RTT, 20-500 ms. */
 uint64_t gate_quiet_us(const struct sess *s);
 /* May the bytes after mark m go now? The wait's clock starts on the first ask; *began

@@ -236,10 +236,9 @@ static void off_progress(struct loop *l, void *arg)
         for (unsigned i = 0; i < OFF_BAR; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[OFF_BAR] = '\0';
-        fprintf(stderr, "\r[%s] %3u%%  %.1f s  sessions %zu  %s pkt/s%s\033[K", bar, pm / 10,
-                secs, eng_session_count(o->eng), off_thousands(rate, rb, sizeof(rb)),
-                o->state == OFF_DRAINING ? "  (waiting for the target)" : "");
-        fflush(stderr);
+        log_status("[%s] %3u%%  %.1f s  sessions %zu  %s pkt/s%s", bar, pm / 10, secs,
+                   eng_session_count(o->eng), off_thousands(rate, rb, sizeof(rb)),
+                   o->state == OFF_DRAINING ? "  (waiting for the target)" : "");
     } else {
         log_info("offline: %u%% of %s (pass %u of %u), %.1f s, sessions %zu, %s pkt/s%s", pm / 10,
                  o->path, o->pass + 1 > o->conf.loops ? o->conf.loops : o->pass + 1,
@@ -262,7 +261,7 @@ static void off_finish(struct offline *o, const char *why)
     loop_timer_cancel(o->loop, &o->timer);
     loop_timer_cancel(o->loop, &o->progress_timer);
     if (o->tty)
-        fputc('\n', stderr);
+        log_status_end(true);
     log_info("offline: replay of %s finished (%s)", o->path, why);
     loop_stop(o->loop);
 }
@@ -455,6 +454,20 @@ void offline_counts(const struct offline *o, uint64_t *read, uint64_t *replayed)
 {
     *read = o->read;
     *replayed = o->replayed;
+}
+
+void offline_decap_errors(const struct offline *o, uint64_t err[DECAP_E_COUNT])
+{
+    for (int i = 0; i < DECAP_E_COUNT; i++)
+        err[i] += o->decap_err[i];
+}
+
+uint64_t offline_skipped(const struct offline *o)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < PKT_E_COUNT; i++)
+        total += o->skipped[i];
+    return total;
 }
 
 void offline_log_stats(struct offline *o, bool final)

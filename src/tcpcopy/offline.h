@@ -74,6 +74,10 @@ bool offline_failed(const struct offline *o);
 
 /* Packets read from the file (all passes) and handed to the engine. */
 void offline_counts(const struct offline *o, uint64_t *read, uint64_t *replayed);
+/* Records not replayed: unparsable, or not a packet of a link type we read. */
+uint64_t offline_skipped(const struct offline *o);
+/* Add the packets not decapsulated (--decap), by reason, to err. */
+void offline_decap_errors(const struct offline *o, uint64_t err[DECAP_E_COUNT]);
 
 /* Log the replay's counters (packets replayed, skipped by reason). */
 void offline_log_stats(struct offline *o, bool final);

@@ -11,12 +11,14 @@
 #include "capture.h"
 #include "chan.h"
 #include "loop.h"
+#include "mhttp.h"
 #include "opts.h"
 #include "tcp.h"
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
-       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD };
+       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
+       OPT_METRICS };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -44,6 +46,8 @@ static const struct option long_opts[] = {
     {"ack-delay", required_argument, NULL, OPT_ACK_DELAY},
     {"lonely", no_argument, NULL, 'L'},
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+    {"stats-json", required_argument, NULL, OPT_STATS_JSON},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"intercept-timeout", required_argument, NULL, OPT_INTERCEPT_TIMEOUT},
     {"device", required_argument, NULL, 'i'},
     {"filter", required_argument, NULL, 'F'},
@@ -145,6 +149,10 @@ static const char usage[] =
     "  -P, --pidfile FILE      write the process id to FILE\n"
     "  -d, --daemon            run in the background\n"
     "      --debug             log every session's end\n"
+    "      --stats-json FILE   write every counter to FILE as JSON at each stats interval\n"
+    "                          (30 s) and at exit, atomically (doc/metrics.md)\n"
+    "      --metrics ADDR:PORT serve the counters for Prometheus at GET /metrics\n"
+    "                          ([IPV6]:PORT, or :PORT for every IPv4 address)\n"
     "  -h, --help              this text\n"
     "  -v, --version           version\n";
 
@@ -354,6 +362,23 @@ static int opts_mode_check(struct tc_opts *o, unsigned seen, char *err, size_t e
     return 0;
 }
 
+/* --stats-json FILE, --metrics ADDR:PORT. */
+static int opts_counters(struct tc_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+    struct addr a;
+    uint16_t port;
+    if (c == OPT_STATS_JSON) {
+        if (arg[0] == '\0')
+            FAIL("tcpcopy: --stats-json needs a file name");
+        o->stats_json = arg;
+    } else {
+        if (!mhttp_parse_addr(arg, &a, &port))
+            FAIL("tcpcopy: --metrics %s: expected ADDR:PORT, [IPV6]:PORT or :PORT", arg);
+        o->metrics = arg;
+    }
+    return 0;
+}
+
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned mseen = 0;
@@ -411,6 +436,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             if (optarg[0] == '\0')
                 FAIL("tcpcopy: --secret-file needs a file name");
             o->secret_file = optarg;
+            break;
+        case OPT_STATS_JSON: case OPT_METRICS:
+            if (opts_counters(o, c, optarg, err, errlen) < 0)
+                return -EINVAL;
             break;
         case OPT_INTERCEPT_TIMEOUT:
             if (num("--intercept-timeout", optarg, 100, 600000, &v, err, errlen)) return -EINVAL;

@@ -51,6 +51,8 @@ struct tc_opts {
     bool debug;                /* --debug */
     bool lonely;               /* -L: keep retrying when every intercept is lost */
     const char *secret_file;   /* --secret-file: shared secret of the channel */
+    const char *stats_json;    /* --stats-json FILE: counters as JSON (doc/metrics.md) */
+    const char *metrics;       /* --metrics ADDR:PORT: Prometheus endpoint */
     uint32_t intercept_timeout_ms; /* --intercept-timeout: connect + handshake (3000) */
     /* Capture and send modes (modes.h, offline.h). */
     const char *devices;       /* -i: capture devices, or the file to replay */

@@ -111,6 +111,7 @@ struct eng_stats {
     uint64_t replies, replies_no_session, replies_data_bytes, replies_bad_ack;
     /* request / answer pacing */
     uint64_t gate_waits, gate_by_bytes, gate_by_quiet, gate_by_timeout, marks_dropped;
+    uint64_t requests_marked;      /* request boundaries recorded (a request after an answer) */
     /* bounds */
     uint64_t drop_bytes_memory, drop_segments_holes;
     uint64_t sessions_active, mem_bytes, mem_peak_bytes;

@@ -464,13 +464,15 @@ _tc_alive_or_fail() {
 }
 
 # start_intercept [ARGS...] in assist (default: -i eth0 -F 'tcp and src port 8080'); waits
-# until it listens on 36524. NS_INTERCEPT may name another namespace; INTERCEPT_NAME (default
-# intercept) names its log, $LAB_DIR/$INTERCEPT_NAME.log, to run several.
+# until it listens on 36524, and fails the test when it does not. NS_INTERCEPT may name another
+# namespace; INTERCEPT_NAME (default intercept) names its log, $LAB_DIR/$INTERCEPT_NAME.log, to
+# run several, and its counters, --stats-json $LAB_DIR/$INTERCEPT_NAME.stats.json (ic_stat).
 start_intercept() {
     local ns=${NS_INTERCEPT:-$NS_AST} args=("$@")
     [ "${#args[@]}" -gt 0 ] || args=("${INTERCEPT_ARGS_DEFAULT[@]}")
     _tc_check_bin intercept
     INTERCEPT_LOG="$LAB_DIR/${INTERCEPT_NAME:-intercept}.log"
+    args+=(--stats-json "$(stats_file "$INTERCEPT_LOG")")
     log "intercept ${args[*]}"
     ip netns exec "$ns" "$TC_BIN/intercept" "${args[@]}" >>"$INTERCEPT_LOG" 2>&1 &
     INTERCEPT_PID=$!
@@ -487,13 +489,16 @@ start_intercept() {
 }
 
 # start_tcpcopy [ARGS...] in online (default: -x 80-192.0.2.20:8080 -s 192.0.2.30
-# -c 203.0.113.x); waits until it has connected to intercept. NS_TCPCOPY may name another
-# namespace; TCPCOPY_NAME (default tcpcopy) names its log, $LAB_DIR/$TCPCOPY_NAME.log.
+# -c 203.0.113.x); waits until it has connected to intercept, and fails the test when no
+# channel connection comes up within 10 s. NS_TCPCOPY may name another namespace; TCPCOPY_NAME
+# (default tcpcopy) names its log, $LAB_DIR/$TCPCOPY_NAME.log, and its counters, --stats-json
+# $LAB_DIR/$TCPCOPY_NAME.stats.json (tc_stat).
 start_tcpcopy() {
     local ns=${NS_TCPCOPY:-$NS_ONL} args=("$@") ast=${NS_INTERCEPT:-$NS_AST}
     [ "${#args[@]}" -gt 0 ] || args=("${TCPCOPY_ARGS_DEFAULT[@]}")
     _tc_check_bin tcpcopy
     TCPCOPY_LOG="$LAB_DIR/${TCPCOPY_NAME:-tcpcopy}.log"
+    args+=(--stats-json "$(stats_file "$TCPCOPY_LOG")")
     log "tcpcopy ${args[*]}"
     ip netns exec "$ns" "$TC_BIN/tcpcopy" "${args[@]}" >>"$TCPCOPY_LOG" 2>&1 &
     TCPCOPY_PID=$!
@@ -501,7 +506,7 @@ start_tcpcopy() {
     local est="[ -n \"\$(ip netns exec $ast ss -Htn state established '( sport = :$CHAN_PORT )')\" ]"
     if ! wait_until "$est || ! kill -0 $TCPCOPY_PID" 10 || ! eval "$est"; then
         _tc_alive_or_fail "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG"
-        log "warning: no channel connection seen at intercept after 10 s"
+        fail "tcpcopy: no channel connection seen at intercept ($ast:$CHAN_PORT) after 10 s"
     fi
     sleep 0.5
     _tc_alive_or_fail "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG"
@@ -665,11 +670,70 @@ uri_share() {
     echo "$label: online requests $SHARE_N (log lines $from-$to), reproduced $SHARE_HIT, share $SHARE"
 }
 
-# tc_final KEY: the number after "KEY " in tcpcopy's final counter lines (0 when absent), e.g.
-# tc_final rebuilt, tc_final target_reset. Call after stop_tc.
-tc_final() {
-    grep -E 'final:' "$TCPCOPY_LOG" 2>/dev/null | grep -oE "(^|[ (,])$1 [0-9]+" | tail -n 1 |
-        grep -oE '[0-9]+$' || echo 0
+# --- counters (--stats-json, doc/metrics.md) -------------------------------------------------
+
+# stats_file LOG: the stats file beside a program's log (X.log -> X.stats.json).
+stats_file() { echo "${1%.log}.stats.json"; }
+
+# _stat_fail MSG: fail, also from inside $(...): there `fail` would end only the subshell, so
+# the test itself is stopped (its TERM trap exits 143, the cleanup runs, the run counts failed).
+_stat_fail() {
+    if [ "${BASHPID:-$$}" = "$$" ]; then
+        fail "$1"
+    fi
+    echo "FAIL: $LAB_NAME: $1" >&2
+    kill -TERM "$$" 2>/dev/null
+    exit 1
+}
+
+# stat_get FILE KEY: the number at KEY (dotted: sessions.outcome.complete) in a stats file.
+# A missing file, a missing key or a non-number FAILS the test: a counter never reads as 0
+# because it was renamed or not written.
+stat_get() {
+    local v
+    v=$("$LAB_PY" - "$1" "$2" <<'PY'
+import json, sys
+try:
+    with open(sys.argv[1]) as f:
+        d = json.load(f)
+except (OSError, ValueError) as e:
+    sys.exit("cannot read %s: %s" % (sys.argv[1], e))
+for k in sys.argv[2].split("."):
+    if not isinstance(d, dict) or k not in d:
+        sys.exit("no counter %s in %s" % (sys.argv[2], sys.argv[1]))
+    d = d[k]
+if isinstance(d, bool) or not isinstance(d, (int, float)):
+    sys.exit("%s in %s is not a number: %r" % (sys.argv[2], sys.argv[1], d))
+print(d)
+PY
+    ) || _stat_fail "stat_get $2: no such number in $1"
+    echo "$v"
+}
+
+# stat_sum FILE KEY...: the sum of several counters (each must exist).
+stat_sum() {
+    local f=$1 k t=0
+    shift
+    for k in "$@"; do
+        t=$((t + $(stat_get "$f" "$k")))
+    done
+    echo "$t"
+}
+
+# tc_stat KEY / ic_stat KEY: a counter of the tcpcopy (intercept) whose log is $TCPCOPY_LOG
+# ($INTERCEPT_LOG); after stop_tc, its final value (the file is rewritten at exit).
+tc_stat() { stat_get "$(stats_file "$TCPCOPY_LOG")" "$1"; }
+ic_stat() { stat_get "$(stats_file "$INTERCEPT_LOG")" "$1"; }
+
+# The session outcomes, as in the counters' keys.
+TC_OUTCOMES=(complete client_reset target_reset target_refused target_closed_early
+             handshake_timeout timeout idle memory_limit shutdown not_started)
+
+# tc_lost_at_end: requests tcpcopy's sessions still held when they ended, all outcomes.
+tc_lost_at_end() {
+    local o keys=()
+    for o in "${TC_OUTCOMES[@]}"; do keys+=("requests.not_replayed.$o"); done
+    stat_sum "$(stats_file "$TCPCOPY_LOG")" "${keys[@]}"
 }
 
 # proc_rss_kb PID: the process's resident set (VmRSS, kB); 0 when it is gone.

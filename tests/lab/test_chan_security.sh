@@ -151,5 +151,5 @@ curls 1 50 c
 reproduced c 50
 [ "$passed" -gt 0 ] || log "warning: $WHAT: no fuzz connection passed the AUTH exchange: the deep frames only reached the handshake"
 stop_tc || fail "intercept or tcpcopy did not stop cleanly after the fuzzing"
-stats=$(grep 'stats:' "$INTERCEPT_LOG" | tail -n 1 | sed 's/.*stats: //')
+stats="captured $(ic_stat capture.packets), forwarded $(ic_stat replies.forwarded), peers accepted $(ic_stat peers.accepted), refused $(ic_stat peers.refused.allow_or_limit) (--allow, limit) + $(ic_stat peers.refused.auth) (auth), closed for bad frames $(ic_stat peers.bad_frames)"
 pass "allowlist refusal, wrong/no secret refused, right secret 100/100, intercept alive after 300 fuzz connections ($passed authenticated) and still copying 50/50; intercept: $stats"

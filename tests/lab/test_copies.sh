@@ -31,8 +31,8 @@ addrs=$(awk '$4 == "/ab/x" { print $1 }' "$TG_LOG" | sort -u | wc -l)
 log "copies on the target: $n_tg of $want, from $addrs addresses"
 _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" || fail "tcpcopy -n $COPIES did not stop cleanly"
 TCPCOPY_PID=""
-waits=$(tc_final 'answers waited') bybytes=$(tc_final 'complete by bytes') byquiet=$(tc_final 'by quiet')
-unplaced=$(tc_final 'no free port')
+waits=$(tc_stat requests.answer_waits) bybytes=$(tc_stat requests.answer_by.bytes) byquiet=$(tc_stat requests.answer_by.quiet)
+unplaced=$(tc_stat sessions.not_copied.no_free_port)
 log "answers waited $waits: by bytes $bybytes, by quiet $byquiet; no free port $unplaced"
 assert_ge "$n_tg" "$((want * 999 / 1000))" "copies on the target (99.9% of $want)"
 assert_ge "$addrs" "$COPIES" "fake client addresses used"
@@ -55,7 +55,7 @@ TCPCOPY_PID=""
 awk '$4 ~ /^\/ka\// { print $4 }' "$TG_LOG" | LC_ALL=C sort | uniq -c | awk '$1 != 5 { n++ } END { print n + 0 }' \
     >"$LAB_DIR/not5.txt"
 uri_share "$ON_LOG" "$TG_LOG" "$from" '$' ka
-moved=$(tc_final 'moved') stale=$(tc_final 'SYNs answered by an older connection')
+moved=$(tc_stat sessions.events.moved_tuple) stale=$(tc_stat sessions.events.stale_syn_answer)
 log "-n 5: SYNs answered by an older connection $stale, sessions moved to a fresh tuple $moved"
 assert_eq "$(grep -c ' /ka/' "$TG_LOG" || true)" "$((n_ka * 5))" "-n 5: copies on the target"
 assert_eq "$SHARE" 1.0000 "-n 5: share of requests reproduced"

@@ -95,10 +95,7 @@ stop_copy() {
     grep 'session .* bytes unsent' "$TCPCOPY_LOG" | firstn 3 | sed 's/^/  /' || true
 }
 
-# fnum REGEX: the number after REGEX in the current tcpcopy log's final lines (0 if absent).
-fnum() {
-    grep -E 'final:' "$TCPCOPY_LOG" | grep -oE "$1 [0-9]+" | tail -n 1 | grep -oE '[0-9]+$' || echo 0
-}
+
 
 # ---- a: link down 2 s ----------------------------------------------------------------------
 TCPCOPY_NAME=tcpcopy-a start_tcpcopy
@@ -122,7 +119,7 @@ uri_share "$ON_LOG" "$TG_LOG" $((MARK + 1)) "$PH_TO" a-after
 a_after=$SHARE a_after_n=$SHARE_N
 recover a
 stop_copy a
-a_rto=$(fnum 'timeouts') a_rtx=$(fnum 'retransmitted')
+a_rto=$(tc_stat target.retransmissions.timeout) a_rtx=$(tc_stat target.retransmitted_packets)
 log "a: retransmitted $a_rtx (timeouts $a_rto)"
 assert_ge "$a_after_n" 50 "a: requests from link-up + 2 s"
 assert_eq "$a_after" 1.0000 "a: share of requests from link-up + 2 s reproduced"
@@ -147,7 +144,7 @@ nft_clear tclab_loss_copy
 nft_clear tclab_loss_reply
 recover b
 stop_copy b
-b_rtx=$(fnum 'retransmitted')
+b_rtx=$(tc_stat target.retransmitted_packets)
 log "b: retransmitted $b_rtx"
 assert_eq "$b_share" 1.0000 "b: share of requests reproduced under 5% loss"
 assert_ge "$b_rtx" 1 "b: retransmissions counted"
@@ -177,7 +174,7 @@ uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" c
 c_all="$SHARE_HIT/$SHARE_N ($SHARE)"
 recover c
 stop_copy c
-c_gto=$(fnum 'by timeout')
+c_gto=$(tc_stat requests.answer_by.timeout)
 log "c: answers waited for in vain (given up after the answer timeout): $c_gto"
 assert_ge "$c_queued" 1 "c: connections accepted by the silent target"
 assert_ge "$c_gto" 1 "c: answers given up by timeout counted"
@@ -217,7 +214,8 @@ uri_share "$ON_LOG" "$TG_LOG" "$PH_FROM" "$PH_TO" d
 d_all="$SHARE_HIT/$SHARE_N ($SHARE)"
 recover d
 stop_copy d
-d_synr=$(fnum 'syn') d_reset=$(fnum 'target_reset') d_rebuilt=$(fnum 'rebuilt') d_refused=$(fnum 'target_refused')
+d_synr=$(tc_stat target.retransmissions.refused_syn) d_reset=$(tc_stat sessions.outcome.target_reset)
+d_rebuilt=$(tc_stat sessions.events.rebuilt) d_refused=$(tc_stat sessions.outcome.target_refused)
 log "d: SYN retries $d_synr, rebuilt $d_rebuilt, target_reset $d_reset, target_refused $d_refused"
 assert_ge "$d_syn" 1 "d: SYNs refused by the target"
 assert_ge "$d_data" 1 "d: data packets reset by the target"

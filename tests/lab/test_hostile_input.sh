@@ -52,15 +52,8 @@ reproduced() {
     assert_eq "$n_tg" "$n_on" "$1: curl requests reproduced"
 }
 
-# fnum REGEX: the number after REGEX in tcpcopy's final lines (0 if absent).
-fnum() {
-    grep -E 'final:' "$TCPCOPY_LOG" | grep -oE "$1 [0-9]+" | tail -n 1 | grep -oE '[0-9]+$' || echo 0
-}
-
-# cap_malformed: the capture line's malformed count (the reply line has one too).
-cap_malformed() {
-    grep -E 'final: capture' "$TCPCOPY_LOG" | grep -oE 'malformed [0-9]+' | tail -n 1 | grep -oE '[0-9]+$' || echo 0
-}
+# cap_malformed: captured packets tcpcopy could not parse (its --stats-json).
+cap_malformed() { tc_stat capture.malformed; }
 
 # garbage_phase TAG NS GARBAGE_ARGS...: curl loop + garbage, then the checks; sets G_MAL,
 # G_SENT, G_LINES, G_EXIT_LINES.
@@ -88,8 +81,8 @@ garbage_phase() {
     TCPCOPY_PID=""
     G_EXIT_LINES=$(($(lines "$TCPCOPY_LOG") - l1))
     G_MAL=$(cap_malformed)
-    G_PEAK=$(fnum 'peak')
-    log "$tag: tcpcopy queue peak $G_PEAK bytes for $(fnum 'capture packets') packets captured"
+    G_PEAK=$(tc_stat queue.peak_bytes)
+    log "$tag: tcpcopy queue peak $G_PEAK bytes for $(tc_stat capture.packets) packets captured"
     log "$tag: tcpcopy log: $G_LINES lines while under garbage, $G_EXIT_LINES at exit"
     grep -vE 'final:' "$TCPCOPY_LOG" | tail -n +"$((l0 + 1))" | cut -c 1-200 | sort | uniq -c |
         sort -rn | firstn 5 | sed 's/^/  most frequent: /' || true
@@ -100,7 +93,7 @@ garbage_phase() {
 # ---- 1: raw IP garbage from the client, raw-socket capture -----------------------------
 garbage_phase ip "$NS_CLI" --mode ip --src "$IP_CLI" --dst "$IP_ONL" --seed 11
 IP_MAL=$G_MAL IP_SENT=$G_SENT
-IP_CAP=$(fnum 'capture packets')
+IP_CAP=$(tc_stat capture.packets)
 log "ip: sent $IP_SENT, tcpcopy captured $IP_CAP packets, malformed $IP_MAL"
 assert_ge "$IP_MAL" 1 "ip: malformed packets counted by tcpcopy"
 
@@ -110,7 +103,7 @@ TCPCOPY_NAME=tcpcopy-l2 start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" -i eth0 -F 'i
 garbage_phase l2 "$NS_RTR" --mode l2 --dev onl0 --dst-mac "$ONL_MAC" --src "$IP_CLI" \
     --dst "$IP_ONL" --seed 12
 L2_MAL=$G_MAL L2_SENT=$G_SENT
-L2_CAP=$(fnum 'capture packets')
+L2_CAP=$(tc_stat capture.packets)
 # Every structured kind but the random ones, the fragments (reassembly is not the capture's
 # job: a fragment is counted malformed too) and the IP options case is malformed on the wire.
 L2_BAD=$(awk '$1 ~ /^(tcp_trunc|doff_small|doff_big|opt_zero_len|opt_len1|opt_mss_long|opt_trunc|ihl_small|ihl_big|totlen_big|totlen_small|version|ipv6_bad|not_tcp)$/ { s += $3 } END { print s + 0 }' \
@@ -125,10 +118,16 @@ offline() {
     local f=$1 name
     name=$(basename "$f" .pcap)
     TCPCOPY_LOG="$LAB_DIR/offline-$name.log"
+    rm -f "$(stats_file "$TCPCOPY_LOG")"
     ip netns exec "$NS_ONL" timeout 15 "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$f" -I 100 \
-        >"$TCPCOPY_LOG" 2>&1 && OF_RC=0 || OF_RC=$?
+        --stats-json "$(stats_file "$TCPCOPY_LOG")" >"$TCPCOPY_LOG" 2>&1 && OF_RC=0 || OF_RC=$?
     OF_MSG=$(grep -m1 -E ': (error|warning): ' "$TCPCOPY_LOG" | sed 's/^.*tcpcopy\[[0-9]*\]: //' || true)
-    OF_MAL=$(cap_malformed)
+    # A file tcpcopy refused (status 1 before copying) leaves no counters; a run that
+    # exited 0 must have written them.
+    OF_MAL=0
+    if [ "$OF_RC" -eq 0 ] || [ -e "$(stats_file "$TCPCOPY_LOG")" ]; then
+        OF_MAL=$(cap_malformed)
+    fi
     printf '  %-26s exit %-3s %s\n' "$(basename "$f")" "$OF_RC" "${OF_MSG:-(no warning)}"
     if grep -qE 'Sanitizer|runtime error:' "$TCPCOPY_LOG"; then
         cat "$TCPCOPY_LOG" >&2
@@ -163,7 +162,7 @@ offline "$CORRUPT_DIR/caplen_gt_snaplen.pcap"
 # skipped as a bad frame.
 offline "$CORRUPT_DIR/malformed_packets.pcap"
 [ "$OF_RC" -eq 0 ] || BAD+=("malformed_packets: exit status $OF_RC")
-OF_SKIP=$(grep -E 'final: offline' "$TCPCOPY_LOG" | grep -oE 'skipped [0-9]+' | grep -oE '[0-9]+' || echo 0)
+OF_SKIP=$(tc_stat offline.packets_skipped)
 log "malformed_packets: $OF_MAL counted malformed, $OF_SKIP skipped by the reader"
 [ $((OF_MAL + OF_SKIP)) -ge 12 ] || BAD+=("malformed_packets: only $OF_MAL malformed + $OF_SKIP skipped of 12 records")
 for b in "${BAD[@]}"; do log "corrupt file check failed: $b"; done
@@ -188,7 +187,7 @@ SF_TG=$(grep -c ' /seqfar/' "$TG_LOG" || true)
 SF_ON=$(grep -c ' /seqfar/' "$ON_LOG" || true)
 _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" || fail "seqfar: tcpcopy did not stop cleanly"
 TCPCOPY_PID=""
-SF_PEAK=$(fnum 'peak') SF_REFUSED=$(fnum 'memory')
+SF_PEAK=$(tc_stat queue.peak_bytes) SF_REFUSED=$(tc_stat sessions.not_copied.memory)
 log "seqfar: curl requests online $SF_ON, reproduced $SF_TG; tcpcopy queue peak $SF_PEAK bytes, sessions refused for memory $SF_REFUSED"
 [ "$SF_PEAK" -le $((SEQFAR_MAX_PEAK_MB << 20)) ] ||
     BAD+=("seqfar: $SEQ_FAR forged segments (about 1 KB in all) made tcpcopy queue $SF_PEAK bytes (VmRSS $((SF_RSS / 1024)) MB), above $SEQFAR_MAX_PEAK_MB MB")

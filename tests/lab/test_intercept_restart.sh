@@ -101,7 +101,7 @@ kill -0 "$TCPCOPY_PID" 2>/dev/null && tc_alive=1
 assert_eq "$tc_alive" 1 "tcpcopy running at the end"
 { grep -E 'intercept|re-regist|reconnect' "$TCPCOPY_LOG" | grep -v 'copying port' || true; } | firstn 12 | sed 's/^/  tcpcopy: /'
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
-rebuilt=$(tc_final rebuilt) connects=$(tc_final connects) dropped=$(tc_final 'records dropped')
+rebuilt=$(tc_stat sessions.events.rebuilt) connects=$(tc_stat channel.connects) dropped=$(tc_stat channel.records_dropped)
 log "tcpcopy: connects $connects, routes records dropped $dropped, rebuilt $rebuilt"
 MSG="resumed $resume_delay s after the restart; from restart+2 s $after_hit/$after_n reproduced (share $after_share); sessions opened before the kill: $old_hit/$old_n of their requests after the restart reproduced (share $old_share); before the kill $before_share, while down $down_share"
 log "$MSG"

@@ -52,8 +52,8 @@ assert_eq "$n_warn" 1 "rules reported as copying nothing (only the non-local one
 # not parse or map, no capture gap skipped.
 check_counters() {
     local name=$1 k v
-    for k in "kernel drops" malformed "address family" "capture gaps skipped"; do
-        v=$(tc_final "$k")
+    for k in capture.kernel_drops capture.malformed sessions.not_copied.address_family gaps_skipped; do
+        v=$(tc_stat "$k")
         [ "$v" = 0 ] || fail "$name: tcpcopy's final counters: $k $v"
     done
     log "ok: $name: kernel drops 0, malformed 0, address family 0, capture gaps skipped 0"

@@ -120,8 +120,8 @@ NOSESS=""
 for k in 0 1 2; do
     _tc_stop_one "${TC_PIDS[$k]}" "tcpcopy h${HOSTS[$k]}" "${TC_LOGS[$k]}" || bad=1
     TCPCOPY_LOG=${TC_LOGS[$k]}
-    NOSESS+="h${HOSTS[$k]} $(tc_final replies) replies, no session $(tc_final 'no session'); "
-    NS_COUNT[k]=$(tc_final 'no session')
+    NOSESS+="h${HOSTS[$k]} $(tc_stat replies.packets) replies, no session $(tc_stat replies.no_session); "
+    NS_COUNT[k]=$(tc_stat replies.no_session)
 done
 TCPCOPY_LOG=""
 _tc_stop_one "$INTERCEPT_PID" intercept "$INTERCEPT_LOG" || bad=1

@@ -32,15 +32,10 @@ stop_tc || fail "tcpcopy or intercept did not stop cleanly"
 [ "$REC_MATCHED" -eq "$REC_CONNS" ] && [ "$REC_CONNS" -eq "$CONNS" ] ||
     fail "$REC_MATCHED of $REC_CONNS connections identical on the target (want $CONNS)"
 
-line=$(grep 'final: to target' "$TCPCOPY_LOG" | tail -n 1)
-delayed=$(echo "$line" | grep -oE 'delayed [0-9]+' | grep -oE '[0-9]+') ||
-    fail "no delayed-ACK count in tcpcopy's final line: $line"
-rline=$(grep 'final: replies' "$TCPCOPY_LOG" | tail -n 1)
-by_bytes=$(echo "$rline" | grep -oE 'complete by bytes [0-9]+' | grep -oE '[0-9]+$') &&
-    by_quiet=$(echo "$rline" | grep -oE 'by quiet [0-9]+' | grep -oE '[0-9]+$') ||
-    fail "no answer counts in tcpcopy's final line: $rline"
-log "tcpcopy: $(echo "$line" | sed 's/.*final: //')"
-log "tcpcopy: $(echo "$rline" | sed 's/.*final: //')"
+delayed=$(tc_stat target.acks_delayed)
+by_bytes=$(tc_stat requests.answer_by.bytes)
+by_quiet=$(tc_stat requests.answer_by.quiet)
+log "tcpcopy: ACKs delayed $delayed, answers complete by bytes $by_bytes, by quiet $by_quiet"
 # A request stalled behind a held-back answer is released only when the answer has been
 # quiet for a while (by quiet) or by the ACK timer (delayed). The last answer of each
 # connection has no request after it: its ACK may wait out the delay.

@@ -42,6 +42,7 @@ TCPCOPY_LOG="$LAB_DIR/tcpcopy.log"
 log "replay: tcpcopy ${TCPCOPY_ARGS_DEFAULT[*]} -i $CAP --fast"
 t0=$SECONDS
 ip netns exec "$NS_ONL" timeout 200 "$TC_BIN/tcpcopy" "${TCPCOPY_ARGS_DEFAULT[@]}" -i "$CAP" --fast \
+    --stats-json "$(stats_file "$TCPCOPY_LOG")" \
     >"$TCPCOPY_LOG" 2>&1 &
 TCPCOPY_PID=$!
 lab_track "$TCPCOPY_PID"
@@ -56,7 +57,7 @@ report "$ON_LOG" "$TG_LOG"
 uri_share "$ON_LOG" "$TG_LOG" 1 '$' all
 [ "$SHARE_HIT" -eq "$SHARE_N" ] ||
     fail "$((SHARE_N - SHARE_HIT)) of $SHARE_N recorded requests not replayed, e.g. $(firstn 5 <"$LAB_DIR/missing-all.txt" | tr '\n' ' ')"
-assert_eq "$(tc_final 'capture gaps skipped')" 0 "capture gaps skipped"
+assert_eq "$(tc_stat gaps_skipped)" 0 "capture gaps skipped"
 _tc_stop_one "$INTERCEPT_PID" intercept "$INTERCEPT_LOG" || fail "intercept did not stop cleanly"
 INTERCEPT_PID=""
 pass "$SHARE_HIT/$SHARE_N recorded requests replayed from a $(($(stat -c %s "$CAP") / 1000000)) MB capture"

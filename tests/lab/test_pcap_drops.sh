@@ -49,7 +49,7 @@ RUN_S=$(awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", b - a + 
 _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" || fail "tcpcopy did not stop cleanly"
 TCPCOPY_PID=""
 grep -q 'final: capture packets' "$TCPCOPY_LOG" || fail "no final capture counters"
-DROPS=$(tc_final 'kernel drops')
+DROPS=$(tc_stat capture.kernel_drops)
 assert_ge "$DROPS" 1 "packets the kernel dropped (final counters)"
 
 # Rate limit: the first at once, then at most one per 10 s (plus the one at exit).
@@ -61,9 +61,9 @@ WARNED=$(grep "$WARN" "$TCPCOPY_LOG" | grep -oE 'dropped [0-9]+ packets' | awk '
 assert_eq "$WARNED" "$DROPS" "drops reported by the warnings = kernel drops in the final counters"
 
 LOST=$((SHARE_N - SHARE_HIT))
-log "requests not reproduced $LOST, packets dropped $DROPS; requests hit by capture gaps (at least) $(tc_final 'capture gaps \(at least\)'), not replayed at session end $(tc_final 'at session end')"
+log "requests not reproduced $LOST, packets dropped $DROPS; requests hit by capture gaps (at least) $(tc_stat requests.not_replayed.capture_gap), not replayed at session end $(tc_lost_at_end)"
 [ "$LOST" -le "$DROPS" ] || fail "$LOST requests lost to $DROPS dropped packets: a drop cost more than what it hit"
-assert_eq "$(tc_final 'at session end')" 0 "requests still held when sessions ended"
+assert_eq "$(tc_lost_at_end)" 0 "requests still held when sessions ended"
 
 stop_tc || fail "intercept did not stop cleanly"
 pass "first warning at most $LATE s after the overflow, $NWARN warning(s) for $DROPS drops; $SHARE_HIT of $SHARE_N requests copied, $LOST lost to $DROPS dropped packets"

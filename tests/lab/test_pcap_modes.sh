@@ -34,7 +34,7 @@ run_mode() {
     _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" || fail "$name: tcpcopy did not stop cleanly"
     TCPCOPY_PID=""
     grep -q 'final: capture packets' "$TCPCOPY_LOG" || fail "$name: no final capture counters"
-    drops=$(tc_final 'kernel drops')
+    drops=$(tc_stat capture.kernel_drops)
     if grep -q 'capture: the kernel dropped' "$TCPCOPY_LOG"; then
         grep 'capture: the kernel dropped' "$TCPCOPY_LOG" | firstn 3 >&2
     fi

@@ -24,6 +24,8 @@ stop_copy() {
     _tc_stop_one "$TCPCOPY_PID" tcpcopy "$TCPCOPY_LOG" >/dev/null || fail "$1: tcpcopy did not stop cleanly"
     TCPCOPY_PID=""
     mv "$TCPCOPY_LOG" "$LAB_DIR/tcpcopy-$1.log"
+    mv "$(stats_file "$TCPCOPY_LOG")" "$(stats_file "$LAB_DIR/tcpcopy-$1.log")"
+    TCPCOPY_LOG="$LAB_DIR/tcpcopy-$1.log"
 }
 
 # curls PREFIX N: N curl connections of 2 requests each, URIs /PREFIX/i/{1,2}.
@@ -117,9 +119,9 @@ N_AFTER=$(target_lines mafter | wc -l)
 kill -0 "$TCPCOPY_PID" 2>/dev/null || fail "-m 16: tcpcopy died after the load"
 stop_copy m16
 assert_eq "$N_AFTER" 10 "-m 16: requests copied after the load"
-MEM_REFUSED=$(grep -E 'final:' "$LAB_DIR/tcpcopy-m16.log" | grep -oE 'memory [0-9]+' | head -n 1 | grep -oE '[0-9]+' || echo 0)
-MEM_SHED=$(grep -E 'final:' "$LAB_DIR/tcpcopy-m16.log" | grep -oE 'memory_limit [0-9]+' | grep -oE '[0-9]+' || echo 0)
-DROPPED=$(grep -E 'final:' "$LAB_DIR/tcpcopy-m16.log" | grep -oE 'dropped bytes [0-9]+' | grep -oE '[0-9]+' || echo 0)
+MEM_REFUSED=$(tc_stat sessions.not_copied.memory)
+MEM_SHED=$(tc_stat sessions.outcome.memory_limit)
+DROPPED=$(tc_stat queue.dropped_bytes)
 log "-m 16: sessions refused $MEM_REFUSED, shed $MEM_SHED, bytes dropped $DROPPED"
 awk -v a="$MEM_REFUSED" -v b="$MEM_SHED" 'BEGIN { exit !(a + b > 0) }' ||
     fail "-m 16: no session refused or shed"

@@ -46,8 +46,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     assert_eq "$tg" "$on" "round $r: short-connection requests on the target"
 done
 assert_eq "$N_TARGET" "$N_ONLINE" "requests on the target in all"
-assert_eq "$(tc_final 'at session end')" 0 "requests not replayed at session end"
-overlapped=$(tc_final 'port reused while replaying')
+assert_eq "$(tc_lost_at_end)" 0 "requests not replayed at session end"
+overlapped=$(tc_stat sessions.events.port_reused)
 max=$((RSS[2] + RSS[2] * RSS_GROWTH_PCT / 100 + 4096))
 [ "${RSS[ROUNDS]}" -le "$max" ] ||
     fail "tcpcopy's VmRSS grew from ${RSS[2]} kB (round 2) to ${RSS[ROUNDS]} kB (round $ROUNDS), over $max kB"

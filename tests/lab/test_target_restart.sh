@@ -70,8 +70,8 @@ kill -0 "$INTERCEPT_PID" 2>/dev/null && ic_alive=1
 assert_eq "$tc_alive" 1 "tcpcopy running at the end"
 assert_eq "$ic_alive" 1 "intercept running at the end"
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
-rebuilt=$(tc_final rebuilt) treset=$(tc_final target_reset) tclosed=$(tc_final target_closed_early)
-trefused=$(tc_final target_refused)
+rebuilt=$(tc_stat sessions.events.rebuilt) treset=$(tc_stat sessions.outcome.target_reset)
+tclosed=$(tc_stat sessions.outcome.target_closed_early) trefused=$(tc_stat sessions.outcome.target_refused)
 log "tcpcopy: rebuilt $rebuilt, target_reset $treset, target_closed_early $tclosed, target_refused $trefused"
 { grep -E 'warning|error' "$TCPCOPY_LOG" || true; } | firstn 10 | sed 's/^/  tcpcopy: /'
 [ $((rebuilt + treset)) -gt 0 ] || fail "tcpcopy's log shows neither rebuilt sessions nor target resets"

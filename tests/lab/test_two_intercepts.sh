@@ -90,7 +90,7 @@ _tc_stop_one "$SURV_PID" "$SNAME" "$SURV_LOG" || bad=1
 [ "$bad" -eq 0 ] || fail "tcpcopy or the surviving intercept did not stop cleanly"
 fwd=$(grep 'stats:' "$SURV_LOG" | tail -n 1 | grep -oE 'forwarded [0-9]+' | grep -oE '[0-9]+' || echo 0)
 assert_ge "$fwd" "$after_n" "replies the $SNAME forwarded (at least one per request after the kill)"
-replies=$(tc_final replies) nosess=$(tc_final 'no session')
+replies=$(tc_stat replies.packets) nosess=$(tc_stat replies.no_session)
 MSG="killed the $VNAME: from kill+1 s $after_hit/$after_n reproduced (share $after_share); before the kill $before_share, first second after it $gap_share; $SNAME forwarded $fwd; tcpcopy replies $replies (no session $nosess)"
 log "$MSG"
 assert_ge "$after_share" "$MIN_SHARE" "share of requests from the kill + 1 s reproduced"

@@ -45,25 +45,25 @@ static void test_marks_from_acks(void **state)
     (void)state;
     struct sess *s = mk_sess();
     struct pkt p = seg(ACK0);
-    assert_true(gate_note(s, &p, SEQ0));
+    assert_int_equal(gate_note(s, &p, SEQ0), GATE_NOTE_NONE);
     assert_null(gate_peek(s)); /* no answer before: the first request needs no mark */
     p = seg(ACK0 + 300);
-    assert_true(gate_note(s, &p, SEQ0 + 50));
+    assert_int_equal(gate_note(s, &p, SEQ0 + 50), GATE_NOTE_MARK);
     assert_non_null(gate_peek(s));
     assert_int_equal(gate_peek(s)->seq, SEQ0 + 50);
     assert_int_equal(gate_peek(s)->resp, 300);
     /* A pipelined segment with the same acknowledgement number: the same request group. */
-    assert_true(gate_note(s, &p, SEQ0 + 80));
+    assert_int_equal(gate_note(s, &p, SEQ0 + 80), GATE_NOTE_NONE);
     assert_int_equal(s->nmarks, 1);
     /* Bytes that already went out get no mark. */
     s->tc.snd_max = SEQ0 + 500;
     p = seg(ACK0 + 600);
-    assert_true(gate_note(s, &p, SEQ0 + 100));
+    assert_int_equal(gate_note(s, &p, SEQ0 + 100), GATE_NOTE_NONE);
     assert_int_equal(s->nmarks, 1);
     /* Without the client's first acknowledgement nothing is known. */
     s->flags = 0;
     p = seg(ACK0 + 900);
-    assert_true(gate_note(s, &p, SEQ0 + 600));
+    assert_int_equal(gate_note(s, &p, SEQ0 + 600), GATE_NOTE_NONE);
     assert_int_equal(s->nmarks, 1);
     gate_clear(s);
     assert_null(gate_peek(s));

@@ -157,6 +157,12 @@ static void test_secret_file(void **state)
     assert_int_equal(o.nallow, 2);
     assert_false(o.allow_any);
     icpt_opts_free(&o);
+    icpt_opts_init(&o);
+    char **cnt = ARGV("-F", "tcp", "--stats-json", "/run/i.json", "--metrics", ":9101");
+    assert_int_equal(parse(&o, cnt), 0);
+    assert_string_equal(o.stats_json, "/run/i.json");
+    assert_string_equal(o.metrics, ":9101");
+    icpt_opts_free(&o);
 }
 
 static void test_help_version(void **state)
@@ -238,6 +244,10 @@ static void test_errors(void **state)
     expect_error(dbad, "two addresses of one family expected");
     char **dmiss = ARGV("-F", "tcp", "-D");
     expect_error(dmiss, "-D needs a value");
+    char **sje = ARGV("-F", "tcp", "--stats-json", "");
+    expect_error(sje, "--stats-json needs a file name");
+    char **mbad = ARGV("-F", "tcp", "--metrics", "::1:9101");
+    expect_error(mbad, "--metrics ::1:9101: expected ADDR:PORT");
     char **sfe = ARGV("-F", "tcp", "--secret-file", "");
     expect_error(sfe, "--secret-file needs a file name");
     char **sfm = ARGV("-F", "tcp", "--secret-file");

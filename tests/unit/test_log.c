@@ -3,6 +3,7 @@
  * rename (logrotate), and the rate limiter driven by a fake clock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,6 +271,76 @@ static void test_syslog_mode(void **state)
     log_close();
 }
 
+/* A status line and log lines on one terminal (stderr here, a file standing in): each log
+ * line first clears the status and then draws it again, so they never share a line. */
+static void test_status_line(void **state)
+{
+    struct fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/stderr", f->dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    log_close();
+    assert_int_equal(log_init("tctest", NULL, false), 0); /* log lines to stderr */
+    log_info("before");
+    log_status("sessions %d\n rate", 3);
+    log_info("during");
+    log_status("sessions %d", 4);
+    log_status_end(true);
+    log_info("after");
+    log_status("gone");
+    log_status_end(false);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+
+    char *s = slurp(path);
+    /* No status before the first one; newlines in it became spaces. */
+    const char *b = strstr(s, "info: before\n\rsessions 3  rate\033[K\r\033[K");
+    assert_non_null(b);
+    const char *d = strstr(b, "info: during\nsessions 3  rate\rsessions 4\033[K\n");
+    assert_non_null(d);
+    /* After log_status_end: plain lines again, and an erased status leaves nothing. */
+    const char *a = strstr(d, "info: after\n\rgone\033[K\r\033[K");
+    assert_non_null(a);
+    assert_string_equal(a + strlen("info: after\n\rgone\033[K\r\033[K"), "");
+    free(s);
+    unlink(path);
+}
+
+/* With a log file, the file gets plain lines: the status stays on the terminal. */
+static void test_status_line_file_log(void **state)
+{
+    struct fixture *f = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/stderr", f->dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    log_status("progress");
+    log_info("to the file");
+    log_status_end(false);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char *term = slurp(path);
+    assert_string_equal(term, "\rprogress\033[K\r\033[K");
+    free(term);
+    char *file = slurp(f->path);
+    assert_non_null(strstr(file, "]: info: to the file\n"));
+    assert_null(strchr(file, '\033'));
+    assert_null(strchr(file, '\r'));
+    free(file);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ratelimit_macro_and_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_monotonic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syslog_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_line_file_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

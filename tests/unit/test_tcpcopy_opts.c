@@ -392,6 +392,35 @@ static void test_channel_options(void **state)
     bad("--lonely", ARGS(X, S, "--lonely=yes"));
 }
 
+/* --stats-json FILE and --metrics ADDR:PORT (doc/metrics.md). */
+static void test_counter_options(void **state)
+{
+    (void)state;
+    char err[256];
+    struct cmdline c;
+    struct tc_opts *o = malloc(sizeof(*o));
+    assert_non_null(o);
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_null(o->stats_json);
+    assert_null(o->metrics);
+    cmd_free(&c);
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S, "--stats-json", "/run/tc.json", "--metrics=[::1]:9100"));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_string_equal(o->stats_json, "/run/tc.json");
+    assert_string_equal(o->metrics, "[::1]:9100");
+    cmd_free(&c);
+    free(o);
+    bad("--stats-json", ARGS(X, S, "--stats-json", ""));
+    bad("--stats-json", ARGS(X, S, "--stats-json"));
+    bad("--metrics", ARGS(X, S, "--metrics", "9100"));
+    bad("--metrics", ARGS(X, S, "--metrics", "localhost:9100"));
+    bad("--metrics", ARGS(X, S, "--metrics", "127.0.0.1:70000"));
+    bad("--metrics", ARGS(X, S, "--metrics"));
+}
+
 static void test_repeatable(void **state)
 {
     (void)state;
@@ -762,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_bad_long_option_with_value),
         cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_channel_options),
+        cmocka_unit_test(test_counter_options),
         cmocka_unit_test(test_mode_defaults),
         cmocka_unit_test(test_mode_pcap_capture),
         cmocka_unit_test(test_mode_pcap_send),

@@ -1,0 +1,109 @@
+/*
+ * test_icstats: golden test of intercept's counters. A fixed set of counter values
+ * (each counter word numbered in order) is rendered as JSON and as Prometheus
+ * text and compared with tests/data/metrics/intercept.{json,prom}; the lag sum in seconds;
+ * the table fits its bounds. TC_UPDATE_GOLDEN=1 rewrites the expected files.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "icstats.h"
+
+static char out[128 * 1024];
+
+/* Number every uint64_t word of a counter struct: 1000 * base + index. */
+static void number(void *p, size_t size, uint64_t base)
+{
+    uint64_t *w = p;
+    for (size_t i = 0; i < size / sizeof(*w); i++)
+        w[i] = base * 1000 + i;
+}
+
+static void golden(const char *name, const char *text)
+{
+    char path[512];
+    const char *dir = getenv("TC_DATA");
+    snprintf(path, sizeof(path), "%s/metrics/%s", dir != NULL ? dir : "tests/data", name);
+    if (getenv("TC_UPDATE_GOLDEN") != NULL) {
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+    }
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    static char want[sizeof(out)];
+    size_t n = fread(want, 1, sizeof(want) - 1, fp);
+    fclose(fp);
+    want[n] = '\0';
+    if (strcmp(want, text) != 0)
+        fail_msg("%s differs from the rendering (TC_UPDATE_GOLDEN=1 rewrites it):\n%s", path, text);
+}
+
+/* Every row's JSON key and series name are in doc/metrics.md. */
+static void documented(const struct metrics *m)
+{
+    char path[512];
+    static char doc[64 * 1024];
+    const char *dir = getenv("TC_DATA");
+    snprintf(path, sizeof(path), "%s/../../doc/metrics.md", dir != NULL ? dir : "tests/data");
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(doc, 1, sizeof(doc) - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    for (size_t i = 0; i < m->n; i++) {
+        char want[256];
+        snprintf(want, sizeof(want), "| `%s` | `%s", m->rows[i].key, m->rows[i].name);
+        if (strstr(doc, want) == NULL)
+            fail_msg("%s: no row for %s (%s)", path, m->rows[i].key, m->rows[i].name);
+    }
+}
+
+static void test_golden(void **state)
+{
+    (void)state;
+    static struct icpt_stats st;
+    static struct route_stats rs;
+    static struct route_hold_stats hs;
+    static struct metrics m;
+    number(&st, sizeof(st), 1);
+    number(&rs, sizeof(rs), 2);
+    number(&hs, sizeof(hs), 3);
+    st.lag_us = 250000;
+    st.peers_refused = 10;
+    st.auth_refused = 3;
+    struct icstats_src src = {
+        .st = &st, .rs = &rs, .hs = &hs, .routes = 4, .held = 5, .peers = 6, .peers_up = 7,
+        .kernel_drops = 8, .uptime_s = 12.5, .version = "0.1.0",
+    };
+    icstats_fill(&m, &src);
+    assert_false(m.overflow);
+    documented(&m);
+    struct mbuf b;
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_json(&m, &b), 0);
+    golden("intercept.json", out);
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_prom(&m, &b), 0);
+    golden("intercept.prom", out);
+    assert_non_null(strstr(out, "\nintercept_capture_lag_seconds_total 0.25\n"));
+    assert_non_null(strstr(out, "\nintercept_build_info{version=\"0.1.0\"} 1\n"));
+    assert_true(b.len < 64 * 1024); /* well within the endpoint's 256 KB */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
