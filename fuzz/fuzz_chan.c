@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "hello.h"
 
 #define STREAM_MAX (256 * 1024)
 
@@ -72,8 +73,8 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
     mix(s, (uint64_t)f->type << 16 | f->len);
     switch (f->type) {
     case CHAN_HELLO: {
-        struct chan_hello h;
-        int r = chan_hello_decode(&h, f);
+        struct hello h;
+        int r = hello_decode(&h, f);
         if (r == 0 || r == -CHAN_E_VERSION)
             mix(s, (uint64_t)h.version << 40 | (uint64_t)h.role << 32 | h.features);
         return r == -CHAN_E_VERSION ? 0 : r;
@@ -115,17 +116,17 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
     }
     case CHAN_AUTH: {
         uint8_t mac[CHAN_MAC_LEN], again[CHAN_MAC_LEN];
-        if (chan_auth_decode(mac, f) != 0)
+        if (hello_auth_decode(mac, f) != 0)
             abort(); /* chan_frame_next promised at least CHAN_MAC_LEN bytes */
         mix(s, (uint64_t)mac[0] << 8 | mac[CHAN_MAC_LEN - 1]);
         if (roundtrip) {
             struct chan_out o;
             struct chan_frame g;
             chan_out_init(&o, 256);
-            if (chan_put_auth(&o, mac) != 0 ||
+            if (hello_auth_put(&o, mac) != 0 ||
                 chan_frame_next(&g, buf_head(&o.buf), buf_len(&o.buf)) !=
                     (ssize_t)buf_len(&o.buf) ||
-                chan_auth_decode(again, &g) != 0 || memcmp(mac, again, CHAN_MAC_LEN) != 0)
+                hello_auth_decode(again, &g) != 0 || memcmp(mac, again, CHAN_MAC_LEN) != 0)
                 abort();
             chan_out_free(&o);
         }

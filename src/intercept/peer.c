@@ -265,7 +265,7 @@ static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
     log_warnx_rl(&ic->rl_auth, icpt_now(ic), "refused peer %s: %s", pe->name, why);
     /* Best effort, after what is queued (our HELLO and AUTH, if sent): the peer
      * then reports the mismatch from its side too. */
-    if (chan_put_bye(&pe->out, CHAN_BYE_AUTH, bye) == 0)
+    if (hello_bye_put(&pe->out, CHAN_BYE_AUTH, bye) == 0)
         (void)chan_out_flush(&pe->out, pe->fd);
     peer_free(pe);
 }
@@ -298,11 +298,11 @@ static void peer_up(struct peer *pe)
 static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
 {
     struct icpt *ic = pe->ic;
-    struct chan_hello h;
+    struct hello h;
     memset(&h, 0, sizeof(h));
-    int rc = chan_hello_decode(&h, f);
+    int rc = hello_decode(&h, f);
     if (rc == -CHAN_E_VERSION) {
-        if (chan_put_bye(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
+        if (hello_bye_put(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
             (void)chan_out_flush(&pe->out, pe->fd);
         peer_close(pe, LOG_LVL_WARN, "speaks channel version %u, this intercept speaks %u",
                    h.version, CHAN_VERSION);
@@ -330,7 +330,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
                     "has none (start intercept with the same --secret-file)");
         return -1;
     }
-    struct chan_hello mine_h = {
+    struct hello mine_h = {
         .version = CHAN_VERSION,
         .role = CHAN_ROLE_INTERCEPT,
         .features = CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
@@ -350,7 +350,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
     }
     memcpy(pe->nonce, mine_h.nonce, sizeof(pe->nonce));
     memcpy(pe->peer_nonce, h.nonce, sizeof(pe->peer_nonce));
-    if (chan_put_hello(&pe->out, &mine_h) != 0) {
+    if (hello_put(&pe->out, &mine_h) != 0) {
         peer_close(pe, LOG_LVL_WARN, "cannot queue our HELLO");
         return -1;
     }
@@ -366,7 +366,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
      * before the HELLO deadline, which keeps running. */
     uint8_t mac[CHAN_MAC_LEN];
     if (auth_mac(mac, &ic->secret, CHAN_ROLE_INTERCEPT, pe->nonce, pe->peer_nonce) != 0 ||
-        chan_put_auth(&pe->out, mac) != 0) {
+        hello_auth_put(&pe->out, mac) != 0) {
         peer_close(pe, LOG_LVL_WARN, "cannot queue our AUTH");
         return -1;
     }
@@ -377,7 +377,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
 static int peer_on_auth(struct peer *pe, const struct chan_frame *f)
 {
     uint8_t mac[CHAN_MAC_LEN];
-    if (chan_auth_decode(mac, f) != 0 ||
+    if (hello_auth_decode(mac, f) != 0 ||
         !auth_verify(mac, &pe->ic->secret, CHAN_ROLE_TCPCOPY, pe->peer_nonce, pe->nonce)) {
         peer_refuse(pe, "bad secret",
                     "bad secret (its --secret-file differs from this intercept's)");
@@ -565,7 +565,7 @@ static void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t 
     char why[160];
     snprintf(why, sizeof(why), "not allowed: intercept needs --allow %s", s);
     chan_out_init(&o, 512);
-    if (chan_put_bye(&o, CHAN_BYE_REFUSED, why) == 0) {
+    if (hello_bye_put(&o, CHAN_BYE_REFUSED, why) == 0) {
         chan_out_seal(&o);
         (void)send(fd, buf_head(&o.buf), buf_len(&o.buf), MSG_DONTWAIT | MSG_NOSIGNAL);
     }

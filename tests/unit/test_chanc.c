@@ -31,6 +31,7 @@
 
 #include "auth.h"
 #include "chan.h"
+#include "hello.h"
 #include "chanc.h"
 #include "log.h"
 #include "loop.h"
@@ -112,10 +113,10 @@ static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
 static void send_hello(int fd, uint16_t version)
 {
     struct chan_out o;
-    struct chan_hello h = {
+    struct hello h = {
         .version = version, .role = CHAN_ROLE_INTERCEPT, .features = CHAN_FEAT_HEARTBEAT};
     chan_out_init(&o, 1024);
-    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(hello_put(&o, &h), 0);
     assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
     chan_out_free(&o);
 }
@@ -127,18 +128,18 @@ static void send_hello_auth(int fd, const struct auth_secret *s, const uint8_t c
                             uint8_t nonce[16])
 {
     struct chan_out o;
-    struct chan_hello h = {.version = CHAN_VERSION,
+    struct hello h = {.version = CHAN_VERSION,
                            .role = CHAN_ROLE_INTERCEPT,
                            .features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH};
     for (int i = 0; i < 16; i++)
         h.nonce[i] = (uint8_t)(rand() & 0xff);
     memcpy(nonce, h.nonce, 16);
     chan_out_init(&o, 1024);
-    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(hello_put(&o, &h), 0);
     if (s != NULL) {
         uint8_t mac[CHAN_MAC_LEN];
         assert_int_equal(auth_mac(mac, s, CHAN_ROLE_INTERCEPT, nonce, client_nonce), 0);
-        assert_int_equal(chan_put_auth(&o, mac), 0);
+        assert_int_equal(hello_auth_put(&o, mac), 0);
     }
     assert_true(chan_out_flush(&o, fd) > 0);
     chan_out_free(&o);
@@ -159,7 +160,7 @@ static void fake_read_auth(struct fake *f, int fd, const uint8_t client_nonce[16
             return;
         }
         uint8_t mac[CHAN_MAC_LEN];
-        if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 && f->secret != NULL &&
+        if (fr.type == CHAN_AUTH && hello_auth_decode(mac, &fr) == 0 && f->secret != NULL &&
             auth_verify(mac, f->secret, CHAN_ROLE_TCPCOPY, client_nonce, nonce)) {
             f->auth_ok = true;
             return; /* a good proof: nothing follows */
@@ -180,8 +181,8 @@ static int fake_serve_one(struct fake *f)
     uint8_t b[300];
     ssize_t n = read_frame(fd, b, sizeof(b), 5000);
     struct chan_frame fr;
-    struct chan_hello h;
-    if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || chan_hello_decode(&h, &fr) != 0 ||
+    struct hello h;
+    if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || hello_decode(&h, &fr) != 0 ||
         h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
         f->hello_ok = false;
     f->client_auth = (h.features & CHAN_FEAT_AUTH) != 0;
@@ -252,11 +253,10 @@ struct ctx {
     /* Set before ctx_new: the channel's options. */
     const struct auth_secret *secret;
     int hb_ms, dead_ms;
-    /* The "live sessions" on_up registers again, and what it saw. */
+    /* The "live sessions" the routes callback hands over, and its calls. */
     struct chan_route *live;
     size_t nlive;
-    size_t up_calls, rereg_sent, rereg_other, rereg_dropped;
-    size_t up_server[8];
+    size_t up_calls;
 };
 
 static void on_reply(void *arg, const uint8_t *hdr, size_t len)
@@ -277,21 +277,14 @@ static void on_state(void *arg, size_t up, size_t total)
     x->state_calls++;
 }
 
-static void on_up(void *arg, size_t server)
+/* chanc_cb.routes: a connection came up; hand over every "live session". */
+static size_t on_routes(void *arg, chanc_route_fn *emit, void *ctx)
 {
     struct ctx *x = arg;
-    if (x->up_calls < 8)
-        x->up_server[x->up_calls] = server;
     x->up_calls++;
-    for (size_t i = 0; i < x->nlive; i++) {
-        int rc = chanc_route_add_to(x->c, server, &x->live[i]);
-        if (rc > 0)
-            x->rereg_sent++;
-        else if (rc == 0)
-            x->rereg_other++;
-        else
-            x->rereg_dropped++;
-    }
+    for (size_t i = 0; i < x->nlive; i++)
+        emit(ctx, &x->live[i]);
+    return x->nlive;
 }
 
 static void add_server(struct ctx *x, uint16_t port)
@@ -310,7 +303,7 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
                               .secret = x->secret,
                               .heartbeat_ms = x->hb_ms,
                               .dead_after_ms = x->dead_ms};
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .on_up = on_up};
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .routes = on_routes};
     x->loop = loop_new();
     assert_non_null(x->loop);
     x->c = chanc_new(x->loop, &conf, &cb, x);
@@ -1205,8 +1198,8 @@ static void rconn_cb(struct loop *l, int fd, unsigned events, void *arg)
         if (n == 0)
             break;
         if (!rc->hello) {
-            struct chan_hello h;
-            assert_int_equal(chan_hello_decode(&h, &fr), 0);
+            struct hello h;
+            assert_int_equal(hello_decode(&h, &fr), 0);
             memcpy(rc->cnonce, h.nonce, 16);
             rc->hello = true;
             if (rf->secret != NULL) {
@@ -1218,7 +1211,7 @@ static void rconn_cb(struct loop *l, int fd, unsigned events, void *arg)
             }
         } else if (!rc->up) {
             uint8_t mac[CHAN_MAC_LEN];
-            if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 &&
+            if (fr.type == CHAN_AUTH && hello_auth_decode(mac, &fr) == 0 &&
                 auth_verify(mac, rf->secret, CHAN_ROLE_TCPCOPY, rc->cnonce, rc->nonce)) {
                 rc->up = true;
                 rf->ups++;
@@ -1318,8 +1311,8 @@ static void test_reregister_after_restart(void **state)
     fake_start(&f, FAKE_ANSWER, PER);
     assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
     fake_join(&f);
-    assert_int_equal(x.up_calls, PER); /* on_up at startup too (nothing live yet) */
-    assert_int_equal(x.rereg_sent, 0);
+    assert_int_equal(x.up_calls, PER); /* asked at startup too (nothing live yet) */
+    assert_int_equal(chanc_stats(x.c)->reregistered, 0);
 
     /* Sessions registered normally while up. */
     for (int k = 0; k < N; k++) {
@@ -1348,12 +1341,8 @@ static void test_reregister_after_restart(void **state)
     for (int k = 0; k < N; k++)
         assert_int_equal(rf.seen[1000 + k], 1);
     assert_true(rf.c[0].routes > 0 && rf.c[1].routes > 0); /* spread over both */
+    /* Each connection was handed all N and kept its own share. */
     assert_int_equal(x.up_calls, 2 * PER);
-    assert_int_equal(x.up_server[2], 0);
-    assert_int_equal(x.up_server[3], 0);
-    assert_int_equal(x.rereg_sent, N);
-    assert_int_equal(x.rereg_other, N * (PER - 1)); /* each belonged to the other connection */
-    assert_int_equal(x.rereg_dropped, 0);
     assert_int_equal(chanc_stats(x.c)->reregistered, N);
     assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
     rfake_stop(&rf);
@@ -1382,8 +1371,7 @@ static void test_reregister_bounded(void **state)
     the_rfake = &rf;
     rfake_want = 2;
     assert_true(run_until(&x, rfake_done, 3000));
-    assert_int_equal(x.rereg_sent, 2);
-    assert_int_equal(x.rereg_dropped, 3);
+    assert_int_equal(chanc_stats(x.c)->reregistered, 2);
     assert_int_equal(chanc_stats(x.c)->out_dropped, 3);
     assert_int_equal(rf.routes, 2);
     rfake_stop(&rf);
