@@ -2,7 +2,8 @@
  * test_chanc: tcpcopy's channel client against a fake intercept in this
  * process, over loopback only (127.0.0.1, ports chosen by the kernel).
  *
- * chanc_connect_all() blocks, so during it the fake intercept runs in a thread
+ * chanc_connect_all() runs the event loop until the connections are up (it
+ * returns only then), so during it the fake intercept runs in a thread
  * (accept, read the client's HELLO, answer as told). Afterwards the test holds
  * the accepted sockets and drives the real event loop: routes must arrive as
  * ROUTE_ADD/ROUTE_DEL frames, REPLY records must reach on_reply, a garbage
@@ -10,6 +11,9 @@
  * Issue 5: the AUTH exchange (good secret, wrong secret, a secret on one side
  * only), an intercept that falls silent, and re-registration of every live
  * route with an intercept that restarted.
+ * Issue 19: startup as the event loop (the caller's hook set aside, connections
+ * in parallel, the first failure named, failures retried in the background),
+ * our AUTH sent before the intercept's, the routes callback per connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +43,9 @@
 
 #define MAXC 11
 
-enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH };
+/* FAKE_AUTH_LATE: HELLO with CHAN_FEAT_AUTH, then wait for the client's proof
+ * before sending ours (our AUTH must not wait for the intercept's). */
+enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH, FAKE_AUTH_LATE };
 
 /* A fake intercept: a listener and the connections it accepted. */
 struct fake {
@@ -191,6 +197,20 @@ static int fake_serve_one(struct fake *f)
         uint8_t nonce[16];
         send_hello_auth(fd, f->secret, h.nonce, nonce);
         fake_read_auth(f, fd, h.nonce, nonce);
+        break;
+    }
+    case FAKE_AUTH_LATE: {
+        uint8_t nonce[16], mac[CHAN_MAC_LEN];
+        struct chan_out o;
+        send_hello_auth(fd, NULL, h.nonce, nonce);
+        fake_read_auth(f, fd, h.nonce, nonce);
+        if (!f->auth_ok)
+            break;
+        assert_int_equal(auth_mac(mac, f->secret, CHAN_ROLE_INTERCEPT, nonce, h.nonce), 0);
+        chan_out_init(&o, 1024);
+        assert_int_equal(hello_auth_put(&o, mac), 0);
+        assert_true(chan_out_flush(&o, fd) > 0);
+        chan_out_free(&o);
         break;
     }
     case FAKE_ANSWER:
@@ -1441,6 +1461,141 @@ static void test_new_invalid(void **state)
     loop_free(l);
 }
 
+/* ---- startup runs the event loop (issue 19) ---- */
+
+static int hook_calls;
+static void stopping_hook(struct loop *l, void *arg)
+{
+    (void)arg;
+    hook_calls++;
+    loop_stop(l);
+}
+
+/* The caller's before-sleep hook (here one that stops the loop at once) is
+ * set aside while the connections come up, and is in place again after. */
+static void test_startup_sets_hook_aside(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 2, 0, 3000);
+    loop_set_before_sleep(x.loop, stopping_hook, &x);
+    hook_calls = 0;
+    fake_start(&f, FAKE_ANSWER, 2);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_int_equal(chanc_up(x.c), 2);
+    assert_int_equal(hook_calls, 0);
+    loop_hook_cb *cb;
+    void *arg;
+    loop_get_before_sleep(x.loop, &cb, &arg);
+    assert_ptr_equal(cb, stopping_hook);
+    assert_ptr_equal(arg, &x);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* Connections come up together, not one after the other: a silent first
+ * intercept is reported after one timeout, named, while the second came up. */
+static void test_startup_parallel_first_failure_named(void **state)
+{
+    (void)state;
+    struct fake a, b;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&a);
+    fake_listen(&b);
+    add_server(&x, a.port);
+    add_server(&x, b.port);
+    ctx_new(&x, 1, 0, 1500); /* ample for the second's thread to answer */
+    fake_start(&a, FAKE_SILENT, 1);
+    fake_start(&b, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ETIMEDOUT);
+    fake_join(&a);
+    fake_join(&b);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: no HELLO within 1500 ms", a.port);
+    assert_string_equal(err, want);
+    /* The second's HELLO was answered during the first's wait: it is up. */
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->connects, 1);
+    ctx_free(&x);
+    fake_close(&a);
+    fake_close(&b);
+}
+
+/* A connection that failed at startup is retried in the background, should
+ * the caller keep running (-L). */
+static void test_startup_failure_retried(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    uint16_t port = f.port;
+    fake_close(&f);
+    add_server(&x, port);
+    ctx_new(&x, 1, 0, 1000);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ECONNREFUSED);
+    assert_int_equal(chanc_up(x.c), 0);
+    struct rfake rf;
+    rfake_start(&rf, &x, port, NULL);
+    assert_true(run_until(&x, is_up, 4000));
+    assert_int_equal(rf.ups, 1);
+    assert_int_equal(chanc_stats(x.c)->connects, 1);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
+/* Our proof leaves as soon as the intercept's HELLO is in, not behind its
+ * proof: an intercept that waits for ours first still gets it. */
+static void test_auth_ours_first(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s;
+    char err[384];
+    x.secret = secret_of(&s, "same secret");
+    fake_listen(&f);
+    f.secret = &s;
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH_LATE, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_true(f.auth_ok);
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->auth_failed, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* The routes callback is asked once per connection that comes up, at startup
+ * too; with nothing live nothing is sent or counted. */
+static void test_routes_asked_per_connection(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 3, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 3);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_int_equal(x.up_calls, 3);
+    assert_int_equal(chanc_stats(x.c)->reregistered, 0);
+    assert_int_equal(chanc_stats(x.c)->routes_added, 0);
+    assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1469,6 +1624,11 @@ int main(void)
         cmocka_unit_test(test_reregister_after_restart),
         cmocka_unit_test(test_reregister_bounded),
         cmocka_unit_test(test_runtime_wrong_secret_retries),
+        cmocka_unit_test(test_startup_sets_hook_aside),
+        cmocka_unit_test(test_startup_parallel_first_failure_named),
+        cmocka_unit_test(test_startup_failure_retried),
+        cmocka_unit_test(test_auth_ours_first),
+        cmocka_unit_test(test_routes_asked_per_connection),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
