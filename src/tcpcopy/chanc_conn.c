@@ -138,6 +138,9 @@ static void conn_fail(struct chanc_conn *cn, int rc, const char *msg)
     }
     conn_bye(cn, 0, NULL);
     conn_close_fd(cn);
+    /* The attempt's deadline goes with it: the next attempt waits for the
+     * backoff, not for the deadline of this one. */
+    loop_timer_cancel(c->loop, &cn->timer);
     cn->state = CONN_DOWN;
     if (was_up) {
         c->st.disconnects++;

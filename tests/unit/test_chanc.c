@@ -1596,6 +1596,34 @@ static void test_routes_asked_per_connection(void **state)
     fake_close(&f);
 }
 
+/* A refused attempt is retried after the backoff (200 ms, 400 ms, ...), not
+ * after the attempt's connect deadline (here 20 s). */
+static void test_retry_after_backoff_not_deadline(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 20000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    uint16_t port = f.port;
+    fake_close(&f);
+    assert_true(run_until(&x, is_down, 3000));
+    /* Attempts at about 200 and 600 ms are refused. */
+    assert_false(run_until(&x, always_false, 700));
+    struct rfake rf;
+    rfake_start(&rf, &x, port, NULL);
+    /* Up at the next attempt (about 1.4 s after the close), long before 20 s. */
+    assert_true(run_until(&x, is_up, 10000));
+    assert_int_equal(rf.ups, 1);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1629,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_startup_failure_retried),
         cmocka_unit_test(test_auth_ours_first),
         cmocka_unit_test(test_routes_asked_per_connection),
+        cmocka_unit_test(test_retry_after_backoff_not_deadline),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
