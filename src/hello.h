@@ -51,14 +51,14 @@ int hello_make(struct hello *h, uint8_t role, uint32_t features, uint64_t instan
 /* What a peer's HELLO or AUTH is worth. */
 enum hello_verdict {
     HELLO_OK = 0,
-    HELLO_E_TYPE,        /* not the frame the handshake expects */
-    HELLO_E_SIZE,        /* body too short */
-    HELLO_E_MAGIC,       /* not "TCPC": not a tcpcopy channel */
-    HELLO_E_VERSION,     /* a protocol version we do not speak (answer BYE code 2) */
-    HELLO_E_ROLE,        /* the peer is not of the role we expect */
+    HELLO_E_TYPE,          /* not the frame the handshake expects */
+    HELLO_E_SIZE,          /* body too short */
+    HELLO_E_MAGIC,         /* not "TCPC": not a tcpcopy channel */
+    HELLO_E_VERSION,       /* a protocol version we do not speak (answer BYE code 2) */
+    HELLO_E_ROLE,          /* the peer is not of the role we expect */
     HELLO_E_AUTH_MISSING,  /* we have a secret, the peer announces no CHAN_FEAT_AUTH */
     HELLO_E_AUTH_UNWANTED, /* the peer announces CHAN_FEAT_AUTH, we have no secret */
-    HELLO_E_PROOF,       /* an AUTH whose proof does not match our secret */
+    HELLO_E_PROOF,         /* an AUTH whose proof does not match our secret */
 };
 /* A short reason ("unsupported protocol version", ...) for a log line. */
 const char *hello_verdict_str(enum hello_verdict v);
@@ -96,7 +96,7 @@ enum hello_verdict hello_auth_judge(const struct chan_frame *f, const struct aut
 /* A BYE's reason: the code, and the peer's text made safe for our log. */
 #define HELLO_BYE_TEXT_LOG 256
 struct hello_bye {
-    uint16_t code; /* CHAN_BYE_* or a code we do not know */
+    uint16_t code;                 /* CHAN_BYE_* or a code we do not know */
     char text[HELLO_BYE_TEXT_LOG]; /* printable ASCII, cut, NUL-terminated */
 };
 /* Queue a BYE with a reason code and text (cut at CHAN_BYE_TEXT_MAX bytes).

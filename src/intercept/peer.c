@@ -142,7 +142,8 @@ static void icpt_peers_changed(struct icpt *ic)
     if (one != ic->single && !ic->stopping) {
         if (one != NULL)
             log_info("one tcpcopy connected (%s, %zu connection%s): every reply goes to it "
-                     "(fast path)", one->name, ic->nup, ic->nup == 1 ? "" : "s");
+                     "(fast path)",
+                     one->name, ic->nup, ic->nup == 1 ? "" : "s");
         else if (ic->single != NULL && ic->nup > 1)
             log_info("%zu connections from several tcpcopy: replies are routed by session",
                      ic->nup);

@@ -46,8 +46,8 @@ struct chanc_cb {
 
 struct chanc_stats {
     uint64_t frames_in, replies_in, routes_added, routes_deleted;
-    uint64_t out_dropped;      /* records not queued: output buffer full */
-    uint64_t bad_frames;       /* malformed frames received (connection closed) */
+    uint64_t out_dropped; /* records not queued: output buffer full */
+    uint64_t bad_frames;  /* malformed frames received (connection closed) */
     uint64_t connects, disconnects;
     uint64_t auth_failed;  /* handshakes refused for authentication (either side) */
     uint64_t silent;       /* connections closed: intercept silent too long */
@@ -56,9 +56,9 @@ struct chanc_stats {
 
 struct chanc_conf {
     const struct server_list *servers;
-    int conns_per_server;      /* -C, 1..11 */
-    size_t out_max;            /* per-connection output bound, bytes */
-    int connect_timeout_ms;    /* connect + HELLO (+ AUTH) deadline (3000) */
+    int conns_per_server;   /* -C, 1..11 */
+    size_t out_max;         /* per-connection output bound, bytes */
+    int connect_timeout_ms; /* connect + HELLO (+ AUTH) deadline (3000) */
     /* Shared secret (--secret-file), copied; NULL or len 0: no authentication. */
     const struct auth_secret *secret;
     int heartbeat_ms;  /* HEARTBEAT period (0: 5000) */

@@ -145,8 +145,8 @@ static void conn_fail(struct chanc_conn *cn, int rc, const char *msg)
     if (was_up) {
         c->st.disconnects++;
         if (!c->starting)
-            log_info("%s: down, reconnecting in %u ms; its routes are dropped meanwhile",
-                     cn->label, cn->backoff_ms);
+            log_info("%s: down, reconnecting in %u ms; its routes are dropped meanwhile", cn->label,
+                     cn->backoff_ms);
         set_up_count(c, c->up - 1);
     } else {
         cn->fails++;
@@ -306,8 +306,7 @@ static bool conn_process(struct chanc_conn *cn)
         if (n < 0) {
             char msg[CHANC_ERR_LEN];
             cn->c->st.bad_frames++;
-            snprintf(msg, sizeof(msg), "%s: malformed frame: %s", cn->label,
-                     chan_err_str((int)-n));
+            snprintf(msg, sizeof(msg), "%s: malformed frame: %s", cn->label, chan_err_str((int)-n));
             (void)hello_bye_put(&cn->out, CHAN_BYE_PROTOCOL, chan_err_str((int)-n));
             conn_fail(cn, -EPROTO, msg);
             return false;

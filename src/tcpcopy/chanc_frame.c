@@ -97,8 +97,8 @@ static int on_auth(struct chanc_conn *cn, const struct chan_frame *f, char *err,
                  "secrets differ)",
                  cn->label);
     else
-        snprintf(err, errlen, "%s: no authentication: expected AUTH, got frame type %u",
-                 cn->label, f->type);
+        snprintf(err, errlen, "%s: no authentication: expected AUTH, got frame type %u", cn->label,
+                 f->type);
     (void)hello_bye_put(&cn->out, CHAN_BYE_AUTH,
                         v == HELLO_E_PROOF ? "bad secret" : "no authentication");
     return -EACCES;

@@ -51,9 +51,9 @@ struct chanc_conn {
     int start_rc;   /* startup: 0, or the -errno this connection failed with */
     struct buf in;
     struct chan_out out;
-    struct loop_timer timer; /* DOWN: reconnect; CONNECTING/HELLO/AUTH: deadline */
-    struct loop_timer hb;    /* UP: next heartbeat and silence check */
-    uint64_t last_rx_us;     /* last bytes received, for the silence check */
+    struct loop_timer timer;       /* DOWN: reconnect; CONNECTING/HELLO/AUTH: deadline */
+    struct loop_timer hb;          /* UP: next heartbeat and silence check */
+    uint64_t last_rx_us;           /* last bytes received, for the silence check */
     uint8_t nonce[CHAN_NONCE_LEN]; /* ours, sent in this connection's HELLO */
     struct hello peer;
 };

@@ -315,7 +315,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         .connect_timeout_ms = (int)o->intercept_timeout_ms,
         .secret = c->secret.len > 0 ? &c->secret : NULL,
     };
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
+    struct chanc_cb cb = {
+        .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
     c->ch = chanc_new(c->loop, &cc, &cb, c);
     if (c->ch == NULL) {
         snprintf(err, errlen, "channel: %s", strerror(errno));

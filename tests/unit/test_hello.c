@@ -49,8 +49,8 @@ static void test_hello_round_trip(void **state)
     struct chan_out o;
     struct hello h, g;
     chan_out_init(&o, 1024);
-    assert_int_equal(hello_make(&h, CHAN_ROLE_TCPCOPY,
-                                CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE, 0x1122334455667789ULL),
+    assert_int_equal(hello_make(&h, CHAN_ROLE_TCPCOPY, CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE,
+                                0x1122334455667789ULL),
                      0);
     assert_int_equal(h.version, CHAN_VERSION);
     assert_int_equal(hello_put(&o, &h), 0);
@@ -144,8 +144,7 @@ static void test_hello_judge(void **state)
     assert_int_equal(judge(CHAN_VERSION, CHAN_ROLE_INTERCEPT, HB, false), HELLO_E_ROLE);
     assert_int_equal(judge(CHAN_VERSION, 0, HB, false), HELLO_E_ROLE);
     assert_int_equal(judge(CHAN_VERSION, CHAN_ROLE_TCPCOPY, HB, true), HELLO_E_AUTH_MISSING);
-    assert_int_equal(judge(CHAN_VERSION, CHAN_ROLE_TCPCOPY, HB | AU, false),
-                     HELLO_E_AUTH_UNWANTED);
+    assert_int_equal(judge(CHAN_VERSION, CHAN_ROLE_TCPCOPY, HB | AU, false), HELLO_E_AUTH_UNWANTED);
 
     /* Not a HELLO at all, or a body that is not one. */
     struct hello peer;
@@ -284,7 +283,8 @@ static void test_bye_decode_hostile(void **state)
     struct chan_frame f = raw_frame(CHAN_BYE, body, sizeof(body));
     assert_int_equal(hello_bye_decode(&b, &f), 0);
     assert_int_equal(b.code, CHAN_BYE_REFUSED);
-    assert_string_equal(b.text, "ok?x????" "!");
+    assert_string_equal(b.text, "ok?x????"
+                                "!");
     f = raw_frame(CHAN_BYE, body, 1);
     assert_int_equal(hello_bye_decode(&b, &f), -CHAN_E_SIZE);
     assert_string_equal(b.text, "");

@@ -133,8 +133,7 @@ static void tp_free(struct tp *t)
 static void client_send(struct tp *t, struct chan_out *o)
 {
     chan_out_seal(o);
-    assert_int_equal(write(t->cfd, buf_head(&o->buf), buf_len(&o->buf)),
-                     (ssize_t)buf_len(&o->buf));
+    assert_int_equal(write(t->cfd, buf_head(&o->buf), buf_len(&o->buf)), (ssize_t)buf_len(&o->buf));
     chan_out_free(o);
 }
 
@@ -457,9 +456,12 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allowlist_refuses), cmocka_unit_test(test_hello_routes_bye),
-        cmocka_unit_test(test_hello_refused),     cmocka_unit_test(test_bad_frames_close),
-        cmocka_unit_test(test_auth),              cmocka_unit_test(test_output_bounded),
+        cmocka_unit_test(test_allowlist_refuses),
+        cmocka_unit_test(test_hello_routes_bye),
+        cmocka_unit_test(test_hello_refused),
+        cmocka_unit_test(test_bad_frames_close),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_output_bounded),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
