@@ -8,6 +8,8 @@
  * partial frames and reassembly are exercised. Both deliveries must see the
  * same frames. Decoded routes and replies are re-encoded with chan_out and must
  * decode to the same values (the encoder and decoder agree on every input).
+ * HELLOs are also judged as both programs judge them (src/hello.c), and BYE
+ * texts must come out printable.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +70,26 @@ static void check_reply_roundtrip(const uint8_t *rec, size_t len)
     chan_out_free(&o);
 }
 
+/* The handshake's judgement of a HELLO agrees with its decoding, for either
+ * side, with a secret or without. */
+static void check_judgement(const struct chan_frame *f, int decoded)
+{
+    for (int role = CHAN_ROLE_TCPCOPY; role <= CHAN_ROLE_INTERCEPT; role++) {
+        for (int secret = 0; secret < 2; secret++) {
+            struct hello h;
+            enum hello_verdict v = hello_judge(&h, f, (uint8_t)role, secret);
+            if ((v == HELLO_E_VERSION) != (decoded == -CHAN_E_VERSION) ||
+                (v == HELLO_E_MAGIC) != (decoded == -CHAN_E_MAGIC))
+                abort();
+            if (v == HELLO_OK && (decoded != 0 || h.role != role ||
+                                  ((h.features & CHAN_FEAT_AUTH) != 0) != secret))
+                abort();
+            if (hello_verdict_str(v) == NULL)
+                abort();
+        }
+    }
+}
+
 static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtrip)
 {
     mix(s, (uint64_t)f->type << 16 | f->len);
@@ -77,6 +99,7 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
         int r = hello_decode(&h, f);
         if (r == 0 || r == -CHAN_E_VERSION)
             mix(s, (uint64_t)h.version << 40 | (uint64_t)h.role << 32 | h.features);
+        check_judgement(f, r);
         return r == -CHAN_E_VERSION ? 0 : r;
     }
     case CHAN_ROUTE_ADD:
@@ -132,8 +155,21 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
         }
         return 0;
     }
+    case CHAN_BYE: {
+        struct hello_bye b;
+        if (hello_bye_decode(&b, f) != 0)
+            abort(); /* chan_frame_next promised at least the code */
+        size_t n = strlen(b.text);
+        if (b.code != (f->body[0] << 8 | f->body[1]) || n >= sizeof(b.text) ||
+            n != (f->len - 2u < sizeof(b.text) - 1 ? f->len - 2u : sizeof(b.text) - 1))
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (b.text[i] < 0x20 || b.text[i] > 0x7e)
+                abort(); /* the peer's text must not reach our log raw */
+        mix(s, b.code);
+        return 0;
+    }
     case CHAN_HEARTBEAT:
-    case CHAN_BYE:
         return 0;
     default:
         abort(); /* chan_frame_next admits only known types */
