@@ -1,9 +1,9 @@
 /*
  * test_chan: the channel's frames and records (doc/protocol.md): a round trip
- * for every frame type, IPv4/IPv6 routes, REPLY iteration (HELLO, AUTH and BYE
- * bodies: test_hello.c),
- * truncation at every length, per-type size bounds, batching into frames of at
- * most CHAN_BODY_MAX, and a full output buffer that stays decodable.
+ * for every frame type, IPv4/IPv6 routes, REPLY iteration, truncation at every
+ * length, per-type size bounds, batching into frames of at most CHAN_BODY_MAX,
+ * and a full output buffer that stays decodable. HELLO, AUTH and BYE bodies
+ * are test_hello.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
