@@ -8,12 +8,15 @@
  * partial frames and reassembly are exercised. Both deliveries must see the
  * same frames. Decoded routes and replies are re-encoded with chan_out and must
  * decode to the same values (the encoder and decoder agree on every input).
+ * HELLOs are also judged as both programs judge them (src/hello.c), and BYE
+ * texts must come out printable.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chan.h"
+#include "hello.h"
 
 #define STREAM_MAX (256 * 1024)
 
@@ -67,15 +70,36 @@ static void check_reply_roundtrip(const uint8_t *rec, size_t len)
     chan_out_free(&o);
 }
 
+/* The handshake's judgement of a HELLO agrees with its decoding, for either
+ * side, with a secret or without. */
+static void check_judgement(const struct chan_frame *f, int decoded)
+{
+    for (int role = CHAN_ROLE_TCPCOPY; role <= CHAN_ROLE_INTERCEPT; role++) {
+        for (int secret = 0; secret < 2; secret++) {
+            struct hello h;
+            enum hello_verdict v = hello_judge(&h, f, (uint8_t)role, secret);
+            if ((v == HELLO_E_VERSION) != (decoded == -CHAN_E_VERSION) ||
+                (v == HELLO_E_MAGIC) != (decoded == -CHAN_E_MAGIC))
+                abort();
+            if (v == HELLO_OK && (decoded != 0 || h.role != role ||
+                                  ((h.features & CHAN_FEAT_AUTH) != 0) != secret))
+                abort();
+            if (hello_verdict_str(v) == NULL)
+                abort();
+        }
+    }
+}
+
 static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtrip)
 {
     mix(s, (uint64_t)f->type << 16 | f->len);
     switch (f->type) {
     case CHAN_HELLO: {
-        struct chan_hello h;
-        int r = chan_hello_decode(&h, f);
+        struct hello h;
+        int r = hello_decode(&h, f);
         if (r == 0 || r == -CHAN_E_VERSION)
             mix(s, (uint64_t)h.version << 40 | (uint64_t)h.role << 32 | h.features);
+        check_judgement(f, r);
         return r == -CHAN_E_VERSION ? 0 : r;
     }
     case CHAN_ROUTE_ADD:
@@ -115,24 +139,37 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
     }
     case CHAN_AUTH: {
         uint8_t mac[CHAN_MAC_LEN], again[CHAN_MAC_LEN];
-        if (chan_auth_decode(mac, f) != 0)
+        if (hello_auth_decode(mac, f) != 0)
             abort(); /* chan_frame_next promised at least CHAN_MAC_LEN bytes */
         mix(s, (uint64_t)mac[0] << 8 | mac[CHAN_MAC_LEN - 1]);
         if (roundtrip) {
             struct chan_out o;
             struct chan_frame g;
             chan_out_init(&o, 256);
-            if (chan_put_auth(&o, mac) != 0 ||
+            if (hello_auth_put(&o, mac) != 0 ||
                 chan_frame_next(&g, buf_head(&o.buf), buf_len(&o.buf)) !=
                     (ssize_t)buf_len(&o.buf) ||
-                chan_auth_decode(again, &g) != 0 || memcmp(mac, again, CHAN_MAC_LEN) != 0)
+                hello_auth_decode(again, &g) != 0 || memcmp(mac, again, CHAN_MAC_LEN) != 0)
                 abort();
             chan_out_free(&o);
         }
         return 0;
     }
+    case CHAN_BYE: {
+        struct hello_bye b;
+        if (hello_bye_decode(&b, f) != 0)
+            abort(); /* chan_frame_next promised at least the code */
+        size_t n = strlen(b.text);
+        if (b.code != (f->body[0] << 8 | f->body[1]) || n >= sizeof(b.text) ||
+            n != (f->len - 2u < sizeof(b.text) - 1 ? f->len - 2u : sizeof(b.text) - 1))
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (b.text[i] < 0x20 || b.text[i] > 0x7e)
+                abort(); /* the peer's text must not reach our log raw */
+        mix(s, b.code);
+        return 0;
+    }
     case CHAN_HEARTBEAT:
-    case CHAN_BYE:
         return 0;
     default:
         abort(); /* chan_frame_next admits only known types */

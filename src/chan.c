@@ -35,23 +35,10 @@ static uint16_t get16(const uint8_t *p)
     return (uint16_t)((unsigned)p[0] << 8 | p[1]);
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static void put16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 const char *chan_err_str(int err)
@@ -114,43 +101,6 @@ ssize_t chan_frame_next(struct chan_frame *f, const uint8_t *buf, size_t len)
     f->len = blen;
     f->body = buf + CHAN_HDR_LEN;
     return CHAN_HDR_LEN + (ssize_t)blen;
-}
-
-/*
- * HELLO body: magic[4] | version u16 | role u8 | reserved u8 | features u32 | nonce[16].
- * The fields are filled before the version is judged so that the caller can name
- * the version it was offered in its error message.
- */
-int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f)
-{
-    if (f->type != CHAN_HELLO)
-        return -CHAN_E_TYPE;
-    if (f->len < CHAN_HELLO_LEN)
-        return -CHAN_E_SIZE;
-    const uint8_t *p = f->body;
-    if (memcmp(p, CHAN_MAGIC, 4) != 0)
-        return -CHAN_E_MAGIC;
-    h->version = get16(p + 4);
-    h->role = p[6];
-    h->reserved = p[7];
-    h->features = get32(p + 8);
-    memcpy(h->nonce, p + 12, CHAN_NONCE_LEN);
-    h->instance = 0;
-    if ((h->features & CHAN_FEAT_INSTANCE) && f->len >= CHAN_HELLO_INSTANCE_LEN)
-        h->instance = (uint64_t)get32(p + 28) << 32 | get32(p + 32);
-    if (h->version != CHAN_VERSION)
-        return -CHAN_E_VERSION;
-    return 0;
-}
-
-int chan_auth_decode(uint8_t mac[CHAN_MAC_LEN], const struct chan_frame *f)
-{
-    if (f->type != CHAN_AUTH)
-        return -CHAN_E_TYPE;
-    if (f->len < AUTH_MIN)
-        return -CHAN_E_SIZE;
-    memcpy(mac, f->body, CHAN_MAC_LEN);
-    return 0;
 }
 
 size_t chan_route_count(const struct chan_frame *f)
@@ -251,43 +201,6 @@ int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t le
      * this one: order on the wire is order of the calls. */
     o->open = false;
     return 0;
-}
-
-int chan_put_hello(struct chan_out *o, const struct chan_hello *h)
-{
-    uint8_t b[CHAN_HELLO_INSTANCE_LEN];
-    size_t n = CHAN_HELLO_LEN;
-    memcpy(b, CHAN_MAGIC, 4);
-    put16(b + 4, h->version);
-    b[6] = h->role;
-    b[7] = 0;
-    put32(b + 8, h->features);
-    memcpy(b + 12, h->nonce, CHAN_NONCE_LEN);
-    if (h->features & CHAN_FEAT_INSTANCE) {
-        /* An extension within the HELLO's room for growth (bodies up to 256 bytes;
-         * a receiver ignores what it does not know). */
-        put32(b + 28, (uint32_t)(h->instance >> 32));
-        put32(b + 32, (uint32_t)h->instance);
-        n = CHAN_HELLO_INSTANCE_LEN;
-    }
-    return chan_put_frame(o, CHAN_HELLO, b, n);
-}
-
-int chan_put_auth(struct chan_out *o, const uint8_t mac[CHAN_MAC_LEN])
-{
-    return chan_put_frame(o, CHAN_AUTH, mac, CHAN_MAC_LEN);
-}
-
-int chan_put_bye(struct chan_out *o, uint16_t code, const char *text)
-{
-    uint8_t b[BYE_MAX];
-    size_t n = text != NULL ? strlen(text) : 0;
-    if (n > CHAN_BYE_TEXT_MAX)
-        n = CHAN_BYE_TEXT_MAX;
-    put16(b, code);
-    if (n > 0)
-        memcpy(b + 2, text, n);
-    return chan_put_frame(o, CHAN_BYE, b, 2 + n);
 }
 
 /*

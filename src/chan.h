@@ -75,15 +75,7 @@ struct chan_frame {
  */
 ssize_t chan_frame_next(struct chan_frame *f, const uint8_t *buf, size_t len);
 
-struct chan_hello {
-    uint16_t version;
-    uint8_t role;
-    uint8_t reserved;
-    uint32_t features; /* CHAN_FEAT_* bits the sender supports */
-    uint8_t nonce[CHAN_NONCE_LEN];
-    uint64_t instance; /* with CHAN_FEAT_INSTANCE: one random id per tcpcopy process, the
-                        * same on all its connections (0: not given) */
-};
+/* HELLO feature bits (doc/protocol.md, section 4). */
 enum {
     CHAN_FEAT_AUTH = 1U << 0,
     CHAN_FEAT_PAYLOAD = 1U << 1,
@@ -93,11 +85,7 @@ enum {
 #define CHAN_HELLO_LEN 28      /* base HELLO body; 36 with CHAN_FEAT_INSTANCE */
 #define CHAN_HELLO_INSTANCE_LEN 36
 
-int chan_hello_decode(struct chan_hello *h, const struct chan_frame *f); /* 0 or -CHAN_E_* */
-
-/* The proof carried by an AUTH frame: its first CHAN_MAC_LEN bytes (the rest, up
- * to 256, is reserved for a key id and ignored). 0 or -CHAN_E_*. */
-int chan_auth_decode(uint8_t mac[CHAN_MAC_LEN], const struct chan_frame *f);
+/* HELLO, AUTH and BYE bodies: hello.h. */
 
 /* A route record: replies from target:tport to client:cport belong to the sender. */
 struct chan_route {
@@ -133,10 +121,6 @@ void chan_out_free(struct chan_out *o);
 void chan_out_seal(struct chan_out *o);
 /* Append one frame with its body. 0 or -ENOBUFS (buffer full: nothing was written). */
 int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t len);
-int chan_put_hello(struct chan_out *o, const struct chan_hello *h);
-int chan_put_auth(struct chan_out *o, const uint8_t mac[CHAN_MAC_LEN]);
-/* A BYE with a reason code and text (cut at CHAN_BYE_TEXT_MAX bytes). 0 or -ENOBUFS. */
-int chan_put_bye(struct chan_out *o, uint16_t code, const char *text);
 /* Append a record to the open frame of this type, or start one. 0 or -ENOBUFS. */
 int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r);
 int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len);

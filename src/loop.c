@@ -314,6 +314,12 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg)
     l->before_sleep_arg = arg;
 }
 
+void loop_get_before_sleep(const struct loop *l, loop_hook_cb **cb, void **arg)
+{
+    *cb = l->before_sleep;
+    *arg = l->before_sleep_arg;
+}
+
 void loop_set_coalesce(struct loop *l, uint64_t usecs)
 {
     l->coalesce_us = usecs;

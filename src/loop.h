@@ -53,6 +53,8 @@ void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t deadline_us, 
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
 
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg);
+/* The hook in place and its argument, to set it aside for a while and restore it. */
+void loop_get_before_sleep(const struct loop *l, loop_hook_cb **cb, void **arg);
 
 /* Coalesce events: under a steady stream of events, at most one turn every
  * usecs (0, a new loop's setting, turns it off). Adds at most usecs to an event's delay. */

@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "capture.h"
 #include "chan.h"
+#include "hello.h"
 #include "icpt.h"
 #include "log.h"
 #include "loop.h"

@@ -142,7 +142,8 @@ static void icpt_peers_changed(struct icpt *ic)
     if (one != ic->single && !ic->stopping) {
         if (one != NULL)
             log_info("one tcpcopy connected (%s, %zu connection%s): every reply goes to it "
-                     "(fast path)", one->name, ic->nup, ic->nup == 1 ? "" : "s");
+                     "(fast path)",
+                     one->name, ic->nup, ic->nup == 1 ? "" : "s");
         else if (ic->single != NULL && ic->nup > 1)
             log_info("%zu connections from several tcpcopy: replies are routed by session",
                      ic->nup);
@@ -265,7 +266,7 @@ static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
     log_warnx_rl(&ic->rl_auth, icpt_now(ic), "refused peer %s: %s", pe->name, why);
     /* Best effort, after what is queued (our HELLO and AUTH, if sent): the peer
      * then reports the mismatch from its side too. */
-    if (chan_put_bye(&pe->out, CHAN_BYE_AUTH, bye) == 0)
+    if (hello_bye_put(&pe->out, CHAN_BYE_AUTH, bye) == 0)
         (void)chan_out_flush(&pe->out, pe->fd);
     peer_free(pe);
 }
@@ -295,62 +296,56 @@ static void peer_up(struct peer *pe)
     icpt_peers_changed(ic);
 }
 
-static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
+/* A HELLO that hello_judge() refused: say why, in the log and (for a version
+ * or a secret) in a BYE. Returns -1: the peer is gone. */
+static int peer_hello_refused(struct peer *pe, enum hello_verdict v, const struct hello *h)
 {
-    struct icpt *ic = pe->ic;
-    struct chan_hello h;
-    memset(&h, 0, sizeof(h));
-    int rc = chan_hello_decode(&h, f);
-    if (rc == -CHAN_E_VERSION) {
-        if (chan_put_bye(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
+    switch (v) {
+    case HELLO_E_VERSION:
+        if (hello_bye_put(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
             (void)chan_out_flush(&pe->out, pe->fd);
         peer_close(pe, LOG_LVL_WARN, "speaks channel version %u, this intercept speaks %u",
-                   h.version, CHAN_VERSION);
-        return -1;
-    }
-    if (rc < 0) {
-        peer_close(pe, LOG_LVL_WARN, "bad HELLO: %s", chan_err_str(-rc));
-        return -1;
-    }
-    if (h.role != CHAN_ROLE_TCPCOPY) {
-        peer_close(pe, LOG_LVL_WARN, "HELLO with role %u, expected tcpcopy (%u)", h.role,
+                   h->version, CHAN_VERSION);
+        break;
+    case HELLO_E_ROLE:
+        peer_close(pe, LOG_LVL_WARN, "HELLO with role %u, expected tcpcopy (%u)", h->role,
                    CHAN_ROLE_TCPCOPY);
-        return -1;
-    }
-    bool mine = ic->secret.len > 0, theirs = (h.features & CHAN_FEAT_AUTH) != 0;
-    if (mine && !theirs) {
+        break;
+    case HELLO_E_AUTH_MISSING:
         peer_refuse(pe, "this intercept requires authentication: start tcpcopy with --secret-file",
                     "no authentication (tcpcopy has no --secret-file; give it the same "
                     "--secret-file as this intercept)");
-        return -1;
-    }
-    if (!mine && theirs) {
+        break;
+    case HELLO_E_AUTH_UNWANTED:
         peer_refuse(pe, "this intercept has no --secret-file: give it the same one as tcpcopy",
                     "no authentication possible: the tcpcopy has --secret-file, this intercept "
                     "has none (start intercept with the same --secret-file)");
-        return -1;
+        break;
+    default:
+        peer_close(pe, LOG_LVL_WARN, "bad HELLO: %s", hello_verdict_str(v));
+        break;
     }
-    struct chan_hello mine_h = {
-        .version = CHAN_VERSION,
-        .role = CHAN_ROLE_INTERCEPT,
-        .features = CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
-    };
-    /* The nonce is tcpcopy's challenge to us and ours to it: with a secret it
-     * must be unpredictable, so wait for the kernel's pool if it is not ready
-     * (early boot only). Without a secret, a weaker one does no harm. */
-    ssize_t got = getrandom(mine_h.nonce, sizeof(mine_h.nonce), mine ? 0 : GRND_NONBLOCK);
-    if (got != (ssize_t)sizeof(mine_h.nonce)) {
-        if (mine) {
-            peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
-            return -1;
-        }
-        uint64_t a = hash_seed_random(), b = hash_seed_random();
-        memcpy(mine_h.nonce, &a, 8);
-        memcpy(mine_h.nonce + 8, &b, 8);
+    return -1;
+}
+
+/* The peer's first frame: judge its HELLO, answer with ours and, with a
+ * secret, our proof right behind it. -1 if the peer was closed. */
+static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
+{
+    struct icpt *ic = pe->ic;
+    struct hello h, mine_h;
+    bool mine = ic->secret.len > 0;
+    enum hello_verdict v = hello_judge(&h, f, CHAN_ROLE_TCPCOPY, mine);
+    if (v != HELLO_OK)
+        return peer_hello_refused(pe, v, &h);
+    if (hello_make(&mine_h, CHAN_ROLE_INTERCEPT, CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
+                   0) != 0) {
+        peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
+        return -1;
     }
     memcpy(pe->nonce, mine_h.nonce, sizeof(pe->nonce));
     memcpy(pe->peer_nonce, h.nonce, sizeof(pe->peer_nonce));
-    if (chan_put_hello(&pe->out, &mine_h) != 0) {
+    if (hello_put(&pe->out, &mine_h) != 0) {
         peer_close(pe, LOG_LVL_WARN, "cannot queue our HELLO");
         return -1;
     }
@@ -362,11 +357,9 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
         peer_up(pe);
         return 0;
     }
-    /* Our proof goes at once, right behind our HELLO; the peer's must arrive
-     * before the HELLO deadline, which keeps running. */
-    uint8_t mac[CHAN_MAC_LEN];
-    if (auth_mac(mac, &ic->secret, CHAN_ROLE_INTERCEPT, pe->nonce, pe->peer_nonce) != 0 ||
-        chan_put_auth(&pe->out, mac) != 0) {
+    /* The peer's proof must arrive before the HELLO deadline, which keeps running. */
+    if (hello_auth_send(&pe->out, &ic->secret, CHAN_ROLE_INTERCEPT, pe->nonce, pe->peer_nonce) !=
+        0) {
         peer_close(pe, LOG_LVL_WARN, "cannot queue our AUTH");
         return -1;
     }
@@ -376,9 +369,8 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
 
 static int peer_on_auth(struct peer *pe, const struct chan_frame *f)
 {
-    uint8_t mac[CHAN_MAC_LEN];
-    if (chan_auth_decode(mac, f) != 0 ||
-        !auth_verify(mac, &pe->ic->secret, CHAN_ROLE_TCPCOPY, pe->peer_nonce, pe->nonce)) {
+    if (hello_auth_judge(f, &pe->ic->secret, CHAN_ROLE_TCPCOPY, pe->peer_nonce, pe->nonce) !=
+        HELLO_OK) {
         peer_refuse(pe, "bad secret",
                     "bad secret (its --secret-file differs from this intercept's)");
         return -1;
@@ -428,17 +420,10 @@ static int peer_on_routes(struct peer *pe, const struct chan_frame *f)
 
 static void peer_on_bye(struct peer *pe, const struct chan_frame *f)
 {
-    unsigned code = (unsigned)f->body[0] << 8 | f->body[1];
-    int tlen = (int)f->len - 2;
-    char text[128];
-    /* The text is the peer's: keep printable ASCII only for the log. */
-    int j = 0;
-    for (int i = 0; i < tlen && j < (int)sizeof(text) - 1; i++) {
-        uint8_t ch = f->body[2 + i];
-        text[j++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    text[j] = '\0';
-    peer_close(pe, LOG_LVL_INFO, "said goodbye (code %u%s%s)", code, j ? ": " : "", text);
+    struct hello_bye b;
+    (void)hello_bye_decode(&b, f); /* the text made printable for the log */
+    peer_close(pe, LOG_LVL_INFO, "said goodbye (code %u%s%s)", b.code, b.text[0] ? ": " : "",
+               b.text);
 }
 
 /* Handle one frame. -1 if the peer was closed (pe is gone). */
@@ -565,7 +550,7 @@ static void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t 
     char why[160];
     snprintf(why, sizeof(why), "not allowed: intercept needs --allow %s", s);
     chan_out_init(&o, 512);
-    if (chan_put_bye(&o, CHAN_BYE_REFUSED, why) == 0) {
+    if (hello_bye_put(&o, CHAN_BYE_REFUSED, why) == 0) {
         chan_out_seal(&o);
         (void)send(fd, buf_head(&o.buf), buf_len(&o.buf), MSG_DONTWAIT | MSG_NOSIGNAL);
     }

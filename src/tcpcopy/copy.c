@@ -176,43 +176,12 @@ static void on_chan_state(void *arg, size_t up, size_t total)
     }
 }
 
-/* Re-registration of the live sessions with an intercept whose connection came
- * (back) up: a restarted intercept knows none of them, and one whose connection
- * dropped has freed that connection's routes. */
-struct rereg {
-    struct copy *c;
-    size_t server;
-    size_t sent, dropped;
-};
-
-static void rereg_one(void *arg, const struct chan_route *r)
-{
-    struct rereg *rr = arg;
-    int rc = chanc_route_add_to(rr->c->ch, rr->server, r);
-    if (rc > 0)
-        rr->sent++;
-    else if (rc < 0)
-        rr->dropped++;
-}
-
-static void on_chan_up(void *arg, size_t server)
+/* Re-registration (chanc_cb.routes): every live session's route, for an
+ * intercept whose connection came (back) up. None at startup. */
+static size_t on_chan_routes(void *arg, chanc_route_fn *emit, void *ctx)
 {
     struct copy *c = arg;
-    char ap[ADDR_STRLEN];
-    if (c->eng == NULL)
-        return; /* startup: no session yet */
-    struct rereg rr = {.c = c, .server = server};
-    size_t live = eng_routes_foreach(c->eng, rereg_one, &rr);
-    const struct server *sv = &c->o->servers.s[server];
-    addr_port_str(&sv->addr, sv->port, ap, sizeof(ap));
-    if (rr.dropped > 0)
-        log_warnx("intercept %s: re-registered %zu of %zu live sessions; %zu did not fit in the "
-                  "output queue (their replies are lost)",
-                  ap, rr.sent, live, rr.dropped);
-    else
-        log_info("intercept %s: re-registered %zu live sessions on a connection that came up "
-                 "(%zu live in all)",
-                 ap, rr.sent, live);
+    return c->eng != NULL ? eng_routes_foreach(c->eng, emit, ctx) : 0;
 }
 
 static void on_eng_timer(struct loop *l, void *arg)
@@ -409,7 +378,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         .connect_timeout_ms = (int)o->intercept_timeout_ms,
         .secret = c->secret.len > 0 ? &c->secret : NULL,
     };
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_chan_state, .on_up = on_chan_up};
+    struct chanc_cb cb = {
+        .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
     c->ch = chanc_new(c->loop, &cc, &cb, c);
     if (c->ch == NULL) {
         snprintf(err, errlen, "channel: %s", strerror(errno));

@@ -1,8 +1,9 @@
 /*
  * test_chan: the channel's frames and records (doc/protocol.md): a round trip
- * for every frame type, HELLO checks, IPv4/IPv6 routes, REPLY iteration,
- * truncation at every length, per-type size bounds, batching into frames of at
- * most CHAN_BODY_MAX, and a full output buffer that stays decodable.
+ * for every frame type, IPv4/IPv6 routes, REPLY iteration, truncation at every
+ * length, per-type size bounds, batching into frames of at most CHAN_BODY_MAX,
+ * and a full output buffer that stays decodable. HELLO, AUTH and BYE bodies
+ * are test_hello.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "chan.h"
+#include "hello.h"
 
 /* Bytes queued in o, as a stream the peer would read. */
 static const uint8_t *out_bytes(struct chan_out *o, size_t *len)
@@ -60,76 +62,6 @@ static void assert_route_eq(const struct chan_route *a, const struct chan_route 
     assert_memory_equal(a->target.u.b, b->target.u.b, 16);
     assert_int_equal(a->cport, b->cport);
     assert_int_equal(a->tport, b->tport);
-}
-
-static void test_hello_roundtrip(void **state)
-{
-    (void)state;
-    struct chan_out o;
-    chan_out_init(&o, 1024);
-    struct chan_hello h = {.version = CHAN_VERSION,
-                           .role = CHAN_ROLE_TCPCOPY,
-                           .features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH};
-    for (int i = 0; i < CHAN_NONCE_LEN; i++)
-        h.nonce[i] = (uint8_t)(0xa0 + i);
-    assert_int_equal(chan_put_hello(&o, &h), 0);
-
-    size_t len;
-    const uint8_t *p = out_bytes(&o, &len);
-    assert_int_equal(len, CHAN_HDR_LEN + CHAN_HELLO_LEN);
-    /* The exact bytes of doc/protocol.md. */
-    static const uint8_t want[] = {0x01, 0x00, 0x00, 0x1c, 'T',  'C',  'P',  'C',
-                                   0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x05};
-    assert_memory_equal(p, want, sizeof(want));
-
-    struct chan_frame f;
-    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
-    assert_int_equal(f.type, CHAN_HELLO);
-    assert_int_equal(f.flags, 0);
-    struct chan_hello g;
-    assert_int_equal(chan_hello_decode(&g, &f), 0);
-    assert_int_equal(g.version, CHAN_VERSION);
-    assert_int_equal(g.role, CHAN_ROLE_TCPCOPY);
-    assert_int_equal(g.features, CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH);
-    assert_memory_equal(g.nonce, h.nonce, CHAN_NONCE_LEN);
-    chan_out_free(&o);
-}
-
-static void test_hello_bad(void **state)
-{
-    (void)state;
-    uint8_t body[40];
-    memset(body, 0, sizeof(body));
-    memcpy(body, "TCPC", 4);
-    body[5] = CHAN_VERSION;
-    body[6] = CHAN_ROLE_INTERCEPT;
-    struct chan_frame f = {.type = CHAN_HELLO, .len = 28, .body = body};
-    struct chan_hello h;
-    assert_int_equal(chan_hello_decode(&h, &f), 0);
-
-    /* Longer HELLO from a later minor revision: extra bytes ignored. */
-    f.len = 40;
-    assert_int_equal(chan_hello_decode(&h, &f), 0);
-    f.len = 28;
-
-    body[0] = 'X';
-    assert_int_equal(chan_hello_decode(&h, &f), -CHAN_E_MAGIC);
-    body[0] = 'T';
-
-    body[4] = 0;
-    body[5] = 2;
-    assert_int_equal(chan_hello_decode(&h, &f), -CHAN_E_VERSION);
-    assert_int_equal(h.version, 2); /* filled, for the error message */
-    body[4] = 1;
-    body[5] = 1;
-    assert_int_equal(chan_hello_decode(&h, &f), -CHAN_E_VERSION); /* 0x0101 */
-    body[4] = 0;
-
-    f.len = 27;
-    assert_int_equal(chan_hello_decode(&h, &f), -CHAN_E_SIZE);
-    f.len = 28;
-    f.type = CHAN_AUTH;
-    assert_int_equal(chan_hello_decode(&h, &f), -CHAN_E_TYPE);
 }
 
 static void test_route_v4_v6_roundtrip(void **state)
@@ -313,77 +245,16 @@ static void test_heartbeat_bye_auth_roundtrip(void **state)
     chan_out_free(&o);
 }
 
-/* chan_put_auth / chan_auth_decode, chan_put_bye (issue 5). */
-static void test_auth_bye_encoders(void **state)
-{
-    (void)state;
-    struct chan_out o;
-    struct chan_frame f;
-    uint8_t mac[CHAN_MAC_LEN], got[CHAN_MAC_LEN];
-    size_t len;
-    chan_out_init(&o, 4096);
-    for (int i = 0; i < CHAN_MAC_LEN; i++)
-        mac[i] = (uint8_t)(i * 7);
-    assert_int_equal(chan_put_auth(&o, mac), 0);
-    const uint8_t *p = out_bytes(&o, &len);
-    assert_int_equal(len, 4 + CHAN_MAC_LEN);
-    assert_memory_equal(p, "\x02\x00\x00\x20", 4);
-    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
-    assert_int_equal(chan_auth_decode(got, &f), 0);
-    assert_memory_equal(got, mac, CHAN_MAC_LEN);
-    buf_consume(&o.buf, len);
-
-    /* A longer AUTH body (a later key id) keeps the MAC in its first 32 bytes. */
-    uint8_t body[40];
-    memcpy(body, mac, CHAN_MAC_LEN);
-    memset(body + CHAN_MAC_LEN, 0xee, 8);
-    assert_int_equal(chan_put_frame(&o, CHAN_AUTH, body, sizeof(body)), 0);
-    p = out_bytes(&o, &len);
-    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
-    memset(got, 0, sizeof(got));
-    assert_int_equal(chan_auth_decode(got, &f), 0);
-    assert_memory_equal(got, mac, CHAN_MAC_LEN);
-    buf_consume(&o.buf, len);
-    /* Not an AUTH frame. */
-    f.type = CHAN_HELLO;
-    assert_int_equal(chan_auth_decode(got, &f), -CHAN_E_TYPE);
-    /* Shorter than a MAC: refused by the frame bounds already. */
-    assert_int_equal(chan_frame_next(&f, (const uint8_t *)"\x02\x00\x00\x1f", 4), -CHAN_E_SIZE);
-
-    assert_int_equal(chan_put_bye(&o, CHAN_BYE_AUTH, "bad secret"), 0);
-    p = out_bytes(&o, &len);
-    assert_int_equal(len, 4 + 2 + 10);
-    assert_memory_equal(p,
-                        "\x07\x00\x00\x0c\x00\x03"
-                        "bad secret",
-                        len);
-    buf_consume(&o.buf, len);
-    assert_int_equal(chan_put_bye(&o, CHAN_BYE_NORMAL, NULL), 0);
-    p = out_bytes(&o, &len);
-    assert_memory_equal(p, "\x07\x00\x00\x02\x00\x00", 6);
-    buf_consume(&o.buf, len);
-    /* A long text is cut so that the frame stays within BYE's bounds. */
-    char big[2000];
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    assert_int_equal(chan_put_bye(&o, CHAN_BYE_PROTOCOL, big), 0);
-    p = out_bytes(&o, &len);
-    assert_int_equal(len, 4 + 2 + CHAN_BYE_TEXT_MAX);
-    assert_int_equal(chan_frame_next(&f, p, len), (ssize_t)len);
-    assert_int_equal(f.type, CHAN_BYE);
-    chan_out_free(&o);
-}
-
 /* Every prefix of a valid stream asks for more; the whole stream parses. */
 static void test_truncation_every_length(void **state)
 {
     (void)state;
     struct chan_out o;
     chan_out_init(&o, 1 << 20);
-    struct chan_hello h = {.version = CHAN_VERSION, .role = CHAN_ROLE_INTERCEPT};
+    struct hello h = {.version = CHAN_VERSION, .role = CHAN_ROLE_INTERCEPT};
     struct chan_route r = mk_route6("2001:db8::1", 5, "2001:db8::2", 6);
     uint8_t hdr[60] = {0x45};
-    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(hello_put(&o, &h), 0);
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
     assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
     assert_int_equal(chan_put_reply(&o, hdr, sizeof(hdr)), 0);
@@ -574,10 +445,10 @@ static void test_enobufs_consistent(void **state)
         assert_true(buf_len(&o.buf) <= 1000);
     }
     assert_true(ok > 0 && full > 0);
-    struct chan_hello h = {.version = 1};
+    struct hello h = {.version = 1};
     static const uint8_t big[1000];
     assert_int_equal(chan_put_frame(&o, CHAN_REPLY, big, sizeof(big)), -ENOBUFS);
-    (void)chan_put_hello(&o, &h);
+    (void)hello_put(&o, &h);
 
     size_t len, off = 0;
     const uint8_t *p = out_bytes(&o, &len);
@@ -648,47 +519,14 @@ static void test_err_str(void **state)
     assert_non_null(chan_err_str(999));
 }
 
-static void test_hello_instance_extension(void **state)
-{
-    struct chan_out o;
-    chan_out_init(&o, 4096);
-    struct chan_hello h;
-    memset(&h, 0, sizeof(h));
-    h.version = CHAN_VERSION;
-    h.role = CHAN_ROLE_TCPCOPY;
-    h.features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE;
-    h.instance = 0x0123456789abcdefULL;
-    assert_int_equal(chan_put_hello(&o, &h), 0);
-    h.features = CHAN_FEAT_HEARTBEAT; /* an older sender: base HELLO, no instance */
-    assert_int_equal(chan_put_hello(&o, &h), 0);
-    chan_out_seal(&o);
-    struct chan_frame f;
-    const uint8_t *b = buf_head(&o.buf);
-    size_t len = buf_len(&o.buf);
-    ssize_t n = chan_frame_next(&f, b, len);
-    assert_int_equal(n, CHAN_HDR_LEN + CHAN_HELLO_INSTANCE_LEN);
-    struct chan_hello d;
-    assert_int_equal(chan_hello_decode(&d, &f), 0);
-    assert_true(d.instance == 0x0123456789abcdefULL);
-    n = chan_frame_next(&f, b + n, len - (size_t)n);
-    assert_int_equal(n, CHAN_HDR_LEN + CHAN_HELLO_LEN);
-    assert_int_equal(chan_hello_decode(&d, &f), 0);
-    assert_true(d.instance == 0);
-    chan_out_free(&o);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_instance_extension),
-        cmocka_unit_test(test_hello_roundtrip),
-        cmocka_unit_test(test_hello_bad),
         cmocka_unit_test(test_route_v4_v6_roundtrip),
         cmocka_unit_test(test_route_bad),
         cmocka_unit_test(test_reply_iteration),
         cmocka_unit_test(test_reply_bad_records),
         cmocka_unit_test(test_heartbeat_bye_auth_roundtrip),
-        cmocka_unit_test(test_auth_bye_encoders),
         cmocka_unit_test(test_truncation_every_length),
         cmocka_unit_test(test_bounds_per_type),
         cmocka_unit_test(test_batching_2000_routes),

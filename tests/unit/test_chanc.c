@@ -2,7 +2,8 @@
  * test_chanc: tcpcopy's channel client against a fake intercept in this
  * process, over loopback only (127.0.0.1, ports chosen by the kernel).
  *
- * chanc_connect_all() blocks, so during it the fake intercept runs in a thread
+ * chanc_connect_all() runs the event loop until the connections are up (it
+ * returns only then), so during it the fake intercept runs in a thread
  * (accept, read the client's HELLO, answer as told). Afterwards the test holds
  * the accepted sockets and drives the real event loop: routes must arrive as
  * ROUTE_ADD/ROUTE_DEL frames, REPLY records must reach on_reply, a garbage
@@ -10,6 +11,9 @@
  * Issue 5: the AUTH exchange (good secret, wrong secret, a secret on one side
  * only), an intercept that falls silent, and re-registration of every live
  * route with an intercept that restarted.
+ * Issue 19: startup as the event loop (the caller's hook set aside, connections
+ * in parallel, the first failure named, failures retried in the background),
+ * our AUTH sent before the intercept's, the routes callback per connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +35,7 @@
 
 #include "auth.h"
 #include "chan.h"
+#include "hello.h"
 #include "chanc.h"
 #include "log.h"
 #include "loop.h"
@@ -38,7 +43,9 @@
 
 #define MAXC 11
 
-enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH };
+/* FAKE_AUTH_LATE: HELLO with CHAN_FEAT_AUTH, then wait for the client's proof
+ * before sending ours (our AUTH must not wait for the intercept's). */
+enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH, FAKE_AUTH_LATE };
 
 /* A fake intercept: a listener and the connections it accepted. */
 struct fake {
@@ -112,10 +119,10 @@ static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
 static void send_hello(int fd, uint16_t version)
 {
     struct chan_out o;
-    struct chan_hello h = {
+    struct hello h = {
         .version = version, .role = CHAN_ROLE_INTERCEPT, .features = CHAN_FEAT_HEARTBEAT};
     chan_out_init(&o, 1024);
-    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(hello_put(&o, &h), 0);
     assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
     chan_out_free(&o);
 }
@@ -127,18 +134,18 @@ static void send_hello_auth(int fd, const struct auth_secret *s, const uint8_t c
                             uint8_t nonce[16])
 {
     struct chan_out o;
-    struct chan_hello h = {.version = CHAN_VERSION,
+    struct hello h = {.version = CHAN_VERSION,
                            .role = CHAN_ROLE_INTERCEPT,
                            .features = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH};
     for (int i = 0; i < 16; i++)
         h.nonce[i] = (uint8_t)(rand() & 0xff);
     memcpy(nonce, h.nonce, 16);
     chan_out_init(&o, 1024);
-    assert_int_equal(chan_put_hello(&o, &h), 0);
+    assert_int_equal(hello_put(&o, &h), 0);
     if (s != NULL) {
         uint8_t mac[CHAN_MAC_LEN];
         assert_int_equal(auth_mac(mac, s, CHAN_ROLE_INTERCEPT, nonce, client_nonce), 0);
-        assert_int_equal(chan_put_auth(&o, mac), 0);
+        assert_int_equal(hello_auth_put(&o, mac), 0);
     }
     assert_true(chan_out_flush(&o, fd) > 0);
     chan_out_free(&o);
@@ -159,7 +166,7 @@ static void fake_read_auth(struct fake *f, int fd, const uint8_t client_nonce[16
             return;
         }
         uint8_t mac[CHAN_MAC_LEN];
-        if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 && f->secret != NULL &&
+        if (fr.type == CHAN_AUTH && hello_auth_decode(mac, &fr) == 0 && f->secret != NULL &&
             auth_verify(mac, f->secret, CHAN_ROLE_TCPCOPY, client_nonce, nonce)) {
             f->auth_ok = true;
             return; /* a good proof: nothing follows */
@@ -180,8 +187,8 @@ static int fake_serve_one(struct fake *f)
     uint8_t b[300];
     ssize_t n = read_frame(fd, b, sizeof(b), 5000);
     struct chan_frame fr;
-    struct chan_hello h;
-    if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || chan_hello_decode(&h, &fr) != 0 ||
+    struct hello h;
+    if (n <= 0 || chan_frame_next(&fr, b, (size_t)n) != n || hello_decode(&h, &fr) != 0 ||
         h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
         f->hello_ok = false;
     f->client_auth = (h.features & CHAN_FEAT_AUTH) != 0;
@@ -190,6 +197,20 @@ static int fake_serve_one(struct fake *f)
         uint8_t nonce[16];
         send_hello_auth(fd, f->secret, h.nonce, nonce);
         fake_read_auth(f, fd, h.nonce, nonce);
+        break;
+    }
+    case FAKE_AUTH_LATE: {
+        uint8_t nonce[16], mac[CHAN_MAC_LEN];
+        struct chan_out o;
+        send_hello_auth(fd, NULL, h.nonce, nonce);
+        fake_read_auth(f, fd, h.nonce, nonce);
+        if (!f->auth_ok)
+            break;
+        assert_int_equal(auth_mac(mac, f->secret, CHAN_ROLE_INTERCEPT, nonce, h.nonce), 0);
+        chan_out_init(&o, 1024);
+        assert_int_equal(hello_auth_put(&o, mac), 0);
+        assert_true(chan_out_flush(&o, fd) > 0);
+        chan_out_free(&o);
         break;
     }
     case FAKE_ANSWER:
@@ -252,11 +273,10 @@ struct ctx {
     /* Set before ctx_new: the channel's options. */
     const struct auth_secret *secret;
     int hb_ms, dead_ms;
-    /* The "live sessions" on_up registers again, and what it saw. */
+    /* The "live sessions" the routes callback hands over, and its calls. */
     struct chan_route *live;
     size_t nlive;
-    size_t up_calls, rereg_sent, rereg_other, rereg_dropped;
-    size_t up_server[8];
+    size_t up_calls;
 };
 
 static void on_reply(void *arg, const uint8_t *hdr, size_t len)
@@ -277,21 +297,14 @@ static void on_state(void *arg, size_t up, size_t total)
     x->state_calls++;
 }
 
-static void on_up(void *arg, size_t server)
+/* chanc_cb.routes: a connection came up; hand over every "live session". */
+static size_t on_routes(void *arg, chanc_route_fn *emit, void *ctx)
 {
     struct ctx *x = arg;
-    if (x->up_calls < 8)
-        x->up_server[x->up_calls] = server;
     x->up_calls++;
-    for (size_t i = 0; i < x->nlive; i++) {
-        int rc = chanc_route_add_to(x->c, server, &x->live[i]);
-        if (rc > 0)
-            x->rereg_sent++;
-        else if (rc == 0)
-            x->rereg_other++;
-        else
-            x->rereg_dropped++;
-    }
+    for (size_t i = 0; i < x->nlive; i++)
+        emit(ctx, &x->live[i]);
+    return x->nlive;
 }
 
 static void add_server(struct ctx *x, uint16_t port)
@@ -310,7 +323,7 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
                               .secret = x->secret,
                               .heartbeat_ms = x->hb_ms,
                               .dead_after_ms = x->dead_ms};
-    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .on_up = on_up};
+    struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .routes = on_routes};
     x->loop = loop_new();
     assert_non_null(x->loop);
     x->c = chanc_new(x->loop, &conf, &cb, x);
@@ -1205,8 +1218,8 @@ static void rconn_cb(struct loop *l, int fd, unsigned events, void *arg)
         if (n == 0)
             break;
         if (!rc->hello) {
-            struct chan_hello h;
-            assert_int_equal(chan_hello_decode(&h, &fr), 0);
+            struct hello h;
+            assert_int_equal(hello_decode(&h, &fr), 0);
             memcpy(rc->cnonce, h.nonce, 16);
             rc->hello = true;
             if (rf->secret != NULL) {
@@ -1218,7 +1231,7 @@ static void rconn_cb(struct loop *l, int fd, unsigned events, void *arg)
             }
         } else if (!rc->up) {
             uint8_t mac[CHAN_MAC_LEN];
-            if (fr.type == CHAN_AUTH && chan_auth_decode(mac, &fr) == 0 &&
+            if (fr.type == CHAN_AUTH && hello_auth_decode(mac, &fr) == 0 &&
                 auth_verify(mac, rf->secret, CHAN_ROLE_TCPCOPY, rc->cnonce, rc->nonce)) {
                 rc->up = true;
                 rf->ups++;
@@ -1318,8 +1331,8 @@ static void test_reregister_after_restart(void **state)
     fake_start(&f, FAKE_ANSWER, PER);
     assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
     fake_join(&f);
-    assert_int_equal(x.up_calls, PER); /* on_up at startup too (nothing live yet) */
-    assert_int_equal(x.rereg_sent, 0);
+    assert_int_equal(x.up_calls, PER); /* asked at startup too (nothing live yet) */
+    assert_int_equal(chanc_stats(x.c)->reregistered, 0);
 
     /* Sessions registered normally while up. */
     for (int k = 0; k < N; k++) {
@@ -1348,12 +1361,8 @@ static void test_reregister_after_restart(void **state)
     for (int k = 0; k < N; k++)
         assert_int_equal(rf.seen[1000 + k], 1);
     assert_true(rf.c[0].routes > 0 && rf.c[1].routes > 0); /* spread over both */
+    /* Each connection was handed all N and kept its own share. */
     assert_int_equal(x.up_calls, 2 * PER);
-    assert_int_equal(x.up_server[2], 0);
-    assert_int_equal(x.up_server[3], 0);
-    assert_int_equal(x.rereg_sent, N);
-    assert_int_equal(x.rereg_other, N * (PER - 1)); /* each belonged to the other connection */
-    assert_int_equal(x.rereg_dropped, 0);
     assert_int_equal(chanc_stats(x.c)->reregistered, N);
     assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
     rfake_stop(&rf);
@@ -1382,8 +1391,7 @@ static void test_reregister_bounded(void **state)
     the_rfake = &rf;
     rfake_want = 2;
     assert_true(run_until(&x, rfake_done, 3000));
-    assert_int_equal(x.rereg_sent, 2);
-    assert_int_equal(x.rereg_dropped, 3);
+    assert_int_equal(chanc_stats(x.c)->reregistered, 2);
     assert_int_equal(chanc_stats(x.c)->out_dropped, 3);
     assert_int_equal(rf.routes, 2);
     rfake_stop(&rf);
@@ -1453,6 +1461,169 @@ static void test_new_invalid(void **state)
     loop_free(l);
 }
 
+/* ---- startup runs the event loop (issue 19) ---- */
+
+static int hook_calls;
+static void stopping_hook(struct loop *l, void *arg)
+{
+    (void)arg;
+    hook_calls++;
+    loop_stop(l);
+}
+
+/* The caller's before-sleep hook (here one that stops the loop at once) is
+ * set aside while the connections come up, and is in place again after. */
+static void test_startup_sets_hook_aside(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 2, 0, 3000);
+    loop_set_before_sleep(x.loop, stopping_hook, &x);
+    hook_calls = 0;
+    fake_start(&f, FAKE_ANSWER, 2);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_int_equal(chanc_up(x.c), 2);
+    assert_int_equal(hook_calls, 0);
+    loop_hook_cb *cb;
+    void *arg;
+    loop_get_before_sleep(x.loop, &cb, &arg);
+    assert_ptr_equal(cb, stopping_hook);
+    assert_ptr_equal(arg, &x);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* Connections come up together, not one after the other: a silent first
+ * intercept is reported after one timeout, named, while the second came up. */
+static void test_startup_parallel_first_failure_named(void **state)
+{
+    (void)state;
+    struct fake a, b;
+    struct ctx x = {0};
+    char err[256], want[128];
+    fake_listen(&a);
+    fake_listen(&b);
+    add_server(&x, a.port);
+    add_server(&x, b.port);
+    ctx_new(&x, 1, 0, 1500); /* ample for the second's thread to answer */
+    fake_start(&a, FAKE_SILENT, 1);
+    fake_start(&b, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ETIMEDOUT);
+    fake_join(&a);
+    fake_join(&b);
+    snprintf(want, sizeof(want), "intercept 127.0.0.1:%u: no HELLO within 1500 ms", a.port);
+    assert_string_equal(err, want);
+    /* The second's HELLO was answered during the first's wait: it is up. */
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->connects, 1);
+    ctx_free(&x);
+    fake_close(&a);
+    fake_close(&b);
+}
+
+/* A connection that failed at startup is retried in the background, should
+ * the caller keep running (-L). */
+static void test_startup_failure_retried(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    uint16_t port = f.port;
+    fake_close(&f);
+    add_server(&x, port);
+    ctx_new(&x, 1, 0, 1000);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), -ECONNREFUSED);
+    assert_int_equal(chanc_up(x.c), 0);
+    struct rfake rf;
+    rfake_start(&rf, &x, port, NULL);
+    assert_true(run_until(&x, is_up, 4000));
+    assert_int_equal(rf.ups, 1);
+    assert_int_equal(chanc_stats(x.c)->connects, 1);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
+/* Our proof leaves as soon as the intercept's HELLO is in, not behind its
+ * proof: an intercept that waits for ours first still gets it. */
+static void test_auth_ours_first(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s;
+    char err[384];
+    x.secret = secret_of(&s, "same secret");
+    fake_listen(&f);
+    f.secret = &s;
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_AUTH_LATE, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_true(f.auth_ok);
+    assert_int_equal(chanc_up(x.c), 1);
+    assert_int_equal(chanc_stats(x.c)->auth_failed, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* The routes callback is asked once per connection that comes up, at startup
+ * too; with nothing live nothing is sent or counted. */
+static void test_routes_asked_per_connection(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 3, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 3);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    assert_int_equal(x.up_calls, 3);
+    assert_int_equal(chanc_stats(x.c)->reregistered, 0);
+    assert_int_equal(chanc_stats(x.c)->routes_added, 0);
+    assert_int_equal(chanc_stats(x.c)->out_dropped, 0);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* A refused attempt is retried after the backoff (200 ms, 400 ms, ...), not
+ * after the attempt's connect deadline (here 20 s). */
+static void test_retry_after_backoff_not_deadline(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    ctx_new(&x, 1, 0, 20000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    assert_int_equal(chanc_connect_all(x.c, err, sizeof(err)), 0);
+    fake_join(&f);
+    uint16_t port = f.port;
+    fake_close(&f);
+    assert_true(run_until(&x, is_down, 3000));
+    /* Attempts at about 200 and 600 ms are refused. */
+    assert_false(run_until(&x, always_false, 700));
+    struct rfake rf;
+    rfake_start(&rf, &x, port, NULL);
+    /* Up at the next attempt (about 1.4 s after the close), long before 20 s. */
+    assert_true(run_until(&x, is_up, 10000));
+    assert_int_equal(rf.ups, 1);
+    rfake_stop(&rf);
+    ctx_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1481,6 +1652,12 @@ int main(void)
         cmocka_unit_test(test_reregister_after_restart),
         cmocka_unit_test(test_reregister_bounded),
         cmocka_unit_test(test_runtime_wrong_secret_retries),
+        cmocka_unit_test(test_startup_sets_hook_aside),
+        cmocka_unit_test(test_startup_parallel_first_failure_named),
+        cmocka_unit_test(test_startup_failure_retried),
+        cmocka_unit_test(test_auth_ours_first),
+        cmocka_unit_test(test_routes_asked_per_connection),
+        cmocka_unit_test(test_retry_after_backoff_not_deadline),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

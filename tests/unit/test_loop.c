@@ -549,7 +549,16 @@ static void test_before_sleep(void **state)
     /* Hook before each wait: the third call stops before the third wait, so at
      * most two waits (normally each ending with the timer) have happened. */
     assert_in_range(p.count, 1, 2);
+    /* The hook can be read back, to be set aside and restored. */
+    loop_hook_cb *cb;
+    void *arg;
+    loop_get_before_sleep(l, &cb, &arg);
+    assert_ptr_equal(cb, hook_cb);
+    assert_ptr_equal(arg, &n);
     loop_set_before_sleep(l, NULL, NULL);
+    loop_get_before_sleep(l, &cb, &arg);
+    assert_null(cb);
+    assert_null(arg);
     loop_timer_cancel(l, &p.t);
 }
 
