@@ -120,10 +120,14 @@ def main():
         if not static and name != "main":
             defined.setdefault(name, set()).add(path)
 
+    own = {}  # file -> the functions it defines (a static one shadows a public namesake)
+    for name, path, _, _, _ in funcs:
+        own.setdefault(path, set()).add(name)
     calls = {}
     for f in cfiles:
         with open(f, encoding="utf-8") as fh:
             idents = set(re.findall(r"\b[A-Za-z_]\w*\b", strip_c(fh.read())))
+        idents -= own.get(f, set())
         prog = program_of(f, root)
         for name in idents & defined.keys():
             for g in defined[name]:

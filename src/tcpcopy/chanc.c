@@ -89,7 +89,7 @@ static int startup_run(struct chanc *c)
     loop_get_before_sleep(c->loop, &hook, &hook_arg);
     loop_set_before_sleep(c->loop, NULL, NULL);
     /* Every connection has its deadline armed: the loop always settles. */
-    while (r == 0 && !conn_startup_settled(c))
+    while (r == 0 && !chanc_conn_startup_settled(c))
         r = loop_run(c->loop);
     loop_set_before_sleep(c->loop, hook, hook_arg);
     return r;
@@ -104,9 +104,9 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
     c->start_err[0] = '\0';
     for (size_t i = 0; i < c->nconns; i++)
         c->conns[i].start_rc = 0;
-    for (size_t i = 0; i < c->nconns && !conn_startup_settled(c); i++)
+    for (size_t i = 0; i < c->nconns && !chanc_conn_startup_settled(c); i++)
         if (c->conns[i].state == CONN_DOWN)
-            conn_open(&c->conns[i]); /* up, or already reconnecting: left as is */
+            chanc_conn_open(&c->conns[i]); /* up, or already reconnecting: left as is */
     int r = startup_run(c);
     c->starting = false;
     if (r < 0) {
@@ -119,7 +119,7 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
     /* Leave the rest to the loop: a caller that keeps running gets every
      * connection retried in the background. */
     for (size_t i = 0; i < c->nconns; i++)
-        conn_schedule(&c->conns[i]);
+        chanc_conn_schedule(&c->conns[i]);
     return c->conns[c->start_idx].start_rc;
 }
 
@@ -130,7 +130,7 @@ void chanc_flush(struct chanc *c)
         /* With LOOP_WRITE on, the socket is full: the write callback flushes
          * when it drains, and meanwhile new records keep batching. */
         if (cn->state == CONN_UP && !cn->want_write && buf_len(&cn->out.buf) > 0)
-            conn_flush(cn);
+            chanc_conn_flush(cn);
     }
 }
 
@@ -152,8 +152,8 @@ void chanc_free(struct chanc *c)
         struct chanc_conn *cn = &c->conns[i];
         loop_timer_cancel(c->loop, &cn->timer);
         if (cn->state == CONN_UP)
-            conn_bye(cn, CHAN_BYE_NORMAL, "tcpcopy exiting");
-        conn_close_fd(cn);
+            chanc_conn_bye(cn, CHAN_BYE_NORMAL, "tcpcopy exiting");
+        chanc_conn_close_fd(cn);
         buf_free(&cn->in);
         chan_out_free(&cn->out);
     }

@@ -55,7 +55,7 @@ static int conn_watch(struct chanc_conn *cn, unsigned events)
     return r;
 }
 
-void conn_close_fd(struct chanc_conn *cn)
+void chanc_conn_close_fd(struct chanc_conn *cn)
 {
     struct chanc *c = cn->c;
     loop_timer_cancel(c->loop, &cn->hb);
@@ -82,7 +82,7 @@ static void set_up_count(struct chanc *c, size_t up)
         c->cb.on_state(c->arg, c->up, c->nconns);
 }
 
-void conn_schedule(struct chanc_conn *cn)
+void chanc_conn_schedule(struct chanc_conn *cn)
 {
     struct chanc *c = cn->c;
     if (cn->state != CONN_DOWN || cn->timer.armed)
@@ -95,7 +95,7 @@ void conn_schedule(struct chanc_conn *cn)
         cn->backoff_ms >= CHANC_BACKOFF_MAX_MS / 2 ? CHANC_BACKOFF_MAX_MS : cn->backoff_ms * 2;
 }
 
-bool conn_startup_settled(const struct chanc *c)
+bool chanc_conn_startup_settled(const struct chanc *c)
 {
     for (size_t i = 0; i < c->nconns; i++) {
         if (c->conns[i].start_rc < 0)
@@ -108,7 +108,7 @@ bool conn_startup_settled(const struct chanc *c)
 
 static void startup_progress(struct chanc *c)
 {
-    if (c->starting && conn_startup_settled(c))
+    if (c->starting && chanc_conn_startup_settled(c))
         loop_stop(c->loop);
 }
 
@@ -136,8 +136,8 @@ static void conn_fail(struct chanc_conn *cn, int rc, const char *msg)
         /* A wrong secret or a missing intercept persists across retries. */
         log_warnx("%s (attempt %u, next in %u ms)", msg, cn->fails + 1, cn->backoff_ms);
     }
-    conn_bye(cn, 0, NULL);
-    conn_close_fd(cn);
+    chanc_conn_bye(cn, 0, NULL);
+    chanc_conn_close_fd(cn);
     /* The attempt's deadline goes with it: the next attempt waits for the
      * backoff, not for the deadline of this one. */
     loop_timer_cancel(c->loop, &cn->timer);
@@ -152,7 +152,7 @@ static void conn_fail(struct chanc_conn *cn, int rc, const char *msg)
         cn->fails++;
     }
     if (!c->starting)
-        conn_schedule(cn);
+        chanc_conn_schedule(cn);
     startup_progress(c);
 }
 
@@ -166,7 +166,7 @@ static void conn_fail_errno(struct chanc_conn *cn, int rc, const char *what)
 
 /* Best effort: tell the peer why we close (after whatever is still queued,
  * such as our AUTH, so that the intercept can log the real reason). */
-void conn_bye(struct chanc_conn *cn, uint16_t code, const char *text)
+void chanc_conn_bye(struct chanc_conn *cn, uint16_t code, const char *text)
 {
     if (cn->fd < 0)
         return;
@@ -209,7 +209,7 @@ static int conn_start_connect(struct chanc_conn *cn)
     return -errno;
 }
 
-void conn_open(struct chanc_conn *cn)
+void chanc_conn_open(struct chanc_conn *cn)
 {
     struct chanc *c = cn->c;
     loop_timer_cancel(c->loop, &cn->timer);
@@ -237,7 +237,7 @@ static void conn_set_write(struct chanc_conn *cn, bool on)
         cn->want_write = on;
 }
 
-bool conn_flush(struct chanc_conn *cn)
+bool chanc_conn_flush(struct chanc_conn *cn)
 {
     if (cn->fd < 0 || cn->state == CONN_DOWN || cn->state == CONN_CONNECTING)
         return true;
@@ -288,7 +288,7 @@ static bool conn_frame(struct chanc_conn *cn, const struct chan_frame *f)
         conn_became_up(cn);
     /* Our AUTH (and, once up, the routes re-registered) go at once: the
      * intercept's deadline must not be spent waiting for our next turn. */
-    return !handshake || cn->state == CONN_DOWN || conn_flush(cn);
+    return !handshake || cn->state == CONN_DOWN || chanc_conn_flush(cn);
 }
 
 /*
@@ -378,7 +378,7 @@ static void conn_connected(struct chanc_conn *cn)
     memcpy(cn->nonce, h.nonce, sizeof(cn->nonce));
     cn->state = CONN_HELLO;
     cn->want_write = false;
-    (void)conn_flush(cn);
+    (void)chanc_conn_flush(cn);
 }
 
 static void conn_fd_cb(struct loop *l, int fd, unsigned events, void *arg)
@@ -394,7 +394,7 @@ static void conn_fd_cb(struct loop *l, int fd, unsigned events, void *arg)
     if ((events & LOOP_READ) && !conn_read(cn))
         return;
     if ((events & LOOP_WRITE) && cn->state != CONN_DOWN)
-        (void)conn_flush(cn);
+        (void)chanc_conn_flush(cn);
 }
 
 /* DOWN: time to reconnect. CONNECTING/HELLO/AUTH: the deadline passed. */
@@ -405,7 +405,7 @@ static void conn_timer_cb(struct loop *l, void *arg)
     (void)l;
     switch (cn->state) {
     case CONN_DOWN:
-        conn_open(cn);
+        chanc_conn_open(cn);
         return;
     case CONN_CONNECTING:
     case CONN_HELLO:
@@ -442,7 +442,7 @@ static void conn_hb_cb(struct loop *l, void *arg)
     /* A full queue means the intercept is not reading: then the queued data is
      * proof enough that we are alive, and a heartbeat would only be dropped. */
     if (chan_put_frame(&cn->out, CHAN_HEARTBEAT, NULL, 0) == 0 && !cn->want_write &&
-        !conn_flush(cn))
+        !chanc_conn_flush(cn))
         return;
     loop_timer_set(l, &cn->hb, now + chanc_ms_to_us(c->hb_ms), conn_hb_cb, cn);
 }

@@ -87,18 +87,18 @@ static inline uint64_t chanc_ms_to_us(unsigned ms)
 
 /* chanc_conn.c */
 /* Start connecting a DOWN connection (a timer or chanc_connect_all). */
-void conn_open(struct chanc_conn *cn);
+void chanc_conn_open(struct chanc_conn *cn);
 /* Write queued output; false if that closed the connection. */
-bool conn_flush(struct chanc_conn *cn);
+bool chanc_conn_flush(struct chanc_conn *cn);
 /* Best effort: queue a BYE (text non-NULL) and write what is queued. */
-void conn_bye(struct chanc_conn *cn, uint16_t code, const char *text);
+void chanc_conn_bye(struct chanc_conn *cn, uint16_t code, const char *text);
 /* Release the socket and buffers: no state change, no callbacks. */
-void conn_close_fd(struct chanc_conn *cn);
+void chanc_conn_close_fd(struct chanc_conn *cn);
 /* Arm the reconnect timer of a DOWN connection that has none. */
-void conn_schedule(struct chanc_conn *cn);
+void chanc_conn_schedule(struct chanc_conn *cn);
 /* Startup is over when a connection failed and every one before it (in -s
  * order) is up, or when all are up. */
-bool conn_startup_settled(const struct chanc *c);
+bool chanc_conn_startup_settled(const struct chanc *c);
 
 /* chanc_frame.c: each returns -errno with "label: reason" in err to close. */
 /* One frame in state HELLO or AUTH. 1: up; 0: more needed (a frame we must
