@@ -14,7 +14,7 @@
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
-       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES };
+       OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -59,6 +59,9 @@ static const struct option long_opts[] = {
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
     {"debug", no_argument, NULL, OPT_DEBUG},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -131,6 +134,12 @@ static const char usage[] =
     "  -P, --pidfile FILE      write the process id to FILE\n"
     "  -d, --daemon            run in the background\n"
     "      --debug             log every session's end\n"
+    "Setup check:\n"
+    "      --check             with the options of a real run: check the whole path (capture,\n"
+    "                          send, routes, each intercept, a probe session per target),\n"
+    "                          print each finding with its fix; exit 0 only if all works\n"
+    "      --json              print the findings as JSON (with --check)\n"
+    "      --check-wait SEC    longest wait for client packets on each -x port, 1-60 (5)\n"
     "  -h, --help              this text\n"
     "  -v, --version           version\n";
 
@@ -159,6 +168,7 @@ void tc_opts_init(struct tc_opts *o)
     o->snaplen = 65535;
     o->accel = 1;
     o->loops = 1;
+    o->check_wait_s = 5;
 }
 
 #define FAIL(...)                                                                                  \
@@ -407,6 +417,12 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'P': o->pidfile = optarg; break;
         case 'd': o->daemon = true; break;
         case OPT_DEBUG: o->debug = true; break;
+        case OPT_CHECK: o->check = true; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_CHECK_WAIT:
+            if (num("--check-wait", optarg, 1, 60, &v, err, errlen)) return -EINVAL;
+            o->check_wait_s = (uint32_t)v;
+            break;
         case 'h': o->action = TC_ACT_HELP; return 0;
         case 'v': o->action = TC_ACT_VERSION; return 0;
         case ':':
@@ -435,6 +451,8 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         if (cmap_check_families(&o->cmap, &o->xfer, sub, sizeof(sub)) < 0)
             FAIL("tcpcopy: %s", sub);
     }
+    if (o->json && !o->check)
+        FAIL("tcpcopy: --json needs --check");
     if (!k_set)
         o->keepalive_s = o->timeout_s + 120;
     return opts_mode_check(o, mseen, err, errlen);

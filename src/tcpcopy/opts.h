@@ -57,6 +57,10 @@ struct tc_opts {
     bool fast;                 /* --fast: offline as fast as the target answers */
     bool pcap_send;            /* --pcap-send: link-layer send on -o */
     const char *out_dev;       /* -o */
+    /* The setup doctor (check.h). */
+    bool check;                /* --check: check the path, print findings, exit */
+    bool json;                 /* --json: findings as JSON (with --check) */
+    uint32_t check_wait_s;     /* --check-wait: longest wait for client traffic (5) */
 };
 
 void tc_opts_init(struct tc_opts *o);
