@@ -9,10 +9,23 @@ CHECK_JSON=""
 CHECK_RC=""
 CHECK_WAIT=${CHECK_WAIT:-5}
 
-# check_lab_up: the lab, nginx online (80) and on the target (8080), intercept on assist.
+# check_lab_up [no-target] [no-intercept] [INTERCEPT ARGS...]: the lab, nginx online (80)
+# and on the target (8080, unless no-target), intercept on assist (unless no-intercept; with
+# the lab's usual options unless ARGS are given).
 check_lab_up() {
+    local target=1 icpt=1
+    while [ $# -gt 0 ]; do
+        case $1 in
+        no-target) target=0 ;;
+        no-intercept) icpt=0 ;;
+        *) break ;;
+        esac
+        shift
+    done
     lab_up
-    start_http_servers
+    start_nginx "$NS_ONL" 80 online
+    [ "$target" -eq 0 ] || start_nginx "$NS_TGT" 8080 target
+    [ "$icpt" -eq 0 ] || start_intercept "$@"
 }
 
 # check_load_bg: a bounded client load on the online service while a check runs (at most
