@@ -21,6 +21,10 @@ enum {
     OPT_DEBUG,
     OPT_SECRET_FILE,
     OPT_COALESCE,
+    OPT_CHECK,
+    OPT_JSON,
+    OPT_CHECK_TARGET,
+    OPT_CHECK_WAIT,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
@@ -40,6 +44,10 @@ static const struct option icpt_longopts[] = {
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"debug", no_argument, NULL, OPT_DEBUG},
     {"coalesce", required_argument, NULL, OPT_COALESCE},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-target", required_argument, NULL, OPT_CHECK_TARGET},
+    {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +76,15 @@ void icpt_usage(FILE *fp)
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
           "      --debug               log debugging messages\n"
+          "      --check               with the options of a real run: check the setup\n"
+          "                            (filter, devices, forwarding, port, peers), print\n"
+          "                            each finding with its fix; exit 0 only if all is well\n"
+          "      --json                print the findings as JSON (with --check)\n"
+          "      --check-target ADDR:PORT[,..]\n"
+          "                            targets whose replies the filter must match\n"
+          "                            ([ADDR]:PORT for IPv6)\n"
+          "      --check-wait SEC      listen SEC seconds for tcpcopy peers, learning\n"
+          "                            their targets (0-600; default 0: no peer window)\n"
           "  -v, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n",
           fp);
@@ -366,6 +383,21 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case OPT_DEBUG:
             o->debug = true;
             break;
+        case OPT_CHECK:
+            o->check = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_CHECK_TARGET:
+            o->check_targets = optarg;
+            break;
+        case OPT_CHECK_WAIT:
+            if (!icpt_parse_uint(optarg, 0, 600, &v))
+                return icpt_opts_err(err, errlen, "--check-wait %s: must be 0 to 600 seconds",
+                                     optarg);
+            o->check_wait_s = (uint32_t)v;
+            break;
         case ':':
             if (optopt != 0)
                 return icpt_opts_err(err, errlen, "%s needs a value (see intercept -h)",
@@ -383,6 +415,8 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
     if (optind < argc)
         return icpt_opts_err(err, errlen, "unexpected argument '%s' (see intercept -h)",
                              argv[optind]);
+    if ((o->json || o->check_targets != NULL || o->check_wait_s > 0) && !o->check)
+        return icpt_opts_err(err, errlen, "--json, --check-target and --check-wait need --check");
     if (o->filter == NULL)
         return icpt_opts_err(err, errlen, "-F FILTER is required, e.g. -F 'tcp and src port 8080'");
     return icpt_opts_split_devices(o, err, errlen);

@@ -48,6 +48,11 @@ struct icpt_opts {
     uint32_t coalesce_us; /* --coalesce (300; 0: off) */
     const char *secret_file; /* --secret-file: shared secret tcpcopy must prove */
     char *devbuf; /* owned copy of the -i list */
+    /* The setup doctor (check.h). */
+    bool check;                /* --check: check the setup, print findings, exit */
+    bool json;                 /* --json: findings as JSON (with --check) */
+    const char *check_targets; /* --check-target ADDR:PORT[,...]: replies the filter must match */
+    uint32_t check_wait_s;     /* --check-wait: seconds to listen for tcpcopy peers (0) */
 };
 
 /* Defaults, as if no option were given (filter unset). */

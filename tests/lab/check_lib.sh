@@ -78,3 +78,28 @@ expect_clean() {
     assert_eq "$(_check_ids warn)" "" "the warnings"
     assert_eq "$CHECK_RC" 0 "exit status"
 }
+
+# run_intercept_check_with_peer WAIT ARGS...: intercept --check --json --check-wait WAIT ARGS
+# on assist, in the background; once it listens, tcpcopy --check (the lab's usual options)
+# connects to it as its peer and registers its probe's route, whose target intercept learns.
+# tcpcopy's own findings are not judged here. CHECK_JSON and CHECK_RC are intercept's.
+run_intercept_check_with_peer() {
+    local wait=$1 pid
+    shift
+    CHECK_JSON="$LAB_DIR/check-intercept.json"
+    log "intercept --check --json --check-wait $wait $*"
+    ip netns exec "$NS_AST" timeout 120 "$TC_BIN/intercept" --check --json --check-wait "$wait" "$@" \
+        >"$CHECK_JSON" 2>"$LAB_DIR/check-intercept.err" &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $NS_AST $CHAN_PORT" 10 || fail "intercept --check does not listen"
+    check_load_bg
+    log "tcpcopy --check as its peer"
+    ip netns exec "$NS_ONL" timeout 60 "$TC_BIN/tcpcopy" --check --json "${TCPCOPY_ARGS_DEFAULT[@]}" \
+        --check-wait 2 >"$LAB_DIR/check-tcpcopy-peer.json" 2>&1 || true
+    set +e
+    wait "$pid"
+    CHECK_RC=$?
+    set -e
+    sed 's/^/  /' "$CHECK_JSON" >&2
+}
