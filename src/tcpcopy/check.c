@@ -314,6 +314,13 @@ static void verdict(struct check *k, size_t i)
     }
 }
 
+void check_verdicts(struct check *k)
+{
+    for (size_t i = 0; i < k->o->xfer.n; i++)
+        if (!k->rules[i].dup)
+            verdict(k, i);
+}
+
 int check_run(const struct tc_opts *o, FILE *out)
 {
     static struct findings f; /* large: not on the stack */
@@ -335,9 +342,7 @@ int check_run(const struct tc_opts *o, FILE *out)
     check_intercepts(k);
     if (k->priv)
         check_probe_run(k);
-    for (size_t i = 0; i < o->xfer.n; i++)
-        if (!k->rules[i].dup)
-            verdict(k, i);
+    check_verdicts(k);
     check_intercepts_close(k);
     free(k);
     if (o->json)

@@ -37,7 +37,7 @@ static int bye_code(const char *err)
     return (int)code;
 }
 
-static void refusal(struct check *k, const char *label, int r, const char *err)
+void check_chan_refusal(struct check *k, const char *label, int r, const char *err)
 {
     const struct tc_opts *o = k->o;
     int code = bye_code(err);
@@ -93,7 +93,7 @@ static void check_one(struct check *k, size_t i, const struct auth_secret *secre
     }
     int r = chanc_connect_all(c, err, sizeof(err));
     if (r < 0) {
-        refusal(k, label, r, err);
+        check_chan_refusal(k, label, r, err);
         chanc_free(c);
         return;
     }

@@ -61,10 +61,18 @@ void check_intercepts(struct check *k);
 /* Close the intercept connections (NULL-safe on each). */
 void check_intercepts_close(struct check *k);
 
+/* The finding for a failed handshake: r and err as chanc_connect_all returned them
+ * (a refusal by BYE is sorted by its reason code). */
+void check_chan_refusal(struct check *k, const char *label, int r, const char *err);
+
 /* A reply record from an intercept (the channel's on_reply, check_chan.c). */
 void check_probe_on_reply(struct check *k, const uint8_t *hdr, size_t len);
 /* Probe each distinct target through the intercepts that are up, wait for the
  * reports, close every probe session with RST (check_probe.c). Sets rules[].probe. */
 void check_probe_run(struct check *k);
+
+/* One verdict per distinct target, from what the direct connection and the probe
+ * found (check.c): the first hop that fails, or that the path works. */
+void check_verdicts(struct check *k);
 
 #endif
