@@ -289,6 +289,17 @@ static void verdict(struct check *k, size_t i)
                        "'iptables -S OUTPUT'), or send at the link layer with --pcap-send -o DEV",
                     tb);
         return;
+    case PROBE_ACK_EPERM:
+        x = findings_add(k->f, FINDING_FAIL, "send_blocked",
+                         "probe %s -> %s: the SYN left and the target answered, but the kernel "
+                         "refused the handshake's ACK (EPERM): a firewall OUTPUT rule drops what "
+                         "conntrack calls invalid (this host never sees the target's SYN-ACK)",
+                         sb, tb);
+        finding_fix(x, "exempt the -c addresses from conntrack on this host (nft: a 'notrack' "
+                       "rule in an output chain of priority raw; iptables -t raw -A OUTPUT -s "
+                       "ADDRS -j NOTRACK), or drop the 'ct state invalid' rule for them, or send "
+                       "with --pcap-send -o DEV");
+        return;
     case PROBE_SILENT:
         verdict_silent(k, i, tb, sb);
         return;

@@ -26,6 +26,7 @@ enum check_probe {
     PROBE_RST,     /* intercept reported the target's RST: the port is closed */
     PROBE_SILENT,  /* nothing reported within the wait */
     PROBE_EPERM,   /* the kernel refused to send the SYN: a firewall OUTPUT rule */
+    PROBE_ACK_EPERM, /* SYN-ACK reported, but our ACK was refused: conntrack-invalid drop */
     PROBE_UNREACH, /* the kernel has no route for the SYN */
     PROBE_ERROR,   /* the SYN could not be built or sent for another reason */
 };
@@ -40,7 +41,7 @@ struct check_rule {
     struct addr psrc;      /* the probe's source address and port, its ISN */
     uint16_t psport;
     uint32_t isn;
-    uint32_t rst_seq;      /* sequence number that resets what the target holds */
+    uint32_t tseq;         /* the target's ISN, from its SYN-ACK */
 };
 
 struct check {

@@ -3,9 +3,11 @@
  * a copied session does, once: registers a route (a -c address and a fresh port
  * toward the target's port) with every intercept that is up, sends a SYN from
  * that address with the real sender, and waits for intercept to report the
- * target's answer over the channel. A SYN-ACK proves the whole path; an RST, a
- * send error or silence names the hop that fails (check.c turns it into a
- * finding). Every probe is closed with an RST (sequence ISN+1, in the window of a
+ * target's answer over the channel. A SYN-ACK is answered with the handshake's
+ * ACK, as a copy would (an OUTPUT rule that drops what conntrack calls invalid
+ * lets the SYN out and stops that ACK: this host never sees the SYN-ACK); then
+ * the whole path is proved. An RST, a send error or silence names the hop that
+ * fails (check.c turns it into a finding). Every probe is closed with an RST (sequence ISN+1, in the window of a
  * SYN-RECEIVED or established connection: RFC 9293 3.10.7.4), so the target
  * keeps nothing, and its route is withdrawn. Only the target port is ever probed.
  */
@@ -48,7 +50,7 @@ void check_probe_on_reply(struct check *k, const uint8_t *hdr, size_t len)
         if (p.flags & TCPF_RST)
             cr->probe = PROBE_RST;
         else if ((p.flags & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK))
-            cr->probe = PROBE_SYNACK;
+            cr->probe = PROBE_SYNACK, cr->tseq = p.seq;
         else
             continue;
         if (k->pending > 0 && --k->pending == 0 && k->loop != NULL)
@@ -97,9 +99,12 @@ static void routes(struct check *k, size_t i, bool add)
     }
 }
 
-/* Send one SYN (or the closing RST) of rule i's probe; the outcome of the send. */
-static enum check_probe send_one(struct probe_run *pr, size_t i, bool rst)
+enum probe_pkt { PP_SYN, PP_ACK, PP_RST };
+
+/* Send one packet of rule i's probe; the outcome of the send. */
+static enum check_probe send_one(struct probe_run *pr, size_t i, enum probe_pkt what)
 {
+    bool rst = what == PP_RST;
     const struct tc_opts *o = pr->k->o;
     const struct xfer_rule *r = &o->xfer.rules[i];
     const struct check_rule *cr = &pr->k->rules[i];
@@ -110,10 +115,11 @@ static enum check_probe send_one(struct probe_run *pr, size_t i, bool rst)
     sp.t.dst = r->target;
     sp.t.sport = cr->psport;
     sp.t.dport = r->target_port;
-    sp.seq = rst ? cr->isn + 1 : cr->isn;
-    sp.flags = rst ? TCPF_RST : TCPF_SYN;
+    sp.seq = what == PP_SYN ? cr->isn : cr->isn + 1;
+    sp.ack = what == PP_ACK ? cr->tseq + 1 : 0;
+    sp.flags = what == PP_SYN ? TCPF_SYN : what == PP_ACK ? TCPF_ACK : TCPF_RST;
     sp.win = rst ? 0 : 65535;
-    sp.opt_mss = !rst;
+    sp.opt_mss = what == PP_SYN;
     sp.opts.mss = o->syn_mss;
     uint8_t *buf = sender_buf(pr->snd);
     size_t n = pkt_build(buf, sender_slot_size(pr->snd), &sp);
@@ -145,7 +151,7 @@ static void on_tick(struct loop *l, void *arg)
         pr->resent = true;
         for (size_t i = 0; i < pr->k->o->xfer.n; i++)
             if (!pr->k->rules[i].dup && pr->k->rules[i].probe == PROBE_SILENT)
-                (void)send_one(pr, i, false);
+                (void)send_one(pr, i, PP_SYN);
     }
     loop_timer_set(l, &pr->timer, now + PROBE_TICK_MS * 1000, on_tick, pr);
 }
@@ -170,7 +176,7 @@ static size_t probe_start(struct probe_run *pr)
         if (cr->dup || !probe_source(k, i))
             continue;
         routes(k, i, true);
-        cr->probe = send_one(pr, i, false);
+        cr->probe = send_one(pr, i, PP_SYN);
         if (cr->probe == PROBE_SILENT) {
             k->pending++;
             sent++;
@@ -207,7 +213,9 @@ void check_probe_run(struct check *k)
         enum check_probe st = k->rules[i].probe;
         if (k->rules[i].dup || st == PROBE_NOT_RUN || st == PROBE_EPERM || st == PROBE_UNREACH)
             continue;
-        (void)send_one(&pr, i, true);
+        if (st == PROBE_SYNACK && send_one(&pr, i, PP_ACK) == PROBE_EPERM)
+            k->rules[i].probe = PROBE_ACK_EPERM;
+        (void)send_one(&pr, i, PP_RST);
         routes(k, i, false);
     }
     k->pending = 0;

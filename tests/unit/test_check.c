@@ -75,6 +75,7 @@ static void test_verdicts(void **state)
         {DIRECT_SILENT, PROBE_SILENT, "target_unreachable"},
         {DIRECT_OPEN, PROBE_EPERM, "send_blocked"},
         {DIRECT_SILENT, PROBE_EPERM, "send_blocked"},
+        {DIRECT_OPEN, PROBE_ACK_EPERM, "send_blocked"}, /* conntrack: the ACK refused */
         {DIRECT_NOROUTE, PROBE_UNREACH, "target_no_route"},
         {DIRECT_NOROUTE, PROBE_NOT_RUN, "target_no_route"},
         {DIRECT_OPEN, PROBE_NOT_RUN, "target_port"},
