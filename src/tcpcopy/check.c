@@ -224,11 +224,26 @@ static void check_targets(struct check *k)
 
 /* ---- verdicts ---- */
 
+/* The -c range to route, as the target's "ip route add" wants it: the probe address's
+ * /24 (/64) when -c names several addresses (the a.b.c.x forms), else the address. */
+static char *client_net(const struct check *k, const struct addr *a, char *buf, size_t len)
+{
+    struct addr net = *a;
+    char ab[ADDR_STRLEN];
+    bool range = k->o->cmap.n > 1;
+    unsigned prefix = a->af == AF_INET6 ? (range ? 64 : 128) : (range ? 24 : 32);
+
+    if (range)
+        memset(&net.u.b[a->af == AF_INET6 ? 8 : 3], 0, a->af == AF_INET6 ? 8 : 1);
+    snprintf(buf, len, "%s/%u", addr_str(&net, ab, sizeof(ab)), prefix);
+    return buf;
+}
+
 static void verdict_silent(struct check *k, size_t i, const char *tb, const char *sb)
 {
     const struct xfer_rule *r = &k->o->xfer.rules[i];
     struct finding *x;
-    char ab[ADDR_STRLEN], cb[ADDR_STRLEN];
+    char ab[ADDR_STRLEN], cb[ADDR_STRLEN], nb[ADDR_STRLEN + 8];
     const char *ast = k->o->servers.n > 0 ? addr_str(&k->o->servers.s[0].addr, ab, sizeof(ab)) : "?";
 
     if (k->rules[i].direct == DIRECT_REFUSED) {
@@ -256,7 +271,8 @@ static void verdict_silent(struct check *k, size_t i, const char *tb, const char
                    "(sysctl net.ipv4.conf.all.rp_filter; strict rp_filter drops the copies when "
                    "that route leaves by another interface), check its firewall; on the "
                    "assistant host: intercept --check --check-target %s",
-                addr_str(&k->rules[i].psrc, cb, sizeof(cb)), ast, cb, tb);
+                client_net(k, &k->rules[i].psrc, nb, sizeof(nb)), ast,
+                addr_str(&k->rules[i].psrc, cb, sizeof(cb)), tb);
 }
 
 static void verdict(struct check *k, size_t i)

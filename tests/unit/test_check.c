@@ -91,7 +91,7 @@ static void test_verdicts(void **state)
     }
     /* The fix of probe_no_reply names the route to add on the target. */
     verdict_of(DIRECT_OPEN, PROBE_SILENT);
-    assert_non_null(strstr(F.v[0].fix, "ip route add 203.0.113.7 via 192.0.2.30"));
+    assert_non_null(strstr(F.v[0].fix, "ip route add 203.0.113.0/24 via 192.0.2.30"));
     /* A rule whose target an earlier one has is judged once. */
     setup_opts("80-192.0.2.20:8080,81-192.0.2.20:8080", "192.0.2.30");
     K.rules[0].direct = DIRECT_OPEN;
