@@ -5,6 +5,7 @@
  * that connect (check_peers.c), whose targets are tried on the filter too.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -23,6 +24,23 @@
 
 #define CAP_NET_RAW_BIT 13
 
+/* The reason, on one printable line: it quotes what the user gave. */
+static int targets_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int targets_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    for (char *p = err; errlen > 0 && *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    return -EINVAL;
+}
+
 int icheck_targets_parse(const char *spec, struct icheck_target *t, size_t max, size_t *n,
                          char *err, size_t errlen)
 {
@@ -33,10 +51,8 @@ int icheck_targets_parse(const char *spec, struct icheck_target *t, size_t max, 
         char one[ADDR_STRLEN + 16], *colon, *host = one;
         unsigned long port;
         char *end;
-        if (len == 0 || len >= sizeof(one)) {
-            snprintf(err, errlen, "--check-target '%s': expected ADDR:PORT[,...]", spec);
-            return -EINVAL;
-        }
+        if (len == 0 || len >= sizeof(one))
+            return targets_err(err, errlen, "--check-target '%s': expected ADDR:PORT[,...]", spec);
         memcpy(one, s, len);
         one[len] = '\0';
         colon = strrchr(one, ':');
@@ -49,11 +65,9 @@ int icheck_targets_parse(const char *spec, struct icheck_target *t, size_t max, 
         errno = 0;
         port = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
         if (*n >= max || colon == NULL || colon[1] < '0' || colon[1] > '9' || *end != '\0' ||
-            errno != 0 || port == 0 || port > 65535 || !addr_parse(&t[*n].addr, host)) {
-            snprintf(err, errlen, "--check-target '%.*s': expected ADDR:PORT ([ADDR]:PORT for "
-                     "IPv6), at most %zu", (int)len, s, max);
-            return -EINVAL;
-        }
+            errno != 0 || port == 0 || port > 65535 || !addr_parse(&t[*n].addr, host))
+            return targets_err(err, errlen, "--check-target '%.*s': expected ADDR:PORT "
+                               "([ADDR]:PORT for IPv6), at most %zu", (int)len, s, max);
         t[(*n)++].port = (uint16_t)port;
         if (s[len] == '\0')
             return 0;

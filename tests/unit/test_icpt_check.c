@@ -45,13 +45,15 @@ static void test_targets_parse(void **state)
     static const char *bad[] = {"", "192.0.2.20", "192.0.2.20:", "192.0.2.20:0",
                                 "192.0.2.20:65536", "192.0.2.20:80x", "host:80", "192.0.2.20:80,",
                                 ",192.0.2.20:80", "[2001:db8::1:80", "192.0.2.20:-1",
-                                "1.2.3.4:1,1.2.3.4:2,1.2.3.4:3,1.2.3.4:4,1.2.3.4:5"};
+                                "1.2.3.4:1,1.2.3.4:2,1.2.3.4:3,1.2.3.4:4,1.2.3.4:5",
+                                "2\n*0:00:0" /* found by fuzz_check: quoted on one line */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         n = 0;
         err[0] = '\0';
         if (icheck_targets_parse(bad[i], t, 4, &n, err, sizeof(err)) != -EINVAL)
             fail_msg("'%s' accepted", bad[i]);
         assert_non_null(strstr(err, "--check-target"));
+        assert_null(strchr(err, '\n'));
     }
 }
 
