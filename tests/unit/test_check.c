@@ -266,10 +266,37 @@ static void test_intercept_not_allowed(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
 }
 
+static int parse(const char *a, const char *b, char *err, size_t errlen)
+{
+    char *argv[] = {"tcpcopy", "-x", "80-192.0.2.20:8080", "-s", "192.0.2.30", (char *)a,
+                    (char *)b, NULL};
+    tc_opts_init(&O);
+    return tc_opts_parse(&O, b != NULL ? 7 : 6, argv, err, errlen);
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(parse("--check", NULL, err, sizeof(err)), 0);
+    assert_true(O.check);
+    assert_false(O.json);
+    assert_int_equal(O.check_wait_s, 5);
+    assert_int_equal(parse("--json", NULL, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "tcpcopy: --json needs --check");
+    assert_int_equal(parse("--check-wait", "0", err, sizeof(err)), -EINVAL);
+    assert_int_equal(parse("--check-wait", "61", err, sizeof(err)), -EINVAL);
+    assert_int_equal(parse("--check-wait", "x", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--check-wait"));
+    assert_int_equal(parse("--check-wait", "60", err, sizeof(err)), 0);
+    assert_int_equal(O.check_wait_s, 60);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options),
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_on_reply),
         cmocka_unit_test(test_refusals),

@@ -198,10 +198,35 @@ static void test_peer_window(void **state)
     icpt_opts_free(&O);
 }
 
+static void test_options(void **state)
+{
+    (void)state;
+    char err[256];
+    char *alone[] = {"intercept", "-F", "tcp", "--check-target", "192.0.2.20:80", NULL};
+    char *wait[] = {"intercept", "-F", "tcp", "--check", "--check-wait", "601", NULL};
+    char *good[] = {"intercept", "-F", "tcp", "--check", "--json", "--check-wait", "600",
+                    "--check-target", "192.0.2.20:80", NULL};
+    icpt_opts_init(&O);
+    assert_int_equal(icpt_opts_parse(&O, 5, alone, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "need --check"));
+    icpt_opts_free(&O);
+    icpt_opts_init(&O);
+    assert_int_equal(icpt_opts_parse(&O, 6, wait, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--check-wait 601"));
+    icpt_opts_free(&O);
+    icpt_opts_init(&O);
+    assert_int_equal(icpt_opts_parse(&O, 9, good, err, sizeof(err)), 0);
+    assert_true(O.check && O.json);
+    assert_int_equal(O.check_wait_s, 600);
+    assert_string_equal(O.check_targets, "192.0.2.20:80");
+    icpt_opts_free(&O);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options),
         cmocka_unit_test(test_targets_parse),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_port_in_use),
