@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "daemon.h"
 #include "icpt.h"
 #include "log.h"
@@ -39,6 +40,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (o.check) {
+        status = icpt_check_run(&o, stdout);
+        icpt_opts_free(&o);
+        return status;
+    }
     /* Until daemonized, messages go to the terminal (or -l), so that a bad device
      * or filter is reported where the command was typed. */
     struct daemon_conf d = {.prog = "intercept", .log_path = o.log_path, .pidfile = o.pidfile,

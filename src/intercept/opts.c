@@ -26,6 +26,10 @@ enum {
     OPT_COALESCE,
     OPT_STATS_JSON,
     OPT_METRICS,
+    OPT_CHECK,
+    OPT_JSON,
+    OPT_CHECK_TARGET,
+    OPT_CHECK_WAIT,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
@@ -47,6 +51,10 @@ static const struct option icpt_longopts[] = {
     {"coalesce", required_argument, NULL, OPT_COALESCE},
     {"stats-json", required_argument, NULL, OPT_STATS_JSON},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-target", required_argument, NULL, OPT_CHECK_TARGET},
+    {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -79,6 +87,15 @@ void icpt_usage(FILE *fp)
           "                            at exit, atomically (doc/metrics.md)\n"
           "      --metrics ADDR:PORT   serve the counters for Prometheus at GET /metrics\n"
           "                            ([IPV6]:PORT, or :PORT for every IPv4 address)\n"
+          "      --check               with the options of a real run: check the setup\n"
+          "                            (filter, devices, forwarding, port, peers), print\n"
+          "                            each finding with its fix; exit 0 only if all is well\n"
+          "      --json                print the findings as JSON (with --check)\n"
+          "      --check-target ADDR:PORT[,..]\n"
+          "                            targets whose replies the filter must match\n"
+          "                            ([ADDR]:PORT for IPv6)\n"
+          "      --check-wait SEC      listen SEC seconds for tcpcopy peers, learning\n"
+          "                            their targets (0-600; default 0: no peer window)\n"
           "  -v, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n",
           fp);
@@ -399,6 +416,21 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         case OPT_DEBUG:
             o->debug = true;
             break;
+        case OPT_CHECK:
+            o->check = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_CHECK_TARGET:
+            o->check_targets = optarg;
+            break;
+        case OPT_CHECK_WAIT:
+            if (!icpt_parse_uint(optarg, 0, 600, &v))
+                return icpt_opts_err(err, errlen, "--check-wait %s: must be 0 to 600 seconds",
+                                     optarg);
+            o->check_wait_s = (uint32_t)v;
+            break;
         case ':':
             if (optopt != 0)
                 return icpt_opts_err(err, errlen, "%s needs a value (see intercept -h)",
@@ -416,6 +448,8 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
     if (optind < argc)
         return icpt_opts_err(err, errlen, "unexpected argument '%s' (see intercept -h)",
                              argv[optind]);
+    if ((o->json || o->check_targets != NULL || o->check_wait_s > 0) && !o->check)
+        return icpt_opts_err(err, errlen, "--json, --check-target and --check-wait need --check");
     if (o->filter == NULL)
         return icpt_opts_err(err, errlen, "-F FILTER is required, e.g. -F 'tcp and src port 8080'");
     return icpt_opts_split_devices(o, err, errlen);

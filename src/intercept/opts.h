@@ -50,6 +50,11 @@ struct icpt_opts {
     const char *stats_json;  /* --stats-json FILE: counters as JSON (doc/metrics.md) */
     const char *metrics;     /* --metrics ADDR:PORT: Prometheus endpoint */
     char *devbuf; /* owned copy of the -i list */
+    /* The setup doctor (check.h). */
+    bool check;                /* --check: check the setup, print findings, exit */
+    bool json;                 /* --json: findings as JSON (with --check) */
+    const char *check_targets; /* --check-target ADDR:PORT[,...]: replies the filter must match */
+    uint32_t check_wait_s;     /* --check-wait: seconds to listen for tcpcopy peers (0) */
 };
 
 /* Defaults, as if no option were given (filter unset). */

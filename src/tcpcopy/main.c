@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "copy.h"
 #include "daemon.h"
 #include "log.h"
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         printf("tcpcopy %s\n", TC_VERSION);
         return 0;
     }
+    if (o.check)
+        return check_run(&o, stdout);
     /* Until daemonized, messages go to the terminal (or -l), so that a missing
      * privilege or an unreachable intercept is reported where the command was typed. */
     struct daemon_conf d = {.prog = "tcpcopy", .log_path = o.log_path, .pidfile = o.pidfile,

@@ -18,7 +18,7 @@
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
        OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
-       OPT_METRICS };
+       OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -68,6 +68,9 @@ static const struct option long_opts[] = {
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
     {"debug", no_argument, NULL, OPT_DEBUG},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -153,6 +156,12 @@ static const char usage[] =
     "                          (30 s) and at exit, atomically (doc/metrics.md)\n"
     "      --metrics ADDR:PORT serve the counters for Prometheus at GET /metrics\n"
     "                          ([IPV6]:PORT, or :PORT for every IPv4 address)\n"
+    "Setup check:\n"
+    "      --check             with the options of a real run: check the whole path (capture,\n"
+    "                          send, routes, each intercept, a probe session per target),\n"
+    "                          print each finding with its fix; exit 0 only if all works\n"
+    "      --json              print the findings as JSON (with --check)\n"
+    "      --check-wait SEC    longest wait for client packets on each -x port, 1-60 (5)\n"
     "  -h, --help              this text\n"
     "  -v, --version           version\n";
 
@@ -192,6 +201,7 @@ void tc_opts_init(struct tc_opts *o)
     o->accel = 1;
     o->loops = 1;
     o->shard_n = 1;
+    o->check_wait_s = 5;
 }
 
 #define FAIL(...)                                                                                  \
@@ -493,6 +503,12 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'P': o->pidfile = optarg; break;
         case 'd': o->daemon = true; break;
         case OPT_DEBUG: o->debug = true; break;
+        case OPT_CHECK: o->check = true; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_CHECK_WAIT:
+            if (num("--check-wait", optarg, 1, 60, &v, err, errlen)) return -EINVAL;
+            o->check_wait_s = (uint32_t)v;
+            break;
         case 'h': o->action = TC_ACT_HELP; return 0;
         case 'v': o->action = TC_ACT_VERSION; return 0;
         case ':':
@@ -521,6 +537,8 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         if (cmap_check_families(&o->cmap, &o->xfer, sub, sizeof(sub)) < 0)
             FAIL("tcpcopy: %s", sub);
     }
+    if (o->json && !o->check)
+        FAIL("tcpcopy: --json needs --check");
     if (!k_set)
         o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
     return opts_mode_check(o, mseen, err, errlen);

@@ -70,6 +70,10 @@ struct tc_opts {
     struct decap decap;        /* --decap: mirrored traffic inside VXLAN or GRE */
     bool promisc;              /* --promisc: capture frames addressed to other hosts */
     uint16_t shard_k, shard_n; /* --shard K/N: this host's share of sessions (0/1) */
+    /* The setup doctor (check.h). */
+    bool check;                /* --check: check the path, print findings, exit */
+    bool json;                 /* --json: findings as JSON (with --check) */
+    uint32_t check_wait_s;     /* --check-wait: longest wait for client traffic (5) */
 };
 
 void tc_opts_init(struct tc_opts *o);
