@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "auth.h"
+#include "log.h"
 
 void auth_secret_clear(struct auth_secret *s)
 {
@@ -36,24 +37,24 @@ int auth_load_secret(struct auth_secret *s, const char *path, char *err, size_t 
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         rc = -errno;
-        snprintf(err, errlen, "--secret-file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "--secret-file %s: %s", path, strerror(errno));
         return rc;
     }
     if (fstat(fd, &st) != 0) {
         rc = -errno;
-        snprintf(err, errlen, "--secret-file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "--secret-file %s: %s", path, strerror(errno));
         goto cleanup;
     }
     if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        snprintf(err, errlen, "--secret-file %s: not a regular file", path);
+        errbuf_set(err, errlen, "--secret-file %s: not a regular file", path);
         goto cleanup;
     }
     /* Anyone who can read the secret can subscribe to the target's traffic, and
      * anyone who can write it can lock tcpcopy out: owner only, as ssh does. */
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         rc = -EPERM;
-        snprintf(err, errlen,
+        errbuf_set(err, errlen,
                  "--secret-file %s: accessible by group or others (mode %04o); "
                  "run chmod 600 on it",
                  path, (unsigned)(st.st_mode & 07777));
@@ -65,7 +66,7 @@ int auth_load_secret(struct auth_secret *s, const char *path, char *err, size_t 
             continue;
         if (r < 0) {
             rc = -errno;
-            snprintf(err, errlen, "--secret-file %s: %s", path, strerror(errno));
+            errbuf_set(err, errlen, "--secret-file %s: %s", path, strerror(errno));
             goto cleanup;
         }
         if (r == 0)
@@ -82,12 +83,12 @@ int auth_load_secret(struct auth_secret *s, const char *path, char *err, size_t 
     }
     if (n == 0) {
         rc = -EINVAL;
-        snprintf(err, errlen, "--secret-file %s: the secret is empty", path);
+        errbuf_set(err, errlen, "--secret-file %s: the secret is empty", path);
         goto cleanup;
     }
     if (n > AUTH_SECRET_MAX) {
         rc = -EFBIG;
-        snprintf(err, errlen, "--secret-file %s: longer than %d bytes", path, AUTH_SECRET_MAX);
+        errbuf_set(err, errlen, "--secret-file %s: longer than %d bytes", path, AUTH_SECRET_MAX);
         goto cleanup;
     }
     memcpy(s->key, tmp, n);

@@ -9,7 +9,6 @@
  * the program name; the level variable is public so that the macros in log.h
  * can skip argument evaluation for disabled levels.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -257,8 +256,8 @@ void errbuf_set(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    /* Messages quote what the user or a peer gave: keep them one printable line. */
+    /* Messages quote what the user or a peer gave: keep them one printable ASCII line. */
     for (char *p = err; *p != '\0'; p++)
-        if (iscntrl((unsigned char)*p))
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';
 }

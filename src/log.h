@@ -54,8 +54,8 @@ void log_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_status_end(bool keep);
 
 /* Format a message into a caller's error buffer (NULL or 0 length: nothing), the way
- * setup functions report why they failed (doc/design.md, "Errors"). Control characters
- * become '?': a message quoting the user's or a peer's text stays one printable line. */
+ * setup functions report why they failed (doc/design.md, "Errors"). Bytes outside
+ * printable ASCII become '?': a message quoting the user's or a peer's text stays one line. */
 void errbuf_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Monotonic clock in microseconds. */

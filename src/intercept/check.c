@@ -30,14 +30,13 @@ static int targets_err(char *err, size_t errlen, const char *fmt, ...)
 
 static int targets_err(char *err, size_t errlen, const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    for (char *p = err; errlen > 0 && *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            *p = '?';
+    errbuf_set(err, errlen, "%s", msg); /* one printable line */
     return -EINVAL;
 }
 
@@ -114,11 +113,11 @@ int icheck_filter_matches(const char *filter, const char *device, int snaplen,
     int r;
 
     if (p == NULL) {
-        snprintf(err, errlen, "libpcap: cannot open a dead capture");
+        errbuf_set(err, errlen, "libpcap: cannot open a dead capture");
         return -ENOMEM;
     }
     if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        snprintf(err, errlen, "%s", pcap_geterr(p));
+        errbuf_set(err, errlen, "%s", pcap_geterr(p));
         pcap_close(p);
         return -EINVAL;
     }

@@ -32,6 +32,7 @@
 #include "icpt_impl.h"
 #include "icstats.h"
 #include "statsout.h"
+#include "log.h"
 
 /* A reply whose capture timestamp is further behind than this says the clock jumped
  * (the realtime clock is set), not that the reply waited: not a lag sample. */
@@ -136,7 +137,7 @@ static int icpt_listen_one(struct icpt *ic, const struct addr *a, uint16_t port,
     int fd = socket(a->af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
-        snprintf(err, errlen, "listen on %s: socket: %s",
+        errbuf_set(err, errlen, "listen on %s: socket: %s",
                  addr_port_str(a, port, name, sizeof(name)), strerror(e));
         return -e;
     }
@@ -147,14 +148,14 @@ static int icpt_listen_one(struct icpt *ic, const struct addr *a, uint16_t port,
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, (socklen_t)sl) != 0 || listen(fd, ICPT_BACKLOG) != 0) {
         int e = errno;
-        snprintf(err, errlen, "listen on %s: %s", addr_port_str(a, port, name, sizeof(name)),
+        errbuf_set(err, errlen, "listen on %s: %s", addr_port_str(a, port, name, sizeof(name)),
                  strerror(e));
         close(fd);
         return -e;
     }
     int rc = loop_fd_add(ic->loop, fd, LOOP_READ, icpt_accept_cb, ic);
     if (rc < 0) {
-        snprintf(err, errlen, "listen on %s: %s", addr_port_str(a, port, name, sizeof(name)),
+        errbuf_set(err, errlen, "listen on %s: %s", addr_port_str(a, port, name, sizeof(name)),
                  strerror(-rc));
         close(fd);
         return rc;
@@ -326,18 +327,18 @@ static int icpt_signals(struct icpt *ic, char *err, size_t errlen)
     /* Blocked, they queue for the signalfd and are handled in the loop, between
      * callbacks, instead of interrupting one. */
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
-        snprintf(err, errlen, "sigprocmask: %s", strerror(errno));
+        errbuf_set(err, errlen, "sigprocmask: %s", strerror(errno));
         return -errno;
     }
     signal(SIGPIPE, SIG_IGN);
     ic->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (ic->sigfd < 0) {
-        snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        errbuf_set(err, errlen, "signalfd: %s", strerror(errno));
         return -errno;
     }
     int rc = loop_fd_add(ic->loop, ic->sigfd, LOOP_READ, icpt_signal_cb, ic);
     if (rc < 0) {
-        snprintf(err, errlen, "signalfd: %s", strerror(-rc));
+        errbuf_set(err, errlen, "signalfd: %s", strerror(-rc));
         return rc;
     }
     return 0;
@@ -371,7 +372,7 @@ static int icpt_captures(struct icpt *ic, char *err, size_t errlen)
         ic->ncaps++;
         int rc = loop_fd_add(ic->loop, c->fd, LOOP_READ, icpt_capture_cb, c);
         if (rc < 0) {
-            snprintf(err, errlen, "capture on %s: %s", c->dev, strerror(-rc));
+            errbuf_set(err, errlen, "capture on %s: %s", c->dev, strerror(-rc));
             return rc;
         }
         log_info("capturing on %s with filter '%s'", c->dev, o->filter);
@@ -383,7 +384,7 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
 {
     struct icpt *ic = calloc(1, sizeof(*ic));
     if (ic == NULL) {
-        snprintf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     ic->o = o;
@@ -394,7 +395,7 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
     ic->routes = route_table_new(o->table_size, hash_seed_random());
     ic->hold = route_hold_new(ICPT_HOLD_RECS, ICPT_HOLD_AGE_US);
     if (ic->loop == NULL || ic->routes == NULL || ic->hold == NULL) {
-        snprintf(err, errlen, "out of memory (route table of %" PRIu32 " entries)", o->table_size);
+        errbuf_set(err, errlen, "out of memory (route table of %" PRIu32 " entries)", o->table_size);
         goto fail;
     }
     loop_update_time(ic->loop);
@@ -412,7 +413,7 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
     } else if (o->nallow > 0) {
         ic->allow = calloc(o->nallow, sizeof(*ic->allow));
         if (ic->allow == NULL) {
-            snprintf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             goto fail;
         }
         memcpy(ic->allow, o->allow, o->nallow * sizeof(*ic->allow));

@@ -17,6 +17,7 @@
 #include "mhttp.h"
 #include "opts.h"
 #include "route.h"
+#include "log.h"
 
 enum {
     OPT_ALLOW = 256,
@@ -125,13 +126,12 @@ static int icpt_opts_err(char *err, size_t errlen, const char *fmt, ...)
 
 static int icpt_opts_err(char *err, size_t errlen, const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
-    int n = snprintf(err, errlen, "intercept: ");
-    if (n < 0 || (size_t)n >= errlen)
-        return -EINVAL;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    errbuf_set(err, errlen, "intercept: %s", msg);
     return -EINVAL;
 }
 

@@ -5,6 +5,7 @@
  * icpt.c.
  */
 #include "icpt_impl.h"
+#include "log.h"
 
 /* ---- small helpers ---- */
 
@@ -66,7 +67,7 @@ int icpt_allow_defaults(struct icpt *ic, char *err, size_t errlen)
     if (!icpt_cidr_parse(&c, "::1/128") || icpt_allow_push(ic, &cap, &c) != 0)
         goto nomem;
     if (getifaddrs(&ifa0) != 0) {
-        snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
+        errbuf_set(err, errlen, "getifaddrs: %s", strerror(errno));
         return -errno;
     }
     for (ifa = ifa0; ifa != NULL; ifa = ifa->ifa_next) {
@@ -96,7 +97,7 @@ int icpt_allow_defaults(struct icpt *ic, char *err, size_t errlen)
     freeifaddrs(ifa0);
     return 0;
 nomem:
-    snprintf(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
     return -ENOMEM;
 }
 

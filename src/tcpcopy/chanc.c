@@ -110,12 +110,12 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
     int r = startup_run(c);
     c->starting = false;
     if (r < 0) {
-        snprintf(err, errlen, "event loop: %s", strerror(-r));
+        errbuf_set(err, errlen, "event loop: %s", strerror(-r));
         return r;
     }
     if (c->start_idx == c->nconns)
         return 0;
-    snprintf(err, errlen, "%s", c->start_err);
+    errbuf_set(err, errlen, "%s", c->start_err);
     /* Leave the rest to the loop: a caller that keeps running gets every
      * connection retried in the background. */
     for (size_t i = 0; i < c->nconns; i++)

@@ -8,13 +8,14 @@
 #include <stdio.h>
 
 #include "chanc_impl.h"
+#include "log.h"
 
 /* A BYE during the handshake: the intercept refused us and says why. */
 static int refused(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
 {
     struct hello_bye b;
     (void)hello_bye_decode(&b, f);
-    snprintf(err, errlen, "%s: refused by intercept (code %u): %s", cn->label, b.code, b.text);
+    errbuf_set(err, errlen, "%s: refused by intercept (code %u): %s", cn->label, b.code, b.text);
     return -ECONNREFUSED;
 }
 
@@ -27,19 +28,19 @@ static int hello_refused(struct chanc_conn *cn, enum hello_verdict v, uint8_t ty
 
     switch (v) {
     case HELLO_E_TYPE:
-        snprintf(err, errlen, "%s: expected HELLO, got frame type %u", cn->label, type);
+        errbuf_set(err, errlen, "%s: expected HELLO, got frame type %u", cn->label, type);
         break;
     case HELLO_E_VERSION:
-        snprintf(err, errlen, "%s: protocol version %u, we speak %u", cn->label, cn->peer.version,
+        errbuf_set(err, errlen, "%s: protocol version %u, we speak %u", cn->label, cn->peer.version,
                  (unsigned)CHAN_VERSION);
         bye = "unsupported protocol version";
         rc = -EPROTONOSUPPORT;
         break;
     case HELLO_E_ROLE:
-        snprintf(err, errlen, "%s: peer is not an intercept (role %u)", cn->label, cn->peer.role);
+        errbuf_set(err, errlen, "%s: peer is not an intercept (role %u)", cn->label, cn->peer.role);
         break;
     case HELLO_E_AUTH_MISSING:
-        snprintf(err, errlen,
+        errbuf_set(err, errlen,
                  "%s: intercept does not authenticate, but tcpcopy has --secret-file: start "
                  "intercept with the same --secret-file",
                  cn->label);
@@ -47,7 +48,7 @@ static int hello_refused(struct chanc_conn *cn, enum hello_verdict v, uint8_t ty
         rc = -EACCES;
         break;
     case HELLO_E_AUTH_UNWANTED:
-        snprintf(err, errlen,
+        errbuf_set(err, errlen,
                  "%s: intercept requires authentication: start tcpcopy with --secret-file "
                  "(the same secret as intercept's)",
                  cn->label);
@@ -55,7 +56,7 @@ static int hello_refused(struct chanc_conn *cn, enum hello_verdict v, uint8_t ty
         rc = -EACCES;
         break;
     default:
-        snprintf(err, errlen, "%s: bad HELLO: %s", cn->label, hello_verdict_str(v));
+        errbuf_set(err, errlen, "%s: bad HELLO: %s", cn->label, hello_verdict_str(v));
         break;
     }
     (void)hello_bye_put(&cn->out, hello_verdict_bye(v), bye);
@@ -74,7 +75,7 @@ static int on_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err
     if (c->secret.len == 0)
         return 1;
     if (hello_auth_send(&cn->out, &c->secret, CHAN_ROLE_TCPCOPY, cn->nonce, cn->peer.nonce) != 0) {
-        snprintf(err, errlen, "%s: cannot compute our AUTH proof", cn->label);
+        errbuf_set(err, errlen, "%s: cannot compute our AUTH proof", cn->label);
         return -EIO;
     }
     cn->state = CONN_AUTH;
@@ -92,12 +93,12 @@ static int on_auth(struct chanc_conn *cn, const struct chan_frame *f, char *err,
     if (v == HELLO_OK)
         return 1;
     if (v == HELLO_E_PROOF)
-        snprintf(err, errlen,
+        errbuf_set(err, errlen,
                  "%s: bad secret: intercept's proof does not match our --secret-file (the two "
                  "secrets differ)",
                  cn->label);
     else
-        snprintf(err, errlen, "%s: no authentication: expected AUTH, got frame type %u", cn->label,
+        errbuf_set(err, errlen, "%s: no authentication: expected AUTH, got frame type %u", cn->label,
                  f->type);
     (void)hello_bye_put(&cn->out, CHAN_BYE_AUTH,
                         v == HELLO_E_PROOF ? "bad secret" : "no authentication");
@@ -127,7 +128,7 @@ static int on_reply(struct chanc_conn *cn, const struct chan_frame *f, char *err
     while ((r = chan_reply_next(&it, &rec, &rlen)) > 0)
         ;
     if (r < 0) {
-        snprintf(err, errlen, "%s: malformed REPLY frame (%s)", cn->label, chan_err_str(-r));
+        errbuf_set(err, errlen, "%s: malformed REPLY frame (%s)", cn->label, chan_err_str(-r));
         (void)hello_bye_put(&cn->out, CHAN_BYE_PROTOCOL, chan_err_str(-r));
         return -EPROTO;
     }
@@ -150,11 +151,11 @@ int chanc_frame_up(struct chanc_conn *cn, const struct chan_frame *f, char *err,
         return 0; /* its bytes already counted as a sign of life */
     case CHAN_BYE:
         (void)hello_bye_decode(&b, f);
-        snprintf(err, errlen, "%s: closed by intercept (code %u): %s", cn->label, b.code, b.text);
+        errbuf_set(err, errlen, "%s: closed by intercept (code %u): %s", cn->label, b.code, b.text);
         return -ECONNREFUSED;
     default:
         /* HELLO or AUTH twice; routes travel the other way. */
-        snprintf(err, errlen, "%s: unexpected frame type %u from intercept", cn->label, f->type);
+        errbuf_set(err, errlen, "%s: unexpected frame type %u from intercept", cn->label, f->type);
         (void)hello_bye_put(&cn->out, CHAN_BYE_PROTOCOL, "unexpected frame type");
         return -EPROTO;
     }

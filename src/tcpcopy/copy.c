@@ -319,22 +319,11 @@ static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
 
 /* ---- setup ---- */
 
-struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
+/* The inputs: a file to replay (checked before privilege matters), the sender (what fails
+ * first without privilege: the clearest error), the live capture. */
+static int open_io(struct copy *c, char *err, size_t errlen)
 {
-    struct copy *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    c->o = o;
-    c->sigfd = -1;
-
-    /* Before anything needs privilege: a bad secret file is the user's mistake
-     * to fix first, and says so precisely. */
-    if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
-        goto fail;
-
-    /* A capture file to replay is checked before privilege matters. */
+    const struct tc_opts *o = c->o;
     if (o->offline) {
         struct offline_conf oc = {
             .path = o->devices,
@@ -348,29 +337,26 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         };
         c->off = offline_open(&oc, err, errlen);
         if (c->off == NULL)
-            goto fail;
+            return -EINVAL;
     }
-
-    /* The sender first: it is what fails without privilege, the clearest error. */
     c->snd = modes_sender_open(o, err, errlen);
     if (c->snd == NULL)
-        goto fail;
-
+        return -EINVAL;
     if (c->off == NULL) {
         c->cap = modes_capture_open(o, err, errlen);
         if (c->cap == NULL)
-            goto fail;
+            return -EINVAL;
     }
     /* A rule that can never see a packet is the user's to know at once, not to
      * find out from a target that stays quiet. */
     modes_warn_rules(o);
+    return 0;
+}
 
-    c->loop = loop_new();
-    if (c->loop == NULL) {
-        snprintf(err, errlen, "event loop: %s", strerror(errno));
-        goto fail;
-    }
-
+/* The channel to every intercept, up before anything is captured. */
+static int open_channel(struct copy *c, char *err, size_t errlen)
+{
+    const struct tc_opts *o = c->o;
     struct chanc_conf cc = {
         .servers = &o->servers,
         .conns_per_server = o->conns,
@@ -382,40 +368,41 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
         .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
     c->ch = chanc_new(c->loop, &cc, &cb, c);
     if (c->ch == NULL) {
-        snprintf(err, errlen, "channel: %s", strerror(errno));
-        goto fail;
+        errbuf_set(err, errlen, "channel: %s", strerror(errno));
+        return -ENOMEM;
     }
-    if (chanc_connect_all(c->ch, err, errlen) < 0)
-        goto fail;
+    return chanc_connect_all(c->ch, err, errlen);
+}
 
-    eng_conf_defaults(&c->ec);
-    c->ec.xfer = &o->xfer;
-    c->ec.cmap = o->cmap.n ? &o->cmap : NULL;
-    c->ec.mtu = o->mtu;
-    c->ec.session_timeout_us = (uint64_t)o->timeout_s * 1000000;
-    c->ec.idle_timeout_us = (uint64_t)o->keepalive_s * 1000000;
-    c->ec.answer_timeout_us = (uint64_t)o->answer_timeout_ms * 1000;
-    c->ec.max_handshakes = o->max_handshakes;
-    c->ec.ack_delay_us = (uint64_t)o->ack_delay_ms * 1000;
-    c->ec.no_wait = o->no_wait;
-    c->ec.syn_only = o->syn_only;
-    c->ec.syn_mss = o->syn_mss;
-    c->ec.copies = o->copies;
-    c->ec.port_shift = o->port_shift;
-    c->ec.sample_pct = o->sample_pct;
-    c->ec.shard_k = o->shard_k;
-    c->ec.shard_n = o->shard_n;
-    c->ec.ramp = o->ramp;
-    c->ec.mem_max = (uint64_t)o->mem_mb << 20;
-    c->ec.sess_mem_max = (uint32_t)(c->ec.mem_max / 2 > 0x7fffffffu ? 0x7fffffffu : c->ec.mem_max / 2);
-    c->ec.localhost = o->localhost;
-    struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
-    c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
-    if (c->eng == NULL) {
-        snprintf(err, errlen, "session engine: out of memory");
-        goto fail;
-    }
+/* The engine's configuration from the options (eng_conf_defaults holds the rest). */
+static void engine_conf(struct eng_conf *ec, const struct tc_opts *o)
+{
+    eng_conf_defaults(ec);
+    ec->xfer = &o->xfer;
+    ec->cmap = o->cmap.n ? &o->cmap : NULL;
+    ec->mtu = o->mtu;
+    ec->session_timeout_us = (uint64_t)o->timeout_s * 1000000;
+    ec->idle_timeout_us = (uint64_t)o->keepalive_s * 1000000;
+    ec->answer_timeout_us = (uint64_t)o->answer_timeout_ms * 1000;
+    ec->max_handshakes = o->max_handshakes;
+    ec->ack_delay_us = (uint64_t)o->ack_delay_ms * 1000;
+    ec->no_wait = o->no_wait;
+    ec->syn_only = o->syn_only;
+    ec->syn_mss = o->syn_mss;
+    ec->copies = o->copies;
+    ec->port_shift = o->port_shift;
+    ec->sample_pct = o->sample_pct;
+    ec->shard_k = o->shard_k;
+    ec->shard_n = o->shard_n;
+    ec->ramp = o->ramp;
+    ec->mem_max = (uint64_t)o->mem_mb << 20;
+    ec->sess_mem_max = (uint32_t)(ec->mem_max / 2 > 0x7fffffffu ? 0x7fffffffu : ec->mem_max / 2);
+    ec->localhost = o->localhost;
+}
 
+/* Signals blocked, the capture in the loop, the hooks, the counters' outputs. */
+static int wire_loop(struct copy *c, char *err, size_t errlen)
+{
     /* Signals are taken in the loop, between packets, never in the middle of one.
      * They are blocked now; the signalfd itself is made in copy_run, after -d has
      * forked, because its readiness follows the process that created it. */
@@ -433,14 +420,46 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     if (rv == 0 && c->cap)
         rv = loop_fd_set_polled(c->loop, capture_fd(c->cap), true);
     if (rv < 0) {
-        snprintf(err, errlen, "event loop: %s", strerror(-rv));
-        goto fail;
+        errbuf_set(err, errlen, "event loop: %s", strerror(-rv));
+        return rv;
     }
     loop_set_before_sleep(c->loop, before_sleep, c);
-    loop_set_coalesce(c->loop, o->coalesce_us);
+    loop_set_coalesce(c->loop, c->o->coalesce_us);
     /* Listening now, before -d: a port in use is reported where the command was typed. */
-    c->so = statsout_new(c->loop, o->stats_json, o->metrics, copy_fill, c, err, errlen);
-    if (c->so == NULL)
+    c->so = statsout_new(c->loop, c->o->stats_json, c->o->metrics, copy_fill, c, err, errlen);
+    return c->so == NULL ? -EINVAL : 0;
+}
+
+struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
+{
+    struct copy *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        errbuf_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->o = o;
+    c->sigfd = -1;
+    /* Before anything needs privilege: a bad secret file is the user's mistake
+     * to fix first, and says so precisely. */
+    if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
+        goto fail;
+    if (open_io(c, err, errlen) < 0)
+        goto fail;
+    c->loop = loop_new();
+    if (c->loop == NULL) {
+        errbuf_set(err, errlen, "event loop: %s", strerror(errno));
+        goto fail;
+    }
+    if (open_channel(c, err, errlen) < 0)
+        goto fail;
+    engine_conf(&c->ec, o);
+    struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
+    c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
+    if (c->eng == NULL) {
+        errbuf_set(err, errlen, "session engine: out of memory");
+        goto fail;
+    }
+    if (wire_loop(c, err, errlen) < 0)
         goto fail;
     return c;
 
@@ -516,12 +535,9 @@ static uint64_t sum(const uint64_t *v, size_t n)
     return s;
 }
 
-void copy_log_stats(struct copy *c, bool final)
+/* Sessions: by state and outcome, events, what was not copied. */
+static void log_sessions(const struct eng_stats *s, const char *w)
 {
-    const struct eng_stats *s = eng_stats(c->eng);
-    const struct sender_stats *ss = sender_stats(c->snd);
-    const struct chanc_stats *cs = chanc_stats(c->ch);
-    const char *w = final ? "final" : "stats";
     char outc[512];
     size_t off = 0;
     outc[0] = '\0';
@@ -552,10 +568,14 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->sess_refused_memory,
              (unsigned long long)s->sess_family_mismatch, (unsigned long long)s->cap_sampled_out, (unsigned long long)s->cap_sharded_out,
              (unsigned long long)s->probe_skipped_bytes);
-    /* What the target will never get, and why (the outcomes above say which sessions). */
+}
+
+/* What the target will never get, and why (the outcomes say which sessions). */
+static void log_not_replayed(const struct eng_stats *s, const char *w)
+{
     char lost[512];
     uint64_t lreq = 0, lbytes = 0;
-    off = 0;
+    size_t off = 0;
     lost[0] = '\0';
     for (int i = SO_COMPLETE; i < SO_COUNT; i++) {
         if (s->lost_requests[i] == 0 && s->lost_bytes[i] == 0)
@@ -577,14 +597,19 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)s->partial_requests_lost, (unsigned long long)s->gaps_skipped,
              (unsigned long long)s->gap_requests_lost, (unsigned long long)s->gap_bytes_lost, (unsigned long long)s->drop_bytes_memory,
              (unsigned long long)s->marks_dropped);
+}
+
+/* Packets: captured, sent to the target, replies, the channel. */
+static void log_traffic(struct copy *c, const struct eng_stats *s, const char *w)
+{
+    const struct sender_stats *ss = sender_stats(c->snd);
+    const struct chanc_stats *cs = chanc_stats(c->ch);
     log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
              "beyond the reassembly window %llu, malformed %llu, kernel drops %llu",
              w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,
              (unsigned long long)s->cap_dup_bytes, (unsigned long long)s->cap_ooo_segments,
              (unsigned long long)s->cap_beyond_window, (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
              (unsigned long long)(c->cap ? capture_kernel_drops(c->cap) : 0));
-    if (c->off != NULL)
-        offline_log_stats(c->off, final);
     log_info("%s: to target packets %llu (data %llu, acks %llu (delayed %llu), resets %llu), "
              "payload bytes %llu, retransmitted %llu (timeouts %llu, fast %llu, syn %llu, "
              "refused syn %llu)",
@@ -617,6 +642,17 @@ void copy_log_stats(struct copy *c, bool final)
              (unsigned long long)cs->silent,
              (unsigned long long)s->mem_bytes, (unsigned long long)s->mem_peak_bytes,
              (unsigned long long)s->drop_bytes_memory, (unsigned long long)s->drop_segments_holes);
+}
+
+void copy_log_stats(struct copy *c, bool final)
+{
+    const struct eng_stats *s = eng_stats(c->eng);
+    const char *w = final ? "final" : "stats";
+    log_sessions(s, w);
+    log_not_replayed(s, w);
+    log_traffic(c, s, w);
+    if (c->off != NULL)
+        offline_log_stats(c->off, final);
     decap_log_counts(&c->o->decap, c->decap_err, w);
 }
 

@@ -124,7 +124,7 @@ static int off_pcap_open(struct offline *o, char *err, size_t errlen)
     o->dlt = pcap_datalink(o->p);
     if (!pkt_link_supported(o->dlt)) {
         const char *name = pcap_datalink_val_to_name(o->dlt);
-        snprintf(err, errlen,
+        errbuf_set(err, errlen,
                  "%s: cannot replay: link type %d (%s) is not one of Ethernet, Linux cooked "
                  "(SLL, SLL2), raw IP or loopback",
                  o->path, o->dlt, name ? name : "unknown");

@@ -14,6 +14,7 @@
 #include "mhttp.h"
 #include "opts.h"
 #include "tcp.h"
+#include "log.h"
 
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
@@ -206,7 +207,7 @@ void tc_opts_init(struct tc_opts *o)
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
-        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        errbuf_set(err, errlen, __VA_ARGS__);                                                        \
         return -EINVAL;                                                                            \
     } while (0)
 
