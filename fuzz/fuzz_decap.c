@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1, in_len = 0;
     int in_dlt = -1;
     int rc = decap_frame(&d, dlt, buf, len, &in, &in_len, &in_dlt);
-    CHECK(rc >= 0 && rc < DECAP_E_COUNT);
+    CHECK(rc <= 0 && -rc < DECAP_E_COUNT);
     if (rc != DECAP_OK)
         return 0;
     CHECK(in >= buf && in_len <= len && (size_t)(in - buf) <= len - in_len);

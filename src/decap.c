@@ -119,13 +119,13 @@ static int outer_payload(const uint8_t *ip, size_t len, const uint8_t **pl, size
                          uint8_t *proto)
 {
     if (len < 1)
-        return DECAP_E_IP;
+        return -DECAP_E_IP;
     if (ip[0] >> 4 == 4) {
         size_t hl = (size_t)(ip[0] & 0x0f) * 4, tot;
         if (len < 20 || hl < 20 || (tot = rd16(ip + 2)) < hl || tot > len)
-            return DECAP_E_IP;
+            return -DECAP_E_IP;
         if (rd16(ip + 6) & 0x3fff) /* MF, or a fragment offset */
-            return DECAP_E_FRAG;
+            return -DECAP_E_FRAG;
         *proto = ip[9];
         *pl = ip + hl;
         *pl_len = tot - hl;
@@ -134,15 +134,15 @@ static int outer_payload(const uint8_t *ip, size_t len, const uint8_t **pl, size
     if (ip[0] >> 4 == 6) {
         /* Extension headers are not walked: mirrors send UDP or GRE right after. */
         if (len < 40 || 40 + (size_t)rd16(ip + 4) > len)
-            return DECAP_E_IP;
+            return -DECAP_E_IP;
         if (ip[6] == 44)
-            return DECAP_E_FRAG;
+            return -DECAP_E_FRAG;
         *proto = ip[6];
         *pl = ip + 40;
         *pl_len = rd16(ip + 4);
         return DECAP_OK;
     }
-    return DECAP_E_IP;
+    return -DECAP_E_IP;
 }
 
 /* VXLAN (RFC 7348 5): UDP to the port, then flags (I set), reserved, VNI, reserved. */
@@ -150,14 +150,14 @@ static int vxlan_inner(const struct decap *d, const uint8_t *udp, size_t len,
                        const uint8_t **inner, size_t *inner_len, int *inner_dlt)
 {
     if (len < 8)
-        return DECAP_E_IP;
+        return -DECAP_E_IP;
     if (rd16(udp + 2) != d->port)
-        return DECAP_E_OTHER;
+        return -DECAP_E_OTHER;
     size_t ulen = rd16(udp + 4);
     if (ulen < 8 || ulen > len)
-        return DECAP_E_IP;
+        return -DECAP_E_IP;
     if (ulen < 16 || !(udp[8] & 0x08))
-        return DECAP_E_TUNNEL;
+        return -DECAP_E_TUNNEL;
     *inner = udp + 16;
     *inner_len = ulen - 16;
     *inner_dlt = DLT_EN10MB;
@@ -172,14 +172,14 @@ static int erspan_inner(uint16_t proto, const uint8_t *h, size_t len, const uint
     size_t hl;
     if (proto == GRE_ERSPAN2) {
         if (len < 8 || h[0] >> 4 != 1)
-            return DECAP_E_TUNNEL;
+            return -DECAP_E_TUNNEL;
         hl = 8;
     } else {
         if (len < 12 || h[0] >> 4 != 2)
-            return DECAP_E_TUNNEL;
+            return -DECAP_E_TUNNEL;
         hl = (h[11] & 0x01) ? 20 : 12;
         if (len < hl)
-            return DECAP_E_TUNNEL;
+            return -DECAP_E_TUNNEL;
     }
     *inner = h + hl;
     *inner_len = len - hl;
@@ -192,14 +192,14 @@ static int gre_inner(const uint8_t *g, size_t len, const uint8_t **inner, size_t
                      int *inner_dlt)
 {
     if (len < 4)
-        return DECAP_E_TUNNEL;
+        return -DECAP_E_TUNNEL;
     uint16_t flags = rd16(g), proto = rd16(g + 2);
     if ((flags & 0x0007) != 0 || (flags & 0x4000)) /* version 0, no source routing */
-        return DECAP_E_TUNNEL;
+        return -DECAP_E_TUNNEL;
     size_t hl = 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) +
                 ((flags & 0x1000) ? 4 : 0);
     if (len < hl)
-        return DECAP_E_TUNNEL;
+        return -DECAP_E_TUNNEL;
     g += hl;
     len -= hl;
     switch (proto) {
@@ -214,7 +214,7 @@ static int gre_inner(const uint8_t *g, size_t len, const uint8_t **inner, size_t
     case GRE_ERSPAN3:
         return erspan_inner(proto, g, len, inner, inner_len, inner_dlt);
     default:
-        return DECAP_E_OTHER;
+        return -DECAP_E_OTHER;
     }
     *inner = g;
     *inner_len = len;
@@ -226,7 +226,7 @@ int decap_frame(const struct decap *d, int dlt, const uint8_t *buf, size_t len,
 {
     long off = outer_ip(dlt, buf, len);
     if (off < 0)
-        return DECAP_E_LINK;
+        return -DECAP_E_LINK;
     const uint8_t *pl;
     size_t pl_len;
     uint8_t proto;
@@ -237,7 +237,7 @@ int decap_frame(const struct decap *d, int dlt, const uint8_t *buf, size_t len,
         return vxlan_inner(d, pl, pl_len, inner, inner_len, inner_dlt);
     if (d->kind == DECAP_GRE && proto == PROTO_GRE)
         return gre_inner(pl, pl_len, inner, inner_len, inner_dlt);
-    return DECAP_E_OTHER;
+    return -DECAP_E_OTHER;
 }
 
 int decap_apply(const struct decap *d, int *dlt, const uint8_t **buf, size_t *len)

@@ -25,7 +25,8 @@ struct decap {
 
 #define DECAP_VXLAN_PORT 4789
 
-/* Why a packet was not decapsulated (the caller counts each). */
+/* Why a packet was not decapsulated (the caller counts each): decap_frame returns 0
+ * (DECAP_OK) or one of these negated, as every decoder here does. */
 enum decap_err {
     DECAP_OK = 0,
     DECAP_E_LINK,     /* the outer link layer is unknown or cut */
@@ -48,8 +49,8 @@ const char *decap_err_str(int e);
 
 /*
  * The frame inside buf (len bytes of link type dlt): DECAP_OK with *inner, *inner_len and
- * *inner_dlt (DLT_EN10MB, or LINKTYPE_RAW for IP in GRE) set, pointing into buf; or a
- * DECAP_E_* reason.
+ * *inner_dlt (DLT_EN10MB, or LINKTYPE_RAW for IP in GRE) set, pointing into buf; or
+ * -DECAP_E_* (the reason).
  */
 int decap_frame(const struct decap *d, int dlt, const uint8_t *buf, size_t len,
                 const uint8_t **inner, size_t *inner_len, int *inner_dlt);

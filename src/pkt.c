@@ -73,29 +73,29 @@ int pkt_parse_tcp_opts(struct tcp_opts *o, const uint8_t *buf, size_t len)
         /* RFC 9293 3.2: every other option has a length octet counting kind and
          * length; below 2 the walk would never advance. */
         if (len - i < 2)
-            return PKT_E_TCPOPT;
+            return -PKT_E_TCPOPT;
         olen = buf[i + 1];
         if (olen < 2 || olen > len - i)
-            return PKT_E_TCPOPT;
+            return -PKT_E_TCPOPT;
 
         const uint8_t *v = buf + i + 2;
 
         switch (kind) {
         case TCPOPT_MSS:
             if (olen != 4)
-                return PKT_E_TCPOPT;
+                return -PKT_E_TCPOPT;
             o->has_mss = true;
             o->mss = rd16(v);
             break;
         case TCPOPT_WS:
             if (olen != 3)
-                return PKT_E_TCPOPT;
+                return -PKT_E_TCPOPT;
             o->has_ws = true;
             o->wscale = v[0] > TCP_WS_MAX ? TCP_WS_MAX : v[0];
             break;
         case TCPOPT_SACK_PERM:
             if (olen != 2)
-                return PKT_E_TCPOPT;
+                return -PKT_E_TCPOPT;
             o->sack_ok = true;
             break;
         case TCPOPT_SACK: {
@@ -103,7 +103,7 @@ int pkt_parse_tcp_opts(struct tcp_opts *o, const uint8_t *buf, size_t len)
             unsigned n;
 
             if (olen < 10 || (olen - 2) % 8 != 0)
-                return PKT_E_TCPOPT;
+                return -PKT_E_TCPOPT;
             n = (unsigned)(olen - 2) / 8;
             for (unsigned k = 0; k < n && o->nsack < PKT_SACK_MAX; k++) {
                 o->sack[o->nsack][0] = rd32(v + 8 * k);
@@ -114,7 +114,7 @@ int pkt_parse_tcp_opts(struct tcp_opts *o, const uint8_t *buf, size_t len)
         }
         case TCPOPT_TS:
             if (olen != 10)
-                return PKT_E_TCPOPT;
+                return -PKT_E_TCPOPT;
             o->has_ts = true;
             o->tsval = rd32(v);
             o->tsecr = rd32(v + 4);
@@ -142,26 +142,26 @@ static int ip6_walk_ext(const uint8_t *buf, size_t cap, size_t ip_len, size_t *o
         switch (*nh) {
         case 0: /* hop-by-hop: RFC 8200 4.3, only directly after the IPv6 header */
             if (n != 0)
-                return PKT_E_IPHDR;
+                return -PKT_E_IPHDR;
             __attribute__((fallthrough));
         case 43: /* routing, RFC 8200 4.4 */
         case 60: /* destination options, RFC 8200 4.6 */
             if (o + 2 > ip_len)
-                return PKT_E_IPHDR;
+                return -PKT_E_IPHDR;
             if (o + 2 > cap)
-                return PKT_E_TRUNC;
+                return -PKT_E_TRUNC;
             hlen = ((size_t)buf[o + 1] + 1) * 8;
             break;
         case 44: { /* fragment, RFC 8200 4.5: fixed 8 bytes */
             uint16_t fo;
 
             if (o + 8 > ip_len)
-                return PKT_E_IPHDR;
+                return -PKT_E_IPHDR;
             if (o + 8 > cap)
-                return PKT_E_TRUNC;
+                return -PKT_E_TRUNC;
             fo = rd16(buf + o + 2);
             if ((fo & 0xfff8) != 0 || (fo & 1) != 0)
-                return PKT_E_FRAG;
+                return -PKT_E_FRAG;
             hlen = 8;
             break;
         }
@@ -169,11 +169,11 @@ static int ip6_walk_ext(const uint8_t *buf, size_t cap, size_t ip_len, size_t *o
             return PKT_OK;
         }
         if (n >= PKT_IP6_EXT_MAX)
-            return PKT_E_IPHDR;
+            return -PKT_E_IPHDR;
         if (o + hlen > ip_len)
-            return PKT_E_IPHDR;
+            return -PKT_E_IPHDR;
         if (o + hlen > cap)
-            return PKT_E_TRUNC;
+            return -PKT_E_TRUNC;
         *nh = buf[o];
         *off = o + hlen;
     }
@@ -193,17 +193,17 @@ static int parse_ip4(struct pkt *p, const uint8_t *buf, size_t len, bool hdronly
     uint16_t frag;
 
     if (len < PKT_IP4_HLEN)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     l->ip_hlen = (size_t)(buf[0] & 0x0f) * 4;
     l->ip_len = rd16(buf + 2);
     if (l->ip_hlen < PKT_IP4_HLEN || l->ip_len < l->ip_hlen)
-        return PKT_E_IPHDR;
+        return -PKT_E_IPHDR;
     if (len < l->ip_hlen || (!hdronly && len < l->ip_len))
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     /* RFC 791: MF set or a non-zero offset means part of a larger datagram. */
     frag = rd16(buf + 6);
     if ((frag & 0x3fff) != 0)
-        return PKT_E_FRAG;
+        return -PKT_E_FRAG;
     l->proto = buf[9];
     p->af = AF_INET;
     p->ttl = buf[8];
@@ -220,15 +220,15 @@ static int parse_ip6(struct pkt *p, const uint8_t *buf, size_t len, bool hdronly
     int err;
 
     if (len < PKT_IP6_HLEN)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     plen = rd16(buf + 4);
     /* Payload length 0 announces a jumbogram (RFC 2675); we do not follow
      * its hop-by-hop length, and no TCP segment fits in zero bytes anyway. */
     if (plen == 0)
-        return PKT_E_IPHDR;
+        return -PKT_E_IPHDR;
     l->ip_len = PKT_IP6_HLEN + plen;
     if (!hdronly && len < l->ip_len)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     l->cap = len < l->ip_len ? len : l->ip_len;
     l->ip_hlen = PKT_IP6_HLEN;
     l->proto = buf[6];
@@ -251,17 +251,17 @@ static int parse_tcp(struct pkt *p, const uint8_t *buf, const struct ip_lens *l)
     /* The TCP header must lie inside the datagram (else the header is lying:
      * TCPHDR) and inside the capture (else we simply lack bytes: TRUNC). */
     if (l->ip_hlen + PKT_TCP_HLEN > l->ip_len)
-        return PKT_E_TCPHDR;
+        return -PKT_E_TCPHDR;
     if (l->ip_hlen + PKT_TCP_HLEN > l->cap)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
 
     const uint8_t *th = buf + l->ip_hlen;
 
     tcp_hlen = (size_t)(th[12] >> 4) * 4;
     if (tcp_hlen < PKT_TCP_HLEN || l->ip_hlen + tcp_hlen > l->ip_len)
-        return PKT_E_TCPHDR;
+        return -PKT_E_TCPHDR;
     if (l->ip_hlen + tcp_hlen > l->cap)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     err = pkt_parse_tcp_opts(&p->opts, th + PKT_TCP_HLEN, tcp_hlen - PKT_TCP_HLEN);
     if (err != PKT_OK)
         return err;
@@ -291,7 +291,7 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
 
     memset(p, 0, sizeof(*p));
     if (len < 1)
-        return PKT_E_TRUNC;
+        return -PKT_E_TRUNC;
     switch (buf[0] >> 4) {
     case 4:
         err = parse_ip4(p, buf, len, hdronly, &l);
@@ -300,12 +300,12 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags)
         err = parse_ip6(p, buf, len, hdronly, &l);
         break;
     default:
-        return PKT_E_VERSION;
+        return -PKT_E_VERSION;
     }
     if (err != PKT_OK)
         return err;
     if (l.proto != IPPROTO_TCP_NUM)
-        return PKT_E_NOTTCP;
+        return -PKT_E_NOTTCP;
     return parse_tcp(p, buf, &l);
 }
 
@@ -316,7 +316,7 @@ static int parse_ip_af(struct pkt *p, int af, const uint8_t *buf, size_t len, un
 
     if (len >= 1 && (buf[0] >> 4) != want) {
         memset(p, 0, sizeof(*p));
-        return PKT_E_VERSION;
+        return -PKT_E_VERSION;
     }
     return pkt_parse_ip(p, buf, len, flags);
 }
@@ -330,7 +330,7 @@ static int parse_ethertype(struct pkt *p, uint16_t type, const uint8_t *buf, siz
     for (int tags = 0; type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ; tags++) {
         /* Each tag is TCI (2) then the next type (2). */
         if (tags >= PKT_VLAN_MAX || len - off < 4)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         type = rd16(buf + off + 2);
         off += 4;
     }
@@ -338,7 +338,7 @@ static int parse_ethertype(struct pkt *p, uint16_t type, const uint8_t *buf, siz
         return parse_ip_af(p, AF_INET, buf + off, len - off, flags);
     if (type == ETHERTYPE_IPV6)
         return parse_ip_af(p, AF_INET6, buf + off, len - off, flags);
-    return PKT_E_LINK;
+    return -PKT_E_LINK;
 }
 
 /*
@@ -377,19 +377,19 @@ int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsig
     if (dlt == DLT_EN10MB) {
         /* dst(6) src(6) type(2); a type below 0x0600 is an 802.3 length, not IP. */
         if (len < 14)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         return parse_ethertype(p, rd16(buf + 12), buf + 14, len - 14, flags);
     }
     if (dlt == DLT_LINUX_SLL) {
         /* packet type, ARPHRD, address length, address(8), protocol. */
         if (len < 16)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         return parse_ethertype(p, rd16(buf + 14), buf + 16, len - 16, flags);
     }
     if (dlt == DLT_LINUX_SLL2) {
         /* protocol, reserved, ifindex, ARPHRD, packet type, address length, address(8). */
         if (len < 20)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         return parse_ethertype(p, rd16(buf), buf + 20, len - 20, flags);
     }
     if (dlt == DLT_RAW || dlt == PKT_LINKTYPE_RAW)
@@ -402,13 +402,13 @@ int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsig
         int af;
 
         if (len < 4)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         af = null_family(buf);
         if (af == 0)
-            return PKT_E_LINK;
+            return -PKT_E_LINK;
         return parse_ip_af(p, af, buf + 4, len - 4, flags);
     }
-    return PKT_E_LINK;
+    return -PKT_E_LINK;
 }
 
 /* snprintf at *pos without ever running past len; *pos saturates at len - 1. */

@@ -35,7 +35,9 @@ enum {
 #define PKT_HDR_MAX (PKT_IP6_HLEN + PKT_TCP_HLEN + PKT_TCP_OPT_MAX)
 #define PKT_SACK_MAX 4
 
-/* Why a packet was refused; 0 is success. Keep pkt_err_str() in step. */
+/* Why a packet was refused: the parsers return 0 (PKT_OK) or a reason negated
+ * (-PKT_E_TRUNC, ...), as every decoder here does (doc/design.md, "Errors").
+ * Keep pkt_err_str() in step. */
 enum pkt_err {
     PKT_OK = 0,
     PKT_E_TRUNC,    /* shorter than its headers say */
@@ -87,7 +89,7 @@ enum {
 
 /*
  * Parse an IP datagram (version from the first nibble) holding TCP.
- * Fills *p and returns PKT_OK, or a pkt_err reason. Trailing bytes beyond the IP
+ * Fills *p and returns PKT_OK, or -PKT_E_* (the reason). Trailing bytes beyond the IP
  * length (Ethernet padding) are ignored. Without PKT_PARSE_HDRONLY the whole
  * payload must be present.
  */
@@ -96,14 +98,15 @@ int pkt_parse_ip(struct pkt *p, const uint8_t *buf, size_t len, unsigned flags);
 /*
  * Parse a frame of libpcap link type dlt (DLT_EN10MB with 802.1Q/802.1ad tags,
  * DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW / LINKTYPE_RAW, DLT_IPV4, DLT_IPV6,
- * DLT_NULL, DLT_LOOP), then the IP datagram inside. Non-IP frames: PKT_E_LINK.
+ * DLT_NULL, DLT_LOOP), then the IP datagram inside. Non-IP frames: -PKT_E_LINK.
  */
 int pkt_parse_link(struct pkt *p, int dlt, const uint8_t *buf, size_t len, unsigned flags);
 
 /* True if pkt_parse_link() understands link type dlt. */
 bool pkt_link_supported(int dlt);
 
-/* Parse a TCP option list (RFC 9293 3.2). Unknown options are skipped. */
+/* Parse a TCP option list (RFC 9293 3.2). Unknown options are skipped. PKT_OK or
+ * -PKT_E_TCPOPT. */
 int pkt_parse_tcp_opts(struct tcp_opts *o, const uint8_t *buf, size_t len);
 
 /* A packet to build. The address family comes from t.src.af (t.dst must match). */

@@ -48,7 +48,8 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
     ic->st.captured++;
     int e = pkt_parse_link(&p, cp->dlt, cp->data, cp->caplen, PKT_PARSE_HDRONLY);
     if (e != PKT_OK) {
-        if (e < 0 || e >= PKT_E_COUNT)
+        e = -e;
+        if (e <= 0 || e >= PKT_E_COUNT)
             e = PKT_E_TRUNC;
         ic->st.parse_err[e]++;
         log_warnx_rl(&ic->rl_parse, icpt_now(ic), "captured packet not parsed: %s", pkt_err_str(e));

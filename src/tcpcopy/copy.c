@@ -112,12 +112,12 @@ static void on_packet(void *arg, const struct capture_pkt *cp)
     int dlt = cp->dlt;
     int dr = decap_apply(&c->o->decap, &dlt, &data, &len);
     if (dr != DECAP_OK) {
-        c->decap_err[dr]++;
+        c->decap_err[-dr]++;
         return;
     }
     int rc = pkt_parse_link(&p, dlt, data, len, 0);
     if (rc != PKT_OK) {
-        c->parse_err[rc < PKT_E_COUNT ? rc : 0]++;
+        c->parse_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
         return;
     }
     eng_on_capture(c->eng, &p, loop_now(c->loop));
@@ -138,7 +138,7 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
     struct pkt p;
     int rc = pkt_parse_ip(&p, hdr, len, PKT_PARSE_HDRONLY);
     if (rc != PKT_OK) {
-        c->reply_err[rc < PKT_E_COUNT ? rc : 0]++;
+        c->reply_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
         return;
     }
     eng_on_reply(c->eng, &p, loop_now(c->loop));

@@ -300,12 +300,12 @@ static void off_deliver(struct offline *o, uint64_t now)
     int dlt = o->dlt;
     int dr = decap_apply(&o->conf.decap, &dlt, &data, &len);
     if (dr != DECAP_OK) {
-        o->decap_err[dr]++;
+        o->decap_err[-dr]++;
         return;
     }
     int rc = pkt_parse_link(&p, dlt, data, len, 0);
     if (rc != PKT_OK) {
-        o->skipped[rc > 0 && rc < PKT_E_COUNT ? rc : 0]++;
+        o->skipped[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
         return;
     }
     o->replayed++;

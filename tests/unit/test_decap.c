@@ -146,9 +146,9 @@ static void test_vxlan(void **state)
     expect_inner(&d, DLT_EN10MB, flen);
     /* Another port, the I flag missing, cut anywhere. */
     vxlan_frame(4790, false, 0, 0x08);
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_OTHER);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_OTHER);
     vxlan_frame(4789, false, 0, 0x00);
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_TUNNEL);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_TUNNEL);
     vxlan_frame(4789, false, 0, 0x08);
     for (size_t cut = 0; cut < 14 + 20 + 16; cut++)
         assert_int_not_equal(decap_rc(&d, DLT_EN10MB, cut), DECAP_OK);
@@ -164,7 +164,7 @@ static void test_fragment_refused(void **state)
     struct decap d = {.kind = DECAP_VXLAN, .port = 4789};
     vxlan_frame(4789, false, 0, 0x08);
     frame[14 + 6] = 0x20; /* MF */
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_FRAG);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_FRAG);
 }
 
 /* A GRE packet: flags, protocol, optional fields, then payload. */
@@ -211,18 +211,18 @@ static void test_gre_and_erspan(void **state)
 
     const uint8_t bad_ver[8] = {0x30};
     gre_frame(0x1000, 0x88be, bad_ver, 8, eframe, 14 + n);
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_TUNNEL);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_TUNNEL);
     gre_frame(0x0001, 0x0800, NULL, 0, ip, n); /* GRE version 1 (PPTP) */
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_TUNNEL);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_TUNNEL);
     gre_frame(0x0000, 0x880b, NULL, 0, ip, n); /* PPP inside */
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_OTHER);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_OTHER);
     /* Plain TCP is not GRE. */
     flen = 0;
     eth(0x0800, 0);
     put(ip, n);
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), DECAP_E_OTHER);
-    assert_int_equal(decap_rc(&d, DLT_EN10MB, 10), DECAP_E_LINK);
-    assert_int_equal(decap_rc(&d, 9999, flen), DECAP_E_LINK);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, flen), -DECAP_E_OTHER);
+    assert_int_equal(decap_rc(&d, DLT_EN10MB, 10), -DECAP_E_LINK);
+    assert_int_equal(decap_rc(&d, 9999, flen), -DECAP_E_LINK);
 }
 
 static void test_grammar(void **state)

@@ -524,35 +524,35 @@ static void test_bad_ip4(void **state)
     } while (0)
 
     MUT((void)0, PKT_OK, 0);
-    MUT(w[0] = 0x44, PKT_E_IPHDR, 0);              /* IHL 4 */
-    MUT(w[0] = 0x40, PKT_E_IPHDR, 0);              /* IHL 0 */
-    MUT(w[0] = 0x4f, PKT_E_IPHDR, 0);              /* IHL 60 > total length 55 */
-    MUT(w[0] = 0x4b, PKT_E_TCPHDR, 0);             /* IHL 44: no room left for TCP */
-    MUT((w[0] = 0x4f, w[3] = 40), PKT_E_IPHDR, 0); /* total length < IHL */
-    MUT(w[3] = 19, PKT_E_IPHDR, 0);                /* total length < 20 */
-    MUT(w[3] = 30, PKT_E_TCPHDR, 0);               /* no room for TCP */
-    MUT(w[3] = 51, PKT_E_TCPHDR, 0);               /* options past the datagram */
-    MUT(w[3] = 56, PKT_E_TRUNC, 0);                /* longer than captured */
+    MUT(w[0] = 0x44, -PKT_E_IPHDR, 0);              /* IHL 4 */
+    MUT(w[0] = 0x40, -PKT_E_IPHDR, 0);              /* IHL 0 */
+    MUT(w[0] = 0x4f, -PKT_E_IPHDR, 0);              /* IHL 60 > total length 55 */
+    MUT(w[0] = 0x4b, -PKT_E_TCPHDR, 0);             /* IHL 44: no room left for TCP */
+    MUT((w[0] = 0x4f, w[3] = 40), -PKT_E_IPHDR, 0); /* total length < IHL */
+    MUT(w[3] = 19, -PKT_E_IPHDR, 0);                /* total length < 20 */
+    MUT(w[3] = 30, -PKT_E_TCPHDR, 0);               /* no room for TCP */
+    MUT(w[3] = 51, -PKT_E_TCPHDR, 0);               /* options past the datagram */
+    MUT(w[3] = 56, -PKT_E_TRUNC, 0);                /* longer than captured */
     MUT(w[3] = 56, PKT_OK, PKT_PARSE_HDRONLY);
     MUT((w[2] = 0xff, w[3] = 0xff), PKT_OK, PKT_PARSE_HDRONLY);
-    MUT(w[0] = 0x55, PKT_E_VERSION, 0);
-    MUT(w[0] = 0x05, PKT_E_VERSION, 0);
-    MUT(w[0] = 0xf5, PKT_E_VERSION, 0);
-    MUT(w[6] = 0x20, PKT_E_FRAG, 0); /* MF */
-    MUT(w[7] = 0x01, PKT_E_FRAG, 0); /* offset 8 */
-    MUT(w[6] = 0x1f, PKT_E_FRAG, 0);
+    MUT(w[0] = 0x55, -PKT_E_VERSION, 0);
+    MUT(w[0] = 0x05, -PKT_E_VERSION, 0);
+    MUT(w[0] = 0xf5, -PKT_E_VERSION, 0);
+    MUT(w[6] = 0x20, -PKT_E_FRAG, 0); /* MF */
+    MUT(w[7] = 0x01, -PKT_E_FRAG, 0); /* offset 8 */
+    MUT(w[6] = 0x1f, -PKT_E_FRAG, 0);
     MUT(w[6] = 0x00, PKT_OK, 0); /* DF clear */
-    MUT(w[9] = 17, PKT_E_NOTTCP, 0);
-    MUT(w[9] = 1, PKT_E_NOTTCP, 0);
-    MUT(w[32] = 0x40, PKT_E_TCPHDR, 0); /* data offset 4 */
-    MUT(w[32] = 0x00, PKT_E_TCPHDR, 0);
-    MUT(w[32] = 0xf0, PKT_E_TCPHDR, 0); /* 60 bytes: beyond datagram */
+    MUT(w[9] = 17, -PKT_E_NOTTCP, 0);
+    MUT(w[9] = 1, -PKT_E_NOTTCP, 0);
+    MUT(w[32] = 0x40, -PKT_E_TCPHDR, 0); /* data offset 4 */
+    MUT(w[32] = 0x00, -PKT_E_TCPHDR, 0);
+    MUT(w[32] = 0xf0, -PKT_E_TCPHDR, 0); /* 60 bytes: beyond datagram */
     MUT(w[32] = 0x50, PKT_OK, 0);       /* 20: options become payload */
-    MUT(w[32] = 0x70, PKT_E_TCPOPT, 0); /* 28: cuts the TS option */
-    MUT(w[43] = 9, PKT_E_TCPOPT, 0);    /* TS length 9 */
-    MUT(w[43] = 0, PKT_E_TCPOPT, 0);    /* zero-length option */
-    MUT(w[43] = 13, PKT_E_TCPOPT, 0);   /* runs past the options */
-    MUT(w[42] = 2, PKT_E_TCPOPT, 0);    /* MSS with length 10 */
+    MUT(w[32] = 0x70, -PKT_E_TCPOPT, 0); /* 28: cuts the TS option */
+    MUT(w[43] = 9, -PKT_E_TCPOPT, 0);    /* TS length 9 */
+    MUT(w[43] = 0, -PKT_E_TCPOPT, 0);    /* zero-length option */
+    MUT(w[43] = 13, -PKT_E_TCPOPT, 0);   /* runs past the options */
+    MUT(w[42] = 2, -PKT_E_TCPOPT, 0);    /* MSS with length 10 */
 #undef MUT
 
     memcpy(w, b, n);
@@ -573,9 +573,9 @@ static void test_bad_ip4(void **state)
     assert_int_equal(p.ip_hlen, 24);
     assert_int_equal(p.data_len, 3);
 
-    assert_int_equal(parse_n(&p, b, 0, 0), PKT_E_TRUNC);
-    assert_int_equal(parse_n(&p, b, 0, PKT_PARSE_HDRONLY), PKT_E_TRUNC);
-    assert_int_equal(parse_n(&p, b, 19, PKT_PARSE_HDRONLY), PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, 0, 0), -PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, 0, PKT_PARSE_HDRONLY), -PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, 19, PKT_PARSE_HDRONLY), -PKT_E_TRUNC);
 }
 
 /* IPv6 + a chain of extension headers + the TCP segment of seg. */
@@ -639,17 +639,17 @@ static void test_ip6_ext(void **state)
 
     const struct ext frag_m[] = {{44, 0, 1}};
     n = mk_ext6(b, seg, sn, frag_m, 1, 6);
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_FRAG);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_FRAG);
     const struct ext frag_off[] = {{60, 0, 0}, {44, 0, 8 << 3}};
     n = mk_ext6(b, seg, sn, frag_off, 2, 6);
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_FRAG);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_FRAG);
     const struct ext frag_atomic[] = {{44, 0, 0x0006}}; /* reserved bits set, still atomic */
     n = mk_ext6(b, seg, sn, frag_atomic, 1, 6);
     assert_int_equal(parse_n(&p, b, n, 0), PKT_OK);
 
     const struct ext hbh_late[] = {{60, 0, 0}, {0, 0, 0}};
     n = mk_ext6(b, seg, sn, hbh_late, 2, 6);
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_IPHDR);
 
     struct ext many[9];
     for (int i = 0; i < 9; i++)
@@ -657,47 +657,47 @@ static void test_ip6_ext(void **state)
     n = mk_ext6(b, seg, sn, many, 8, 6);
     assert_int_equal(parse_n(&p, b, n, 0), PKT_OK);
     n = mk_ext6(b, seg, sn, many, 9, 6);
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_IPHDR);
 
     const struct ext one[] = {{43, 0, 0}};
     n = mk_ext6(b, seg, sn, one, 1, 17);
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_NOTTCP);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_NOTTCP);
     n = mk_ext6(b, seg, sn, one, 1, 59); /* no next header */
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_NOTTCP);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_NOTTCP);
     n = mk_ext6(b, seg, sn, one, 1, 51); /* AH: not walked */
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_NOTTCP);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_NOTTCP);
 
     /* An extension header longer than the datagram. */
     n = mk_ext6(b, seg, sn, one, 1, 6);
     b[41] = 200;
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_IPHDR);
-    assert_int_equal(parse_n(&p, b, n, PKT_PARSE_HDRONLY), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, PKT_PARSE_HDRONLY), -PKT_E_IPHDR);
     /* Within the datagram (HDRONLY, payload length large) but not captured. */
     b[4] = 0x0f;
-    assert_int_equal(parse_n(&p, b, n, PKT_PARSE_HDRONLY), PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, n, PKT_PARSE_HDRONLY), -PKT_E_TRUNC);
     /* Payload length ends inside the extension header. */
     n = mk_ext6(b, seg, sn, one, 1, 6);
     b[4] = 0, b[5] = 1;
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_IPHDR);
     b[5] = 4;
-    assert_int_equal(parse_n(&p, b, n, 0), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, n, 0), -PKT_E_IPHDR);
 
     /* Jumbogram marker. */
     memcpy(b, seg, sn);
     b[4] = b[5] = 0;
-    assert_int_equal(parse_n(&p, b, sn, 0), PKT_E_IPHDR);
-    assert_int_equal(parse_n(&p, b, sn, PKT_PARSE_HDRONLY), PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, sn, 0), -PKT_E_IPHDR);
+    assert_int_equal(parse_n(&p, b, sn, PKT_PARSE_HDRONLY), -PKT_E_IPHDR);
     /* Payload too short for TCP; then too long for the capture. */
     b[5] = 10;
-    assert_int_equal(parse_n(&p, b, sn, 0), PKT_E_TCPHDR);
+    assert_int_equal(parse_n(&p, b, sn, 0), -PKT_E_TCPHDR);
     b[5] = (uint8_t)(sn - 40 + 1);
-    assert_int_equal(parse_n(&p, b, sn, 0), PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, sn, 0), -PKT_E_TRUNC);
     assert_int_equal(parse_n(&p, b, sn, PKT_PARSE_HDRONLY), PKT_OK);
     assert_int_equal(p.data_len, 4);
     memcpy(b, seg, sn);
     b[6] = 17;
-    assert_int_equal(parse_n(&p, b, sn, 0), PKT_E_NOTTCP);
-    assert_int_equal(parse_n(&p, b, 39, 0), PKT_E_TRUNC);
+    assert_int_equal(parse_n(&p, b, sn, 0), -PKT_E_NOTTCP);
+    assert_int_equal(parse_n(&p, b, 39, 0), -PKT_E_TRUNC);
 }
 
 static int opts(struct tcp_opts *o, const char *bytes, size_t n)
@@ -722,16 +722,16 @@ static void test_tcp_opts(void **state)
     assert_true(o.has_mss);
     assert_int_equal(o.mss, 1460);
 
-    assert_int_equal(opts(&o, "\x02\x00\x05\xb4", 4), PKT_E_TCPOPT); /* length 0 */
-    assert_int_equal(opts(&o, "\x02\x01\x05\xb4", 4), PKT_E_TCPOPT); /* length 1 */
-    assert_int_equal(opts(&o, "\x02\x03\x05\xb4", 4), PKT_E_TCPOPT); /* wrong MSS length */
-    assert_int_equal(opts(&o, "\x02\x05\x05\xb4\x00", 5), PKT_E_TCPOPT);
-    assert_int_equal(opts(&o, "\x02\x04\x05", 3), PKT_E_TCPOPT);       /* overrun */
-    assert_int_equal(opts(&o, "\x01\x02", 2), PKT_E_TCPOPT);           /* kind, no length */
-    assert_int_equal(opts(&o, "\x1e\x01", 2), PKT_E_TCPOPT);           /* unknown, length 1 */
+    assert_int_equal(opts(&o, "\x02\x00\x05\xb4", 4), -PKT_E_TCPOPT); /* length 0 */
+    assert_int_equal(opts(&o, "\x02\x01\x05\xb4", 4), -PKT_E_TCPOPT); /* length 1 */
+    assert_int_equal(opts(&o, "\x02\x03\x05\xb4", 4), -PKT_E_TCPOPT); /* wrong MSS length */
+    assert_int_equal(opts(&o, "\x02\x05\x05\xb4\x00", 5), -PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x02\x04\x05", 3), -PKT_E_TCPOPT);       /* overrun */
+    assert_int_equal(opts(&o, "\x01\x02", 2), -PKT_E_TCPOPT);           /* kind, no length */
+    assert_int_equal(opts(&o, "\x1e\x01", 2), -PKT_E_TCPOPT);           /* unknown, length 1 */
     assert_int_equal(opts(&o, "\x1e\x02\x01\x01", 4), PKT_OK);         /* unknown, skipped */
     assert_int_equal(opts(&o, "\xfe\x06\xf9\x89\x00\x00", 6), PKT_OK); /* experimental */
-    assert_int_equal(opts(&o, "\xfe\x07\xf9\x89\x00\x00", 6), PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\xfe\x07\xf9\x89\x00\x00", 6), -PKT_E_TCPOPT);
 
     assert_int_equal(opts(&o, "\x03\x03\x07\x01", 4), PKT_OK);
     assert_true(o.has_ws);
@@ -742,17 +742,17 @@ static void test_tcp_opts(void **state)
     assert_int_equal(o.wscale, 14);
     assert_int_equal(opts(&o, "\x03\x03\xff", 3), PKT_OK);
     assert_int_equal(o.wscale, 14);
-    assert_int_equal(opts(&o, "\x03\x04\x07\x00", 4), PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x03\x04\x07\x00", 4), -PKT_E_TCPOPT);
 
     assert_int_equal(opts(&o, "\x04\x02", 2), PKT_OK);
     assert_true(o.sack_ok);
-    assert_int_equal(opts(&o, "\x04\x03\x00", 3), PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x04\x03\x00", 3), -PKT_E_TCPOPT);
 
     assert_int_equal(opts(&o, "\x08\x0a\x00\x00\x00\x01\xff\xff\xff\xfe", 10), PKT_OK);
     assert_true(o.has_ts);
     assert_int_equal(o.tsval, 1);
     assert_int_equal(o.tsecr, 0xfffffffe);
-    assert_int_equal(opts(&o, "\x08\x08\x00\x00\x00\x01\xff\xff", 8), PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x08\x08\x00\x00\x00\x01\xff\xff", 8), -PKT_E_TCPOPT);
 
     /* SACK: NOP NOP + 1..4 blocks (RFC 2018 3). */
     uint8_t s[44] = {1, 1, 5};
@@ -770,10 +770,10 @@ static void test_tcp_opts(void **state)
             assert_int_equal(o.sack[k][1], 16 * k + 9);
         }
         /* One byte short: overrun. */
-        assert_int_equal(opts(&o, (const char *)s, 3 + 8 * nb), PKT_E_TCPOPT);
+        assert_int_equal(opts(&o, (const char *)s, 3 + 8 * nb), -PKT_E_TCPOPT);
     }
-    assert_int_equal(opts(&o, "\x05\x02", 2), PKT_E_TCPOPT);
-    assert_int_equal(opts(&o, "\x05\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00", 11), PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x05\x02", 2), -PKT_E_TCPOPT);
+    assert_int_equal(opts(&o, "\x05\x0b\x00\x00\x00\x00\x00\x00\x00\x00\x00", 11), -PKT_E_TCPOPT);
 
     /* A full SYN list, Linux layout. */
     assert_int_equal(opts(&o,
@@ -836,13 +836,13 @@ static void test_link(void **state)
     expect_link(DLT_EN10MB, f, n, 14, AF_INET6);
     /* Ethertype and version disagree. */
     n = frame(f, h, 14, ip4, n4);
-    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), PKT_E_VERSION);
+    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), -PKT_E_VERSION);
     h[12] = 0x08, h[13] = 0x06; /* ARP */
     n = frame(f, h, 14, ip4, n4);
-    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), -PKT_E_LINK);
     h[12] = 0x05, h[13] = 0xdc; /* 802.3 length */
     n = frame(f, h, 14, ip4, n4);
-    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), -PKT_E_LINK);
 
     /* 802.1Q */
     uint8_t vlan[] = {0x81, 0x00, 0x20, 0x64, 0x08, 0x00};
@@ -859,12 +859,12 @@ static void test_link(void **state)
     uint8_t three[] = {0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00};
     memcpy(h + 12, three, sizeof(three));
     n = frame(f, h, 26, ip4, n4);
-    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), -PKT_E_LINK);
     /* A tag on a non-IP type. */
     uint8_t vlan_arp[] = {0x81, 0x00, 0x00, 0x01, 0x08, 0x06};
     memcpy(h + 12, vlan_arp, sizeof(vlan_arp));
     n = frame(f, h, 18, ip4, n4);
-    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_EN10MB, f, n, 0), -PKT_E_LINK);
 
     /* Linux cooked v1: type, ARPHRD, addr len, addr[8], protocol. */
     uint8_t sll[16] = {0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00};
@@ -875,7 +875,7 @@ static void test_link(void **state)
     expect_link(DLT_LINUX_SLL, f, n, 16, AF_INET6);
     sll[14] = 0x00, sll[15] = 0x03;
     n = frame(f, sll, 16, ip6, n6);
-    assert_int_equal(parse_link_n(&p, DLT_LINUX_SLL, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_LINUX_SLL, f, n, 0), -PKT_E_LINK);
 
     /* Linux cooked v2: protocol, reserved, ifindex, ARPHRD, type, addr len, addr[8]. */
     uint8_t sll2[20] = {0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0};
@@ -886,7 +886,7 @@ static void test_link(void **state)
     expect_link(DLT_LINUX_SLL2, f, n, 20, AF_INET6);
     sll2[0] = 0x88, sll2[1] = 0xcc; /* LLDP */
     n = frame(f, sll2, 20, ip6, n6);
-    assert_int_equal(parse_link_n(&p, DLT_LINUX_SLL2, f, n, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_LINUX_SLL2, f, n, 0), -PKT_E_LINK);
 
     /* Raw IP, under every name. */
     expect_link(DLT_RAW, ip4, n4, 0, AF_INET);
@@ -895,8 +895,8 @@ static void test_link(void **state)
     expect_link(101, ip6, n6, 0, AF_INET6);
     expect_link(DLT_IPV4, ip4, n4, 0, AF_INET);
     expect_link(DLT_IPV6, ip6, n6, 0, AF_INET6);
-    assert_int_equal(parse_link_n(&p, DLT_IPV4, ip6, n6, 0), PKT_E_VERSION);
-    assert_int_equal(parse_link_n(&p, DLT_IPV6, ip4, n4, 0), PKT_E_VERSION);
+    assert_int_equal(parse_link_n(&p, DLT_IPV4, ip6, n6, 0), -PKT_E_VERSION);
+    assert_int_equal(parse_link_n(&p, DLT_IPV6, ip4, n4, 0), -PKT_E_VERSION);
 
     /* BSD loopback: family in either byte order, for both link types. */
     static const struct {
@@ -917,16 +917,16 @@ static void test_link(void **state)
     static const uint8_t nul_bad[][4] = {{7, 0, 0, 0}, {0, 0, 0, 0}, {2, 0, 0, 2}, {0, 2, 0, 0}};
     for (size_t i = 0; i < sizeof(nul_bad) / sizeof(nul_bad[0]); i++) {
         n = frame(f, nul_bad[i], 4, ip4, n4);
-        assert_int_equal(parse_link_n(&p, DLT_NULL, f, n, 0), PKT_E_LINK);
-        assert_int_equal(parse_link_n(&p, DLT_LOOP, f, n, 0), PKT_E_LINK);
+        assert_int_equal(parse_link_n(&p, DLT_NULL, f, n, 0), -PKT_E_LINK);
+        assert_int_equal(parse_link_n(&p, DLT_LOOP, f, n, 0), -PKT_E_LINK);
     }
     n = frame(f, nul[0].h, 4, ip6, n6);
-    assert_int_equal(parse_link_n(&p, DLT_NULL, f, n, 0), PKT_E_VERSION);
+    assert_int_equal(parse_link_n(&p, DLT_NULL, f, n, 0), -PKT_E_VERSION);
 
     /* Unknown link types. */
-    assert_int_equal(parse_link_n(&p, DLT_IEEE802_11, ip4, n4, 0), PKT_E_LINK);
-    assert_int_equal(parse_link_n(&p, 147, ip4, n4, 0), PKT_E_LINK);
-    assert_int_equal(parse_link_n(&p, -1, ip4, n4, 0), PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, DLT_IEEE802_11, ip4, n4, 0), -PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, 147, ip4, n4, 0), -PKT_E_LINK);
+    assert_int_equal(parse_link_n(&p, -1, ip4, n4, 0), -PKT_E_LINK);
 
     /* Header-only through a link layer. */
     h[12] = 0x08, h[13] = 0x00;

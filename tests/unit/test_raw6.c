@@ -91,12 +91,12 @@ static void test_lengths(void **state)
 
     /* A runt of TCP is rebuilt, and the parser refuses it by reason. */
     assert_int_equal(raw6_hdr_build(slot, a, b, 64, 4), RAW6_HLEN + 4);
-    assert_int_equal(pkt_parse_link(&p, DLT_RAW, slot, RAW6_HLEN + 4, 0), PKT_E_TCPHDR);
+    assert_int_equal(pkt_parse_link(&p, DLT_RAW, slot, RAW6_HLEN + 4, 0), -PKT_E_TCPHDR);
     /* A TCP header whose data offset reaches past the segment: refused too. */
     memset(slot + RAW6_HLEN, 0, 20);
     slot[RAW6_HLEN + 12] = 15 << 4;
     assert_int_equal(raw6_hdr_build(slot, a, b, 64, 20), RAW6_HLEN + 20);
-    assert_int_equal(pkt_parse_link(&p, DLT_RAW, slot, RAW6_HLEN + 20, 0), PKT_E_TCPHDR);
+    assert_int_equal(pkt_parse_link(&p, DLT_RAW, slot, RAW6_HLEN + 20, 0), -PKT_E_TCPHDR);
     free(slot);
 }
 
