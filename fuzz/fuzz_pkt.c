@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             r = pkt_parse_ip(&p, buf, len, modes[m]);
         else
             r = pkt_parse_link(&p, dlt, buf, len, modes[m]);
-        CHECK(r >= PKT_OK && r < PKT_E_COUNT);
+        CHECK(r <= PKT_OK && -r < PKT_E_COUNT);
         CHECK(pkt_err_str(r) != NULL);
         if (r == PKT_OK)
             check_parsed(&p, buf, len, modes[m]);
