@@ -627,6 +627,18 @@ compare_recordings() {
 
 # --- load helpers (unique URIs, shares, counters) -------------------------------------------
 
+# requests_in_order ONLINE_REC TARGET_REC: the requests each recorder parsed, per connection
+# and in order, are the same on both sides (0), or not (1, the first differences logged).
+requests_in_order() {
+    if diff <(awk '{ print $2, $3, $4 }' "$1/requests.log" | LC_ALL=C sort -s -k1,1n) \
+        <(awk '{ print $2, $3, $4 }' "$2/requests.log" | LC_ALL=C sort -s -k1,1n) \
+        >"$LAB_DIR/order.diff"; then
+        return 0
+    fi
+    log "requests differ ($(basename "$1")): $(grep '^[<>]' "$LAB_DIR/order.diff" | firstn 4 | tr '\n' ' ')"
+    return 1
+}
+
 # wrk_uri_script FILE [PREFIX]: write a wrk Lua script giving every request a unique path
 # /PREFIX/<thread>/<n> (PREFIX defaults to r), so that access logs compare as sets.
 wrk_uri_script() {

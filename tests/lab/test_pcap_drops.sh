@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tcpcopy --pcap-capture says at once when the kernel drops captured packets. With the
 # smallest ring (-B 1: four 256 KB blocks, a few milliseconds of packets) under the full-rate
-# load of test_pcap_modes.sh (wrk -t1 -c10, 30,000 unique URIs), tcpcopy is stopped (SIGSTOP)
+# load of test_pcap_default.sh (wrk -t1 -c10, 30,000 unique URIs), tcpcopy is stopped (SIGSTOP)
 # for half a second mid-load, so that the ring certainly overflows whatever the machine's
 # speed. Then:
 #   - a warning "capture: the kernel dropped N packets in the last S s (capture ring full):

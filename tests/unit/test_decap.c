@@ -24,6 +24,8 @@ static size_t flen;
 
 static void put(const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     assert_true(flen + n <= sizeof(frame));
     memcpy(frame + flen, p, n);
     flen += n;
