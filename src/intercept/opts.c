@@ -21,9 +21,10 @@ enum {
     OPT_DEBUG,
     OPT_SECRET_FILE,
     OPT_COALESCE,
+    OPT_CONFIG,
 };
 
-static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
+static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvhu:";
 static const struct option icpt_longopts[] = {
     {"device", required_argument, NULL, 'i'},
     {"filter", required_argument, NULL, 'F'},
@@ -35,6 +36,8 @@ static const struct option icpt_longopts[] = {
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
+    {"user", required_argument, NULL, 'u'},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
@@ -42,6 +45,12 @@ static const struct option icpt_longopts[] = {
     {"coalesce", required_argument, NULL, OPT_COALESCE},
     {NULL, 0, NULL, 0},
 };
+
+void icpt_opts_tables(const char **optstring, const struct option **longopts)
+{
+    *optstring = icpt_optstring;
+    *longopts = icpt_longopts;
+}
 
 void icpt_usage(FILE *fp)
 {
@@ -67,6 +76,11 @@ void icpt_usage(FILE *fp)
           "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
+          "  -u, --user USER           after opening sockets and files, run as USER with\n"
+          "                            no capabilities and no way back to root\n"
+          "      --config FILE         read long options from FILE, one per line ('name\n"
+          "                            value', 'name=value' or a flag alone, # comments);\n"
+          "                            the command line overrides it\n"
           "      --debug               log debugging messages\n"
           "  -v, --version             print the version and exit\n"
           "  -h, --help                print this help and exit\n",
@@ -318,6 +332,11 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
             break;
         case 'd':
             o->daemon = true;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case OPT_CONFIG: /* read by conf.c before this parse */
             break;
         case 'v':
             o->action = ICPT_VERSION;
