@@ -288,6 +288,38 @@ static void test_unreadable(void **state)
     unlink(path);
 }
 
+/* The shipped examples (dist/) parse in full with the programs' own parsers. */
+static void test_examples(void **state)
+{
+    const char *data = getenv("TC_DATA");
+    char ex[512];
+    struct conf cf;
+    const char *os;
+    const struct option *lo;
+    static struct tc_opts o;
+    struct icpt_opts io;
+
+    assert_non_null(data);
+    snprintf(ex, sizeof(ex), "%s/../../dist/tcpcopy.conf.example", data);
+    assert_int_equal(expand_tc(&cf, ARGV("tcpcopy", "--config", ex)), 0);
+    assert_true(cf.n >= 3);
+    tc_opts_init(&o);
+    if (tc_opts_parse(&o, cf.argc, cf.argv, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", ex, err);
+    conf_free(&cf);
+
+    snprintf(ex, sizeof(ex), "%s/../../dist/intercept.conf.example", data);
+    char **v = ARGV("intercept", "--config", ex);
+    icpt_opts_tables(&os, &lo);
+    assert_int_equal(conf_expand(&cf, "intercept", 3, v, os, lo, err, sizeof(err)), 0);
+    icpt_opts_init(&io);
+    if (icpt_opts_parse(&io, cf.argc, cf.argv, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", ex, err);
+    assert_string_equal(io.filter, "tcp and src port 8080");
+    icpt_opts_free(&io);
+    conf_free(&cf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_too_long_and_too_many),
         cmocka_unit_test(test_missing_dir_twice),
         cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
