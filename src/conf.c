@@ -119,7 +119,7 @@ static int conf_read(struct conf_reader *r, FILE *fp)
                 return conf_fail(r, line, -EINVAL, "a NUL byte in the line", "");
             if (n == CONF_LINE_MAX) {
                 snprintf(detail, sizeof(detail), "%d", CONF_LINE_MAX);
-                return conf_fail(r, line, -EINVAL, "line too long, the most characters is ",
+                return conf_fail(r, line, -EINVAL, "line too long: more characters than ",
                                  detail);
             }
             buf[n++] = (char)c;

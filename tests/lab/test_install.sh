@@ -12,7 +12,6 @@
 #   3  the installed example configurations are read by the installed programs (--config
 #      with -h: every line is parsed, nothing is opened; test_conf parses them in full).
 set -euo pipefail
-LAB_NAME=$(basename "$0" .sh)
 . "$(dirname "$0")/lib.sh"
 
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.5}
@@ -31,7 +30,7 @@ for f in sbin/tcpcopy sbin/intercept share/man/man1/tcpcopy.1 share/man/man8/int
     [ -f "$P/$f" ] || fail "not installed: $f"
 done
 [ -d "$P/etc/tcpcopy" ] || fail "not installed: etc/tcpcopy/"
-[ -x "$P/sbin/tcpcopy" ] && [ -x "$P/sbin/intercept" ] || fail "programs not executable"
+if ! [ -x "$P/sbin/tcpcopy" ] || ! [ -x "$P/sbin/intercept" ]; then fail "programs not executable"; fi
 log "ok: layout under --prefix: $(cd "$P" && find . -type f | wc -l) files"
 
 # Units for a prefix: configure only (configure_file), the programs copied in.

@@ -24,7 +24,9 @@ MAX_EXPOSURE=${MAX_EXPOSURE:-2.5}
 if dpkg-query -W -f='${db:Status-Status}' tcpcopy 2>/dev/null | grep -qv not-installed; then
     fail "a tcpcopy package is installed already: not replacing it"
 fi
-[ ! -e /usr/sbin/tcpcopy ] && [ ! -e /usr/sbin/intercept ] || fail "/usr/sbin/tcpcopy or intercept exists already"
+if [ -e /usr/sbin/tcpcopy ] || [ -e /usr/sbin/intercept ]; then
+    fail "/usr/sbin/tcpcopy or intercept exists already"
+fi
 USER_EXISTED=0
 getent passwd tcpcopy >/dev/null && USER_EXISTED=1
 
@@ -101,6 +103,7 @@ EOF
 }
 
 lab_up
+# shellcheck disable=SC2154 # rc is the trap's own
 trap 'rc=$?; pkg_cleanup; (exit $rc); _lab_cleanup' EXIT
 head -c 32 /dev/urandom | base64 >/etc/tcpcopy/secret
 chown tcpcopy:tcpcopy /etc/tcpcopy/secret
@@ -115,6 +118,7 @@ start_nginx "$NS_ONL" 80 online
 ON_LOG=$NGINX_LOG
 start_nginx "$NS_TGT" 8080 target
 TG_LOG=$NGINX_LOG
+# shellcheck disable=SC2034 # read by lib.sh's start_intercept / start_tcpcopy
 TC_BIN=$WRAP
 start_intercept
 start_tcpcopy
