@@ -34,10 +34,12 @@ static const char *const priv_cap_names[] = {
     "cap_perfmon", "cap_bpf", "cap_checkpoint_restore",
 };
 
+/* rc is taken before the message is formatted: snprintf may change errno. */
 #define PRIV_FAIL(rc, ...)                                                                         \
     do {                                                                                           \
+        int priv_rc_ = (rc);                                                                       \
         snprintf(err, errlen, __VA_ARGS__);                                                        \
-        return (rc);                                                                               \
+        return priv_rc_;                                                                           \
     } while (0)
 
 const char *priv_caps_str(uint64_t mask, char *buf, size_t len)
@@ -148,10 +150,14 @@ int priv_prepare(struct priv *p, const char *prog, const char *user, char *err, 
 static int priv_switch_user(const struct priv *p, uint64_t keep, char *err, size_t errlen)
 {
     int last = priv_cap_last();
-    for (int c = 0; c <= last; c++)
-        if (!(keep & PRIV_CAP(c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
-            PRIV_FAIL(-errno, "-u %s: cannot drop %s from the bounding set: %s", p->name,
-                      priv_cap_names[c < 41 ? c : 0], strerror(errno));
+    char name[32];
+    for (int c = 0; c <= last; c++) {
+        if ((keep & PRIV_CAP(c)) || prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0 || errno == EINVAL)
+            continue;
+        int e = errno;
+        PRIV_FAIL(-e, "-u %s: cannot drop %s from the bounding set: %s", p->name,
+                  priv_caps_str(PRIV_CAP(c), name, sizeof(name)), strerror(e));
+    }
     /* Only to carry kept capabilities across setresuid; turned off again below. */
     if (keep != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
         PRIV_FAIL(-errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
@@ -206,7 +212,8 @@ int priv_drop(const struct priv *p, uint64_t keep, char *err, size_t errlen)
     /* Ambient capabilities (systemd's AmbientCapabilities) would survive an exec. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
         PRIV_FAIL(-errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL): %s", strerror(errno));
-    keep &= p->user != NULL ? keep : prm;
+    if (p->user == NULL)
+        keep &= prm; /* a capability we do not hold cannot be kept */
     if ((rc = priv_caps_set(keep, keep, 0)) < 0)
         PRIV_FAIL(rc, "capset: %s", strerror(-rc));
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
