@@ -7,10 +7,12 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "conf.h"
 #include "daemon.h"
 #include "icpt.h"
 #include "log.h"
 #include "opts.h"
+#include "priv.h"
 
 #ifndef TC_VERSION
 #define TC_VERSION "unknown"
@@ -20,23 +22,31 @@ int main(int argc, char **argv)
 {
     struct icpt_opts o;
     struct icpt *ic = NULL;
+    struct conf cf;
+    struct priv pv;
+    const char *optstring;
+    const struct option *longopts;
     char err[512];
     int status = 1;
 
     icpt_opts_init(&o);
-    if (icpt_opts_parse(&o, argc, argv, err, sizeof(err)) != 0) {
+    icpt_opts_tables(&optstring, &longopts);
+    if (conf_expand(&cf, "intercept", argc, argv, optstring, longopts, err, sizeof(err)) != 0 ||
+        icpt_opts_parse(&o, cf.argc, cf.argv, err, sizeof(err)) != 0 ||
+        priv_prepare(&pv, "intercept", o.user, err, sizeof(err)) != 0) {
+        conf_annotate(&cf, "intercept", optind - 1, err, sizeof(err));
         fprintf(stderr, "%s\n", err);
         icpt_opts_free(&o);
+        conf_free(&cf);
         return 2;
     }
-    if (o.action == ICPT_HELP) {
-        icpt_usage(stdout);
+    if (o.action != ICPT_RUN) {
+        if (o.action == ICPT_HELP)
+            icpt_usage(stdout);
+        else
+            printf("intercept %s\n", TC_VERSION);
         icpt_opts_free(&o);
-        return 0;
-    }
-    if (o.action == ICPT_VERSION) {
-        printf("intercept %s\n", TC_VERSION);
-        icpt_opts_free(&o);
+        conf_free(&cf);
         return 0;
     }
 
@@ -51,15 +61,22 @@ int main(int argc, char **argv)
                             .detach = o.daemon, .debug = o.debug};
     if (daemon_log_start(&d) != 0) {
         icpt_opts_free(&o);
+        conf_free(&cf);
         return 1;
     }
     ic = icpt_new(&o, err, sizeof(err));
     if (ic == NULL)
         daemon_setup_failed(&d, err);
-    else if (daemon_enter(&d) == 0)
-        status = icpt_run(ic) == 0 ? 0 : 1;
+    else if (daemon_enter(&d) == 0) {
+        /* Everything that needs privilege is open: none is needed from here on. */
+        if (priv_drop(&pv, 0, err, sizeof(err)) == 0)
+            status = icpt_run(ic) == 0 ? 0 : 1;
+        else
+            log_msg(LOG_LVL_ERR, 0, "%s", err);
+    }
     icpt_free(ic);
     daemon_leave(&d);
     icpt_opts_free(&o);
+    conf_free(&cf);
     return status;
 }

@@ -31,9 +31,10 @@ enum {
     OPT_JSON,
     OPT_CHECK_TARGET,
     OPT_CHECK_WAIT,
+    OPT_CONFIG,
 };
 
-static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvh";
+static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvhu:";
 static const struct option icpt_longopts[] = {
     {"device", required_argument, NULL, 'i'},
     {"filter", required_argument, NULL, 'F'},
@@ -45,6 +46,8 @@ static const struct option icpt_longopts[] = {
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
+    {"user", required_argument, NULL, 'u'},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
@@ -58,6 +61,12 @@ static const struct option icpt_longopts[] = {
     {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
     {NULL, 0, NULL, 0},
 };
+
+void icpt_opts_tables(const char **optstring, const struct option **longopts)
+{
+    *optstring = icpt_optstring;
+    *longopts = icpt_longopts;
+}
 
 void icpt_usage(FILE *fp)
 {
@@ -83,6 +92,11 @@ void icpt_usage(FILE *fp)
           "  -l, --log FILE            log to FILE (reopened on SIGHUP)\n"
           "  -P, --pidfile FILE        write the process id to FILE\n"
           "  -d, --daemon              run in the background (logs to syslog unless -l)\n"
+          "  -u, --user USER           after opening sockets and files, run as USER with\n"
+          "                            no capabilities and no way back to root\n"
+          "      --config FILE         read long options from FILE, one per line ('name\n"
+          "                            value', 'name=value' or a flag alone, # comments);\n"
+          "                            the command line overrides it\n"
           "      --debug               log debugging messages\n"
           "      --stats-json FILE     write every counter to FILE as JSON every 30 s and\n"
           "                            at exit, atomically (doc/metrics.md)\n"
@@ -364,6 +378,11 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
             break;
         case 'd':
             o->daemon = true;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case OPT_CONFIG: /* read by conf.c before this parse */
             break;
         case 'v':
             o->action = ICPT_VERSION;

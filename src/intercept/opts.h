@@ -43,6 +43,7 @@ struct icpt_opts {
     const char *log_path;
     const char *pidfile;
     bool daemon;
+    const char *user; /* -u, --user: the unprivileged user to become */
     bool debug;
     int snaplen;
     uint32_t coalesce_us; /* --coalesce (300; 0: off) */
@@ -76,5 +77,8 @@ char *icpt_cidr_str(const struct icpt_cidr *c, char *buf, size_t len);
 
 /* The usage text, for -h and errors. */
 void icpt_usage(FILE *fp);
+struct option;
+/* getopt_long's tables, for the configuration file reader (conf.c). */
+void icpt_opts_tables(const char **optstring, const struct option **longopts);
 
 #endif

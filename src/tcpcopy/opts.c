@@ -19,7 +19,7 @@
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
        OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
-       OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT };
+       OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -68,6 +68,8 @@ static const struct option long_opts[] = {
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
+    {"user", required_argument, NULL, 'u'},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"debug", no_argument, NULL, OPT_DEBUG},
     {"check", no_argument, NULL, OPT_CHECK},
     {"json", no_argument, NULL, OPT_JSON},
@@ -76,6 +78,15 @@ static const struct option long_opts[] = {
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
 };
+
+static const char tc_optstring[] =
+    ":x:s:p:C:c:t:k:M:WOD:n:f:r:gm:H:U:R:Ll:P:dhvi:F:B:S:a:I:T:o:u:";
+
+void tc_opts_tables(const char **optstring, const struct option **longopts)
+{
+    *optstring = tc_optstring;
+    *longopts = long_opts;
+}
 
 static const char usage[] =
     "usage: tcpcopy -x TRANSFER -s INTERCEPT [options]\n"
@@ -152,6 +163,11 @@ static const char usage[] =
     "  -l, --log FILE          log to FILE (default: stderr; syslog with -d)\n"
     "  -P, --pidfile FILE      write the process id to FILE\n"
     "  -d, --daemon            run in the background\n"
+    "  -u, --user USER         after opening sockets and files, run as USER with no\n"
+    "                          capabilities and no way back to root\n"
+    "      --config FILE       read long options from FILE, one per line ('name value',\n"
+    "                          'name=value' or a flag alone, # comments); the command\n"
+    "                          line overrides it\n"
     "      --debug             log every session's end\n"
     "      --stats-json FILE   write every counter to FILE as JSON at each stats interval\n"
     "                          (30 s) and at exit, atomically (doc/metrics.md)\n"
@@ -401,7 +417,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
 
     optind = 0; /* full reset of getopt, so the parser can run more than once */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":x:s:p:C:c:t:k:M:WOD:n:f:r:gm:H:U:R:Ll:P:dhvi:F:B:S:a:I:T:o:", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, tc_optstring, long_opts, NULL)) != -1) {
         switch (c) {
         case 'x': xspec = optarg; break;
         case 's': sspec = optarg; break;
@@ -503,6 +519,8 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         case 'l': o->log_path = optarg; break;
         case 'P': o->pidfile = optarg; break;
         case 'd': o->daemon = true; break;
+        case 'u': o->user = optarg; break;
+        case OPT_CONFIG: break; /* read by conf.c before this parse */
         case OPT_DEBUG: o->debug = true; break;
         case OPT_CHECK: o->check = true; break;
         case OPT_JSON: o->json = true; break;

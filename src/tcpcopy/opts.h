@@ -48,6 +48,7 @@ struct tc_opts {
     const char *log_path;      /* -l */
     const char *pidfile;       /* -P */
     bool daemon;               /* -d */
+    const char *user;          /* -u, --user: the unprivileged user to become */
     bool debug;                /* --debug */
     bool lonely;               /* -L: keep retrying when every intercept is lost */
     const char *secret_file;   /* --secret-file: shared secret of the channel */
@@ -81,5 +82,8 @@ void tc_opts_init(struct tc_opts *o);
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen);
 /* The usage text. */
 const char *tc_opts_usage(void);
+struct option;
+/* getopt_long's tables, for the configuration file reader (conf.c). */
+void tc_opts_tables(const char **optstring, const struct option **longopts);
 
 #endif
