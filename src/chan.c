@@ -35,6 +35,20 @@ static uint16_t get16(const uint8_t *p)
     return (uint16_t)((unsigned)p[0] << 8 | p[1]);
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 static void put16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
@@ -78,6 +92,8 @@ static int frame_check(uint8_t type, size_t len)
         return len >= 2 ? 0 : -CHAN_E_SIZE;
     case CHAN_HEARTBEAT:
         return len <= HEARTBEAT_MAX ? 0 : -CHAN_E_SIZE;
+    case CHAN_STAMP:
+        return len == CHAN_STAMP_LEN ? 0 : -CHAN_E_SIZE;
     case CHAN_BYE:
         return len >= BYE_MIN && len <= BYE_MAX ? 0 : -CHAN_E_SIZE;
     default:
@@ -290,4 +306,46 @@ ssize_t chan_out_flush(struct chan_out *o, int fd)
     /* Once its first byte is on the wire a frame's length is final. */
     chan_out_seal(o);
     return buf_write_fd(&o->buf, fd);
+}
+
+int chan_put_heartbeat(struct chan_out *o, const struct chan_hb *h)
+{
+    uint8_t b[CHAN_HB_CLOCK_LEN];
+    if (h == NULL)
+        return chan_put_frame(o, CHAN_HEARTBEAT, NULL, 0);
+    put64(b, h->sent_us);
+    put64(b + 8, h->echo_us);
+    put64(b + 16, h->held_us);
+    return chan_put_frame(o, CHAN_HEARTBEAT, b, sizeof(b));
+}
+
+int chan_heartbeat_decode(struct chan_hb *h, const struct chan_frame *f)
+{
+    memset(h, 0, sizeof(*h));
+    if (f->type != CHAN_HEARTBEAT)
+        return -CHAN_E_TYPE;
+    if (f->len == 0)
+        return 0;
+    /* Longer bodies may carry fields of a later version after these. */
+    if (f->len < CHAN_HB_CLOCK_LEN)
+        return -CHAN_E_SIZE;
+    h->sent_us = get64(f->body);
+    h->echo_us = get64(f->body + 8);
+    h->held_us = get64(f->body + 16);
+    return 0;
+}
+
+int chan_put_stamp(struct chan_out *o, uint64_t ts_us)
+{
+    uint8_t b[CHAN_STAMP_LEN];
+    put64(b, ts_us);
+    return chan_put_frame(o, CHAN_STAMP, b, sizeof(b));
+}
+
+int chan_stamp_decode(uint64_t *ts_us, const struct chan_frame *f)
+{
+    if (f->type != CHAN_STAMP || f->len != CHAN_STAMP_LEN)
+        return -CHAN_E_TYPE;
+    *ts_us = get64(f->body);
+    return 0;
 }

@@ -34,8 +34,10 @@ enum chan_type {
     CHAN_ROUTE_ADD = 0x03, /* tcpcopy -> intercept: route these sessions' replies to me */
     CHAN_ROUTE_DEL = 0x04, /* tcpcopy -> intercept: forget these sessions */
     CHAN_REPLY = 0x05,     /* intercept -> tcpcopy: captured reply headers */
-    CHAN_HEARTBEAT = 0x06, /* both ways, empty body */
+    CHAN_HEARTBEAT = 0x06, /* both ways: empty, or clock fields (CHAN_FEAT_CLOCK) */
     CHAN_BYE = 0x07,       /* both ways: u16 reason code + UTF-8 text, then close */
+    CHAN_STAMP = 0x08,     /* intercept -> tcpcopy (CHAN_FEAT_CLOCK): capture time of the
+                            * REPLY records that follow */
 };
 
 enum chan_role { CHAN_ROLE_TCPCOPY = 1, CHAN_ROLE_INTERCEPT = 2 };
@@ -81,6 +83,7 @@ enum {
     CHAN_FEAT_PAYLOAD = 1U << 1,
     CHAN_FEAT_HEARTBEAT = 1U << 2,
     CHAN_FEAT_INSTANCE = 1U << 3, /* the HELLO carries the sender's instance id (8 bytes more) */
+    CHAN_FEAT_CLOCK = 1U << 4,    /* timestamped heartbeats and STAMP frames: the channel's lag */
 };
 #define CHAN_HELLO_LEN 28      /* base HELLO body; 36 with CHAN_FEAT_INSTANCE */
 #define CHAN_HELLO_INSTANCE_LEN 36
@@ -126,5 +129,25 @@ int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r)
 int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len);
 /* Write what the socket takes; seals first. Returns bytes written or -errno. */
 ssize_t chan_out_flush(struct chan_out *o, int fd);
+
+/* Clock fields of a HEARTBEAT (CHAN_FEAT_CLOCK, doc/protocol.md section 7): the sender's
+ * realtime clock when it sent the frame, and the latest such time it received from the
+ * other side with how long it held it before this frame (0, 0: none yet). Microseconds. */
+struct chan_hb {
+    uint64_t sent_us, echo_us, held_us;
+};
+#define CHAN_HB_CLOCK_LEN 24
+#define CHAN_STAMP_LEN 8
+/* Queue a HEARTBEAT: empty (h NULL) or with clock fields. 0 or -ENOBUFS. */
+int chan_put_heartbeat(struct chan_out *o, const struct chan_hb *h);
+/* A HEARTBEAT's clock fields: 0 (all zero for an empty one) or -CHAN_E_SIZE (a length
+ * that is neither). */
+int chan_heartbeat_decode(struct chan_hb *h, const struct chan_frame *f);
+/* Queue a STAMP: the capture time (intercept's realtime clock, µs) of the REPLY records
+ * that follow it. 0 or -ENOBUFS. */
+int chan_put_stamp(struct chan_out *o, uint64_t ts_us);
+/* 0 or -CHAN_E_TYPE. */
+int chan_stamp_decode(uint64_t *ts_us, const struct chan_frame *f);
+
 
 #endif

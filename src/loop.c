@@ -504,3 +504,10 @@ int loop_run(struct loop *l)
     }
     return 0;
 }
+
+uint64_t loop_realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}

@@ -70,4 +70,8 @@ uint64_t loop_now(struct loop *l);
 /* Refresh and return the cached time. */
 uint64_t loop_update_time(struct loop *l);
 
+/* The realtime clock in microseconds (CLOCK_REALTIME: comparable across hosts, unlike the
+ * loop's monotonic time; for timestamps that travel). */
+uint64_t loop_realtime_us(void);
+
 #endif

@@ -85,7 +85,7 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
     }
     if (ic->single != NULL) {
         ic->st.fast++;
-        peer_forward(ic->single, hdr, hlen);
+        peer_forward(ic->single, hdr, hlen, cp->ts_us);
         return;
     }
     if (ic->nup == 0)
@@ -98,7 +98,7 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
         route_hold_put(ic->hold, &k, hdr, hlen, icpt_now(ic));
         return;
     }
-    peer_forward(peer_of_owner(o), hdr, hlen);
+    peer_forward(peer_of_owner(o), hdr, hlen, cp->ts_us);
 }
 
 static void icpt_capture_cb(struct loop *l, int fd, unsigned events, void *arg)
@@ -225,7 +225,7 @@ static void icpt_heartbeat_cb(struct loop *l, void *arg)
             continue;
         }
         /* A full buffer means we are sending anyway: skip, it would only be dropped. */
-        if (chan_put_frame(&pe->out, CHAN_HEARTBEAT, NULL, 0) == 0)
+        if (peer_put_heartbeat(pe) == 0)
             peer_want_flush(pe);
     }
     route_hold_expire(ic->hold, now);

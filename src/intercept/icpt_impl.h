@@ -87,6 +87,11 @@ struct peer {
     bool in_flush;
     bool want_write; /* LOOP_WRITE registered: the socket did not take everything */
     uint64_t forwarded, dropped;
+    /* CHAN_FEAT_CLOCK (doc/protocol.md, section 7): the latest time the peer sent in a
+     * heartbeat, when it arrived (realtime), and whether this batch of replies has had its
+     * STAMP yet. */
+    uint64_t hb_echo_us, hb_echo_at_us;
+    bool stamped;
 };
 
 LIST_HEAD(peer_list, peer);
@@ -145,7 +150,11 @@ uint64_t icpt_now(struct icpt *ic);
 void peer_close(struct peer *pe, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int peer_flush(struct peer *pe);
-void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len);
+/* Queue a reply's headers for the peer; ts_us: its capture time (realtime; 0: unknown),
+ * sent ahead of the batch in a STAMP when the peer measures the channel's lag. */
+void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len, uint64_t ts_us);
+/* Queue a heartbeat for the peer (with clock fields when it measures the lag). */
+int peer_put_heartbeat(struct peer *pe);
 void peer_free(struct peer *pe);
 struct peer *peer_of_owner(struct route_owner *o);
 void peer_want_flush(struct peer *pe);

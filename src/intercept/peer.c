@@ -210,6 +210,7 @@ void peer_want_flush(struct peer *pe)
 /* Write what the socket takes. -1 if the peer was closed. */
 int peer_flush(struct peer *pe)
 {
+    pe->stamped = false; /* the replies queued after this write are a new batch */
     if (buf_len(&pe->out.buf) > 0) {
         ssize_t n = chan_out_flush(&pe->out, pe->fd);
         if (n < 0) {
@@ -225,9 +226,26 @@ int peer_flush(struct peer *pe)
     return 0;
 }
 
-void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len)
+int peer_put_heartbeat(struct peer *pe)
+{
+    if (!(pe->features & CHAN_FEAT_CLOCK))
+        return chan_put_heartbeat(&pe->out, NULL);
+    uint64_t now = loop_realtime_us();
+    struct chan_hb h = {.sent_us = now, .echo_us = pe->hb_echo_us,
+                        .held_us = pe->hb_echo_us && now > pe->hb_echo_at_us
+                                       ? now - pe->hb_echo_at_us
+                                       : 0};
+    return chan_put_heartbeat(&pe->out, &h);
+}
+
+void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len, uint64_t ts_us)
 {
     struct icpt *ic = pe->ic;
+    /* The first reply of a batch with a known capture time: its STAMP goes first (one
+     * 12-byte frame per write, and only to a peer that measures the lag). */
+    if (!pe->stamped && ts_us != 0 && (pe->features & CHAN_FEAT_CLOCK) &&
+        chan_put_stamp(&pe->out, ts_us) == 0)
+        pe->stamped = true;
     if (chan_put_reply(&pe->out, hdr, len) != 0) {
         pe->dropped++;
         ic->st.dropped++;
@@ -244,7 +262,8 @@ void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len)
 
 static void peer_hold_deliver(void *arg, const uint8_t *hdr, size_t len)
 {
-    peer_forward(arg, hdr, len);
+    /* Held replies keep no capture time: they are not lag samples. */
+    peer_forward(arg, hdr, len, 0);
 }
 
 /* Refuse a peer for authentication (bad, missing, or a secret on one side only):
@@ -339,8 +358,8 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
     enum hello_verdict v = hello_judge(&h, f, CHAN_ROLE_TCPCOPY, mine);
     if (v != HELLO_OK)
         return peer_hello_refused(pe, v, &h);
-    if (hello_make(&mine_h, CHAN_ROLE_INTERCEPT, CHAN_FEAT_HEARTBEAT | (mine ? CHAN_FEAT_AUTH : 0),
-                   0) != 0) {
+    uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_CLOCK | (mine ? CHAN_FEAT_AUTH : 0);
+    if (hello_make(&mine_h, CHAN_ROLE_INTERCEPT, feat, 0) != 0) {
         peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
         return -1;
     }
@@ -452,9 +471,24 @@ static int peer_on_frame(struct peer *pe, const struct chan_frame *f)
     case CHAN_ROUTE_ADD:
     case CHAN_ROUTE_DEL:
         return peer_on_routes(pe, f);
-    case CHAN_HEARTBEAT:
-        /* last_rx_us was updated by the read. */
+    case CHAN_HEARTBEAT: {
+        /* last_rx_us was updated by the read; the clock fields are echoed in ours. */
+        struct chan_hb h;
+        if (chan_heartbeat_decode(&h, f) != 0) {
+            peer_close(pe, LOG_LVL_WARN, "malformed heartbeat");
+            return -1;
+        }
+        if ((pe->features & CHAN_FEAT_CLOCK) && h.sent_us != 0) {
+            bool first = pe->hb_echo_us == 0;
+            pe->hb_echo_us = h.sent_us;
+            pe->hb_echo_at_us = loop_realtime_us();
+            /* The first is answered at once: tcpcopy knows the clocks' offset, and so
+             * the channel's lag, from the start rather than a heartbeat period later. */
+            if (first && peer_put_heartbeat(pe) == 0)
+                peer_want_flush(pe);
+        }
         return 0;
+    }
     case CHAN_BYE:
         peer_on_bye(pe, f);
         return -1;

@@ -52,6 +52,12 @@ struct chanc_stats {
     uint64_t auth_failed;  /* handshakes refused for authentication (either side) */
     uint64_t silent;       /* connections closed: intercept silent too long */
     uint64_t reregistered; /* routes queued again when a connection came up */
+    /* The channel's lag, intercept's capture of a reply to its arrival here, measured with
+     * CHAN_FEAT_CLOCK (chanlag.h): samples (one per batch of replies), their sum, the
+     * largest, and the recent lag (weighted toward the latest). 0 samples: not measured
+     * (an intercept without the feature, or no reply yet). */
+    uint64_t lag_samples, lag_sum_us, lag_max_us, lag_recent_us;
+    int64_t clock_offset_us; /* the latest connection's: intercept's clock minus ours */
 };
 
 struct chanc_conf {

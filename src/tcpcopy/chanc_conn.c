@@ -257,10 +257,17 @@ static void conn_became_up(struct chanc_conn *cn)
     cn->state = CONN_UP;
     cn->backoff_ms = CHANC_BACKOFF_MIN_MS;
     cn->fails = 0;
+    memset(&cn->lag, 0, sizeof(cn->lag)); /* perhaps another intercept process, or host */
     c->st.connects++;
     uint64_t now = loop_update_time(c->loop);
     cn->last_rx_us = now;
     loop_timer_set(c->loop, &cn->hb, now + chanc_ms_to_us(c->hb_ms), conn_hb_cb, cn);
+    /* A first timestamped heartbeat at once: intercept answers it at once, and the clocks'
+     * offset (so the channel's lag) is known from the start (doc/protocol.md, 7). */
+    if (cn->peer.features & CHAN_FEAT_CLOCK) {
+        struct chan_hb hb = {.sent_us = loop_realtime_us()};
+        (void)chan_put_heartbeat(&cn->out, &hb);
+    }
     log_info("%s: connected (protocol %u, features 0x%x%s)", cn->label, cn->peer.version,
              cn->peer.features, c->secret.len > 0 ? ", authenticated" : "");
     set_up_count(c, c->up + 1);
@@ -364,7 +371,7 @@ static void conn_connected(struct chanc_conn *cn)
     socklen_t el = sizeof(e);
     int r = getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 ? -errno : -e;
     if (r == 0) {
-        uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE;
+        uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE | CHAN_FEAT_CLOCK;
         if (c->secret.len > 0)
             feat |= CHAN_FEAT_AUTH;
         r = hello_make(&h, CHAN_ROLE_TCPCOPY, feat, c->instance);
@@ -441,7 +448,9 @@ static void conn_hb_cb(struct loop *l, void *arg)
     }
     /* A full queue means the intercept is not reading: then the queued data is
      * proof enough that we are alive, and a heartbeat would only be dropped. */
-    if (chan_put_frame(&cn->out, CHAN_HEARTBEAT, NULL, 0) == 0 && !cn->want_write &&
+    struct chan_hb hb = {.sent_us = loop_realtime_us()};
+    bool clock = (cn->peer.features & CHAN_FEAT_CLOCK) != 0;
+    if (chan_put_heartbeat(&cn->out, clock ? &hb : NULL) == 0 && !cn->want_write &&
         !chanc_conn_flush(cn))
         return;
     loop_timer_set(l, &cn->hb, now + chanc_ms_to_us(c->hb_ms), conn_hb_cb, cn);

@@ -141,6 +141,38 @@ static int on_reply(struct chanc_conn *cn, const struct chan_frame *f, char *err
     return 0;
 }
 
+static int on_heartbeat(struct chanc_conn *cn, const struct chan_frame *f, char *err,
+                        size_t errlen)
+{
+    struct chan_hb h;
+    if (chan_heartbeat_decode(&h, f) != 0) {
+        errbuf_set(err, errlen, "%s: malformed heartbeat", cn->label);
+        (void)hello_bye_put(&cn->out, CHAN_BYE_PROTOCOL, "malformed heartbeat");
+        return -EPROTO;
+    }
+    if (cn->peer.features & CHAN_FEAT_CLOCK) {
+        chanlag_on_heartbeat(&cn->lag, &h, loop_realtime_us());
+        cn->c->st.clock_offset_us = cn->lag.offset_us;
+    }
+    return 0;
+}
+
+/* The capture time of the replies that follow: one lag sample (chanlag.h). */
+static int on_stamp(struct chanc_conn *cn, const struct chan_frame *f)
+{
+    struct chanc_stats *st = &cn->c->st;
+    uint64_t ts, lag;
+    if (chan_stamp_decode(&ts, f) != 0 ||
+        !chanlag_on_stamp(&cn->lag, ts, loop_realtime_us(), &lag))
+        return 0;
+    st->lag_samples++;
+    st->lag_sum_us += lag;
+    if (lag > st->lag_max_us)
+        st->lag_max_us = lag;
+    st->lag_recent_us = cn->lag.lag_ewma_us;
+    return 0;
+}
+
 int chanc_frame_up(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
 {
     struct hello_bye b;
@@ -148,7 +180,9 @@ int chanc_frame_up(struct chanc_conn *cn, const struct chan_frame *f, char *err,
     case CHAN_REPLY:
         return on_reply(cn, f, err, errlen);
     case CHAN_HEARTBEAT:
-        return 0; /* its bytes already counted as a sign of life */
+        return on_heartbeat(cn, f, err, errlen); /* its bytes: a sign of life already */
+    case CHAN_STAMP:
+        return on_stamp(cn, f);
     case CHAN_BYE:
         (void)hello_bye_decode(&b, f);
         errbuf_set(err, errlen, "%s: closed by intercept (code %u): %s", cn->label, b.code, b.text);

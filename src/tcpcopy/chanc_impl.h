@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "chanc.h"
+#include "chanlag.h"
 #include "hello.h"
 #include "loop.h"
 
@@ -56,6 +57,7 @@ struct chanc_conn {
     uint64_t last_rx_us;           /* last bytes received, for the silence check */
     uint8_t nonce[CHAN_NONCE_LEN]; /* ours, sent in this connection's HELLO */
     struct hello peer;
+    struct chanlag lag;            /* the clocks' offset and the lag (CHAN_FEAT_CLOCK) */
 };
 
 struct chanc {

@@ -214,8 +214,7 @@ static void copy_fill(void *arg, struct metrics *m)
 }
 
 /* The live status line (a terminal, not daemonized, not offline): what the copy does
- * now. The channel lag is not on it: reply records carry no capture time (see
- * doc/metrics.md); intercept measures its own share. */
+ * now, and the channel's recent lag (doc/metrics.md, "Channel lag"). */
 static void on_status_timer(struct loop *l, void *arg)
 {
     struct copy *c = arg;
@@ -223,11 +222,13 @@ static void on_status_timer(struct loop *l, void *arg)
     uint64_t now = loop_update_time(l), dt = now - c->status_us;
     uint64_t seen = s->requests_marked - c->status_seen;
     uint64_t ans = s->gate_by_bytes - c->status_answered;
-    log_status("sessions %llu  requests/s seen %llu answered %llu  ratio %.1f%%  intercepts %zu/%zu",
+    const struct chanc_stats *cs = chanc_stats(c->ch);
+    log_status("sessions %llu  requests/s seen %llu answered %llu  ratio %.1f%%  intercepts %zu/%zu"
+               "  lag %.1f ms",
                (unsigned long long)s->sessions_active,
                (unsigned long long)(dt ? seen * 1000000 / dt : 0),
                (unsigned long long)(dt ? ans * 1000000 / dt : 0), 100.0 * tcstats_ratio(s),
-               chanc_up(c->ch), c->total);
+               chanc_up(c->ch), c->total, (double)cs->lag_recent_us / 1000.0);
     c->status_us = now;
     c->status_seen = s->requests_marked;
     c->status_answered = s->gate_by_bytes;

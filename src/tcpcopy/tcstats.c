@@ -239,6 +239,22 @@ static void fill_channel(struct metrics *m, const struct tcstats_src *src)
       cs->routes_deleted);
     C("channel.records_dropped", "tcpcopy_channel_records_dropped_total",
       "Records not queued: the connection's output was full.", cs->out_dropped);
+    metrics_add_f(m, "channel.lag_seconds_sum", "tcpcopy_channel_lag_seconds_total", NULL, NULL,
+                  METRIC_COUNTER,
+                  "Sum of the channel's lag samples: intercept's capture of a reply to its "
+                  "arrival here (divide by tcpcopy_channel_lag_samples_total).",
+                  (double)cs->lag_sum_us / 1e6);
+    C("channel.lag_samples", "tcpcopy_channel_lag_samples_total",
+      "Lag samples: one per batch of replies from an intercept that stamps them.", cs->lag_samples);
+    metrics_add_f(m, "channel.lag_seconds", "tcpcopy_channel_lag_seconds", NULL, NULL, METRIC_GAUGE,
+                  "The channel's recent lag (weighted toward the latest batches; 0: not measured).",
+                  (double)cs->lag_recent_us / 1e6);
+    metrics_add_f(m, "channel.lag_max_seconds", "tcpcopy_channel_lag_max_seconds", NULL, NULL,
+                  METRIC_GAUGE, "The largest lag sample so far.", (double)cs->lag_max_us / 1e6);
+    metrics_add_f(m, "channel.clock_offset_seconds", "tcpcopy_channel_clock_offset_seconds", NULL,
+                  NULL, METRIC_GAUGE,
+                  "Intercept's realtime clock minus ours, as the timestamped heartbeats show it.",
+                  (double)cs->clock_offset_us / 1e6);
 }
 
 static void fill_queue(struct metrics *m, const struct tcstats_src *src)

@@ -153,6 +153,13 @@ assert_eq "$(prom_get "$T" 'tcpcopy_channel_connections_up')" 2 "channel connect
 assert_eq "$(prom_get "$I" 'intercept_peers_up')" 2 "intercept peers up"
 LAG_N=$(prom_get "$I" intercept_capture_lag_samples_total)
 assert_ge "$LAG_N" "$(prom_get "$I" intercept_replies_forwarded_total)" "intercept lag samples (one per reply)"
+# The channel's lag end to end (CHAN_FEAT_CLOCK): measured from the start, and sane on one
+# machine (well under a second; a lab without load has it near a millisecond).
+TLAG_N=$(prom_get "$T" tcpcopy_channel_lag_samples_total)
+assert_ge "$TLAG_N" 1 "tcpcopy's channel lag samples"
+TLAG_MS=$(awk -v s="$(prom_get "$T" tcpcopy_channel_lag_seconds_total)" -v n="$TLAG_N" 'BEGIN { printf "%.3f", s / n * 1000 }')
+assert_ge 1000 "$TLAG_MS" "tcpcopy's mean channel lag (ms), at most"
+log "tcpcopy: mean channel lag $TLAG_MS ms over $TLAG_N batches (clock offset $(prom_get "$T" tcpcopy_channel_clock_offset_seconds) s)"
 log "intercept: mean capture-to-forwarding lag $(awk -v s="$(prom_get "$I" intercept_capture_lag_seconds_total)" -v n="$LAG_N" 'BEGIN { printf "%.1f us", n ? s / n * 1e6 : 0 }')"
 
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"

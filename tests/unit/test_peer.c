@@ -438,7 +438,7 @@ static void test_output_bounded(void **state)
     memset(hdr, 0x45, sizeof(hdr));
     size_t n = ICPT_OUT_MAX / sizeof(hdr) + 1000;
     for (size_t i = 0; i < n; i++)
-        peer_forward(pe, hdr, sizeof(hdr));
+        peer_forward(pe, hdr, sizeof(hdr), 0);
     assert_true(pe->dropped > 0);
     assert_int_equal(pe->forwarded + pe->dropped, n);
     assert_int_equal(t.ic.st.dropped, pe->dropped);
