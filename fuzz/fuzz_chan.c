@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "chanlag.h"
 #include "hello.h"
 
 #define STREAM_MAX (256 * 1024)
@@ -169,8 +170,27 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
         mix(s, b.code);
         return 0;
     }
-    case CHAN_HEARTBEAT:
+    case CHAN_HEARTBEAT: {
+        struct chan_hb h;
+        int r = chan_heartbeat_decode(&h, f);
+        if (r != 0 && (r != -CHAN_E_SIZE || f->len == 0 || f->len >= CHAN_HB_CLOCK_LEN))
+            abort();
+        if (r == 0) {
+            struct chanlag l = {0};
+            uint64_t lag;
+            chanlag_on_heartbeat(&l, &h, h.sent_us ^ h.held_us);
+            (void)chanlag_on_stamp(&l, h.echo_us, h.sent_us, &lag);
+            mix(s, h.sent_us ^ h.echo_us ^ h.held_us);
+        }
         return 0;
+    }
+    case CHAN_STAMP: {
+        uint64_t ts;
+        if (chan_stamp_decode(&ts, f) != 0)
+            abort(); /* chan_frame_next admits only 8-byte STAMPs */
+        mix(s, ts);
+        return 0;
+    }
     default:
         abort(); /* chan_frame_next admits only known types */
     }
