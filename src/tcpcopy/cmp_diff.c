@@ -71,6 +71,43 @@ static uint32_t excerpt_at(const struct cmp_stream *s, uint64_t off, uint8_t *ou
     return n;
 }
 
+/* The first differing byte of the two tails within [from, to), if both tails hold it. */
+static bool tail_find(const struct cmp_stream *a, const struct cmp_stream *b, uint64_t from,
+                      uint64_t to, uint64_t *off)
+{
+    uint64_t ta = a->len > CMP_TAIL ? a->len - CMP_TAIL : 0;
+    uint64_t tb = b->len > CMP_TAIL ? b->len - CMP_TAIL : 0;
+    from = from > ta ? from : ta;
+    from = from > tb ? from : tb;
+    to = umin(to, umin(a->len, b->len));
+    for (uint64_t i = from; i < to; i++) {
+        if (a->tail[i % CMP_TAIL] != b->tail[i % CMP_TAIL]) {
+            *off = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Within lifted block k (which differs): its samples, else the tails, else its start. */
+static void block_offset(const struct cmp_stream *a, const struct cmp_stream *b, uint32_t level,
+                         uint32_t k, struct cmp_diff *d)
+{
+    uint64_t bsize = (uint64_t)CMP_CHUNK << level;
+    const uint8_t *sa = a->sample[k << (level - a->level)];
+    const uint8_t *sb = b->sample[k << (level - b->level)];
+    d->kind = CMP_KIND_BODY, d->offset = k * bsize, d->exact = false;
+    for (uint32_t i = 0; i < CMP_SAMPLE; i++) {
+        if (sa[i] != sb[i]) {
+            d->offset += i, d->exact = true;
+            return;
+        }
+    }
+    uint64_t off;
+    if (tail_find(a, b, k * bsize, (k + 1) * bsize, &off))
+        d->offset = off, d->exact = true;
+}
+
 /* The first differing offset of two streams with different hashes. */
 static void body_offset(const struct cmp_stream *a, const struct cmp_stream *b,
                         struct cmp_diff *d)
@@ -90,60 +127,42 @@ static void body_offset(const struct cmp_stream *a, const struct cmp_stream *b,
         uint64_t ha, hb;
         if (!lifted(a, level, k, &ha) || !lifted(b, level, k, &hb))
             break;
-        if (ha == hb) {
-            same = (k + 1) * bsize;
-            continue;
-        }
-        uint32_t sub = 1U << (level - a->level); /* lifted block k starts with a's block k*sub */
-        uint32_t subb = 1U << (level - b->level);
-        const uint8_t *sa = a->sample[k * sub], *sb = b->sample[k * subb];
-        d->kind = CMP_KIND_BODY, d->offset = k * bsize, d->exact = false;
-        for (uint32_t i = 0; i < CMP_SAMPLE; i++) {
-            if (sa[i] != sb[i]) {
-                d->offset += i, d->exact = true;
-                break;
-            }
-        }
-        if (d->offset < same)
-            d->offset = same;
-        return;
-    }
-    /* Equal as far as whole blocks go: look at the tails. */
-    uint64_t t0 = minlen > CMP_TAIL ? minlen - CMP_TAIL : 0;
-    uint64_t ta = a->len > CMP_TAIL ? a->len - CMP_TAIL : 0, tb = b->len > CMP_TAIL ? b->len - CMP_TAIL : 0;
-    uint64_t from = t0 > ta ? t0 : ta;
-    from = from > tb ? from : tb;
-    if (from < same)
-        from = same;
-    for (uint64_t i = from; i < minlen; i++) {
-        if (a->tail[i % CMP_TAIL] != b->tail[i % CMP_TAIL]) {
-            d->offset = i, d->exact = true, d->kind = CMP_KIND_BODY;
+        if (ha != hb) {
+            block_offset(a, b, level, k, d);
+            if (d->offset < same)
+                d->offset = same, d->exact = false;
             return;
         }
+        same = (uint64_t)(k + 1) * bsize;
     }
-    if (a->len != b->len) {
+    /* Equal as far as whole blocks go: the rest is in the block in progress. */
+    uint64_t off;
+    if (tail_find(a, b, same, minlen, &off)) {
+        d->offset = off, d->exact = true, d->kind = CMP_KIND_BODY;
+    } else if (a->len != b->len) {
+        uint64_t ta = a->len > CMP_TAIL ? a->len - CMP_TAIL : 0;
+        uint64_t tb = b->len > CMP_TAIL ? b->len - CMP_TAIL : 0;
         d->kind = CMP_KIND_LENGTH, d->offset = minlen;
-        d->exact = from <= same; /* every byte before minlen was seen equal */
+        d->exact = (ta > tb ? ta : tb) <= same; /* every byte before minlen was seen equal */
     } else {
         d->kind = CMP_KIND_BODY, d->offset = same, d->exact = false;
     }
 }
 
-static bool hdr_has(const struct cmp_unit *u, uint64_t h)
+static uint32_t hdr_count(const struct cmp_unit *u, uint64_t h)
 {
-    uint32_t n = u->nheaders < CMP_NHEADERS ? u->nheaders : CMP_NHEADERS;
+    uint32_t n = u->nheaders < CMP_NHEADERS ? u->nheaders : CMP_NHEADERS, c = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (u->hdr_h[i] == h)
-            return true;
-    return false;
+        c += u->hdr_h[i] == h;
+    return c;
 }
 
-/* The first kept header line of u that v lacks, or NULL. */
+/* The first kept header line that u has more often than v, or NULL. */
 static const char *hdr_extra(const struct cmp_unit *u, const struct cmp_unit *v)
 {
     uint32_t n = u->nheaders < CMP_NHEADERS ? u->nheaders : CMP_NHEADERS;
     for (uint32_t i = 0; i < n; i++)
-        if (!hdr_has(v, u->hdr_h[i]))
+        if (hdr_count(u, u->hdr_h[i]) > hdr_count(v, u->hdr_h[i]))
             return u->hdr_text[i];
     return NULL;
 }

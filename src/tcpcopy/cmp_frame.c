@@ -9,6 +9,7 @@
  */
 #include "cmp_fimpl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,11 @@ static int word_in(const uint8_t *p, size_t n, const char *const *list, size_t c
                    bool nocase)
 {
     size_t k = 0;
-    while (k < n && p[k] != ' ' && p[k] != '\r' && p[k] != '\n')
+    while (k < n && p[k] != ' ' && p[k] != '\r' && p[k] != '\n') {
+        if (!isalpha(p[k]) && p[k] != '_')
+            return 0; /* no command has such a byte */
         k++;
+    }
     if (k == n)
         return n > 16 ? 0 : -1;
     for (size_t i = 0; i < count; i++) {
