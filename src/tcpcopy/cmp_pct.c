@@ -52,6 +52,8 @@ uint64_t cmp_pct_get(const struct cmp_pct *h, double q)
         rank++; /* ceil without libm */
     if (rank < 1)
         rank = 1;
+    if (rank >= h->n)
+        return h->max; /* the largest is known exactly */
     uint64_t seen = 0;
     for (unsigned i = 0; i < CMP_PCT_BUCKETS; i++) {
         seen += h->b[i];

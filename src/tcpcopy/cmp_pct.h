@@ -22,7 +22,8 @@ struct cmp_pct {
 
 void cmp_pct_init(struct cmp_pct *h);
 void cmp_pct_add(struct cmp_pct *h, uint64_t v);
-/* The q-quantile (0 <= q <= 1) as the value of rank ceil(q * n); 0 when empty. */
+/* The q-quantile (0 <= q <= 1) as the value of rank ceil(q * n); 0 when empty; the largest
+ * value (rank n) exactly. */
 uint64_t cmp_pct_get(const struct cmp_pct *h, double q);
 
 #endif
