@@ -222,10 +222,11 @@ int cmp_summary_write(const struct cmp_summary *s, FILE *out)
         fprintf(out, "%s\"%s\": %llu", i > 1 ? ", " : "", cmp_kind_name((enum cmp_kind)i),
                 (unsigned long long)s->by_kind[i]);
     fputs("},\n  \"endpoints\": [\n", out);
-    const struct cmp_ep_stats *order[CMP_SUM_ENDPOINTS];
+    const struct cmp_ep_stats *order[CMP_SUM_ENDPOINTS] = {NULL};
     for (uint32_t i = 0; i < s->nep; i++)
         order[i] = &s->ep[i];
-    qsort(order, s->nep, sizeof(order[0]), ep_cmp);
+    if (s->nep > 1)
+        qsort(order, s->nep, sizeof(order[0]), ep_cmp);
     for (uint32_t i = 0; i < s->nep; i++) {
         write_endpoint(out, order[i]);
         fputs(i + 1 < s->nep ? ",\n" : "\n", out);
