@@ -216,6 +216,8 @@ struct cmp_ansf *cmp_ansf_new(enum cmp_proto p, const struct cmp_rules *rules, c
 
 void cmp_ansf_free(struct cmp_ansf *f)
 {
+    if (f)
+        cmp_bodyf_free(&f->bodyf);
     free(f);
 }
 

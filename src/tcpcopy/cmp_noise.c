@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -177,7 +178,11 @@ static void line_flush(struct cmp_bodyf *f)
 static void regex_stage(void *arg, const uint8_t *p, size_t n)
 {
     struct cmp_bodyf *f = arg;
-    if (!f->rules || f->rules->nregex == 0) {
+    if (f->rules && f->rules->nregex > 0 && !f->line)
+        f->line = malloc(CMP_LINE_MAX);
+    if (!f->rules || f->rules->nregex == 0 || !f->line) {
+        if (f->rules && f->rules->nregex > 0)
+            f->unfiltered += n;
         cmp_stream_add(f->out, p, n);
         return;
     }
@@ -194,6 +199,12 @@ void cmp_bodyf_add(struct cmp_bodyf *f, const uint8_t *p, size_t n)
         cmp_json_feed(&f->json, p, n, regex_stage, f);
     else
         regex_stage(f, p, n);
+}
+
+void cmp_bodyf_free(struct cmp_bodyf *f)
+{
+    free(f->line);
+    f->line = NULL;
 }
 
 void cmp_bodyf_end(struct cmp_bodyf *f)

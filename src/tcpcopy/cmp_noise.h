@@ -54,12 +54,16 @@ struct cmp_bodyf {
     bool json_on;
     uint32_t linelen;
     struct cmp_json json;
-    uint8_t line[CMP_LINE_MAX];
+    uint8_t *line; /* CMP_LINE_MAX bytes, allocated on first use by a regex rule */
+    uint64_t unfiltered; /* bytes that went through unfiltered (no memory for the line) */
 };
 
-/* json: the body is JSON (its Content-Type says so) and json rules apply to it. */
+/* Start a body. json: the body is JSON (its Content-Type says so), so json rules apply. f
+ * must be zeroed before its first init; a later init keeps its line buffer. */
 void cmp_bodyf_init(struct cmp_bodyf *f, const struct cmp_rules *r, bool json,
                     struct cmp_stream *out);
+/* Free the line buffer (f itself belongs to the caller). */
+void cmp_bodyf_free(struct cmp_bodyf *f);
 void cmp_bodyf_add(struct cmp_bodyf *f, const uint8_t *p, size_t n);
 /* The body ended: flush the line in progress. */
 void cmp_bodyf_end(struct cmp_bodyf *f);
