@@ -29,7 +29,9 @@
 struct cmp_stream {
     uint64_t len;
     uint64_t poly;     /* polynomial over the hashes of every completed chunk */
-    uint64_t chunk_h;  /* FNV-1a state of the chunk in progress */
+    uint64_t chunk_h;  /* hash state of the chunk in progress (whole 8-byte words) */
+    uint64_t wacc;     /* the bytes of a word not complete yet, little-endian */
+    uint32_t wn;       /* how many */
     uint32_t chunk_len;
     uint32_t level;    /* blocks are CMP_CHUNK << level bytes */
     uint32_t nblocks;  /* completed blocks in h[] */
