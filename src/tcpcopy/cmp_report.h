@@ -43,7 +43,7 @@ struct cmp_summary {
     struct cmp_ep_stats ep[CMP_SUM_ENDPOINTS]; /* the last one is "(other)" when full */
 };
 
-/* A summary with nothing counted; NULL when out of memory (it holds about 600 KB). */
+/* A summary with nothing counted; NULL when out of memory (it holds about 700 KB). */
 struct cmp_summary *cmp_summary_new(void);
 void cmp_summary_free(struct cmp_summary *s); /* NULL-safe */
 /* Count r; noise: a difference that the baseline shows too. */
