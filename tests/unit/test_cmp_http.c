@@ -150,6 +150,7 @@ static void test_rules(void **state)
     assert_int_equal(cmp_rules_add(&r, "json:$.meta.request_id", err, sizeof(err)), 0);
     assert_int_equal(cmp_rules_add(&r, "json:$.items[*].ts", err, sizeof(err)), 0);
     assert_int_equal(cmp_rules_add(&r, "regex:token=[0-9a-f]+", err, sizeof(err)), 0);
+    assert_int_equal(cmp_rules_add(&r, "regex:nginx/[0-9.]+", err, sizeof(err)), 0);
     assert_int_equal(cmp_rules_add(&r, "bogus:x", err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "expected header:NAME"));
     assert_int_equal(cmp_rules_add(&r, "regex:a(", err, sizeof(err)), -EINVAL);
@@ -181,7 +182,53 @@ static void test_rules(void **state)
     assert_false(cmp_diff_units(&a, &b, &d));
     assert_int_equal(d.kind, CMP_KIND_BODY);
     assert_int_equal(d.offset, 7); /* " value=" after the removed token */
+    /* regex rules apply to header lines too */
+    a = one(&r, "HTTP/1.1 200 OK\r\nServer: nginx/1.25.3\r\nContent-Length: 0\r\n\r\n");
+    b = one(&r, "HTTP/1.1 200 OK\r\nServer: nginx/1.27.0\r\nContent-Length: 0\r\n\r\n");
+    assert_true(cmp_diff_units(&a, &b, &d));
     cmp_rules_free(&r);
+}
+
+/* A 5 MB body, chunked in odd sizes on one side and by Content-Length on the other, fed in
+ * random pieces: equal; one byte changed deep inside: found in its block. */
+static void test_large_bodies(void **state)
+{
+    (void)state;
+    size_t n = 5u << 20;
+    uint8_t *body = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (uint8_t)(i * 31 + (i >> 12));
+    size_t cap = n + n / 100 + 4096;
+    char *a = malloc(cap), *c = malloc(cap);
+    size_t an = (size_t)snprintf(a, cap, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+    memcpy(a + an, body, n);
+    an += n;
+    size_t cn = (size_t)snprintf(c, cap, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t off = 0, k = 1; off < n; off += k, k = k * 7 % 65521 + 1) {
+        if (k > n - off)
+            k = n - off;
+        cn += (size_t)snprintf(c + cn, cap - cn, "%zx;i=%zu\r\n", k, off);
+        memcpy(c + cn, body + off, k);
+        cn += k;
+        memcpy(c + cn, "\r\n", 2);
+        cn += 2;
+    }
+    cn += (size_t)snprintf(c + cn, cap - cn, "0\r\n\r\n");
+    struct got_units *ga = malloc(sizeof(*ga)), *gc = malloc(sizeof(*gc));
+    run_ans(CMP_PROTO_HTTP, NULL, NULL, a, an, 7, ga);
+    run_ans(CMP_PROTO_HTTP, NULL, NULL, c, cn, 9, gc);
+    assert_int_equal(ga->n, 1);
+    assert_int_equal(gc->n, 1);
+    assert_int_equal(gc->u[0].body.len, n);
+    struct cmp_diff d;
+    assert_true(cmp_diff_units(&ga->u[0], &gc->u[0], &d));
+    a[an - n + 3000000] ^= 1;
+    run_ans(CMP_PROTO_HTTP, NULL, NULL, a, an, 0, ga);
+    assert_false(cmp_diff_units(&ga->u[0], &gc->u[0], &d));
+    assert_int_equal(d.kind, CMP_KIND_BODY);
+    uint64_t bsize = (uint64_t)CMP_CHUNK << ga->u[0].body.level;
+    assert_true(d.offset <= 3000000 && 3000000 < d.offset + bsize);
+    free(ga), free(gc), free(a), free(c), free(body);
 }
 
 static void test_unparsable(void **state)
@@ -223,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_noise_defaults),
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_unparsable),
+        cmocka_unit_test(test_large_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

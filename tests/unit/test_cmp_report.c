@@ -173,6 +173,12 @@ static void test_golden_resp(void **state)
     run_golden("resp", CMP_PROTO_AUTO, "token=[a-z0-9]+");
 }
 
+static void test_golden_memcache(void **state)
+{
+    (void)state;
+    run_golden("mc", CMP_PROTO_MC, NULL);
+}
+
 static void test_json_string(void **state)
 {
     (void)state;
@@ -271,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_http),
         cmocka_unit_test(test_golden_resp),
+        cmocka_unit_test(test_golden_memcache),
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_endpoint_bound),
         cmocka_unit_test(test_percentiles),
