@@ -11,7 +11,8 @@
  *
  * The answer framer must know, per answer in order, something of its request (HTTP: was it
  * HEAD; memcached: does it expect a reply at all): the session hands each request from its
- * request framer to cmp_ansf_expect() in order, before or after the answer's bytes arrive.
+ * request framer to cmp_ansf_expect() in order, at the latest before the end of its answer's
+ * head (HTTP); an answer whose request is not known yet is framed as if it were not HEAD.
  */
 #ifndef TC_CMP_FRAME_H
 #define TC_CMP_FRAME_H
@@ -85,7 +86,7 @@ void cmp_reqf_free(struct cmp_reqf *f); /* NULL-safe */
  * bytes before it, e.g. a greeting, are held up to 4 KB, then framed as raw). */
 struct cmp_ansf *cmp_ansf_new(enum cmp_proto p, const struct cmp_rules *rules, cmp_ans_cb cb,
                               void *arg);
-/* The next request whose answer is to come, in order. */
+/* The next request whose answer is to come, in order (see above for when). */
 void cmp_ansf_expect(struct cmp_ansf *f, const struct cmp_req *r);
 void cmp_ansf_feed(struct cmp_ansf *f, const uint8_t *p, size_t n);
 /* Raw: the answer in progress ends here (a request boundary). Other protocols: ignored. */
