@@ -2,7 +2,7 @@
  * fuzz_cmp: drive the comparison core with arbitrary bytes: a request stream and two answer
  * streams through the framers (the first byte picks the protocol, with auto among them, and
  * how the streams are cut into pieces), the pairer and the report writers; and the JSON path
- * filter alone. Checks: one result per request, each unit equal to itself, the filter never
+ * filter alone; capture gaps now and then. Checks: one result per request, each unit equal to itself, the filter never
  * invents or loses bytes, the writers accept every result.
  *
  * Input: [proto+split][rules][reqlen hi][reqlen lo][onlen hi][onlen lo] requests online target
@@ -99,6 +99,8 @@ static void feed_ans(void *f, const uint8_t *p, size_t n)
     cmp_ansf_feed(f, p, n);
     if (n == 1)
         cmp_ansf_end(f);
+    if (n == 2)
+        cmp_ansf_gap(f, p[0] % 16); /* a capture gap now and then */
 }
 
 static void json_count(void *arg, const uint8_t *p, size_t n)

@@ -104,6 +104,10 @@ void cmp_req_fail(struct cmp_reqf *f);
 void cmp_http_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
 void cmp_http_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
 void cmp_http_ans_close(struct cmp_ansf *f);
+/* Gaps of n bytes: true when they lie inside a counted body (consumed there). */
+bool cmp_http_gap(struct cmp_ansf *f, uint64_t n);
+bool cmp_resp_gap(struct cmp_ansf *f, uint64_t n);
+bool cmp_mc_gap(struct cmp_ansf *f, uint64_t n);
 void cmp_resp_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
 void cmp_resp_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
 void cmp_mc_req(struct cmp_reqf *f, const uint8_t *p, size_t n);

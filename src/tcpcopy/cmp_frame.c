@@ -285,6 +285,37 @@ void cmp_ansf_feed(struct cmp_ansf *f, const uint8_t *p, size_t n)
     }
 }
 
+bool cmp_ansf_gap(struct cmp_ansf *f, uint64_t n)
+{
+    if (f->dead)
+        return false;
+    if (f->proto == CMP_PROTO_AUTO)
+        ansf_decide(f, CMP_PROTO_RAW); /* no request to tell the protocol: what was held is raw */
+    f->st.gaps++;
+    cmp_ans_begin(f);
+    f->unit.flags |= CMP_U_INCOMPLETE;
+    bool on;
+    switch (f->proto) {
+    case CMP_PROTO_HTTP:
+        on = cmp_http_gap(f, n);
+        break;
+    case CMP_PROTO_RESP:
+        on = cmp_resp_gap(f, n);
+        break;
+    case CMP_PROTO_MC:
+        on = cmp_mc_gap(f, n);
+        break;
+    default:
+        on = true; /* raw: the caller's boundaries still hold */
+        break;
+    }
+    if (!on) {
+        cmp_ans_emit(f, CMP_U_LAST);
+        f->dead = true;
+    }
+    return on;
+}
+
 void cmp_ansf_end(struct cmp_ansf *f)
 {
     if (f->proto == CMP_PROTO_AUTO && f->pendlen > 0)

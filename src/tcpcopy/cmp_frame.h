@@ -54,7 +54,7 @@ struct cmp_req {
 };
 
 struct cmp_fstats {
-    uint64_t messages, unparsable, overflow, resync;
+    uint64_t messages, unparsable, overflow, resync, gaps;
 };
 
 typedef void (*cmp_req_cb)(void *arg, const struct cmp_req *r);
@@ -89,6 +89,14 @@ struct cmp_ansf *cmp_ansf_new(enum cmp_proto p, const struct cmp_rules *rules, c
 /* The next request whose answer is to come, in order (see above for when). */
 void cmp_ansf_expect(struct cmp_ansf *f, const struct cmp_req *r);
 void cmp_ansf_feed(struct cmp_ansf *f, const uint8_t *p, size_t n);
+/* n bytes of the answer stream are missing (a capture gap). Inside a body of known length
+ * (HTTP Content-Length or chunk data, or a body until close; a RESP bulk string; a memcached
+ * data block) that holds them, and for raw, framing goes on and the answer is marked
+ * CMP_U_INCOMPLETE. Anywhere else the framing is lost: the answer in progress (or an empty
+ * one, standing for the answer whose start was lost) is passed on incomplete with CMP_U_LAST
+ * and the framer ignores the rest of the stream (the caller may start a new framer at the
+ * next request boundary). Returns true when framing goes on. */
+bool cmp_ansf_gap(struct cmp_ansf *f, uint64_t n);
 /* Raw: the answer in progress ends here (a request boundary). Other protocols: ignored. */
 void cmp_ansf_end(struct cmp_ansf *f);
 /* The server's stream ended (FIN or RST): a body until close completes; an answer in

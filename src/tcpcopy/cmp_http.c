@@ -314,3 +314,22 @@ void cmp_http_ans_close(struct cmp_ansf *f)
     cmp_ans_emit(f, h->state == H_CLOSE ? CMP_U_CLOSED : CMP_U_TRUNCATED);
     memset(h, 0, sizeof(*h));
 }
+
+bool cmp_http_gap(struct cmp_ansf *f, uint64_t n)
+{
+    struct cmp_http *h = &f->u.http;
+    if (h->state == H_CLOSE)
+        return true;
+    if ((h->state != H_BODY && h->state != H_CDATA) || n > h->left)
+        return false;
+    h->left -= n;
+    if (h->left > 0)
+        return true;
+    if (h->state == H_CDATA) {
+        h->state = H_CCRLF;
+        return true;
+    }
+    cmp_ans_emit(f, 0);
+    memset(h, 0, sizeof(*h));
+    return true;
+}

@@ -178,3 +178,17 @@ void cmp_mc_ans(struct cmp_ansf *f, const uint8_t *p, size_t n)
         ans_line(f, m, f->line.buf, f->line.len);
     }
 }
+
+bool cmp_mc_gap(struct cmp_ansf *f, uint64_t n)
+{
+    struct cmp_mc *m = &f->u.mc;
+    if (m->state != M_DATA || n > m->left)
+        return false;
+    m->left -= n;
+    if (m->left == 0) {
+        m->state = M_LINE;
+        if (!m->in_block)
+            cmp_ans_emit(f, 0);
+    }
+    return true;
+}

@@ -218,9 +218,11 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
                                                    : CMP_REASON_TARGET_INCOMPLETE;
     }
     try_resolve(p, s);
-    if (u->flags & CMP_U_LAST) {
-        cmp_pair_side_end(p, side, CMP_REASON_UNPARSABLE);
-        p->lost[side] = CMP_REASON_UNPARSABLE; /* the framer stopped: later requests too */
+    if (u->flags & CMP_U_LAST) { /* the framer stopped: later requests too, for its reason */
+        enum cmp_reason why = unit_reason(u, side);
+        why = why != CMP_REASON_NONE ? why : CMP_REASON_UNPARSABLE;
+        cmp_pair_side_end(p, side, why);
+        p->lost[side] = why;
     }
     compact(p);
 }

@@ -117,6 +117,19 @@ void cmp_resp_ans(struct cmp_ansf *f, const uint8_t *p, size_t n)
     }
 }
 
+bool cmp_resp_gap(struct cmp_ansf *f, uint64_t n)
+{
+    struct cmp_resp *r = &f->u.resp;
+    if (r->state != R_BULK || n > r->left)
+        return false;
+    r->left -= n;
+    if (r->left == 0) {
+        r->state = R_TYPE;
+        element_done(f, r);
+    }
+    return true;
+}
+
 /* ---- requests ---- */
 
 static void arg_bytes(struct cmp_reqf *f, struct cmp_resp *r, const uint8_t *p, size_t k)

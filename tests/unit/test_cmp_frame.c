@@ -2,7 +2,8 @@
  * test_cmp_frame: the framers' front. Protocol names; auto detection from the client's first
  * bytes (HTTP, RESP arrays and inline commands, memcached, raw; undecided while too short);
  * raw framing at the caller's boundaries; auto framers on both sides, with a server-first
- * greeting held until the protocol is known.
+ * greeting held until the protocol is known; capture gaps inside counted bodies (framing
+ * goes on, the answer is incomplete) and elsewhere (framing stops).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -121,6 +122,67 @@ static void test_auto_overflow_is_raw(void **state)
     cmp_ansf_free(af);
 }
 
+/* Feed a, report a gap of `gap` bytes, feed b: the units passed on. */
+static void gapped(enum cmp_proto proto, const char *a, uint64_t gap, const char *b,
+                   struct got_units *g, bool *on)
+{
+    memset(g, 0, sizeof(*g));
+    struct cmp_ansf *f = cmp_ansf_new(proto, NULL, got_unit, g);
+    cmp_ansf_feed(f, (const uint8_t *)a, strlen(a));
+    *on = cmp_ansf_gap(f, gap);
+    cmp_ansf_feed(f, (const uint8_t *)b, strlen(b));
+    cmp_ansf_close(f);
+    assert_int_equal(cmp_ansf_stats(f)->gaps, 1);
+    cmp_ansf_free(f);
+}
+
+static void test_gaps(void **state)
+{
+    (void)state;
+    struct got_units g;
+    bool on;
+    /* inside a Content-Length body: framing goes on, that answer is incomplete */
+    gapped(CMP_PROTO_HTTP, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 5,
+           "cdeHTTP/1.1 204 No Content\r\n\r\n", &g, &on);
+    assert_true(on);
+    assert_int_equal(g.n, 2);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    assert_false(g.u[1].flags & CMP_U_INCOMPLETE);
+    /* ending exactly a chunk's data */
+    gapped(CMP_PROTO_HTTP, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab", 2,
+           "\r\n0\r\n\r\n", &g, &on);
+    assert_true(on);
+    assert_int_equal(g.n, 1);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    assert_false(g.u[0].flags & (CMP_U_UNPARSABLE | CMP_U_TRUNCATED));
+    /* a gap in the head: framing is lost */
+    gapped(CMP_PROTO_HTTP, "HTTP/1.1 200 OK\r\nCont", 30, "HTTP/1.1 200 OK\r\n\r\n", &g, &on);
+    assert_false(on);
+    assert_int_equal(g.n, 1);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    assert_true(g.u[0].flags & CMP_U_LAST);
+    /* longer than the body's rest: lost too */
+    gapped(CMP_PROTO_HTTP, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", 9, "", &g, &on);
+    assert_false(on);
+    /* RESP bulk, memcached data block, raw */
+    gapped(CMP_PROTO_RESP, "*2\r\n$6\r\nab", 3, "c\r\n:1\r\n+OK\r\n", &g, &on);
+    assert_true(on);
+    assert_int_equal(g.n, 2);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    gapped(CMP_PROTO_MC, "VALUE k 0 5\r\nhe", 3, "\r\nEND\r\nSTORED\r\n", &g, &on);
+    assert_true(on);
+    assert_int_equal(g.n, 2);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    assert_false(g.u[1].flags & CMP_U_INCOMPLETE);
+    gapped(CMP_PROTO_RESP, "+O", 1, "\r\n", &g, &on);
+    assert_false(on);
+    gapped(CMP_PROTO_RAW, "abc", 100, "def", &g, &on);
+    assert_true(on);
+    assert_int_equal(g.n, 1);
+    assert_true(g.u[0].flags & CMP_U_INCOMPLETE);
+    assert_int_equal(g.u[0].body.len, 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_auto_with_greeting),
         cmocka_unit_test(test_auto_overflow_is_raw),
+        cmocka_unit_test(test_gaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

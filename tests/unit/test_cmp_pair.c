@@ -198,11 +198,26 @@ static void test_framer_stopped_and_push(void **state)
     assert_int_equal(g->n, 4);
     for (int i = 1; i < 4; i++)
         assert_int_equal(g->r[i].reason, CMP_REASON_UNPARSABLE);
-    /* answers without requests are counted at the end */
-    cmp_pair_answer(p, CMP_ONLINE, &a);
-    cmp_pair_finish(p);
-    assert_int_equal(cmp_pair_stats(p)->orphans, 1);
+    /* a framer stopped by a capture gap: incomplete, for later requests too */
+    struct cmp_unit gap = ans("", CMP_U_INCOMPLETE | CMP_U_LAST, 0);
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &gap);
+    cmp_pair_request(p, &r);
+    assert_int_equal(g->n, 6);
+    assert_int_equal(g->r[4].reason, CMP_REASON_ONLINE_INCOMPLETE);
+    assert_int_equal(g->r[5].reason, CMP_REASON_ONLINE_INCOMPLETE);
     assert_int_equal(cmp_pair_stats(p)->pushes, 1);
+    cmp_pair_free(p);
+    free(g);
+    /* answers without requests are counted at the end */
+    g = g_new(&p);
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &a);
+    cmp_pair_answer(p, CMP_ONLINE, &a);
+    cmp_pair_answer(p, CMP_TARGET, &a);
+    cmp_pair_finish(p);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(cmp_pair_stats(p)->orphans, 1);
     cmp_pair_free(p);
     cmp_pair_free(NULL);
     free(g);
