@@ -72,12 +72,14 @@ enum cmp_proto cmp_proto_detect(const uint8_t *p, size_t n);
 
 /* A request framer calling cb(arg, req) per request; NULL when out of memory. */
 struct cmp_reqf *cmp_reqf_new(enum cmp_proto p, cmp_req_cb cb, void *arg);
+/* The client's next bytes, in stream order; complete requests go to the callback at once. */
 void cmp_reqf_feed(struct cmp_reqf *f, const uint8_t *p, size_t n);
 /* Raw: the request in progress ends here (the next client bytes start another). */
 void cmp_reqf_end(struct cmp_reqf *f);
 /* The client's stream ended: a request in progress is passed on as truncated. */
 void cmp_reqf_close(struct cmp_reqf *f);
 enum cmp_proto cmp_reqf_proto(const struct cmp_reqf *f); /* AUTO until decided */
+/* Counters: messages passed on, unparsable ones, line overflows, resyncs, gaps. */
 const struct cmp_fstats *cmp_reqf_stats(const struct cmp_reqf *f);
 void cmp_reqf_free(struct cmp_reqf *f); /* NULL-safe */
 
@@ -88,6 +90,7 @@ struct cmp_ansf *cmp_ansf_new(enum cmp_proto p, const struct cmp_rules *rules, c
                               void *arg);
 /* The next request whose answer is to come, in order (see above for when). */
 void cmp_ansf_expect(struct cmp_ansf *f, const struct cmp_req *r);
+/* The server's next bytes, in stream order; complete answers go to the callback at once. */
 void cmp_ansf_feed(struct cmp_ansf *f, const uint8_t *p, size_t n);
 /* n bytes of the answer stream are missing (a capture gap). Inside a body of known length
  * (HTTP Content-Length or chunk data, or a body until close; a RESP bulk string; a memcached

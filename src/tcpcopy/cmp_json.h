@@ -41,6 +41,8 @@ struct cmp_json {
     uint64_t dropped;    /* bytes left out */
 };
 
+/* A filter at the start of a document, leaving out the values at paths[0..npaths), which
+ * must outlive it. */
 void cmp_json_init(struct cmp_json *j, const struct cmp_jpath *paths, uint32_t npaths);
 /* Filter n bytes: what is kept goes to out(arg, ...), in order. Input that is not JSON (or
  * nests deeper than CMP_JSON_DEPTH) passes unchanged from there on. */

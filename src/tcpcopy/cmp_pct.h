@@ -20,7 +20,9 @@ struct cmp_pct {
     uint32_t b[CMP_PCT_BUCKETS];
 };
 
+/* An empty histogram. */
 void cmp_pct_init(struct cmp_pct *h);
+/* Count one value (values past 2^44 share the last bucket; min and max stay exact). */
 void cmp_pct_add(struct cmp_pct *h, uint64_t v);
 /* The q-quantile (0 <= q <= 1) as the value of rank ceil(q * n); 0 when empty; the largest
  * value (rank n) exactly. */

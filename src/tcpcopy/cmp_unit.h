@@ -67,12 +67,14 @@ struct cmp_unit {
     struct cmp_stream body; /* the whole answer, or an HTTP answer's decoded body */
 };
 
+/* An empty stream. */
 void cmp_stream_init(struct cmp_stream *s);
 /* Append n normalised bytes. */
 void cmp_stream_add(struct cmp_stream *s, const uint8_t *p, size_t n);
 /* The hash of everything added so far (length included). */
 uint64_t cmp_stream_hash(const struct cmp_stream *s);
 
+/* An empty unit: no flags, no status, no header, an empty body stream. */
 void cmp_unit_init(struct cmp_unit *u);
 /* A status line (HTTP, without CRLF): hashed in order and its text kept. */
 void cmp_unit_status(struct cmp_unit *u, const char *line, size_t n);
