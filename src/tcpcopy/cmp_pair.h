@@ -1,0 +1,69 @@
+/*
+ * cmp_pair: per session, the k-th request with the k-th online answer and the k-th target
+ * answer, and one verdict per request (see cmp_pair.c and doc/compare.md).
+ */
+#ifndef TC_CMP_PAIR_H
+#define TC_CMP_PAIR_H
+
+#include <stdint.h>
+
+#include "cmp_diff.h"
+#include "cmp_frame.h"
+#include "cmp_unit.h"
+
+#define CMP_PAIR_SLOTS 64 /* requests waiting for answers, per session */
+
+enum cmp_side { CMP_ONLINE = 0, CMP_TARGET = 1 };
+
+enum cmp_verdict { CMP_EQUAL = 0, CMP_DIFFERENT, CMP_NOT_COMPARED };
+
+enum cmp_reason {
+    CMP_REASON_NONE = 0,
+    CMP_REASON_ONLINE_INCOMPLETE, /* a capture gap or lost segment in the online answer */
+    CMP_REASON_TARGET_INCOMPLETE,
+    CMP_REASON_NO_ANSWER_ONLINE,  /* the online side ended before answering */
+    CMP_REASON_NO_ANSWER_TARGET,
+    CMP_REASON_UNPARSABLE,        /* a framer could not follow the request or an answer */
+    CMP_REASON_OVER_LIMIT,        /* more than CMP_PAIR_SLOTS requests waiting */
+    CMP_REASON_NOREPLY,           /* the request asks for no answer (memcached noreply) */
+    CMP_REASON_COUNT,
+};
+
+struct cmp_result {
+    uint64_t index;               /* request number in the session, from 0 */
+    enum cmp_verdict verdict;
+    enum cmp_reason reason;       /* CMP_NOT_COMPARED only */
+    int64_t online_us, target_us; /* latencies, -1 when unknown */
+    struct cmp_diff diff;         /* CMP_DIFFERENT only: kind, offset, excerpts */
+    struct cmp_req req;           /* endpoint and excerpt */
+};
+
+typedef void (*cmp_result_cb)(void *arg, const struct cmp_result *r);
+
+struct cmp_pair_stats {
+    uint64_t requests, results, orphans, dropped_late, pushes, over_limit;
+};
+
+struct cmp_pair;
+
+/* A pairer calling cb(arg, result) once per request; NULL when out of memory. */
+struct cmp_pair *cmp_pair_new(cmp_result_cb cb, void *arg);
+/* The next request of the session (from the request framer), in order. */
+void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r);
+/* The next answer of one side (from that side's answer framer), in order. The caller sets
+ * u->lat_us (0: unknown) and CMP_U_INCOMPLETE when a capture gap touched it. */
+void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_unit *u);
+/* One side will give no more answers to the requests seen so far (its connection ended, or
+ * its capture stopped): those still waiting for it get not_compared with this reason
+ * (no_answer_*, or *_incomplete when the caller knows bytes were lost). Later requests (a
+ * rebuilt connection) are paired with later answers as usual. */
+void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason);
+/* The session ended: every request still waiting gets its result. */
+void cmp_pair_finish(struct cmp_pair *p);
+const struct cmp_pair_stats *cmp_pair_stats(const struct cmp_pair *p);
+void cmp_pair_free(struct cmp_pair *p); /* NULL-safe; does not call back */
+
+const char *cmp_reason_name(enum cmp_reason r);
+const char *cmp_verdict_name(enum cmp_verdict v);
+
+#endif
