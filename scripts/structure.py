@@ -62,7 +62,9 @@ def ctags_functions(files):
 def strip_c(text):
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     text = re.sub(r"//[^\n]*", " ", text)
-    return re.sub(r'"(\\.|[^"\\])*"', '""', text)
+    text = re.sub(r'"(\\.|[^"\\])*"', '""', text)
+    # A struct, union or enum tag is not a call, even when a function has its name.
+    return re.sub(r"\b(struct|union|enum)\s+[A-Za-z_]\w*", " ", text)
 
 
 def cycles(graph):
