@@ -67,8 +67,17 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
             s->hole_since_us = e->now_us;
         return;
     }
+    uint16_t nmarks = s->nmarks;
+    uint32_t last_resp = s->last_resp;
     note_mark(e, s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq);
     int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
+    if (n < 0 && s->nmarks > nmarks) {
+        /* The segment was not stored: neither is the request boundary it carried (its
+         * bytes are now part of a hole, whose handling finds the next boundary). */
+        gate_unpush(s);
+        s->last_resp = last_resp;
+        e->st.requests_marked--;
+    }
     if (n == -STREAM_E_NOMEM) {
         e->st.drop_bytes_memory += p->data_len;
         e->st.sess_shed_memory++;

@@ -41,6 +41,12 @@ struct sess_mark *gate_last(struct sess *s)
     return &s->marks[(s->mark_head + s->nmarks - 1) % s->marks_cap];
 }
 
+void gate_unpush(struct sess *s)
+{
+    if (s->nmarks > 0)
+        s->nmarks--;
+}
+
 void gate_pop(struct sess *s)
 {
     s->mark_head = (uint16_t)((s->mark_head + 1) % s->marks_cap);

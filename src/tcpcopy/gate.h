@@ -33,6 +33,8 @@ struct sess_mark *gate_peek(struct sess *s);
 /* The newest mark, or NULL. */
 struct sess_mark *gate_last(struct sess *s);
 void gate_pop(struct sess *s);
+/* Take back the newest mark (its segment was not stored after all). */
+void gate_unpush(struct sess *s);
 /* Forget every mark and free the ring (the session ended). */
 void gate_clear(struct sess *s);
 /* Append a mark; false when the ring is full and cannot grow (the mark is lost). */

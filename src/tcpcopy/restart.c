@@ -180,8 +180,9 @@ static bool restart_gap_settled(const struct sess *s)
 /* The first byte captured after the hole at the contiguous end. */
 static uint32_t restart_after_hole(const struct stream *st)
 {
-    unsigned i = st->nranges > 0 && st->r[0].lo == st->start ? 1 : 0;
-    return i < st->nranges ? st->r[i].lo : stream_contig_end(st);
+    const struct stream_range *r = stream_ranges_c(st);
+    unsigned i = st->nranges > 0 && r[0].lo == st->start ? 1 : 0;
+    return i < st->nranges ? r[i].lo : stream_contig_end(st);
 }
 
 /*

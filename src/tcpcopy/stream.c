@@ -2,6 +2,7 @@
  * stream: sequence-indexed byte queue in pooled chunks (see stream.h).
  * Owns its chunks while they hold bytes; the pool owns the slabs.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,28 +94,29 @@ void stream_clear(struct stream *s, struct chunk_pool *p)
         pool_put(p, c);
         c = n;
     }
+    free(s->r_heap);
     stream_init(s, end);
 }
 
 uint32_t stream_contig_end(const struct stream *s)
 {
-    if (s->nranges == 0 || s->r[0].lo != s->start)
+    if (s->nranges == 0 || stream_ranges_c(s)[0].lo != s->start)
         return s->start;
-    return s->r[0].hi;
+    return stream_ranges_c(s)[0].hi;
 }
 
 uint32_t stream_end(const struct stream *s)
 {
-    return s->nranges ? s->r[s->nranges - 1].hi : s->start;
+    return s->nranges ? stream_ranges_c(s)[s->nranges - 1].hi : s->start;
 }
 
 uint32_t stream_ooo_bytes(const struct stream *s)
 {
     uint32_t n = 0;
     for (unsigned i = 0; i < s->nranges; i++) {
-        if (i == 0 && s->r[0].lo == s->start)
+        if (i == 0 && stream_ranges_c(s)[0].lo == s->start)
             continue;
-        n += s->r[i].hi - s->r[i].lo;
+        n += stream_ranges_c(s)[i].hi - stream_ranges_c(s)[i].lo;
     }
     return n;
 }
@@ -123,7 +125,7 @@ uint32_t stream_held_bytes(const struct stream *s)
 {
     uint32_t n = 0;
     for (unsigned i = 0; i < s->nranges; i++)
-        n += s->r[i].hi - s->r[i].lo;
+        n += stream_ranges_c(s)[i].hi - stream_ranges_c(s)[i].lo;
     return n;
 }
 
@@ -184,7 +186,7 @@ void stream_copy(struct stream *s, uint32_t seq, uint8_t *dst, uint32_t len)
 }
 
 /* Ranges after adding [lo, hi): merged, sorted. Returns the new count, or -1 if it
- * would exceed STREAM_RANGES. Also reports how many bytes are new. */
+ * would exceed STREAM_RANGES_MAX. Also reports how many bytes are new. */
 static int ranges_merge(const struct stream *s, uint32_t lo, uint32_t hi,
                         struct stream_range *out, uint32_t *fresh)
 {
@@ -192,7 +194,7 @@ static int ranges_merge(const struct stream *s, uint32_t lo, uint32_t hi,
     bool placed = false;
     uint32_t covered = 0;
     for (unsigned i = 0; i < s->nranges; i++) {
-        struct stream_range r = s->r[i];
+        struct stream_range r = stream_ranges_c(s)[i];
         /* Overlap of the existing range with the new one: bytes that are not new. */
         uint32_t olo = seq_max(r.lo, lo), ohi = seq_min(r.hi, hi);
         if (seq_lt(olo, ohi))
@@ -209,15 +211,34 @@ static int ranges_merge(const struct stream *s, uint32_t lo, uint32_t hi,
             lo = seq_min(lo, r.lo); /* touching or overlapping: absorb */
             hi = seq_max(hi, r.hi);
         }
-        if (n > STREAM_RANGES)
-            return -1; /* out has room for STREAM_RANGES + 2, checked after each step */
+        if (n > STREAM_RANGES_MAX)
+            return -1; /* out has room for STREAM_RANGES_MAX + 2, checked after each step */
     }
     if (!placed)
         out[n++] = (struct stream_range){lo, hi};
-    if (n > STREAM_RANGES)
+    if (n > STREAM_RANGES_MAX)
         return -1;
     *fresh = covered;
     return n;
+}
+
+/* Room for n ranges: from the stream itself to the heap, or a larger heap array. Only a
+ * session whose capture lost many segments gets here (a bounded, rare allocation). */
+static int ranges_grow(struct stream *s, unsigned n)
+{
+    unsigned cap = s->r_heap != NULL ? s->heap_cap * 2u : 16u;
+    while (cap < n)
+        cap *= 2;
+    if (cap > STREAM_RANGES_MAX)
+        cap = STREAM_RANGES_MAX;
+    struct stream_range *r = malloc(cap * sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    memcpy(r, stream_ranges(s), s->nranges * sizeof(*r));
+    free(s->r_heap);
+    s->r_heap = r;
+    s->heap_cap = (uint8_t)cap;
+    return 0;
 }
 
 int stream_put(struct stream *s, struct chunk_pool *p, uint32_t seq, const uint8_t *data,
@@ -237,13 +258,15 @@ int stream_put(struct stream *s, struct chunk_pool *p, uint32_t seq, const uint8
     if (end - s->start > max_bytes)
         return -STREAM_E_NOMEM;
 
-    struct stream_range nr[STREAM_RANGES + 2];
+    struct stream_range nr[STREAM_RANGES_MAX + 2];
     uint32_t covered = 0;
     int n = ranges_merge(s, seq, end, nr, &covered);
     if (n < 0)
         return -STREAM_E_HOLES;
     if (covered >= len)
         return 0;
+    if (n > (s->r_heap != NULL ? s->heap_cap : STREAM_RANGES) && ranges_grow(s, (unsigned)n) < 0)
+        return -STREAM_E_NOMEM;
 
     /* Enough chunks to reach end, all or nothing. */
     if (s->nchunks == 0)
@@ -269,7 +292,7 @@ int stream_put(struct stream *s, struct chunk_pool *p, uint32_t seq, const uint8
     /* Copy only into the holes: the first copy of a byte wins, as in a TCP receiver. */
     uint32_t at = seq;
     for (unsigned i = 0; i < s->nranges && seq_lt(at, end); i++) {
-        struct stream_range r = s->r[i];
+        struct stream_range r = stream_ranges(s)[i];
         if (seq_le(r.hi, at))
             continue;
         if (seq_ge(r.lo, end))
@@ -281,7 +304,7 @@ int stream_put(struct stream *s, struct chunk_pool *p, uint32_t seq, const uint8
     if (seq_lt(at, end))
         bytes_write(s, at, data + (at - seq), end - at);
 
-    memcpy(s->r, nr, (size_t)n * sizeof(nr[0]));
+    memcpy(stream_ranges(s), nr, (size_t)n * sizeof(nr[0]));
     s->nranges = (uint8_t)n;
     return (int)(len - covered);
 }
@@ -320,12 +343,12 @@ static void trim_ranges(struct stream *s)
 {
     unsigned k = 0;
     for (unsigned i = 0; i < s->nranges; i++) {
-        struct stream_range r = s->r[i];
+        struct stream_range r = stream_ranges(s)[i];
         if (seq_le(r.hi, s->start))
             continue;
         if (seq_lt(r.lo, s->start))
             r.lo = s->start;
-        s->r[k++] = r;
+        stream_ranges(s)[k++] = r;
     }
     s->nranges = (uint8_t)k;
 }

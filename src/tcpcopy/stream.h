@@ -19,7 +19,9 @@
 #include <stdint.h>
 
 #define STREAM_CHUNK 4096        /* bytes of payload per chunk */
-#define STREAM_RANGES 8          /* filled ranges kept: holes beyond that are refused */
+#define STREAM_RANGES 6          /* filled ranges held in the stream itself */
+#define STREAM_RANGES_MAX 64     /* with more holes, the ranges move to the heap, up to this
+                                  * many; a segment that would need more is refused */
 
 struct chunk;
 
@@ -52,17 +54,29 @@ struct stream {
     uint32_t base;               /* sequence number of byte 0 of head */
     uint32_t start;              /* first byte still held (>= base) */
     uint8_t nranges;
-    struct stream_range r[STREAM_RANGES]; /* sorted, disjoint; r[0].lo == start if contiguous */
+    uint8_t heap_cap;            /* ranges r_heap holds (0: none, the inline ones are used) */
+    struct stream_range r_in[STREAM_RANGES];
+    struct stream_range *r_heap; /* a capture that lost many segments of one session */
 };
+
+/* The filled ranges: sorted, disjoint; [0].lo == start if contiguous. */
+static inline struct stream_range *stream_ranges(struct stream *s)
+{
+    return s->r_heap != NULL ? s->r_heap : s->r_in;
+}
+static inline const struct stream_range *stream_ranges_c(const struct stream *s)
+{
+    return s->r_heap != NULL ? s->r_heap : s->r_in;
+}
 
 enum stream_err {
     STREAM_E_NOMEM = 1, /* the pool or the stream's own limit is exhausted */
     STREAM_E_HOLES,     /* too many holes: the segment would need another range */
 };
 
-/* An empty stream whose first byte will be seq. */
+/* An empty stream whose first byte will be seq (s holds nothing: a new one, or cleared). */
 void stream_init(struct stream *s, uint32_t seq);
-/* Give every chunk back to the pool; the stream is empty at its current end. */
+/* Give every chunk (and the ranges' heap) back; the stream is empty at its current end. */
 void stream_clear(struct stream *s, struct chunk_pool *p);
 
 /*
