@@ -17,14 +17,7 @@
 #include "cmp_json.h"
 #include "cmp_pair.h"
 #include "cmp_report.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_util.h"
 
 struct run {
     struct cmp_pair *pair;

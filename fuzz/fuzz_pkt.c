@@ -16,14 +16,7 @@
 #include <pcap/pcap.h>
 
 #include "pkt.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_util.h"
 
 /* -1: pkt_parse_ip without a link header; -2: the option parser alone. */
 static const int sel_dlt[] = {-1,       DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW, 101,

@@ -14,78 +14,28 @@
 
 #include <cmocka.h>
 
-#include "tcp_impl.h"
+#include "eng_fx.h"
 
-struct fx {
-    uint8_t buf[1600];
-    size_t routes_added, routes_deleted;
-    struct xfer_map xfer;
-    struct eng_conf conf;
-    struct eng *e;
-};
-
-static uint8_t *io_buf(void *arg, size_t *cap)
+static struct efx *fx_new(uint8_t pct, uint16_t copies, uint64_t mem_max)
 {
-    struct fx *f = arg;
-    *cap = sizeof(f->buf);
-    return f->buf;
-}
-
-static void io_send(void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-}
-
-static void io_route(void *arg, bool add, const struct chan_route *r)
-{
-    struct fx *f = arg;
-    (void)r;
-    if (add)
-        f->routes_added++;
-    else
-        f->routes_deleted++;
-}
-
-static struct fx *fx_new(uint8_t pct, uint16_t copies, uint64_t mem_max)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[128];
-    assert_non_null(f);
-    assert_int_equal(xfer_parse(&f->xfer, "80-192.0.2.20:8080", err, sizeof(err)), 0);
-    eng_conf_defaults(&f->conf);
-    f->conf.xfer = &f->xfer;
+    struct efx *f = efx_alloc();
     f->conf.sample_pct = pct;
     f->conf.copies = copies;
     if (mem_max)
         f->conf.mem_max = mem_max;
-    struct eng_io io = {.arg = f, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
-    f->e = eng_new(&f->conf, &io, 1000000, 3);
-    assert_non_null(f->e);
+    efx_start(f);
     return f;
-}
-
-static void fx_free(struct fx *f)
-{
-    eng_free(f->e);
-    free(f);
 }
 
 static struct pkt client(const char *src, uint16_t sport)
 {
-    struct pkt p;
-    memset(&p, 0, sizeof(p));
-    assert_true(addr_parse(&p.t.src, src));
-    assert_true(addr_parse(&p.t.dst, "192.0.2.10"));
-    p.t.sport = sport;
-    p.t.dport = 80;
-    return p;
+    return efx_client(src, sport);
 }
 
 static void test_sampling(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(30, 1, 0);
+    struct efx *f = fx_new(30, 1, 0);
     unsigned in = 0;
     for (uint16_t port = 10000; port < 20000; port++) {
         struct pkt p = client("198.51.100.10", port);
@@ -94,14 +44,14 @@ static void test_sampling(void **state)
         in += a;
     }
     assert_true(in > 2500 && in < 3500);
-    fx_free(f);
+    efx_free(f);
 }
 
 /* --shard: N hosts split the sessions, each exactly once, about evenly. */
 static void test_shards_partition(void **state)
 {
     (void)state;
-    struct fx *f[3];
+    struct efx *f[3];
     unsigned count[3] = {0};
     for (uint16_t k = 0; k < 3; k++) {
         f[k] = fx_new(100, 1, 0);
@@ -120,14 +70,14 @@ static void test_shards_partition(void **state)
     }
     for (int k = 0; k < 3; k++) {
         assert_true(count[k] > 2700 && count[k] < 3300);
-        fx_free(f[k]);
+        efx_free(f[k]);
     }
 }
 
 static void test_copies_distinct_ports(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(100, 50, 0);
+    struct efx *f = fx_new(100, 50, 0);
     struct pkt p = client("198.51.100.10", 40000);
     uint16_t ports[50];
     for (uint16_t c = 0; c < 50; c++) {
@@ -139,13 +89,13 @@ static void test_copies_distinct_ports(void **state)
     }
     assert_int_equal(ports[0], 40000); /* the first copy keeps the client's port */
     assert_int_equal(f->e->st.sess_collisions, 0);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_family_and_memory(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(100, 1, 64 * 4096);
+    struct efx *f = fx_new(100, 1, 64 * 4096);
     struct pkt p6 = client("2001:db8:2::10", 40000);
     assert_true(addr_parse(&p6.t.dst, "2001:db8:1::10"));
     assert_null(admit_alloc(f->e, &p6, &f->xfer.rules[0], 0));
@@ -161,13 +111,13 @@ static void test_family_and_memory(void **state)
     struct pkt q = client("198.51.100.10", 40002);
     assert_null(admit_alloc(f->e, &q, &f->xfer.rules[0], 0));
     assert_int_equal(f->e->st.sess_refused_memory, 1);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_stale_and_move(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(100, 1, 0);
+    struct efx *f = fx_new(100, 1, 0);
     struct pkt p = client("198.51.100.10", 40000);
     struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
     assert_non_null(s);
@@ -187,7 +137,7 @@ static void test_stale_and_move(void **state)
     assert_non_null(n);
     assert_int_not_equal(n->tkey.sport, old.sport);
     assert_int_equal(f->e->st.sess_stale_avoided, 1);
-    fx_free(f);
+    efx_free(f);
 }
 
 int main(void)

@@ -16,78 +16,23 @@
 #include <cmocka.h>
 
 #include "conn.h"
-#include "tcp_impl.h"
+#include "eng_fx.h"
 
-#define MAXOUT 256
 #define ISN 1000u
 
-struct out {
-    uint8_t buf[MAXOUT][1600];
-    struct pkt p[MAXOUT];
-    size_t n;
-};
-
-struct fx {
-    struct out out;
-    struct xfer_map xfer;
-    struct eng_conf conf;
-    struct eng *e;
-};
-
-static uint8_t *io_buf(void *arg, size_t *cap)
+static struct efx *fx_new(uint32_t max_handshakes, uint32_t mtu)
 {
-    struct out *o = arg;
-    assert_true(o->n < MAXOUT);
-    *cap = sizeof(o->buf[0]);
-    return o->buf[o->n];
-}
-
-static void io_send(void *arg, size_t len)
-{
-    struct out *o = arg;
-    assert_int_equal(pkt_parse_ip(&o->p[o->n], o->buf[o->n], len, 0), PKT_OK);
-    o->n++;
-}
-
-static void io_route(void *arg, bool add, const struct chan_route *r)
-{
-    (void)arg;
-    (void)add;
-    (void)r;
-}
-
-static struct fx *fx_new(uint32_t max_handshakes, uint32_t mtu)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[128];
-    assert_non_null(f);
-    assert_int_equal(xfer_parse(&f->xfer, "80-192.0.2.20:8080", err, sizeof(err)), 0);
-    eng_conf_defaults(&f->conf);
-    f->conf.xfer = &f->xfer;
+    struct efx *f = efx_alloc();
     f->conf.max_handshakes = max_handshakes;
     f->conf.mtu = mtu;
-    struct eng_io io = {.arg = &f->out, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
-    f->e = eng_new(&f->conf, &io, 1000000, 1);
-    assert_non_null(f->e);
+    efx_start(f);
     return f;
 }
 
-static void fx_free(struct fx *f)
-{
-    eng_free(f->e);
-    free(f);
-}
-
 /* A session of client port cport, its SYN (with MSS, window scale, SACK) sent. */
-static struct sess *open_sess(struct fx *f, uint16_t cport)
+static struct sess *open_sess(struct efx *f, uint16_t cport)
 {
-    struct pkt p;
-    memset(&p, 0, sizeof(p));
-    assert_true(addr_parse(&p.t.src, "198.51.100.10"));
-    assert_true(addr_parse(&p.t.dst, "192.0.2.10"));
-    p.t.sport = cport;
-    p.t.dport = 80;
-    p.win = 1000;
+    struct pkt p = efx_client("198.51.100.10", cport);
     struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
     assert_non_null(s);
     s->c_mss = 1460;
@@ -97,7 +42,7 @@ static struct sess *open_sess(struct fx *f, uint16_t cport)
     return s;
 }
 
-static void synack(struct fx *f, struct sess *s, uint16_t mss, uint16_t win)
+static void synack(struct efx *f, struct sess *s, uint16_t mss, uint16_t win)
 {
     struct pkt p;
     memset(&p, 0, sizeof(p));
@@ -111,13 +56,13 @@ static void synack(struct fx *f, struct sess *s, uint16_t mss, uint16_t win)
     conn_establish(f->e, s, &p);
 }
 
-static void queue(struct fx *f, struct sess *s, uint32_t len)
+static void queue(struct efx *f, struct sess *s, uint32_t len)
 {
     static uint8_t data[65536];
     assert_true(stream_put(&s->st, &f->e->pool, ISN + 1, data, len, 1U << 20) >= 0);
 }
 
-static void ack(struct fx *f, struct sess *s, uint32_t a, uint16_t win)
+static void ack(struct efx *f, struct sess *s, uint32_t a, uint16_t win)
 {
     struct pkt p;
     memset(&p, 0, sizeof(p));
@@ -151,10 +96,10 @@ static void test_reset_keeps_path(void **state)
 static void test_syn_and_retry(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(512, 1500);
+    struct efx *f = fx_new(512, 1500);
     struct sess *s = open_sess(f, 40000);
-    assert_int_equal(f->out.n, 1);
-    struct pkt *syn = &f->out.p[0];
+    assert_int_equal(f->n, 1);
+    struct pkt *syn = &f->p[0];
     assert_int_equal(syn->flags, TCPF_SYN);
     assert_int_equal(syn->seq, ISN);
     assert_true(syn->opts.has_mss && syn->opts.mss == 1460);
@@ -164,79 +109,79 @@ static void test_syn_and_retry(void **state)
     conn_send_syn(f->e, s);
     assert_int_equal(s->tc.syn_tries, 2);
     assert_int_equal(s->tc.rto_at_us, f->e->now_us + 500000);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_handshake_slots(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(1, 1500);
+    struct efx *f = fx_new(1, 1500);
     struct sess *a = open_sess(f, 40000);
     struct sess *b = open_sess(f, 40001);
-    assert_int_equal(f->out.n, 1); /* b waits for the only slot */
+    assert_int_equal(f->n, 1); /* b waits for the only slot */
     assert_true(b->tc.flags & CF_HS_WAIT);
     assert_int_equal(f->e->st.syn_waiting, 1);
     synack(f, a, 1460, 65535); /* nothing queued: the slot is released at once */
     assert_false(a->tc.flags & CF_HS_SLOT);
     assert_true(b->tc.flags & CF_HS_SLOT);
     assert_int_equal(f->e->st.syn_waiting, 0);
-    assert_int_equal(f->out.p[1].flags, TCPF_SYN); /* b's SYN, as soon as the slot is free */
-    assert_int_equal(f->out.p[1].t.sport, 40001);
-    assert_int_equal(f->out.p[2].flags, TCPF_ACK); /* a's handshake ACK */
-    fx_free(f);
+    assert_int_equal(f->p[1].flags, TCPF_SYN); /* b's SYN, as soon as the slot is free */
+    assert_int_equal(f->p[1].t.sport, 40001);
+    assert_int_equal(f->p[2].flags, TCPF_ACK); /* a's handshake ACK */
+    efx_free(f);
 }
 
 static void test_segments_and_window(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(512, 600); /* -M 600: segments of 560 bytes */
+    struct efx *f = fx_new(512, 600); /* -M 600: segments of 560 bytes */
     struct sess *s = open_sess(f, 40000);
     queue(f, s, 3000);
     synack(f, s, 1460, 2000);
-    size_t before = f->out.n;
+    size_t before = f->n;
     assert_false(conn_output(f->e, s));
     /* A window of 2,000 bytes: 560 + 560 + 560 + 320. */
-    assert_int_equal(f->out.n - before, 4);
-    assert_int_equal(f->out.p[before].data_len, 560);
-    assert_int_equal(f->out.p[before + 3].data_len, 320);
+    assert_int_equal(f->n - before, 4);
+    assert_int_equal(f->p[before].data_len, 560);
+    assert_int_equal(f->p[before + 3].data_len, 320);
     assert_int_equal(s->tc.snd_nxt, ISN + 1 + 2000);
     assert_true(s->tc.rto_at_us > 0);
     /* All acknowledged, window zero: one byte probes it. */
     ack(f, s, ISN + 1 + 2000, 0);
-    before = f->out.n;
+    before = f->n;
     conn_output(f->e, s);
-    assert_int_equal(f->out.n - before, 1);
-    assert_int_equal(f->out.p[before].data_len, 1);
+    assert_int_equal(f->n - before, 1);
+    assert_int_equal(f->p[before].data_len, 1);
     assert_true(s->tc.srtt_us > 0);
     assert_true(s->tc.rto_us >= 50000);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_fast_retransmit(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(512, 1500);
+    struct efx *f = fx_new(512, 1500);
     struct sess *s = open_sess(f, 40000);
     queue(f, s, 6000);
     synack(f, s, 1000, 65535);
     conn_output(f->e, s);
     assert_int_equal(s->tc.snd_max, ISN + 1 + 6000);
-    size_t before = f->out.n;
+    size_t before = f->n;
     ack(f, s, ISN + 1 + 1000, 65535); /* new data acknowledged */
-    assert_int_equal(f->out.n, before);
+    assert_int_equal(f->n, before);
     for (int i = 0; i < 3; i++)
         ack(f, s, ISN + 1 + 1000, 65535); /* three duplicates */
     assert_true(s->tc.flags & CF_RECOVERY);
-    assert_int_equal(f->out.n - before, 1);
-    assert_int_equal(f->out.p[before].seq, ISN + 1 + 1000);
+    assert_int_equal(f->n - before, 1);
+    assert_int_equal(f->p[before].seq, ISN + 1 + 1000);
     assert_int_equal(f->e->st.fast_rtx, 1);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_rto_gives_up(void **state)
 {
     (void)state;
-    struct fx *f = fx_new(512, 1500);
+    struct efx *f = fx_new(512, 1500);
     struct sess *s = open_sess(f, 40000);
     queue(f, s, 100);
     synack(f, s, 1460, 65535);
@@ -250,7 +195,7 @@ static void test_rto_gives_up(void **state)
     }
     assert_int_equal(n, 12);
     assert_int_equal(f->e->st.rto_events, 12);
-    fx_free(f);
+    efx_free(f);
 }
 
 int main(void)

@@ -15,60 +15,7 @@
 
 #include <cmocka.h>
 
-#include "tcp_impl.h"
-
-#define MAXOUT 64
-
-struct fx {
-    uint8_t buf[MAXOUT][1600];
-    struct pkt p[MAXOUT];
-    size_t n;
-    struct xfer_map xfer;
-    struct eng_conf conf;
-    struct eng *e;
-};
-
-static uint8_t *io_buf(void *arg, size_t *cap)
-{
-    struct fx *f = arg;
-    assert_true(f->n < MAXOUT);
-    *cap = sizeof(f->buf[0]);
-    return f->buf[f->n];
-}
-
-static void io_send(void *arg, size_t len)
-{
-    struct fx *f = arg;
-    assert_int_equal(pkt_parse_ip(&f->p[f->n], f->buf[f->n], len, 0), PKT_OK);
-    f->n++;
-}
-
-static void io_route(void *arg, bool add, const struct chan_route *r)
-{
-    (void)arg;
-    (void)add;
-    (void)r;
-}
-
-static struct fx *fx_new(void)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[128];
-    assert_non_null(f);
-    assert_int_equal(xfer_parse(&f->xfer, "80-192.0.2.20:8080", err, sizeof(err)), 0);
-    eng_conf_defaults(&f->conf);
-    f->conf.xfer = &f->xfer;
-    struct eng_io io = {.arg = f, .pkt_buf = io_buf, .pkt_send = io_send, .route = io_route};
-    f->e = eng_new(&f->conf, &io, 1000000, 5);
-    assert_non_null(f->e);
-    return f;
-}
-
-static void fx_free(struct fx *f)
-{
-    eng_free(f->e);
-    free(f);
-}
+#include "eng_fx.h"
 
 static struct pkt seg(uint8_t flags, uint32_t seq, uint32_t ack, const char *data)
 {
@@ -89,7 +36,7 @@ static struct pkt seg(uint8_t flags, uint32_t seq, uint32_t ack, const char *dat
     return p;
 }
 
-static struct sess *probe(struct fx *f, uint32_t ack_base)
+static struct sess *probe(struct efx *f, uint32_t ack_base)
 {
     struct pkt p = seg(TCPF_ACK, 5000, ack_base, NULL);
     struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
@@ -102,7 +49,7 @@ static struct sess *probe(struct fx *f, uint32_t ack_base)
 static void test_probe_waits_for_boundary(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
+    struct efx *f = efx_new();
     struct sess *s = probe(f, 700);
     struct pkt tail = seg(TCPF_ACK, 5000, 700, "rest of a request");
     assert_int_equal(restart_probe(f->e, s, &tail), SO_NONE);
@@ -119,13 +66,13 @@ static void test_probe_waits_for_boundary(void **state)
     assert_true(f->p[0].opts.has_mss && f->p[0].opts.mss == f->conf.syn_mss);
     assert_true(s->flags & SF_FAKED);
     assert_int_equal(f->e->st.sess_midstream, 1);
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_probe_ends_on_close(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
+    struct efx *f = efx_new();
     struct sess *s = probe(f, 700);
     struct pkt fin = seg(TCPF_ACK | TCPF_FIN, 5000, 700, NULL);
     assert_int_equal(restart_probe(f->e, s, &fin), SO_NOT_STARTED);
@@ -135,11 +82,11 @@ static void test_probe_ends_on_close(void **state)
     assert_int_equal(restart_probe(f->e, s, &bare), SO_NONE);
     assert_int_equal(s->state, SS_PROBE);
     assert_int_equal(f->e->st.probe_skipped_packets, 1);
-    fx_free(f);
+    efx_free(f);
 }
 
 /* An established session with bytes from isn + 1 queued and a request boundary at mark. */
-static struct sess *established(struct fx *f, uint32_t isn, const char *bytes, uint32_t mark)
+static struct sess *established(struct efx *f, uint32_t isn, const char *bytes, uint32_t mark)
 {
     struct pkt p = seg(TCPF_SYN, isn, 0, NULL);
     struct sess *s = admit_alloc(f->e, &p, &f->xfer.rules[0], 0);
@@ -160,7 +107,7 @@ static struct sess *established(struct fx *f, uint32_t isn, const char *bytes, u
 static void test_rebuild_from_boundary(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
+    struct efx *f = efx_new();
     /* Nothing acknowledged yet: the stream's first byte is a request start. */
     struct sess *s = established(f, 1000, "GET /a\r\n\r\nGET /b\r\n\r\n", 1011);
     size_t before = f->n;
@@ -173,13 +120,13 @@ static void test_rebuild_from_boundary(void **state)
     assert_int_equal(s->tc.snd_una, 1000);
     assert_int_equal(s->tc.rcv_nxt, 0);
     assert_int_equal(s->tc.srtt_us, 4321); /* what was learnt of the path stays */
-    fx_free(f);
+    efx_free(f);
 }
 
 static void test_rebuild_mid_request(void **state)
 {
     (void)state;
-    struct fx *f = fx_new();
+    struct efx *f = efx_new();
     struct sess *s = established(f, 1000, "GET /a\r\n\r\nGET /b\r\n\r\n", 1011);
     s->rebuilds = 1; /* not the stream's first byte any more */
     s->tc.snd_una = 1005; /* the target took part of the first request */
@@ -189,7 +136,7 @@ static void test_rebuild_mid_request(void **state)
     assert_int_equal(s->c_isn, 1010); /* from the next request */
     s->rebuilds = REBUILDS_MAX;
     assert_false(restart_rebuild(f->e, s));
-    fx_free(f);
+    efx_free(f);
 }
 
 int main(void)
