@@ -25,7 +25,7 @@ N=$((CONNS * R))
 assert_eq "$(lines "$ON_REC/requests.log")" "$N" "requests recorded online"
 
 t0=$(date +%s.%N)
-settle_stable "lines $TG_REC/requests.log" 30 1 >/dev/null
+settle "lines $TG_REC/requests.log" 30 "$N" >/dev/null
 report "$ON_REC/requests.log" "$TG_REC/requests.log"
 compare_recordings "$ON_REC" "$TG_REC"
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"

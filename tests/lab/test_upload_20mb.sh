@@ -38,7 +38,7 @@ on_size=$(stat -c %s "$on_bin")
 port=$(basename "$on_bin" .bin | awk -F_ '{ print $(NF - 1) }')
 
 tgt_bytes() { find "$TG_REC" -name '*.bin' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
-settle_stable tgt_bytes 60 3 >/dev/null
+settle tgt_bytes 60 "$on_size" >/dev/null
 report "$ON_REC/requests.log" "$TG_REC/requests.log"
 compare_recordings "$ON_REC" "$TG_REC"
 tg_bin=$(find "$TG_REC" -name "*_${port}_*.bin" -printf "%f\n" | sort -t_ -k3,3n | firstn 1)
