@@ -199,6 +199,9 @@ static void icpt_signal_cb(struct loop *l, int fd, unsigned events, void *arg)
             log_reopen();
             log_info("SIGHUP: log reopened");
             break;
+        case SIGUSR1: /* the --stats-json file now */
+            statsout_write(ic->so);
+            break;
         case SIGTERM:
         case SIGINT:
             log_info("%s: exiting", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -319,6 +322,7 @@ static void icpt_sigset(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
 }
 
 static int icpt_signals(struct icpt *ic, char *err, size_t errlen)

@@ -737,6 +737,34 @@ stat_sum() {
 tc_stat() { stat_get "$(stats_file "$TCPCOPY_LOG")" "$1"; }
 ic_stat() { stat_get "$(stats_file "$INTERCEPT_LOG")" "$1"; }
 
+# tc_stat_now KEY: the counter as tcpcopy has it now: SIGUSR1 makes it write its stats file
+# at once (bounded wait for the new file).
+tc_stat_now() {
+    local f i before
+    f=$(stats_file "$TCPCOPY_LOG")
+    before=$(stat -c %Y.%s "$f" 2>/dev/null || echo none)
+    kill -USR1 "$TCPCOPY_PID" 2>/dev/null || _stat_fail "tc_stat_now: tcpcopy is not running"
+    for ((i = 0; i < 50; i++)); do
+        sleep 0.1
+        [ "$(stat -c %Y.%s "$f" 2>/dev/null || echo none)" != "$before" ] && break
+    done
+    stat_get "$f" "$1"
+}
+
+# settle_to_counter CMD KEY MAX: wait (at most MAX s) until CMD reaches the live value of
+# tcpcopy's counter KEY, re-read until it no longer grows: a goal the copy itself states,
+# where the test cannot know it ahead (which sessions -r samples, for instance).
+settle_to_counter() {
+    local cmd=$1 key=$2 max=$3 goal prev="" i
+    for ((i = 0; i < 5; i++)); do
+        goal=$(tc_stat_now "$key")
+        [ "$goal" = "$prev" ] && break
+        settle "$cmd" "$max" "$goal" >/dev/null
+        prev=$goal
+    done
+    echo "$goal"
+}
+
 # The session outcomes, as in the counters' keys.
 TC_OUTCOMES=(complete client_reset target_reset target_refused target_closed_early
              handshake_timeout timeout idle memory_limit shutdown not_started)

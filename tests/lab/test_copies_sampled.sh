@@ -10,9 +10,9 @@ start_http_servers
 start_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" -n 3 -r 50
 short_sessions 600 nr || fail "the client failed"
 assert_eq "$(grep -c ' /nr/' "$ON_LOG")" 600 "sessions online"
-# Which sessions are sampled is tcpcopy's hash: no goal is known here, so the wait ends
-# when the target's count stands still for 3 s (each copy is one short request).
-settle "grep -c ' /nr/' $TG_LOG" 30 "" 3 >/dev/null
+# Which sessions are sampled is tcpcopy's hash: the goal is what tcpcopy says it created
+# (each copy is one short request).
+settle_to_counter "grep -c ' /nr/' $TG_LOG" sessions.created 30 >/dev/null
 stop_copy sampled
 read -r uris bad <<<"$(copies_of nr 3)"
 log "$uris of 600 sessions sampled, $bad not copied exactly 3 times"

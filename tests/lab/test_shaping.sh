@@ -56,7 +56,7 @@ RESULTS+=("n3 $N_REQ/300")
 start_tcpcopy "${XS[@]}" -c 203.0.113.x -r 50
 log "-r 50: 1000 short sessions"
 short_sessions 1000 r50 || fail "-r 50: the client failed"
-settle "target_lines r50 | wc -l" 30 "" 3 >/dev/null
+settle_to_counter "target_lines r50 | wc -l" sessions.created 30 >/dev/null
 stop_copy r50
 N_ON=$(grep -c ' /r50/' "$ON_LOG" || true)
 N_TG=$(target_lines r50 | wc -l)
