@@ -36,19 +36,8 @@
 #include "loop.h"
 #include "opts.h"
 #include "pkt.h"
+#include "sock_fx.h"
 
-static void lo_up(void)
-{
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-    assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-    ifr.ifr_flags |= IFF_UP;
-    assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-    close(fd);
-}
 
 /* A listening TCP socket on 127.0.0.1 and its port. */
 static int listen_any(uint16_t *port)
@@ -237,17 +226,7 @@ static void test_forward_with_stamp(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (geteuid() != 0) {
-        fprintf(stderr, "test_icpt: needs root (unshare(CLONE_NEWNET), a capture); run it as "
-                        "root, it does not skip\n");
-        return -1;
-    }
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "test_icpt: unshare(CLONE_NEWNET): %s\n", strerror(errno));
-        return -1;
-    }
-    lo_up();
-    return 0;
+    return netns_lo("test_icpt");
 }
 
 int main(void)

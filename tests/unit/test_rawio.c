@@ -36,6 +36,7 @@
 
 #include "capture.h"
 #include "send.h"
+#include "sock_fx.h"
 
 #define PORT_KEEP 8080
 #define PORT_DROP 9090
@@ -197,34 +198,7 @@ static unsigned t_collect(struct capture *c, struct seen *s, unsigned want, int 
 }
 
 /* Bring lo up in the current namespace: a new one starts with it down. */
-static void t_lo_up(void)
-{
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-    assert_true(fd >= 0);
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-    assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-    ifr.ifr_flags |= IFF_UP;
-    assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-    close(fd);
-}
-
-static int t_netns(void)
-{
-    if (geteuid() != 0) {
-        fprintf(stderr, "test_rawio: needs root (unshare(CLONE_NEWNET), raw sockets); "
-                        "run it as root, it does not skip\n");
-        return -1;
-    }
-    if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "test_rawio: unshare(CLONE_NEWNET): %s\n", strerror(errno));
-        return -1;
-    }
-    t_lo_up();
-    return 0;
-}
 
 static struct fixture *t_open_ports(int rcvbuf, const uint16_t *ports, size_t nports)
 {
@@ -253,7 +227,7 @@ static struct fixture *t_open(int rcvbuf)
 
 static int setup(void **state)
 {
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     *state = t_open(0);
     return 0;
@@ -261,7 +235,7 @@ static int setup(void **state)
 
 static int setup_small_rcvbuf(void **state)
 {
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     *state = t_open(4096);
     return 0;
@@ -270,7 +244,7 @@ static int setup_small_rcvbuf(void **state)
 /* Without ports, or with more than the kernel filter holds: no filter. */
 static int setup_all_ports(void **state)
 {
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     *state = t_open_ports(0, NULL, 0);
     return 0;
@@ -282,7 +256,7 @@ static int setup_many_ports(void **state)
 
     for (unsigned i = 0; i < 65; i++)
         ports[i] = (uint16_t)(20000 + i);
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     *state = t_open_ports(0, ports, 65);
     return 0;
@@ -296,7 +270,7 @@ static int setup_64_ports(void **state)
     for (unsigned i = 0; i < 63; i++)
         ports[i] = (uint16_t)(20000 + i);
     ports[63] = PORT_KEEP;
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     *state = t_open_ports(0, ports, 64);
     return 0;
@@ -315,7 +289,7 @@ static int setup_v4v6(void **state)
     char err[256] = "";
     struct fixture *f;
 
-    if (t_netns() < 0)
+    if (netns_lo("test_rawio") < 0)
         return -1;
     f = calloc(1, sizeof(*f));
     assert_non_null(f);

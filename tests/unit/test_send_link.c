@@ -27,6 +27,7 @@
 
 #include "send.h"
 #include "send_impl.h"
+#include "sock_fx.h"
 
 static const uint8_t DEV_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
 static const uint8_t MAC_V4[6] = {0x02, 0, 0, 0, 0, 0x44};
@@ -34,26 +35,6 @@ static const uint8_t MAC_V6[6] = {0x02, 0, 0, 0, 0, 0x66};
 static const uint8_t RULE_SRC[6] = {0x02, 0, 0, 0, 0, 0x99};
 #define IFINDEX 7
 
-/* A connected loopback TCP pair (see test_send_raw.c). */
-static void tcp_pair(int *tx, int *rx)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof(sin);
-    struct timeval tv = {.tv_sec = 10};
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(l >= 0);
-    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
-    *tx = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(*tx >= 0);
-    assert_int_equal(connect(*tx, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    *rx = accept(l, NULL, NULL);
-    assert_true(*rx >= 0);
-    assert_int_equal(setsockopt(*rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-    close(l);
-}
 
 struct fixture {
     struct sender *s;

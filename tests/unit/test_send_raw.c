@@ -24,28 +24,8 @@
 
 #include "send.h"
 #include "send_impl.h"
+#include "sock_fx.h"
 
-/* A connected loopback TCP pair: *tx sends, *rx receives (blocking, 10 s timeout
- * so a bug fails the test rather than hanging it). */
-static void tcp_pair(int *tx, int *rx)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof(sin);
-    struct timeval tv = {.tv_sec = 10};
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(l >= 0);
-    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
-    *tx = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(*tx >= 0);
-    assert_int_equal(connect(*tx, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    *rx = accept(l, NULL, NULL);
-    assert_true(*rx >= 0);
-    assert_int_equal(setsockopt(*rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-    close(l);
-}
 
 /* Build a datagram of len bytes to dst in the sender's next slot, tagged with id
  * in its last byte, and commit it. */
