@@ -215,6 +215,8 @@ static const char page_css[] =
     ".ep,.chart{background:#fff;border-radius:8px;padding:14px 18px;margin:0 0 14px;"
     "box-shadow:0 1px 2px rgba(0,0,0,.08)}\n"
     ".two{display:grid;grid-template-columns:1fr 1fr;gap:12px}\n"
+    "#charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}"
+    "#charts figure{margin:0}\n"
     ".lbl{font-size:12px;font-weight:600;color:#5a6275;margin:8px 0 2px;text-transform:uppercase}\n"
     "pre{background:#f7f8fa;border:1px solid #e1e4ea;border-radius:4px;padding:8px;margin:0;"
     "white-space:pre-wrap;word-break:break-all;font:13px/1.4 ui-monospace,monospace}\n"
@@ -439,9 +441,9 @@ static void write_top(FILE *out, const struct cmp_summary *s, const struct cmp_h
 
 /* --- latency charts ---------------------------------------------------------------------- */
 
-#define CH_W 680   /* the chart's width in px */
-#define CH_BAR 360 /* the longest bar */
-#define CH_X 56    /* where bars start */
+#define CH_W 520   /* the chart's width in px */
+#define CH_BAR 300 /* the longest bar */
+#define CH_X 40    /* where bars start */
 #define CH_ROW 40  /* one percentile: two bars and a gap */
 #define CMP_HTML_SLOW 1.25 /* a target/online ratio from which the ratio is shown in red */
 
@@ -486,7 +488,7 @@ static void write_chart(FILE *out, const struct cmp_ep_stats *e)
         chart_bar(out, y, on[i], max, true);
         chart_bar(out, y + 16, tg[i], max, false);
         double ratio = on[i] > 0 && tg[i] >= 0 ? (double)tg[i] / (double)on[i] : -1;
-        fprintf(out, "<text x=%d y=%d class=%s>", CH_X + CH_BAR + 150, y + 20,
+        fprintf(out, "<text x=%d y=%d class=%s>", CH_W - 56, y + 20,
                 ratio >= CMP_HTML_SLOW ? "slow" : "ratio");
         if (ratio >= 0)
             fprintf(out, "&#215;%.2f", ratio);
@@ -517,10 +519,10 @@ static void write_charts(FILE *out, const struct cmp_summary *s)
           out);
     for (uint32_t i = 0; i < n && i < CMP_HTML_CHARTS; i++)
         write_chart(out, order[i]);
+    fputs("</div>\n", out);
     if (n > CMP_HTML_CHARTS)
         fprintf(out, "<p class=muted id=charts-more>%u more endpoints: see summary.json.</p>\n",
                 n - CMP_HTML_CHARTS);
-    fputs("</div>\n", out);
 }
 
 int cmp_html_write(FILE *out, const struct cmp_summary *s, const struct cmp_html_example *ex,

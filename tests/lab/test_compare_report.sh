@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TC_SRC=${TC_SRC:-$(cd "$HERE/../.." && pwd)}
 TC_BIN=${TC_BIN:-$TC_SRC/build/debug}
 ART=${TC_ARTIFACTS:-$TC_SRC/build/artifacts}/compare-report
-W=1280 H=2400
+W=1280 H=2600
 
 fail() { echo "FAIL: $NAME: $*"; exit 1; }
 log() { printf '[%s %s] %s\n' "$NAME" "$(date +%T)" "$*" >&2; }

@@ -275,7 +275,7 @@ static void test_percentiles_shown(void **state)
     assert_true(ratio > 2.8 && ratio < 3.2);
     assert_non_null(strstr(h, "1000 online and 1000 target latencies measured"));
     /* the longest bar is the target's p99 */
-    assert_non_null(strstr(h, "width=360 height=14"));
+    assert_non_null(strstr(h, "width=300 height=14"));
     assert_int_equal(count(h, "<rect "), 6);
     free(h);
     cmp_summary_free(s);
