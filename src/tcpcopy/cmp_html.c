@@ -89,9 +89,10 @@ void cmp_html_escape(FILE *out, const uint8_t *s, size_t n, bool pre)
         fputs("</span>", out);
 }
 
-static void esc_str(FILE *out, const char *s)
+/* An endpoint's name: NUL-terminated in its CMP_ENDPOINT_MAX bytes, or cut there. */
+static void esc_name(FILE *out, const char *s)
 {
-    cmp_html_escape(out, (const uint8_t *)s, strlen(s), false);
+    cmp_html_escape(out, (const uint8_t *)s, strnlen(s, CMP_ENDPOINT_MAX), false);
 }
 
 static void copy_masked(uint8_t *dst, uint32_t *dlen, size_t cap, const uint8_t *src, size_t n,
@@ -419,7 +420,7 @@ static void write_top(FILE *out, const struct cmp_summary *s, const struct cmp_h
     for (uint32_t i = 0; i < n && i < CMP_HTML_TOP; i++) {
         const struct cmp_ep_stats *e = order[i];
         fputs("<div class=ep><h3>", out);
-        esc_str(out, e->name);
+        esc_name(out, e->name);
         fprintf(out, "</h3><p>%llu of %llu %s %s (%llu equal, %llu noise, %llu not "
                      "compared).</p>\n",
                 ull(e->different), ull(e->requests), plural(e->requests, "request", "requests"),
@@ -477,7 +478,7 @@ static void write_chart(FILE *out, const struct cmp_ep_stats *e)
         max = tg[i] > max ? tg[i] : max;
     }
     fputs("<figure class=chart><h3>", out);
-    esc_str(out, e->name);
+    esc_name(out, e->name);
     fprintf(out, "</h3><p class=muted>%llu online and %llu target latencies measured</p>\n",
             ull(e->online.n), ull(e->target.n));
     fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=%d height=%d role=img>",
