@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables for the scenarios that source this file
 # What the bad-input scenarios share (test_badinput_*.sh, and run_bounded for
 # test_chan_security_*.sh): a program expected to refuse, run in the foreground with a bound.
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables for the scenarios that source this file
 # What the channel-security scenarios share (test_chan_security_allow, _secret, _fuzz; issue
 # 5): a lab with two online hosts (192.0.2.10 and .11), nginx online and on the target, and
 # helpers to load and check. Sourced after lib.sh.
