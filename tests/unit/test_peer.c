@@ -33,6 +33,7 @@
 
 struct tp {
     struct icpt ic;
+    struct icpt_opts opts;
     int lfd;
     uint16_t port;
     int cfd; /* the test's client: tcpcopy */
@@ -73,6 +74,8 @@ static void tp_new(struct tp *t, const char *allow, const char *secret)
 {
     memset(t, 0, sizeof(*t));
     struct icpt *ic = &t->ic;
+    icpt_opts_init(&t->opts);
+    ic->o = &t->opts;
     LIST_INIT(&ic->peers);
     TAILQ_INIT(&ic->flush);
     ic->loop = loop_new();
