@@ -496,6 +496,11 @@ static bool peer_io_start(struct peer *pe)
     if (!pe->sniffed && (r = peer_tls_sniff(pe, err, sizeof(err))) == 0)
         return false;
     if (r == -EACCES) {
+        /* Its HELLO was only peeked at: read it, or the close would be a reset that
+         * loses our BYE on the way. */
+        char junk[512];
+        for (int i = 0; i < 8 && recv(pe->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+            ;
         pe->ic->st.plain_refused++;
         peer_refuse(pe, "this intercept requires TLS: start tcpcopy with --tls", "%s", err);
         return false;
