@@ -59,6 +59,7 @@ struct fake {
     /* FAKE_AUTH: announce CHAN_FEAT_AUTH, prove this secret, check the client's. */
     const struct auth_secret *secret;
     bool client_auth; /* the client's HELLO announced CHAN_FEAT_AUTH */
+    uint32_t client_feat; /* the features of the client's (last) HELLO */
     bool auth_ok;     /* the client's AUTH verified */
     int bye_code;     /* code of a BYE the client sent during the handshake, or -1 */
     pthread_t th;
@@ -116,11 +117,14 @@ static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
     }
 }
 
+static uint32_t fake_feat_extra; /* more features in the fake's HELLO (CHAN_FEAT_PAYLOAD) */
+
 static void send_hello(int fd, uint16_t version)
 {
     struct chan_out o;
-    struct hello h = {
-        .version = version, .role = CHAN_ROLE_INTERCEPT, .features = CHAN_FEAT_HEARTBEAT};
+    struct hello h = {.version = version,
+                      .role = CHAN_ROLE_INTERCEPT,
+                      .features = CHAN_FEAT_HEARTBEAT | fake_feat_extra};
     chan_out_init(&o, 1024);
     assert_int_equal(hello_put(&o, &h), 0);
     assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
@@ -192,6 +196,7 @@ static int fake_serve_one(struct fake *f)
         h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
         f->hello_ok = false;
     f->client_auth = (h.features & CHAN_FEAT_AUTH) != 0;
+    f->client_feat = h.features;
     switch (f->mode) {
     case FAKE_AUTH: {
         uint8_t nonce[16];
@@ -273,6 +278,7 @@ struct ctx {
     /* Set before ctx_new: the channel's options. */
     const struct auth_secret *secret;
     int hb_ms, dead_ms;
+    bool want_payload;
     /* The "live sessions" the routes callback hands over, and its calls. */
     struct chan_route *live;
     size_t nlive;
@@ -322,7 +328,8 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
                               .connect_timeout_ms = timeout_ms,
                               .secret = x->secret,
                               .heartbeat_ms = x->hb_ms,
-                              .dead_after_ms = x->dead_ms};
+                              .dead_after_ms = x->dead_ms,
+                              .want_payload = x->want_payload};
     struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .routes = on_routes};
     x->loop = loop_new();
     assert_non_null(x->loop);
@@ -580,6 +587,58 @@ static void test_routes_to_every_server(void **state)
 }
 
 /* With -C 4, a route's ADD and DEL travel on the same connection. */
+/* Reply payload (doc/protocol.md 6.1): asked for in the HELLO; an intercept that does
+ * not offer it is refused at startup with the fix named; one that does gets every
+ * route flagged; without the option nothing is asked or flagged. */
+static void test_payload_asked(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    x.want_payload = true;
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    assert_true(chanc_connect_all(x.c, err, sizeof(err)) < 0);
+    fake_join(&f);
+    assert_true(f.client_feat & CHAN_FEAT_PAYLOAD);
+    assert_non_null(strstr(err, "reply payload"));
+    assert_non_null(strstr(err, "--payload")); /* a local intercept: in clear is allowed */
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+    ctx_free(&x);
+    fake_close(&f);
+
+    for (int want = 1; want >= 0; want--) {
+        struct ctx y = {0};
+        fake_listen(&f);
+        add_server(&y, f.port);
+        y.want_payload = want;
+        fake_feat_extra = CHAN_FEAT_PAYLOAD;
+        ctx_new(&y, 1, 0, 3000);
+        fake_start(&f, FAKE_ANSWER, 1);
+        assert_int_equal(chanc_connect_all(y.c, err, sizeof(err)), 0);
+        fake_join(&f);
+        fake_feat_extra = 0;
+        assert_int_equal((f.client_feat & CHAN_FEAT_PAYLOAD) != 0, want);
+        struct chan_route r = route(0x0a000001, 40000);
+        chanc_route_add(y.c, &r);
+        chanc_flush(y.c);
+        uint8_t b[256];
+        struct chan_frame fr;
+        struct chan_route g;
+        ssize_t n = read_frame(f.cfd[0], b, sizeof(b), 2000);
+        assert_true(n > 0);
+        assert_int_equal(chan_frame_next(&fr, b, (size_t)n), n);
+        assert_int_equal(fr.type, CHAN_ROUTE_ADD);
+        assert_int_equal(chan_route_get(&g, &fr, 0), 0);
+        assert_int_equal(g.flags, want ? CHAN_ROUTE_F_PAYLOAD : 0);
+        ctx_free(&y);
+        fake_close(&f);
+    }
+}
+
 static void test_route_add_del_same_conn(void **state)
 {
     (void)state;
@@ -1629,6 +1688,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_ok),
+        cmocka_unit_test(test_payload_asked),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_no_hello),
         cmocka_unit_test(test_connect_wrong_version),
