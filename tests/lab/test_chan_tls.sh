@@ -9,6 +9,8 @@
 #  (b) certificates made here with the openssl CLI, intercept --tls-required: the copy and the
 #      payload work keyed by them; a plain tcpcopy is refused with a message naming --tls; a
 #      tcpcopy asking for payload in clear is refused with a message naming --tls.
+#  (c) intercept --payload without --tls-required: a tcpcopy on another host asking for payload
+#      in clear is not offered it (counted) and exits naming --tls; without payload it copies.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -132,4 +134,20 @@ TCPCOPY_NAME=tcpcopy-cert start_tcpcopy "${TC_ARGS[@]}" \
     --tls-cert "$C/tcpcopy.pem" --tls-key "$C/tcpcopy.key" --tls-ca "$C/ca.pem"
 wrk_count cert 10 1000 "http://$IP_ONL/"
 check_copy cert 1000
+
+# ---- (c) payload never in clear to another host ----------------------------------------
+INTERCEPT_NAME=intercept-plain start_intercept "${ICPT_ARGS[@]}"
+RC=0
+timeout 20 ip netns exec "$NS_ONL" "$TC_BIN/tcpcopy" "${TC_ARGS[@]}" >"$out" 2>&1 || RC=$?
+sed 's/^/  | /' "$out" >&2
+[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || fail "(c) plain tcpcopy asking for payload: exit $RC"
+grep -q "plain channel" "$out" && grep -q -- "--tls" "$out" ||
+    fail "(c) the message does not say why (plain channel) and what to do (--tls)"
+assert_ge "$(ic_stat_now payload.refused_plain)" 1 "(c) payload asked in clear, not offered"
+TCPCOPY_NAME=tcpcopy-plain start_tcpcopy -x "80-$IP_TGT:8080" -s "$IP_AST" -c 203.0.113.x
+on_cli curl -s -o /dev/null "http://$IP_ONL/plain/1"
+settle "grep -c ' /plain/' $TG_LOG" 30 1 >/dev/null
+stop_tc || fail "(c) tcpcopy or intercept did not stop cleanly"
+assert_eq "$(ic_stat payload.records)" 0 "(c) payload records without payload asked"
+assert_eq "$(grep -c ' /plain/' "$TG_LOG")" 1 "(c) the plain copy"
 pass "TLS (PSK, certificates) and reply payload: every request copied, payload bytes as the answers', no plaintext on the channel"
