@@ -272,6 +272,7 @@ struct ctx {
     uint8_t rec[16][CHAN_REPLY_HDR_MAX];
     size_t rec_len[16];
     size_t nrec;
+    size_t rec_bytes, rec_max; /* every record's length: their sum, the largest */
     bool (*until)(struct ctx *);
     struct loop_timer stop;
     bool timed_out;
@@ -293,6 +294,9 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
         x->rec_len[x->nrec] = len;
     }
     x->nrec++;
+    x->rec_bytes += len;
+    if (len > x->rec_max)
+        x->rec_max = len;
 }
 
 static void on_state(void *arg, size_t up, size_t total)
@@ -587,6 +591,11 @@ static void test_routes_to_every_server(void **state)
 }
 
 /* With -C 4, a route's ADD and DEL travel on the same connection. */
+static bool got_2_replies(struct ctx *x)
+{
+    return x->nrec >= 2;
+}
+
 /* Reply payload (doc/protocol.md 6.1): asked for in the HELLO; an intercept that does
  * not offer it is refused at startup with the fix named; one that does gets every
  * route flagged; without the option nothing is asked or flagged. */
@@ -634,6 +643,29 @@ static void test_payload_asked(void **state)
         assert_int_equal(fr.type, CHAN_ROUTE_ADD);
         assert_int_equal(chan_route_get(&g, &fr, 0), 0);
         assert_int_equal(g.flags, want ? CHAN_ROUTE_F_PAYLOAD : 0);
+        if (want) {
+            /* Records with payload: up to a whole frame each, delivered as they are. */
+            static uint8_t big[CHAN_REPLY_REC_MAX];
+            struct chan_out o;
+            memset(big, 0x45, sizeof(big));
+            chan_out_init(&o, 1 << 20);
+            assert_int_equal(chan_put_reply(&o, big, sizeof(big)), 0);
+            assert_int_equal(chan_put_reply(&o, big, 2000), 0);
+            assert_int_equal(chan_put_reply(&o, big, sizeof(big) + 1), -EINVAL);
+            chan_out_seal(&o);
+            size_t len = buf_len(&o.buf), off = 0;
+            while (off < len) {
+                ssize_t w = write(f.cfd[0], buf_head(&o.buf) + off, len - off);
+                assert_true(w > 0);
+                off += (size_t)w;
+                (void)run_until(&y, got_2_replies, off < len ? 50 : 3000);
+            }
+            chan_out_free(&o);
+            assert_int_equal(y.nrec, 2);
+            assert_int_equal(y.rec_max, CHAN_REPLY_REC_MAX);
+            assert_int_equal(y.rec_bytes, CHAN_REPLY_REC_MAX + 2000);
+            assert_int_equal(chanc_stats(y.c)->bad_frames, 0);
+        }
         ctx_free(&y);
         fake_close(&f);
     }
