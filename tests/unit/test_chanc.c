@@ -45,7 +45,16 @@
 
 /* FAKE_AUTH_LATE: HELLO with CHAN_FEAT_AUTH, then wait for the client's proof
  * before sending ours (our AUTH must not wait for the intercept's). */
-enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH, FAKE_AUTH_LATE };
+/* FAKE_BYE_NOW: a BYE code 5 at once, before reading anything (intercept's --allow). */
+enum fake_mode {
+    FAKE_ANSWER,
+    FAKE_SILENT,
+    FAKE_VERSION2,
+    FAKE_BYE,
+    FAKE_AUTH,
+    FAKE_AUTH_LATE,
+    FAKE_BYE_NOW
+};
 
 /* A fake intercept: a listener and the connections it accepted. */
 struct fake {
@@ -188,6 +197,10 @@ static int fake_serve_one(struct fake *f)
     if (fd < 0)
         return -1;
     f->cfd[f->n++] = fd;
+    if (f->mode == FAKE_BYE_NOW) {
+        (void)!write(fd, "\x07\x00\x00\x0d\x00\x05not allowed", 17);
+        return 0;
+    }
     uint8_t b[300];
     ssize_t n = read_frame(fd, b, sizeof(b), 5000);
     struct chan_frame fr;
@@ -231,6 +244,7 @@ static int fake_serve_one(struct fake *f)
                      10);
         break;
     case FAKE_SILENT:
+    case FAKE_BYE_NOW:
         break;
     }
     return 0;
@@ -279,7 +293,7 @@ struct ctx {
     /* Set before ctx_new: the channel's options. */
     const struct auth_secret *secret;
     int hb_ms, dead_ms;
-    bool want_payload;
+    bool want_payload, tls;
     /* The "live sessions" the routes callback hands over, and its calls. */
     struct chan_route *live;
     size_t nlive;
@@ -333,7 +347,8 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
                               .secret = x->secret,
                               .heartbeat_ms = x->hb_ms,
                               .dead_after_ms = x->dead_ms,
-                              .want_payload = x->want_payload};
+                              .want_payload = x->want_payload,
+                              .use_tls = x->tls};
     struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .routes = on_routes};
     x->loop = loop_new();
     assert_non_null(x->loop);
@@ -591,6 +606,41 @@ static void test_routes_to_every_server(void **state)
 }
 
 /* With -C 4, a route's ADD and DEL travel on the same connection. */
+/* TLS (doc/protocol.md 14): an intercept that refuses us in clear before any TLS (its
+ * --allow) is reported with its own reason, not as a TLS error; TLS without a key is
+ * a startup error naming the options, never a plain connection. */
+static void test_tls_refused_in_clear(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s = {.len = 6};
+    char err[256];
+    memcpy(s.key, "s3cret", 6);
+    fake_listen(&f);
+    add_server(&x, f.port);
+    x.secret = &s;
+    x.tls = true;
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_BYE_NOW, 1);
+    assert_true(chanc_connect_all(x.c, err, sizeof(err)) < 0);
+    fake_join(&f);
+    assert_non_null(strstr(err, "refused by intercept (code 5): not allowed"));
+    ctx_free(&x);
+    fake_close(&f);
+
+    struct ctx y = {0};
+    fake_listen(&f);
+    add_server(&y, f.port);
+    y.tls = true; /* and no secret, no certificates */
+    ctx_new(&y, 1, 0, 3000);
+    assert_int_equal(chanc_connect_all(y.c, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--secret-file"));
+    assert_int_equal(chanc_up(y.c), 0);
+    ctx_free(&y);
+    fake_close(&f);
+}
+
 static bool got_2_replies(struct ctx *x)
 {
     return x->nrec >= 2;
@@ -1721,6 +1771,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_ok),
         cmocka_unit_test(test_payload_asked),
+        cmocka_unit_test(test_tls_refused_in_clear),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_no_hello),
         cmocka_unit_test(test_connect_wrong_version),
