@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev
       valgrind cppcheck nginx wrk apache2-utils curl tcpdump nftables iproute2 python3 procps util-linux
-      ca-certificates openssl universal-ctags prometheus
+      ca-certificates universal-ctags prometheus
       libcap2-bin systemd debhelper devscripts lintian fakeroot adduser)
 
 missing=()
