@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "sess.h"
 #include "stream.h"
 #include "tcpcopy/module.h"
 
@@ -117,7 +118,10 @@ int mod_client_put(struct eng *e, struct sess *s, const struct pkt *p);
 int mod_client_fin(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq);
 /* The stream the client's captured bytes go into: the module's (client's numbering) with a
  * module, else the engine's. */
-struct stream *mod_cstream(struct sess *s);
+static inline struct stream *mod_cstream(struct sess *s)
+{
+    return s->mod != NULL ? &s->mod->cst : &s->st;
+}
 /* Offer the module the client's bytes it can have now: its output joins s->st, the
  * boundaries and the FIN are carried over. 0 or -MOD_E_*. */
 int mod_pump(struct eng *e, struct sess *s);

@@ -94,11 +94,6 @@ void mod_sess_close(struct eng *e, struct sess *s)
     s->mod = NULL;
 }
 
-struct stream *mod_cstream(struct sess *s)
-{
-    return s->mod != NULL ? &s->mod->cst : &s->st;
-}
-
 uint32_t mod_ooo_bytes(const struct sess *s)
 {
     return stream_ooo_bytes(&s->mod->cst);
