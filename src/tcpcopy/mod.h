@@ -127,6 +127,9 @@ static inline struct stream *mod_cstream(struct sess *s)
 int mod_pump(struct eng *e, struct sess *s);
 /* A target packet with payload (before the engine acknowledges it). 0 or -MOD_E_*. */
 int mod_target_data(struct eng *e, struct sess *s, const struct pkt *p);
+/* The session ends with outcome: count the client bytes and requests the module had not
+ * consumed yet as not replayed (before the engine's stream is cleared). */
+void mod_count_lost(struct eng *e, struct sess *s, int outcome);
 /* Client bytes held beyond a hole in the capture (the engine's gap clock). */
 uint32_t mod_ooo_bytes(const struct sess *s);
 /* May the session be rebuilt on a new connection (the module has no start hook)? */

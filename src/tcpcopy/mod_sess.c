@@ -94,6 +94,24 @@ void mod_sess_close(struct eng *e, struct sess *s)
     s->mod = NULL;
 }
 
+static struct mod_mark *mark_at(struct mod_sess *ms, unsigned i)
+{
+    return &ms->marks[(ms->mark_head + i) % MOD_MARKS];
+}
+
+void mod_count_lost(struct eng *e, struct sess *s, int outcome)
+{
+    struct mod_sess *ms = s->mod;
+    uint32_t held = stream_held_bytes(&ms->cst);
+    if (held == 0)
+        return;
+    /* Each boundary not reached starts a request; bytes before the first one finish the
+     * request in progress, unless the engine's stream already counted that one. */
+    bool mid = ms->nmarks == 0 || mark_at(ms, 0)->cseq != ms->c_next;
+    e->st.lost_requests[outcome] += ms->nmarks + (mid && stream_held_bytes(&s->st) == 0);
+    e->st.lost_bytes[outcome] += held;
+}
+
 uint32_t mod_ooo_bytes(const struct sess *s)
 {
     return stream_ooo_bytes(&s->mod->cst);
@@ -104,10 +122,6 @@ bool mod_can_rebuild(const struct eng *e, const struct sess *s)
     return s->mod == NULL || e->conf.mod->t->start == NULL;
 }
 
-static struct mod_mark *mark_at(struct mod_sess *ms, unsigned i)
-{
-    return &ms->marks[(ms->mark_head + i) % MOD_MARKS];
-}
 
 /* A client segment from seq (client's numbering) carried acknowledgement p->ack: a request
  * starts there if the client had received new answer bytes (as gate_note, before the

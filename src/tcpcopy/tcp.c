@@ -199,6 +199,8 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
             e->st.lost_requests[outcome] += s->nmarks + (m == NULL || m->seq != stream_start(&s->st));
             e->st.lost_bytes[outcome] += held;
         }
+        if (s->mod != NULL)
+            mod_count_lost(e, s, outcome);
     }
     conn_hs_release(e, s);
     s->state = SS_CLOSED;

@@ -634,6 +634,8 @@ static void test_capture_gap_ends_session(void **state)
     const struct eng_stats *st = eng_stats(f->e);
     assert_int_equal(st->mod_gaps, 1);
     assert_int_equal(st->outcome[SO_MODULE], 1);
+    assert_int_equal(st->lost_bytes[SO_MODULE], 3); /* "def", never offered to the module */
+    assert_int_equal(st->lost_requests[SO_MODULE], 1);
     fx_free(f);
     mod_free(m);
 }
