@@ -80,6 +80,9 @@ struct tcm_host {
      * level: 0 debug, 1 info, 2 warning. */
     void (*log)(const struct tcm_host *h, int level, const char *msg);
     void *priv;              /* tcpcopy's own; do not touch */
+    /* The i-th user of --module-conf (0 first, in file order), or NULL past the last: a
+     * session seen mid-stream gives no user name, the module may resume it as the first. */
+    const char *(*user_at)(const struct tcm_host *h, size_t i);
 };
 
 struct tcm_module {

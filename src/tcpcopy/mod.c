@@ -50,6 +50,12 @@ static const char *host_password(const struct tcm_host *h, const char *user)
     return mod_password(h->priv, user);
 }
 
+static const char *host_user_at(const struct tcm_host *h, size_t i)
+{
+    const struct mod *m = h->priv;
+    return i < m->ncreds ? m->creds[i].user : NULL;
+}
+
 static void host_log(const struct tcm_host *h, int level, const char *msg)
 {
     struct mod *m = h->priv;
@@ -276,7 +282,7 @@ int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **ou
     }
     m->t = t;
     m->host = (struct tcm_host){.api_version = TCM_API_VERSION, .password = host_password,
-                                .log = host_log, .priv = m};
+                                .log = host_log, .priv = m, .user_at = host_user_at};
     if (conf != NULL) {
         int rc = conf_load(m, conf, err, errlen);
         if (rc < 0) {

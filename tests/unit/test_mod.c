@@ -370,6 +370,10 @@ static void test_conf_file(void **state)
     assert_string_equal(mod_password(m, "bob"), "pw#x");
     assert_null(mod_password(m, "carol"));
     assert_null(mod_password(m, "#"));
+    assert_string_equal(m->host.user_at(&m->host, 0), "alice");
+    assert_string_equal(m->host.user_at(&m->host, 1), "bob");
+    assert_null(m->host.user_at(&m->host, 2));
+    assert_string_equal(m->host.password(&m->host, "bob"), "pw#x");
     mod_free(m);
     /* Readable by others: refused, with the fix. */
     assert_int_equal(chmod(path, 0640), 0);
