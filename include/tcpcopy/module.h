@@ -118,7 +118,8 @@ struct tcm_module {
      * the target in their place into out (at most out_cap, at least TCM_OUT_MIN) and set
      * *consumed to the input bytes used (0..len); return the output length (>= 0) or a
      * negative number (the session ends). Unused input is offered again, with what the
-     * client sends next appended, after the next client packet or target answer. To
+     * client sends next appended, after the next client packet or target answer (a call
+     * that consumes nothing is not repeated before then, whatever it wrote). To
      * pass bytes through unchanged: copy them, *consumed = len, return len.
      * NULL: bytes pass through unchanged.
      */

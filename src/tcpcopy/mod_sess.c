@@ -207,7 +207,9 @@ static uint32_t offer_len(struct mod_sess *ms)
     return len > MOD_IN_MAX ? MOD_IN_MAX : len;
 }
 
-/* One offer to the module. 1: it took or wrote something; 0: it waits; -MOD_E_*. */
+/* One offer to the module. 1: it consumed bytes (offer the rest); 0: it waits (what it
+ * wrote without consuming is kept, but it is not asked again until something new comes:
+ * a module cannot spin); -MOD_E_*. */
 static int offer(struct eng *e, struct sess *s, uint32_t len)
 {
     struct mod *m = e->conf.mod;
@@ -235,7 +237,7 @@ static int offer(struct eng *e, struct sess *s, uint32_t len)
     ms->c_next += (uint32_t)used;
     stream_release(&ms->cst, &e->pool, ms->c_next);
     e->st.mod_in_bytes += used;
-    return 1;
+    return used > 0;
 }
 
 int mod_pump(struct eng *e, struct sess *s)

@@ -665,6 +665,35 @@ static void test_refused_session_not_copied(void **state)
     mod_free(m);
 }
 
+/* A module that writes without ever consuming: asked once per event, never in a loop. */
+static int spin_calls;
+
+static long spin_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                      uint8_t *out, size_t cap)
+{
+    spin_calls++;
+    *consumed = 0;
+    out[0] = '#';
+    return 1;
+}
+
+static void test_module_cannot_spin(void **state)
+{
+    struct tcm_module t = dbl_module;
+    t.client_data = spin_data;
+    struct mod *m = open_table(&t);
+    struct fx *f = fx_new(m);
+    handshake(f, 40011);
+    spin_calls = 0;
+    cap(f, 40011, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+    assert_int_equal(spin_calls, 1);
+    assert_payload(fresh_data(f), C_ISN + 1, "#");
+    cap(f, 40011, TCPF_ACK, C_ISN + 4, S_ISN + 1, "d");
+    assert_int_equal(spin_calls, 2);
+    fx_free(f);
+    mod_free(m);
+}
+
 /* ---- the example module, loaded with dlopen ------------------------------------------------- */
 
 static void test_example_module(void **state)
@@ -704,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_module_error_ends_one_session),
         cmocka_unit_test(test_capture_gap_ends_session),
         cmocka_unit_test(test_refused_session_not_copied),
+        cmocka_unit_test(test_module_cannot_spin),
         cmocka_unit_test(test_example_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
