@@ -208,7 +208,7 @@ static void copy_fill(void *arg, struct metrics *m)
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
-        .module = c->mod != NULL ? mod_name(c->mod) : NULL,
+        .module = c->mod,
     };
     memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
     if (c->off != NULL)

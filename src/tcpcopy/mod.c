@@ -56,6 +56,13 @@ static const char *host_user_at(const struct tcm_host *h, size_t i)
     return i < m->ncreds ? m->creds[i].user : NULL;
 }
 
+static void host_count(const struct tcm_host *h, unsigned idx, uint64_t n)
+{
+    struct mod *m = h->priv;
+    if (idx < m->ncounters)
+        m->counters[idx] += n;
+}
+
 static void host_log(const struct tcm_host *h, int level, const char *msg)
 {
     struct mod *m = h->priv;
@@ -262,6 +269,25 @@ cleanup:
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
+/* The module's own counters: names checked, keys made. */
+static int counters_load(struct mod *m, char *err, size_t errlen)
+{
+    const char *const *names = m->t->counters;
+    for (unsigned i = 0; names != NULL && names[i] != NULL; i++) {
+        size_t n = strlen(names[i]);
+        if (i == TCM_COUNTERS_MAX || n == 0 || n > TCM_COUNTER_NAME_MAX ||
+            strspn(names[i], "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+            errbuf_set(err, errlen, "module %s: counter %u: more than %u, or a name not of "
+                       "1 to %u characters [a-z0-9_]", m->t->name, i, TCM_COUNTERS_MAX,
+                       TCM_COUNTER_NAME_MAX);
+            return -EINVAL;
+        }
+        snprintf(m->counter_keys[i], sizeof(m->counter_keys[i]), "module.events.%s", names[i]);
+        m->ncounters = i + 1;
+    }
+    return 0;
+}
+
 int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **out, char *err,
                    size_t errlen)
 {
@@ -281,8 +307,13 @@ int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **ou
         return -ENOMEM;
     }
     m->t = t;
+    if (counters_load(m, err, errlen) < 0) {
+        free(m);
+        return -EINVAL;
+    }
     m->host = (struct tcm_host){.api_version = TCM_API_VERSION, .password = host_password,
-                                .log = host_log, .priv = m, .user_at = host_user_at};
+                                .log = host_log, .priv = m, .user_at = host_user_at,
+                                .count = host_count};
     if (conf != NULL) {
         int rc = conf_load(m, conf, err, errlen);
         if (rc < 0) {

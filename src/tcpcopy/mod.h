@@ -48,6 +48,9 @@ struct mod {
     struct mod_cred *creds;
     size_t ncreds;
     struct log_rl rl_log, rl_err;
+    unsigned ncounters;     /* the module's own counters (tcm_module.counters) */
+    uint64_t counters[TCM_COUNTERS_MAX];
+    char counter_keys[TCM_COUNTERS_MAX][TCM_COUNTER_NAME_MAX + 16]; /* module.events.NAME */
     uint8_t in[MOD_IN_MAX];
     uint8_t out[MOD_OUT_MAX];
 };

@@ -5,6 +5,8 @@
  */
 #include "tcstats.h"
 
+#include "mod.h"
+
 #define C(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_COUNTER, help, v)
 #define G(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_GAUGE, help, v)
 #define CL(key, name, ln, lv, help, v) metrics_add(m, key, name, ln, lv, METRIC_COUNTER, help, v)
@@ -137,6 +139,10 @@ static void fill_module(struct metrics *m, const struct tcstats_src *src)
        s->mod_own_answer_bytes);
     CL("module.bytes.answers_unseen", "tcpcopy_module_bytes_total", "kind", "answers_unseen", h_mb,
        s->mod_answer_unseen_bytes);
+    static const char h_me[] = "The protocol module's own counters (named by the module).";
+    for (unsigned i = 0; i < src->module->ncounters; i++)
+        CL(src->module->counter_keys[i], "tcpcopy_module_events_total", "event",
+           src->module->t->counters[i], h_me, src->module->counters[i]);
 }
 
 static void fill_capture(struct metrics *m, const struct tcstats_src *src)

@@ -344,6 +344,20 @@ static void test_load(void **state)
     bad = dbl_module;
     bad.sess_end = NULL;
     assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), -EINVAL);
+    /* The module's own counters: names checked. */
+    static const char *const good[] = {"logins_rewritten", "x_1", NULL};
+    static const char *const upper[] = {"Logins", NULL};
+    bad = dbl_module;
+    bad.counters = good;
+    assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), 0);
+    assert_int_equal(m->ncounters, 2);
+    assert_string_equal(m->counter_keys[1], "module.events.x_1");
+    m->host.count(&m->host, 0, 3);
+    assert_int_equal(m->counters[0], 3);
+    mod_free(m);
+    bad.counters = upper;
+    assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "counter 0"));
     mod_free(NULL);
 }
 
