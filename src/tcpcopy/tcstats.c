@@ -121,8 +121,8 @@ static void fill_requests(struct metrics *m, const struct tcstats_src *src)
 static void fill_module(struct metrics *m, const struct tcstats_src *src)
 {
     const struct eng_stats *s = src->eng;
-    static const char h_ms[] = "Sessions the protocol module took, refused, failed, or ended "
-                               "(a capture gap, a rebuild it cannot resume).";
+    static const char h_ms[] = "Sessions the protocol module took, refused, failed, started over "
+                               "(a capture gap), did not rebuild; its own exchanges.";
     CL("module.sessions.taken", "tcpcopy_module_sessions_total", "event", "taken", h_ms, s->mod_sessions);
     CL("module.sessions.refused", "tcpcopy_module_sessions_total", "event", "refused", h_ms, s->mod_refused);
     CL("module.sessions.failed", "tcpcopy_module_sessions_total", "event", "failed", h_ms, s->mod_errors);

@@ -639,22 +639,41 @@ static void test_module_error_ends_one_session(void **state)
     mod_free(m);
 }
 
-static void test_capture_gap_ends_session(void **state)
+/* A capture gap: the module cannot skip it. Once everything before it is delivered and the
+ * gap timeout passed, the session starts over from the client's next request, as one seen
+ * mid-stream, with a new module session. */
+static void test_capture_gap_restarts_session(void **state)
 {
     struct mod *m = open_table(&dbl_module);
     struct fx *f = fx_new(m);
+    struct pkt *p;
     handshake(f, 40008);
-    cap(f, 40008, TCPF_ACK, C_ISN + 4, S_ISN + 1, "def"); /* "abc" never captured */
+    cap(f, 40008, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+    assert_payload(fresh_data(f), C_ISN + 1, "aabbcc");
+    reply(f, 40008, TCPF_ACK, T_ISN + 1, C_ISN + 7, NULL);
+    cap(f, 40008, TCPF_ACK, C_ISN + 7, S_ISN + 1, "ghi"); /* "def" never captured */
     assert_null(fresh_data(f));
     advance(f, 1000000);
-    assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 0);
-    advance(f, 1100000);
     const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->mod_gaps, 0);
+    advance(f, 1100000);
     assert_int_equal(st->mod_gaps, 1);
-    assert_int_equal(st->outcome[SO_MODULE], 1);
-    assert_int_equal(st->lost_bytes[SO_MODULE], 3); /* "def", never offered to the module */
-    assert_int_equal(st->lost_requests[SO_MODULE], 1);
+    assert_int_equal(st->sess_resynced, 1);
+    assert_int_equal(st->gap_bytes_lost, 3); /* "ghi", never offered to the module */
+    assert_int_equal(live_sessions, 0);
+    (void)fresh(f, &p); /* the RST of the old connection */
+    /* The client's next request, after an answer: a new connection, a new module session. */
+    cap(f, 40008, TCPF_ACK, C_ISN + 10, S_ISN + 20, "jk");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 9);
+    reply(f, 40008, TCPF_SYN | TCPF_ACK, T_ISN + 100, C_ISN + 10, NULL);
+    assert_payload(fresh_data(f), C_ISN + 10, "jjkk");
+    assert_int_equal(st->mod_sessions, 2);
+    assert_int_equal(live_sessions, 1);
+    assert_int_equal(st->outcome[SO_MODULE], 0);
     fx_free(f);
+    assert_int_equal(live_sessions, 0);
     mod_free(m);
 }
 
@@ -745,7 +764,7 @@ int main(void)
         cmocka_unit_test(test_fast_retransmit_with_sack),
         cmocka_unit_test(test_own_login_midstream),
         cmocka_unit_test(test_module_error_ends_one_session),
-        cmocka_unit_test(test_capture_gap_ends_session),
+        cmocka_unit_test(test_capture_gap_restarts_session),
         cmocka_unit_test(test_refused_session_not_copied),
         cmocka_unit_test(test_module_cannot_spin),
         cmocka_unit_test(test_example_module),
