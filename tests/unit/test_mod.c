@@ -727,6 +727,63 @@ static void test_module_cannot_spin(void **state)
     mod_free(m);
 }
 
+/* Modules that break the contract: each fails its session, counted, and nothing is sent. */
+static long overlong_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                          uint8_t *out, size_t cap)
+{
+    *consumed = len;
+    return (long)cap + 1;
+}
+
+static long overconsume_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                             uint8_t *out, size_t cap)
+{
+    *consumed = len + 1;
+    return 0;
+}
+
+static long bad_start(void *sess, enum tcm_start why, uint8_t *out, size_t cap)
+{
+    return -5;
+}
+
+static void test_contract_breaches(void **state)
+{
+    long (*const datas[])(void *, const uint8_t *, size_t, size_t *, uint8_t *, size_t) = {
+        overlong_data, overconsume_data};
+    for (int i = 0; i < 2; i++) {
+        struct tcm_module t = dbl_module;
+        t.client_data = datas[i];
+        struct mod *m = open_table(&t);
+        struct fx *f = fx_new(m);
+        struct pkt *p;
+        handshake(f, 40012);
+        cap(f, 40012, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+        size_t n = fresh(f, &p);
+        assert_int_equal(n, 1);
+        assert_true(p->flags & TCPF_RST);
+        assert_int_equal(p->data_len, 0);
+        assert_int_equal(eng_stats(f->e)->mod_errors, 1);
+        assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 1);
+        assert_int_equal(live_sessions, 0);
+        fx_free(f);
+        mod_free(m);
+    }
+    /* A start hook that fails: the session is not copied (no SYN). */
+    struct tcm_module t = login_module;
+    t.start = bad_start;
+    struct mod *m = open_table(&t);
+    struct fx *f = fx_new(m);
+    struct pkt *p;
+    cap(f, 40013, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->mod_errors, 1);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 1);
+    assert_int_equal(live_sessions, 0);
+    fx_free(f);
+    mod_free(m);
+}
+
 /* ---- the example module, loaded with dlopen ------------------------------------------------- */
 
 static void test_example_module(void **state)
@@ -767,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_capture_gap_restarts_session),
         cmocka_unit_test(test_refused_session_not_copied),
         cmocka_unit_test(test_module_cannot_spin),
+        cmocka_unit_test(test_contract_breaches),
         cmocka_unit_test(test_example_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
