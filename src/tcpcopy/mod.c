@@ -38,7 +38,7 @@ static const struct tcm_module identity_module = {
     .sess_end = identity_sess_end,
 };
 
-/* Built-in modules by name. A protocol module adds its table here. */
+/* Built-in modules by name. A protocol module adds its table here (declared in mod.h). */
 static const struct tcm_module *const builtins[] = {
     &identity_module,
 };

@@ -107,6 +107,8 @@ const char *mod_password(const struct mod *m, const char *user);
 int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **out, char *err,
                    size_t errlen);
 
+/* Built-in modules' tables (mod.c's builtins): declare each here. */
+
 /* ---- the engine's hooks (only when a module is loaded) ---------------------------- */
 
 /* The session starts toward the target (s->st initialised at the client's first byte):
