@@ -23,8 +23,8 @@
  * client_data) instead of copying them.
  *
  * Errors: a hook returns a negative number (TCM_ERR or -errno) to fail the session; the
- * engine then ends that session (counted as mod_errors, outcome "module_error", logged at a
- * limited rate), never the process.
+ * engine then ends that session (counted as module.sessions.failed, outcome "module_ended",
+ * logged at a limited rate), never the process.
  */
 #ifndef TCPCOPY_MODULE_H
 #define TCPCOPY_MODULE_H
