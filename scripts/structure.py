@@ -38,6 +38,8 @@ TEST_OF = {
     "intercept/check_peers.c": "test_icpt_check.c",
     "intercept/opts.c": "test_icpt_opts.c",
     "tcpcopy/opts.c": "test_tcpcopy_opts.c",
+    "tcpcopy/mod_sess.c": "test_mod.c",
+    "tcpcopy/tclog.c": "test_copy.c",
     "tcpcopy/chanc_conn.c": "test_chanc.c",
     "tcpcopy/chanc_frame.c": "test_chanc.c",
     "tcpcopy/chanc_route.c": "test_chanc.c",

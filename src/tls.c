@@ -30,7 +30,33 @@ struct tls_ctx {
 
 struct tls {
     SSL *ssl;
+    uint8_t first[TLS_FIRST_MAX]; /* the peer's first bytes, as OpenSSL read them */
+    size_t nfirst;
 };
+
+/* Keeps the first bytes the peer sent: a refusal in clear (a plain BYE) may arrive just
+ * after our ClientHello went out, and OpenSSL then consumes its first bytes as a record
+ * header before failing; the caller reads the BYE from these and the rest of the socket. */
+static long tls_bio_watch(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+                          int ret, size_t *processed)
+{
+    (void)len, (void)argi, (void)argl;
+    struct tls *t = (struct tls *)BIO_get_callback_arg(b);
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed != NULL && t != NULL &&
+        t->nfirst < sizeof(t->first)) {
+        size_t n = *processed < sizeof(t->first) - t->nfirst ? *processed
+                                                              : sizeof(t->first) - t->nfirst;
+        memcpy(t->first + t->nfirst, argp, n);
+        t->nfirst += n;
+    }
+    return ret;
+}
+
+size_t tls_first_bytes(const struct tls *t, const uint8_t **p)
+{
+    *p = t->first;
+    return t->nfirst;
+}
 
 bool tls_conf_usable(const struct tls_conf *c)
 {
@@ -214,10 +240,13 @@ struct tls *tls_new(struct tls_ctx *x, int fd, char *err, size_t errlen)
         tls_free(t);
         return NULL;
     }
-    if (SSL_is_server(t->ssl))
+    if (SSL_is_server(t->ssl)) {
         SSL_set_accept_state(t->ssl);
-    else
+    } else {
         SSL_set_connect_state(t->ssl);
+        BIO_set_callback_arg(SSL_get_rbio(t->ssl), (char *)t);
+        BIO_set_callback_ex(SSL_get_rbio(t->ssl), tls_bio_watch);
+    }
     return t;
 }
 

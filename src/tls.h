@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "auth.h"
@@ -50,6 +51,11 @@ const char *tls_ctx_mode(const struct tls_ctx *x);
 /* A TLS connection over the connected non-blocking socket fd (not owned: the caller
  * closes it after tls_free). NULL with a message in err. */
 struct tls *tls_new(struct tls_ctx *x, int fd, char *err, size_t errlen);
+/* The first bytes (at most TLS_FIRST_MAX) the server sent, as read from the socket
+ * (client side only): after a failed handshake, they tell a plain refusal from a TLS
+ * error. */
+#define TLS_FIRST_MAX 8
+size_t tls_first_bytes(const struct tls *t, const uint8_t **p);
 /* Send a close_notify (best effort, non-blocking) and free. NULL-safe. */
 void tls_free(struct tls *t);
 

@@ -395,15 +395,19 @@ static void conn_send_hello(struct chanc_conn *cn)
 }
 
 /* An intercept that refuses us before any TLS (its --allow) answers with a plain BYE:
- * read it as such, so the reason is the intercept's, not a TLS parse error. */
-static bool conn_tls_plain_bye(struct chanc_conn *cn)
+ * read it as such, so the reason is the intercept's, not a TLS parse error. Its first
+ * bytes may already be gone into OpenSSL (read as a record header after our ClientHello
+ * went out): pre holds those. */
+static void conn_plain_bye(struct chanc_conn *cn, const uint8_t *pre, size_t npre)
 {
-    uint8_t b0;
-    if (recv(cn->fd, &b0, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b0 != CHAN_BYE)
-        return false; /* a TLS record starts with its content type, never 0x07 */
     char msg[CHANC_ERR_LEN];
     struct chan_frame f;
     struct hello_bye bye;
+    uint8_t *dst = npre > 0 ? buf_reserve(&cn->in, npre) : NULL;
+    if (dst != NULL) {
+        memcpy(dst, pre, npre);
+        buf_commit(&cn->in, npre);
+    }
     (void)buf_read_fd(&cn->in, cn->fd);
     if (chan_frame_next(&f, buf_head(&cn->in), buf_len(&cn->in)) > 0 &&
         hello_bye_decode(&bye, &f) == 0)
@@ -412,6 +416,20 @@ static bool conn_tls_plain_bye(struct chanc_conn *cn)
     else
         errbuf_set(msg, sizeof(msg), "%s: intercept answered in clear, not TLS", cn->label);
     conn_fail(cn, -ECONNREFUSED, msg);
+}
+
+static bool conn_tls_plain_bye(struct chanc_conn *cn)
+{
+    uint8_t b0;
+    const uint8_t *pre;
+    size_t npre = tls_first_bytes(cn->tls, &pre);
+    if (npre > 0 && pre[0] == CHAN_BYE) {
+        conn_plain_bye(cn, pre, npre);
+        return true;
+    }
+    if (npre > 0 || recv(cn->fd, &b0, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b0 != CHAN_BYE)
+        return false; /* a TLS record starts with its content type, never 0x07 */
+    conn_plain_bye(cn, NULL, 0);
     return true;
 }
 
@@ -427,6 +445,8 @@ static void conn_tls_step(struct chanc_conn *cn)
         conn_send_hello(cn);
         return;
     }
+    if (r < 0 && conn_tls_plain_bye(cn))
+        return;
     if (r < 0) {
         errbuf_set(msg, sizeof(msg), "%s: %s (does intercept have the same --secret-file, or "
                    "certificates from the same CA?)", cn->label, err);

@@ -16,12 +16,14 @@
 #include "copy.h"
 #include "log.h"
 #include "loop.h"
+#include "mod.h"
 #include "modes.h"
 #include "offline.h"
 #include "pkt.h"
 #include "send.h"
 #include "statsout.h"
 #include "tcp.h"
+#include "tclog.h"
 #include "tcstats.h"
 
 /* Packets taken from the capture per wake-up. Each may make the engine send a window's
@@ -194,26 +196,33 @@ static void on_eng_timer(struct loop *l, void *arg)
     eng_tick(c->eng, loop_update_time(l));
 }
 
-/* The counter table of --stats-json and --metrics (tcstats.c). */
-static void copy_fill(void *arg, struct metrics *m)
+/* What the counters are read from: the table of --stats-json and --metrics (tcstats.c) and
+ * the stats log lines (tclog.c). */
+static void copy_src(struct copy *c, struct tcstats_src *out)
 {
-    struct copy *c = arg;
     uint64_t rd = 0, rp = 0, sk = 0;
     if (c->off != NULL) {
         offline_counts(c->off, &rd, &rp);
         sk = offline_skipped(c->off);
     }
-    struct tcstats_src src = {
+    *out = (struct tcstats_src){
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
         .ch_up = chanc_up(c->ch), .ch_total = c->total,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
+        .module = c->ec.mod,
     };
-    memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
+    memcpy(out->decap_err, c->decap_err, sizeof(out->decap_err));
     if (c->off != NULL)
-        offline_decap_errors(c->off, src.decap_err);
+        offline_decap_errors(c->off, out->decap_err);
+}
+
+static void copy_fill(void *arg, struct metrics *m)
+{
+    struct tcstats_src src;
+    copy_src(arg, &src);
     tcstats_fill(m, &src);
 }
 
@@ -461,6 +470,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
      * to fix first, and says so precisely. */
     if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
         goto fail;
+    if (o->module != NULL && mod_load(o->module, o->module_conf, &c->ec.mod, err, errlen) < 0)
+        goto fail;
     if (open_io(c, err, errlen) < 0)
         goto fail;
     c->loop = loop_new();
@@ -550,122 +561,12 @@ static uint64_t sum(const uint64_t *v, size_t n)
     return s;
 }
 
-/* Sessions: by state and outcome, events, what was not copied. */
-static void log_sessions(const struct eng_stats *s, const char *w)
-{
-    char outc[512];
-    size_t off = 0;
-    outc[0] = '\0';
-    for (int i = SO_COMPLETE; i < SO_COUNT; i++) {
-        if (s->outcome[i] == 0 && i != SO_COMPLETE)
-            continue;
-        int n = snprintf(outc + off, sizeof(outc) - off, "%s%s %llu", off ? ", " : "",
-                         eng_outcome_str(i), (unsigned long long)s->outcome[i]);
-        if (n < 0 || (size_t)n >= sizeof(outc) - off)
-            break;
-        off += (size_t)n;
-    }
-    log_info("%s: sessions active %llu (probing %llu, lingering %llu), created %llu (mid-stream "
-             "%llu, rebuilt %llu, resynced %llu, port reused while replaying %llu), ended: %s; "
-             "target tuples: moved %llu (SYNs answered by an older connection %llu), still "
-             "held at the target and avoided %llu; "
-             "not copied: no SYN seen %llu, table full %llu, no free port %llu (collisions %llu), "
-             "memory %llu, address family %llu, sampled out %llu packets, other shards %llu "
-             "packets, bytes before a request boundary %llu",
-             w, (unsigned long long)s->sessions_active, (unsigned long long)s->sessions_probing,
-             (unsigned long long)s->sessions_closed, (unsigned long long)s->sess_created,
-             (unsigned long long)s->sess_midstream, (unsigned long long)s->sess_rebuilt,
-             (unsigned long long)s->sess_resynced, (unsigned long long)s->sess_overlapped, outc,
-             (unsigned long long)s->sess_moved, (unsigned long long)s->syn_stale_tuples,
-             (unsigned long long)s->sess_stale_avoided,
-             (unsigned long long)s->cap_no_syn, (unsigned long long)s->sess_table_full,
-             (unsigned long long)s->sess_unplaced, (unsigned long long)s->sess_collisions,
-             (unsigned long long)s->sess_refused_memory,
-             (unsigned long long)s->sess_family_mismatch, (unsigned long long)s->cap_sampled_out, (unsigned long long)s->cap_sharded_out,
-             (unsigned long long)s->probe_skipped_bytes);
-}
-
-/* What the target will never get, and why (the outcomes say which sessions). */
-static void log_not_replayed(const struct eng_stats *s, const char *w)
-{
-    char lost[512];
-    uint64_t lreq = 0, lbytes = 0;
-    size_t off = 0;
-    lost[0] = '\0';
-    for (int i = SO_COMPLETE; i < SO_COUNT; i++) {
-        if (s->lost_requests[i] == 0 && s->lost_bytes[i] == 0)
-            continue;
-        lreq += s->lost_requests[i];
-        lbytes += s->lost_bytes[i];
-        int n = snprintf(lost + off, sizeof(lost) - off, ", %s %llu/%llu", eng_outcome_str(i),
-                         (unsigned long long)s->lost_requests[i],
-                         (unsigned long long)s->lost_bytes[i]);
-        if (n < 0 || (size_t)n >= sizeof(lost) - off)
-            break;
-        off += (size_t)n;
-    }
-    log_info("%s: not replayed: at session end %llu requests, %llu bytes (requests/bytes by "
-             "outcome%s); requests cut by a target's close %llu, capture gaps skipped %llu, "
-             "requests hit by capture gaps (at least) %llu, gap bytes %llu, memory shed %llu bytes, "
-             "boundaries dropped %llu",
-             w, (unsigned long long)lreq, (unsigned long long)lbytes, off ? lost : ": none",
-             (unsigned long long)s->partial_requests_lost, (unsigned long long)s->gaps_skipped,
-             (unsigned long long)s->gap_requests_lost, (unsigned long long)s->gap_bytes_lost, (unsigned long long)s->drop_bytes_memory,
-             (unsigned long long)s->marks_dropped);
-}
-
-/* Packets: captured, sent to the target, replies, the channel. */
-static void log_traffic(struct copy *c, const struct eng_stats *s, const char *w)
-{
-    const struct sender_stats *ss = sender_stats(c->snd);
-    const struct chanc_stats *cs = chanc_stats(c->ch);
-    log_info("%s: capture packets %llu, payload bytes %llu, duplicate bytes %llu, out of order %llu, "
-             "beyond the reassembly window %llu, malformed %llu, kernel drops %llu",
-             w, (unsigned long long)s->cap_packets, (unsigned long long)s->cap_payload_bytes,
-             (unsigned long long)s->cap_dup_bytes, (unsigned long long)s->cap_ooo_segments,
-             (unsigned long long)s->cap_beyond_window, (unsigned long long)sum(c->parse_err, PKT_E_COUNT),
-             (unsigned long long)(c->cap ? capture_kernel_drops(c->cap) : 0));
-    log_info("%s: to target packets %llu (data %llu, acks %llu (delayed %llu), resets %llu), "
-             "payload bytes %llu, retransmitted %llu (timeouts %llu, fast %llu, syn %llu, "
-             "refused syn %llu)",
-             w, (unsigned long long)s->sent_packets, (unsigned long long)s->sent_data_packets,
-             (unsigned long long)s->sent_acks, (unsigned long long)s->acks_delayed,
-             (unsigned long long)s->sent_rsts,
-             (unsigned long long)s->sent_payload_bytes, (unsigned long long)s->rtx_packets,
-             (unsigned long long)s->rto_events, (unsigned long long)s->fast_rtx,
-             (unsigned long long)s->syn_retries, (unsigned long long)s->syn_refused_retries);
-    log_info("%s: send errors: permission %llu, too big %llu, no buffer %llu, unreachable %llu, "
-             "other %llu",
-             w, (unsigned long long)ss->err_eperm, (unsigned long long)ss->err_msgsize,
-             (unsigned long long)ss->err_nobufs, (unsigned long long)ss->err_unreach,
-             (unsigned long long)ss->err_other);
-    log_info("%s: replies %llu (no session %llu, unparsable %llu, payload bytes %llu); answers "
-             "waited %llu, complete by bytes %llu, by quiet %llu, by timeout %llu",
-             w, (unsigned long long)s->replies, (unsigned long long)s->replies_no_session,
-             (unsigned long long)sum(c->reply_err, PKT_E_COUNT),
-             (unsigned long long)s->replies_data_bytes, (unsigned long long)s->gate_waits,
-             (unsigned long long)s->gate_by_bytes, (unsigned long long)s->gate_by_quiet,
-             (unsigned long long)s->gate_by_timeout);
-    log_info("%s: channel up %zu/%zu, routes added %llu (re-registered %llu), removed %llu, "
-             "records dropped %llu, bad frames %llu, connects %llu (auth failures %llu, closed "
-             "silent %llu); queued bytes %llu (peak %llu), dropped bytes %llu, dropped segments "
-             "%llu",
-             w, chanc_up(c->ch), c->total, (unsigned long long)cs->routes_added,
-             (unsigned long long)cs->reregistered, (unsigned long long)cs->routes_deleted,
-             (unsigned long long)cs->out_dropped, (unsigned long long)cs->bad_frames,
-             (unsigned long long)cs->connects, (unsigned long long)cs->auth_failed,
-             (unsigned long long)cs->silent,
-             (unsigned long long)s->mem_bytes, (unsigned long long)s->mem_peak_bytes,
-             (unsigned long long)s->drop_bytes_memory, (unsigned long long)s->drop_segments_holes);
-}
-
 void copy_log_stats(struct copy *c, bool final)
 {
-    const struct eng_stats *s = eng_stats(c->eng);
     const char *w = final ? "final" : "stats";
-    log_sessions(s, w);
-    log_not_replayed(s, w);
-    log_traffic(c, s, w);
+    struct tcstats_src src;
+    copy_src(c, &src);
+    tclog_write(&src, w);
     if (c->off != NULL)
         offline_log_stats(c->off, final);
     decap_log_counts(&c->o->decap, c->decap_err, w);
@@ -682,6 +583,7 @@ void copy_free(struct copy *c)
     statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
+    mod_free(c->ec.mod); /* after every session ended */
     chanc_free(c->ch);
     auth_secret_clear(&c->secret);
     if (c->loop != NULL && c->sigfd >= 0)

@@ -15,6 +15,8 @@
 #include "send.h"
 #include "tcp.h"
 
+struct mod;
+
 /* Everything the table is made from, gathered by copy.c (no pointer is kept). */
 struct tcstats_src {
     const struct eng_stats *eng;
@@ -28,6 +30,7 @@ struct tcstats_src {
     uint64_t offline_read, offline_replayed, offline_skipped;
     double uptime_s;
     const char *version;
+    const struct mod *module;          /* --module (NULL: none, no module rows) */
 };
 
 /* Requests answered by the target / requests seen, the copy ratio tcpcopy can
