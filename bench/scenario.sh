@@ -72,6 +72,45 @@ stop_both() {
     if stop_tc; then kv stop_ok yes; else kv stop_ok no; fi
 }
 
+# --- the floor (issue 23): bench/floor.c on the same load, at the same time ------------------
+
+FLOOR_PID=""
+# floor_start: build bench/floor.c (FLOOR_BIN: a binary built already, e.g. by run.sh) and run
+# it in online beside tcpcopy: it forwards the same datagrams to target:9 (closed: nothing
+# there disturbs the copy, the target's resets go to assist where intercept's filter drops
+# them) with the same fake sources.
+floor_start() {
+    local bin=${FLOOR_BIN:-}
+    if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+        bin="$LAB_DIR/floor"
+        cc -O2 -g -std=c11 -Wall -Wextra -Werror -o "$bin" "$BENCH_DIR/floor.c" || fail "floor: build failed"
+    fi
+    FLOOR_LOG="$LAB_DIR/floor.log"
+    ip netns exec "$NS_ONL" "$bin" -p 80 -t "$IP_TGT:9" -c 203.0.113 >"$FLOOR_LOG" 2>&1 &
+    FLOOR_PID=$!
+    lab_track "$FLOOR_PID"
+    sleep 0.3
+    kill -0 "$FLOOR_PID" 2>/dev/null || fail "floor exited at start: $(cat "$FLOOR_LOG")"
+    log "floor running (pid $FLOOR_PID)"
+}
+
+# floor_sample REQUESTS: the floor's CPU (and tcpcopy's as a multiple of it), then stop it.
+floor_sample() {
+    local n=$1 c tc
+    [ -n "$FLOOR_PID" ] || return 0
+    c=$(proc_cpu_s "$FLOOR_PID")
+    kv floor_cpu_s "$c"
+    kv floor_cpu10k "$(per10k "$c" "$n")"
+    tc=$(awk -F= '$1 == "tc_cpu_s" { print $2 }' "$OUT")
+    kv floor_x "$(awk -v t="$tc" -v f="$c" 'BEGIN { if (f > 0 && t != "") printf "%.2f", t / f }')"
+    kill -TERM "$FLOOR_PID" 2>/dev/null || true
+    wait "$FLOOR_PID" 2>/dev/null || true
+    FLOOR_PID=""
+    log "$(tail -n 1 "$FLOOR_LOG")"
+    kv floor_received "$(awk '/^floor: received/ { print $3 }' "$FLOOR_LOG")"
+    kv floor_sent "$(awk '/^floor: received/ { print $5 }' "$FLOOR_LOG")"
+}
+
 # --- servers --------------------------------------------------------------------------------
 
 # bench_intercept / bench_tcpcopy [ARGS...]: start_intercept / start_tcpcopy with ARGS (the
@@ -196,6 +235,7 @@ run_wrk_scenario() {
     bench_intercept
     # shellcheck disable=SC2086 # split into words on purpose
     bench_tcpcopy ${TC_BASE_ARGS:-"${TCPCOPY_ARGS_DEFAULT[@]}"} ${TC_CAPTURE_ARGS:-}
+    [ -z "${FLOOR:-}" ] || floor_start
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -205,6 +245,7 @@ run_wrk_scenario() {
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
     echo "$join" >>"$OUT"
     sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
+    floor_sample "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
     stop_both
     # Packets the kernel dropped from tcpcopy's capture (ring or socket buffer full): each
     # is a hole in a session; the ratio shows what the holes cost.
@@ -483,6 +524,7 @@ run_offline() {
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
+floor) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} FLOOR=1 run_wrk_scenario ;;
 ka50pcap) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} \
     TC_CAPTURE_ARGS="--pcap-capture -i eth0" run_wrk_scenario ;;
 ka50v6) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} WRK_URL="http://[2001:db8:1::10]/" \
