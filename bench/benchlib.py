@@ -325,6 +325,15 @@ def notes_for(name, runs, repeats):
         bad = sum(1 for r in runs if r.get("floor_received") != r.get("floor_sent"))
         if bad:
             notes.append("floor sent less than it received in %d run(s)" % bad)
+    if name == "fanin":
+        parts = ["%s %s" % (n, figure(runs, "fanin%s_ic10k" % n, 3)) for n in FANIN_STEPS]
+        notes.append("intercept CPU s/10k forwarded replies by online hosts (one tcpcopy each, "
+                     "%s requests per step split over them): %s; 8 hosts / 1 host x %s"
+                     % (fmt(median_of(runs, "fanin1_online") or 0, 0), ", ".join(parts),
+                        figure(runs, "fanin_scale", 2)))
+        parts = ["%s %s" % (n, figure(runs, "fanin%s_tc10k" % n, 3)) for n in FANIN_STEPS]
+        notes.append("all tcpcopy CPU s/10k requests by hosts: " + ", ".join(parts))
+        notes.append("lowest host's copy ratio in any step %s" % figure(runs, "ratio", 4))
     if name == "bulk":
         eq = sum(1 for r in runs if r.get("sha_equal") == "yes")
         notes.append("sha256 equal %d/%d" % (eq, len(runs)))
@@ -391,7 +400,7 @@ def notes_for(name, runs, repeats):
     if v is not None and (name.endswith("pcap") or any(num(r.get("kernel_drops")) for r in runs)):
         notes.append("tcpcopy kernel drops %s" % figure(runs, "kernel_drops", 0))
     v = median_of(runs, "ic_cpu10k")
-    if v is not None and name != "bulk":
+    if v is not None and name not in ("bulk", "fanin"):
         notes.append("intercept %.3f CPU s/10k" % v)
     bad = sum(1 for r in runs if r.get("stop_ok") == "no")
     if bad:
@@ -492,7 +501,24 @@ def verdict_short(runs):
                figure(runs, "ratio", 4)), ok)
 
 
-VERDICTS = {"floor": verdict_floor, "bulk": verdict_bulk, "short": verdict_short}
+FANIN_STEPS = (1, 2, 4, 8)
+
+
+def verdict_fanin(runs):
+    """No worse than linear: per-reply cost at N hosts at most N times that at 1 host."""
+    base = median_of(runs, "fanin1_ic10k")
+    if not base:
+        return None
+    worst = max((median_of(runs, "fanin%d_ic10k" % n) or 0) / base / n for n in FANIN_STEPS)
+    ok = worst <= 1.0 and copied_all(runs)
+    return ("intercept %s CPU s/10k replies with 8 hosts, %s with 1 (x %s; linear would be x 8), "
+            "every host of every step copied: %s"
+            % (figure(runs, "fanin8_ic10k", 3), figure(runs, "fanin1_ic10k", 3),
+               figure(runs, "fanin_scale", 2), "yes" if copied_all(runs) else "no"), ok)
+
+
+VERDICTS = {"floor": verdict_floor, "bulk": verdict_bulk, "short": verdict_short,
+            "fanin": verdict_fanin}
 
 
 def verdicts(specs):

@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [scenario...]        (as root; default: all scenarios)
 #
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor (see bench/README.md).
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
@@ -13,7 +13,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$BENCH_DIR/.." && pwd)
-ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor)
+ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin)
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-360}   # seconds, one run of one scenario
 CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}
@@ -91,7 +91,7 @@ for s in "${scen[@]}"; do
             say "$s: run $r FAILED (status $rc), log $logf:"
             grep -E 'FAIL|rror' "$logf" | tail -n 5 >&2 || true
         else
-            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|floor_x|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
+            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|floor_x|fanin_scale|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
             [ -n "${BENCH_KEEP:-}" ] || rm -f "$logf"
         fi
         files+="$kvf,"

@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -521,6 +521,95 @@ run_offline() {
     echo >&2
 }
 
+# --- fanin (issue 23): 1, 2, 4, 8 online hosts with one tcpcopy each, one intercept ----------
+
+FANIN_TOTAL=${FANIN_TOTAL:-40000}   # requests per step, split evenly over its hosts
+FANIN_CONNS=${FANIN_CONNS:-10}      # wrk connections per host
+
+# oncpu_pid_s PID: seconds on CPU of one process (schedstat, ns resolution: the 10 ms ticks
+# of /proc/PID/stat are too coarse for intercept's share of a 40,000-request step).
+oncpu_pid_s() { awk '{ printf "%.4f", $1 / 1e9 }' "/proc/$1/schedstat"; }
+
+# fanin_range K: host K's fake client range for -c (30 addresses: 203.0.113.(30K+1)..(30K+30)),
+# so that two hosts never hand the target the same address and port.
+fanin_range() {
+    local k=$1 i out=""
+    for ((i = k * 30 + 1; i <= k * 30 + 30; i++)); do out+="${out:+,}203.0.113.$i"; done
+    echo "$out"
+}
+
+# fanin_step N: a fresh intercept and one tcpcopy on each of hosts 0..N-1, FANIN_TOTAL / N
+# requests (wrk, bounded by count) on each host at once; every host's copy checked by URI set,
+# intercept's CPU per 10k forwarded replies.
+fanin_step() {
+    local n=$1 k per pids=() logs=() total=0 hit=0 min_share=1 ic0 ic tcc=0 bad=0 fwd
+    per=$((FANIN_TOTAL / n))
+    for ((k = 0; k < 8; k++)); do : >"${FANIN_ON[$k]}"; done
+    : >"$TG_LOG"
+    INTERCEPT_NAME="intercept-$n" bench_intercept
+    for ((k = 0; k < n; k++)); do
+        NS_TCPCOPY=${NS_ONLINE[$k]} TCPCOPY_NAME="tcpcopy-$n-$k" \
+            bench_tcpcopy -x "80-$IP_TGT:8080" -s "$IP_AST" -c "$(fanin_range "$k")"
+        pids[k]=$TCPCOPY_PID
+        logs[k]=$TCPCOPY_LOG
+    done
+    TCPCOPY_PID=""
+    ic0=$(oncpu_pid_s "$INTERCEPT_PID")
+    log "fan-in $n host(s): $per requests on each at once (wrk -t1 -c$FANIN_CONNS)"
+    for ((k = 0; k < n; k++)); do
+        wrk_count_bg "f${n}h$k" "$FANIN_CONNS" "$per" "http://192.0.2.$((10 + k))/" 120
+    done
+    for ((k = 0; k < n; k++)); do
+        wrk_count_wait "f${n}h$k"
+        total=$((total + $(lines "${FANIN_ON[$k]}")))
+    done
+    settle "lines $TG_LOG" 120 "$total" 5 >/dev/null
+    ic=$(awk -v a="$ic0" -v b="$(oncpu_pid_s "$INTERCEPT_PID")" 'BEGIN { printf "%.4f", b - a }')
+    for ((k = 0; k < n; k++)); do
+        uri_share "${FANIN_ON[$k]}" "$TG_LOG" 1 '$' "f${n}h$k" >&2
+        min_share=$(awk -v a="$min_share" -v b="$SHARE" 'BEGIN { print (b < a ? b : a) }')
+        hit=$((hit + SHARE_HIT))
+        tcc=$(awk -v a="$tcc" -v b="$(proc_cpu_s "${pids[$k]}")" 'BEGIN { printf "%.3f", a + b }')
+    done
+    for ((k = 0; k < n; k++)); do
+        _tc_stop_one "${pids[$k]}" "tcpcopy $n/$k" "${logs[$k]}" >&2 || bad=1
+    done
+    _tc_stop_one "$INTERCEPT_PID" "intercept $n" "$INTERCEPT_LOG" >&2 || bad=1
+    INTERCEPT_PID=""
+    fwd=$(ic_stat replies.forwarded)
+    kv "fanin${n}_online" "$total"
+    kv "fanin${n}_reproduced" "$hit"
+    kv "fanin${n}_min_share" "$min_share"
+    kv "fanin${n}_ic_cpu_s" "$ic"
+    kv "fanin${n}_forwarded" "$fwd"
+    kv "fanin${n}_ic10k" "$(per10k "$ic" "$fwd")"
+    kv "fanin${n}_tc10k" "$(per10k "$tcc" "$total")"
+    [ "$bad" -eq 0 ] || kv stop_ok no
+    log "fan-in $n: $total requests, lowest host share $min_share, intercept $ic s for $fwd replies"
+}
+
+run_fanin() {
+    local k n
+    lab_up 8
+    client_tuning
+    FANIN_ON=()
+    for ((k = 0; k < 8; k++)); do
+        bench_nginx "${NS_ONLINE[$k]}" 80 "on$k"
+        FANIN_ON[k]=$NGINX_LOG
+    done
+    bench_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+    for n in 1 2 4 8; do fanin_step "$n"; done
+    # The table's row: the 8-host step; ratio: the lowest host share of any step.
+    kv online "$(kv_get "$OUT" fanin8_online)"
+    kv reproduced "$(kv_get "$OUT" fanin8_reproduced)"
+    kv ratio "$(awk -F= '$1 ~ /^fanin[0-9]+_min_share$/ { v = (v == "" || $2 < v) ? $2 : v } END { printf "%.4f", v }' "$OUT")"
+    kv cpu10k "$(kv_get "$OUT" fanin8_tc10k)"
+    kv ic_cpu10k "$(kv_get "$OUT" fanin8_ic10k)"
+    kv fanin_scale "$(div "$(kv_get "$OUT" fanin8_ic10k)" "$(kv_get "$OUT" fanin1_ic10k)")"
+    grep -q '^stop_ok=no$' "$OUT" || kv stop_ok yes
+}
+
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
@@ -535,6 +624,7 @@ short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
 bulk) run_bulk ;;
 idle) run_idle ;;
 offline) run_offline ;;
+fanin) run_fanin ;;
 *) echo "unknown scenario $SCEN" >&2; exit 2 ;;
 esac
 kv complete yes
