@@ -249,7 +249,7 @@ run_wrk_scenario() {
     stop_both
     # Packets the kernel dropped from tcpcopy's capture (ring or socket buffer full): each
     # is a hole in a session; the ratio shows what the holes cost.
-    kv kernel_drops "$(tc_final 'kernel drops')"
+    kv kernel_drops "$(tc_stat capture.kernel_drops)"
     echo "$join" | tr '\n' ' ' >&2
     echo >&2
 }
@@ -288,6 +288,7 @@ run_bulk() {
     bench_intercept -i eth0 -F 'tcp and src port 8081'
     bench_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x
     log "load: one POST of $BULK_MB MB, with tcpcopy"
+    perf_start
     t0=$(date +%s.%N)
     out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
         -w '%{http_code} %{time_total}' "http://$IP_ONL:81/bulk/1") || fail "curl: $out"
@@ -295,6 +296,7 @@ run_bulk() {
     kv online_mbps "$(echo "$out" | awk -v s="$size" '{ if ($2 > 0) printf "%.1f", s / $2 / 1e6 }')"
     tgt_bytes_cmd="find $tg_rec -name '*.bin' -printf '%s\n' | awk '{ s += \$1 } END { print s + 0 }'"
     settle_stable "$tgt_bytes_cmd" 120 3 >/dev/null
+    perf_stop
     on_bin=$(find "$on_rec" -name '*.bin' | firstn 1)
     tg_bin=$(find "$tg_rec" -name '*.bin' -printf '%s %p\n' | sort -rn | awk 'NR == 1 { print $2 }')
     [ -n "$on_bin" ] || fail "no online recording"
@@ -322,6 +324,8 @@ run_bulk() {
     if [ -n "$t_tg" ] && [ "$tg_size" -eq "$on_size" ]; then
         kv lag_ms "$(awk -v a="$(mtime "$on_bin")" -v e="$t_tg" 'BEGIN { printf "%.0f", (e - a) * 1000 }')"
     fi
+    # Why the target dropped segments, if it did (its namespace's TCP counters).
+    log "target TCP drops: $(on_tgt nstat -az 2>/dev/null | awk '$1 ~ /^TcpExt(TCPRcvQDrop|TCPOFODrop|TCPZeroWindowDrop|PruneCalled|RcvPruned|OfoPruned|TCPBacklogDrop|TCPOFOQueue|TCPDSACKRecv|TCPDSACKOfoRecv|TCPRcvCollapsed)$/ { printf "%s %s ", $1, $2 }')"
     sample_tc 1
     kv tc_cpu_s_per_gb "$(awk -v c="$(awk -F= '$1 == "tc_cpu_s" { print $2 }' "$OUT")" -v b="$on_size" \
         'BEGIN { if (b > 0) printf "%.3f", c / (b / 1e9) }')"
