@@ -250,6 +250,9 @@ run_wrk_scenario() {
     # Packets the kernel dropped from tcpcopy's capture (ring or socket buffer full): each
     # is a hole in a session; the ratio shows what the holes cost.
     kv kernel_drops "$(tc_stat capture.kernel_drops)"
+    # How tcpcopy's sends went: frames per sendmmsg call, packets per request.
+    kv send_frames "$(tc_stat send.packets)"
+    kv send_batches "$(tc_stat send.batches)"
     echo "$join" | tr '\n' ' ' >&2
     echo >&2
 }
