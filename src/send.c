@@ -158,65 +158,9 @@ static bool sender_ip_dst(const uint8_t *ip, size_t len, struct addr *dst)
     }
 }
 
-/* The TCP view of a queued datagram: header, its length, payload length. False if
- * ip[0..len) is not a TCP segment with a whole header. */
-struct send_tcp {
-    const uint8_t *th;
-    size_t iphl, thl, pay;
-};
-
-static bool sender_tcp(const uint8_t *ip, size_t len, struct send_tcp *t)
-{
-    if (ip[0] >> 4 == 4) {
-        t->iphl = (size_t)(ip[0] & 15) * 4;
-        if (ip[9] != 6 || t->iphl < 20)
-            return false;
-    } else {
-        t->iphl = 40;
-        if (ip[6] != 6)
-            return false;
-    }
-    if (len < t->iphl + 20)
-        return false;
-    t->th = ip + t->iphl;
-    t->thl = (size_t)(t->th[12] >> 4) * 4;
-    if (t->thl < 20 || t->iphl + t->thl > len)
-        return false;
-    t->pay = len - t->iphl - t->thl;
-    return true;
-}
-
-/*
- * Whether the segment just built (ip[0..len)) makes the one queued before it redundant:
- * that one a pure ACK (flags ACK only, no payload), this one data or a FIN of the same
- * connection with the same sequence and acknowledgement numbers, and a TCP header at
- * least as long (so no SACK block is lost). The target learns nothing from the pure ACK
- * that the segment does not tell it: the handshake's last ACK followed by the request,
- * the ACK of an answer followed by the next request or the FIN.
- */
-static bool sender_supersedes(struct sender *s, const uint8_t *ip, size_t len)
-{
-    const uint8_t *pip;
-    struct send_tcp a, b;
-    size_t plen, alen;
-
-    if (s->n == 0 || s->last_len == 0)
-        return false;
-    pip = sender_slot(s, s->n - 1) + s->headroom;
-    plen = s->last_len;
-    if ((pip[0] >> 4) != (ip[0] >> 4) || !sender_tcp(pip, plen, &a) || !sender_tcp(ip, len, &b))
-        return false;
-    alen = ip[0] >> 4 == 4 ? 8 : 32;
-    return a.pay == 0 && a.th[13] == 0x10 /* ACK */ && (b.th[13] & 0x16) == 0x10 &&
-           (b.pay > 0 || (b.th[13] & 0x01)) && b.thl >= a.thl &&
-           memcmp(pip + (alen == 8 ? 12 : 8), ip + (alen == 8 ? 12 : 8), alen) == 0 &&
-           memcmp(a.th, b.th, 12) == 0; /* ports, sequence, acknowledgement */
-}
-
 void sender_commit(struct sender *s, size_t len)
 {
     uint8_t *ip = sender_slot(s, s->n) + s->headroom;
-    unsigned i = s->n;
     struct addr dst;
     int rc;
 
@@ -226,26 +170,12 @@ void sender_commit(struct sender *s, size_t len)
         s->st.err_other++;
         return;
     }
-    /* A pure ACK the new segment makes redundant is replaced by it (one copy of a
-     * small datagram saves a datagram's whole path through both kernels). */
-    if (sender_supersedes(s, ip, len)) {
-        i = s->n - 1;
-        memmove(sender_slot(s, i) + s->headroom, ip, len);
-        ip = sender_slot(s, i) + s->headroom;
-        s->st.acks_superseded++;
-    }
-    rc = s->ops->commit(s, i, ip, len, &dst);
+    rc = s->ops->commit(s, s->n, ip, len, &dst);
     if (rc < 0) {
         sender_count_err(&s->st, -rc);
-        if (i != s->n) { /* the ACK's slot is gone: drop it too */
-            s->n--;
-            s->st.err_other++;
-        }
-        s->last_len = 0;
         return;
     }
-    s->n = i + 1;
-    s->last_len = len;
+    s->n++;
 }
 
 void sender_msg_set(struct sender *s, unsigned i, void *base, size_t len, socklen_t namelen)
@@ -301,7 +231,6 @@ unsigned sender_flush(struct sender *s)
         return 0;
     refused = s->ops->flush(s);
     s->n = 0;
-    s->last_len = 0;
     return refused;
 }
 

@@ -34,7 +34,6 @@ struct sender_stats {
     uint64_t err_unreach;  /* ENETUNREACH/EHOSTUNREACH: no route to the target */
     uint64_t err_other;
     uint64_t coalesced; /* link layer: segments sent inside the previous one's offload frame */
-    uint64_t acks_superseded; /* pure ACKs replaced in the queue by the next segment (same seq, ack) */
 };
 
 /* Open the raw IPv4 and IPv6 sockets. NULL with a message in err on failure

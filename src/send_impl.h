@@ -49,7 +49,6 @@ struct sender {
     size_t slot;      /* bytes of IP datagram per slot */
     size_t headroom;  /* bytes before the datagram in each slot (link header) */
     unsigned n;       /* slots committed and waiting for sender_flush */
-    size_t last_len;  /* length of the datagram in slot n - 1 (0: none, or not to merge) */
     uint8_t *slots;   /* batch * (headroom + slot) bytes */
     struct mmsghdr *msgs;
     struct iovec *iov;

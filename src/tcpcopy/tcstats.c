@@ -196,8 +196,6 @@ static void fill_target(struct metrics *m, const struct tcstats_src *src)
     C("send.batches", "tcpcopy_send_batches_total", "sendmmsg calls.", ss->batches);
     C("send.coalesced", "tcpcopy_send_coalesced_total",
       "Segments sent inside the previous one's segmentation-offload frame (--pcap-send).", ss->coalesced);
-    C("send.acks_superseded", "tcpcopy_send_acks_superseded_total",
-      "Pure ACKs not sent: the next segment of the connection carried the same numbers.", ss->acks_superseded);
     static const char h_err[] = "Datagrams the kernel refused, by cause.";
     CL("send.errors.permission", "tcpcopy_send_errors_total", "cause", "permission", h_err, ss->err_eperm);
     CL("send.errors.too_big", "tcpcopy_send_errors_total", "cause", "too_big", h_err, ss->err_msgsize);

@@ -231,85 +231,6 @@ static void test_full_batch_flushed(void **state)
     sender_free(NULL);
 }
 
-/* A TCP segment over IPv4 from 192.0.2.10:sport to 192.0.2.20:8080 with 12 bytes of
- * options (as the timestamps take), flags, numbers and pay bytes of payload (0xab). */
-static size_t put_tcp(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
-                      size_t pay)
-{
-    size_t len = 20 + 32 + pay;
-    struct addr src;
-
-    put_ip(b, AF_INET, "192.0.2.20", len);
-    assert_true(addr_parse(&src, "192.0.2.10"));
-    memcpy(b + 12, src.u.b, 4);
-    b[9] = IPPROTO_TCP;
-    b[20] = (uint8_t)(sport >> 8);
-    b[21] = (uint8_t)sport;
-    b[22] = 8080 >> 8;
-    b[23] = 8080 & 0xff;
-    for (int k = 0; k < 4; k++) {
-        b[24 + k] = (uint8_t)(seq >> (24 - 8 * k));
-        b[28 + k] = (uint8_t)(ack >> (24 - 8 * k));
-    }
-    b[32] = 8 << 4;
-    b[33] = flags;
-    memset(b + 52, 0xab, pay);
-    return len;
-}
-
-/* A queued pure ACK gives its place to the next segment of the same connection with the
- * same numbers that carries data or a FIN; anything else keeps it. */
-static void test_ack_superseded(void **state)
-{
-    struct sender *s = fake_new(16, 200, 0);
-    uint8_t *b;
-
-    (void)state;
-    sender_commit(s, put_tcp(sender_buf(s), 1000, 100, 500, 0x10, 0));
-    sender_commit(s, put_tcp(b = sender_buf(s), 1000, 100, 500, 0x18, 30));
-    assert_int_equal(s->n, 1);
-    assert_int_equal(sender_stats(s)->acks_superseded, 1);
-    b = sender_slot(s, 0);
-    assert_int_equal(b[33], 0x18);                /* the data segment took slot 0 */
-    assert_int_equal(b[52 + 29], 0xab);
-    assert_int_equal(fk.last_len, 20 + 32 + 30);
-
-    /* A FIN with the same numbers: superseded too. */
-    sender_commit(s, put_tcp(sender_buf(s), 1000, 130, 500, 0x10, 0));
-    sender_commit(s, put_tcp(sender_buf(s), 1000, 130, 500, 0x11, 0));
-    assert_int_equal(s->n, 2);
-    assert_int_equal(sender_stats(s)->acks_superseded, 2);
-
-    /* Kept: another acknowledgement number, another port, a second pure ACK (a
-     * duplicate ACK is news), an ACK with data before it. */
-    sender_commit(s, put_tcp(sender_buf(s), 1001, 100, 500, 0x10, 0));
-    sender_commit(s, put_tcp(sender_buf(s), 1001, 100, 600, 0x18, 10));
-    sender_commit(s, put_tcp(sender_buf(s), 1002, 100, 500, 0x10, 0));
-    sender_commit(s, put_tcp(sender_buf(s), 1003, 100, 500, 0x18, 10));
-    sender_commit(s, put_tcp(sender_buf(s), 1004, 100, 500, 0x10, 0));
-    sender_commit(s, put_tcp(sender_buf(s), 1004, 100, 500, 0x10, 0));
-    sender_commit(s, put_tcp(sender_buf(s), 1005, 100, 500, 0x18, 10));
-    sender_commit(s, put_tcp(sender_buf(s), 1005, 110, 500, 0x18, 10));
-    assert_int_equal(s->n, 10);
-    assert_int_equal(sender_stats(s)->acks_superseded, 2);
-
-    /* Nothing merges across a flush. */
-    sender_commit(s, put_tcp(sender_buf(s), 1006, 100, 500, 0x10, 0));
-    sender_flush(s);
-    sender_commit(s, put_tcp(sender_buf(s), 1006, 100, 500, 0x18, 10));
-    assert_int_equal(s->n, 1);
-    assert_int_equal(sender_stats(s)->acks_superseded, 2);
-
-    /* The backend refuses the replacement: the ACK's place goes too, both counted. */
-    sender_commit(s, put_tcp(sender_buf(s), 1007, 100, 500, 0x10, 0));
-    fk.refuse = -EHOSTUNREACH;
-    sender_commit(s, put_tcp(sender_buf(s), 1007, 100, 500, 0x18, 10));
-    assert_int_equal(s->n, 1);
-    assert_int_equal(sender_stats(s)->err_unreach, 1);
-    assert_int_equal(sender_stats(s)->err_other, 1);
-    sender_free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,7 +239,6 @@ int main(void)
         cmocka_unit_test(test_commit_refused_by_front),
         cmocka_unit_test(test_commit_dst_and_backend_refusal),
         cmocka_unit_test(test_full_batch_flushed),
-        cmocka_unit_test(test_ack_superseded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
