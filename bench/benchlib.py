@@ -304,7 +304,7 @@ def notes_for(name, runs, repeats):
         notes.append("%d of %d runs failed" % (repeats - ok, repeats))
     if not runs:
         return notes
-    if name in ("ka10", "ka50", "ka50pcap", "ka50v6", "ka100", "short", "floor"):
+    if name in ("ka10", "ka50", "ka50pcap", "ka50v6", "ka100", "short", "floor", "floorshort"):
         load = median_of(runs, "load_rps")
         if load is not None:
             s = "load %s req/s" % fmt(load, 0)
@@ -317,7 +317,7 @@ def notes_for(name, runs, repeats):
                 else:
                     s += " = %.0f%% of the run's ceiling" % med
             notes.append(s)
-    if name == "floor":
+    if name in ("floor", "floorshort"):
         v = median_of(runs, "floor_cpu10k")
         if v is not None:
             notes.append("floor (bench/floor.c, same load, same time) %s CPU s/10k; tcpcopy = %s x "

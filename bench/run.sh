@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [scenario...]        (as root; default: all scenarios)
 #
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin (see bench/README.md).
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
@@ -13,7 +13,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$BENCH_DIR/.." && pwd)
-ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin)
+ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin)
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-360}   # seconds, one run of one scenario
 CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}
@@ -66,7 +66,7 @@ cleanup() { rm -f "$OUT/body.bin" "$OUT/floor"; }
 trap cleanup EXIT
 say "machine: $machine; commit $commit; binaries $TC_BIN; $REPEATS run(s) per scenario; logs in $OUT"
 
-if [[ " ${scen[*]} " == *" floor "* ]]; then
+if [[ " ${scen[*]} " == *" floor"* ]]; then
     # bench/floor.c, with the project's warnings: the minimal forwarder tcpcopy is measured against.
     cc -O2 -g -std=c11 -Wall -Wextra -Werror -o "$OUT/floor" "$BENCH_DIR/floor.c" ||
         { echo "bench/run.sh: bench/floor.c does not build" >&2; exit 1; }

@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor fanin (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -628,6 +628,7 @@ ka50v6) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} WRK_URL="http
     run_wrk_scenario ;;
 ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
 short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
+floorshort) THREADS=2 CONNS=50 MODE=close FLOOR=1 run_wrk_scenario ;;
 bulk) run_bulk ;;
 idle) run_idle ;;
 offline) run_offline ;;
