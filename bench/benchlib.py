@@ -340,6 +340,10 @@ def notes_for(name, runs, repeats):
         v = median_of(runs, "online_mbps")
         if v is not None:
             notes.append("online upload %.0f MB/s" % v)
+        v = median_of(runs, "online_rec_mbps")
+        if v is not None:
+            notes.append("online received %.0f MB/s (from curl's start to its recording's end, "
+                         "the copy's clock)" % v)
         v = median_of(runs, "lag_ms")
         if v is not None:
             notes.append("target finished %.0f ms after online" % v)
@@ -478,8 +482,9 @@ def verdict_floor(runs):
 
 
 def verdict_bulk(runs):
-    shares = [num(r.get("mbps")) / num(r.get("online_mbps")) for r in runs
-              if num(r.get("mbps")) and num(r.get("online_mbps"))]
+    # The online rate on the copy's clock (online_rec_mbps) where the run has it, else curl's.
+    shares = [num(r.get("mbps")) / num(r.get("online_rec_mbps") or r.get("online_mbps")) for r in runs
+              if num(r.get("mbps")) and num(r.get("online_rec_mbps") or r.get("online_mbps"))]
     if not shares:
         return None
     med = statistics.median(shares)
