@@ -301,21 +301,43 @@ static void test_gso_coalesce(void **state)
         assert_int_equal(b[24 + 60 + k], (uint8_t)(100 + k));
 }
 
-/* A full run stops at 64 KB: the next segment heads a frame of its own. */
+/* A run stops at 16 segments, and at 64 KB of datagram: the next segment heads a frame of
+ * its own. */
 static void test_gso_limit(void **state)
 {
     struct fixture *f = *state;
     static uint8_t b[70000];
     struct virtio_net_hdr vh;
 
-    for (unsigned k = 0; k < 50; k++)
+    for (unsigned k = 0; k < 20; k++)
         put_seg(f->s, false, 1000, 1 + k * 1400, TCPF_ACK, 1400);
     assert_int_equal(sender_flush(f->s), 0);
-    /* 46 segments of 1400 bytes fit under 65535 with 40 bytes of headers. */
-    assert_int_equal(get_vnet_frame(f->rx, b, &vh), 40 + 46 * 1400);
+    assert_int_equal(get_vnet_frame(f->rx, b, &vh), 40 + 16 * 1400);
     assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
     assert_int_equal(get_vnet_frame(f->rx, b, &vh), 40 + 4 * 1400);
-    assert_int_equal(sender_stats(f->s)->coalesced, 45 + 3);
+    assert_int_equal(sender_stats(f->s)->coalesced, 15 + 3);
+    sender_free(f->s);
+    close(f->rx);
+
+    /* Slots of 9,000 bytes (a jumbo -M): 8 segments of 8,000 fill 64 KB. */
+    static struct sender_link_dst dst;
+    struct sender_conf c = {.slot = 9000};
+    struct sender_link_conf lc = {.device = "eth9", .dsts = &dst, .ndst = 1};
+    char err[128] = "";
+    int tx;
+
+    memset(&dst, 0, sizeof(dst));
+    assert_true(addr_parse(&dst.ip, "192.0.2.20"));
+    memcpy(dst.mac, MAC_V4, 6);
+    tcp_pair(&tx, &f->rx);
+    f->s = sender_link_wrap(&c, &lc, tx, IFINDEX, DEV_MAC, true, err, sizeof(err));
+    assert_non_null(f->s);
+    for (unsigned k = 0; k < 10; k++)
+        put_seg(f->s, false, 1000, 1 + k * 8000, TCPF_ACK, 8000);
+    assert_int_equal(sender_flush(f->s), 0);
+    assert_int_equal(get_vnet_frame(f->rx, b, &vh), 40 + 8 * 8000);
+    assert_int_equal(vh.gso_size, 8000);
+    assert_int_equal(get_vnet_frame(f->rx, b, &vh), 40 + 2 * 8000);
 }
 
 /* A destination with no MAC is refused as unreachable and takes no slot. */
