@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [scenario...]        (as root; default: all scenarios)
 #
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline (see bench/README.md).
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
@@ -13,7 +13,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$BENCH_DIR/.." && pwd)
-ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline)
+ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin)
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-360}   # seconds, one run of one scenario
 CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}
@@ -62,10 +62,16 @@ fi
 date=$(date -u +%Y-%m-%dT%H:%MZ)
 
 OUT=$(mktemp -d /tmp/tcbench.XXXXXX)
-cleanup() { rm -f "$OUT/body.bin"; }
+cleanup() { rm -f "$OUT/body.bin" "$OUT/floor"; }
 trap cleanup EXIT
 say "machine: $machine; commit $commit; binaries $TC_BIN; $REPEATS run(s) per scenario; logs in $OUT"
 
+if [[ " ${scen[*]} " == *" floor"* ]]; then
+    # bench/floor.c, with the project's warnings: the minimal forwarder tcpcopy is measured against.
+    cc -O2 -g -std=c11 -Wall -Wextra -Werror -o "$OUT/floor" "$BENCH_DIR/floor.c" ||
+        { echo "bench/run.sh: bench/floor.c does not build" >&2; exit 1; }
+    export FLOOR_BIN=$OUT/floor
+fi
 if [[ " ${scen[*]} " == *" bulk "* ]]; then
     head -c $((${BULK_MB:-200} * 1000000)) /dev/urandom >"$OUT/body.bin"
     export BENCH_BODY=$OUT/body.bin
@@ -85,7 +91,7 @@ for s in "${scen[@]}"; do
             say "$s: run $r FAILED (status $rc), log $logf:"
             grep -E 'FAIL|rror' "$logf" | tail -n 5 >&2 || true
         else
-            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
+            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|floor_x|fanin_scale|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
             [ -n "${BENCH_KEEP:-}" ] || rm -f "$logf"
         fi
         files+="$kvf,"

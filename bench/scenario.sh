@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -70,6 +70,45 @@ perf_stop() {
 
 stop_both() {
     if stop_tc; then kv stop_ok yes; else kv stop_ok no; fi
+}
+
+# --- the floor (issue 23): bench/floor.c on the same load, at the same time ------------------
+
+FLOOR_PID=""
+# floor_start: build bench/floor.c (FLOOR_BIN: a binary built already, e.g. by run.sh) and run
+# it in online beside tcpcopy: it forwards the same datagrams to target:9 (closed: nothing
+# there disturbs the copy, the target's resets go to assist where intercept's filter drops
+# them) with the same fake sources.
+floor_start() {
+    local bin=${FLOOR_BIN:-}
+    if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+        bin="$LAB_DIR/floor"
+        cc -O2 -g -std=c11 -Wall -Wextra -Werror -o "$bin" "$BENCH_DIR/floor.c" || fail "floor: build failed"
+    fi
+    FLOOR_LOG="$LAB_DIR/floor.log"
+    ip netns exec "$NS_ONL" "$bin" -p 80 -t "$IP_TGT:9" -c 203.0.113 >"$FLOOR_LOG" 2>&1 &
+    FLOOR_PID=$!
+    lab_track "$FLOOR_PID"
+    sleep 0.3
+    kill -0 "$FLOOR_PID" 2>/dev/null || fail "floor exited at start: $(cat "$FLOOR_LOG")"
+    log "floor running (pid $FLOOR_PID)"
+}
+
+# floor_sample REQUESTS: the floor's CPU (and tcpcopy's as a multiple of it), then stop it.
+floor_sample() {
+    local n=$1 c tc
+    [ -n "$FLOOR_PID" ] || return 0
+    c=$(proc_cpu_s "$FLOOR_PID")
+    kv floor_cpu_s "$c"
+    kv floor_cpu10k "$(per10k "$c" "$n")"
+    tc=$(awk -F= '$1 == "tc_cpu_s" { print $2 }' "$OUT")
+    kv floor_x "$(awk -v t="$tc" -v f="$c" 'BEGIN { if (f > 0 && t != "") printf "%.2f", t / f }')"
+    kill -TERM "$FLOOR_PID" 2>/dev/null || true
+    wait "$FLOOR_PID" 2>/dev/null || true
+    FLOOR_PID=""
+    log "$(tail -n 1 "$FLOOR_LOG")"
+    kv floor_received "$(awk '/^floor: received/ { print $3 }' "$FLOOR_LOG")"
+    kv floor_sent "$(awk '/^floor: received/ { print $5 }' "$FLOOR_LOG")"
 }
 
 # --- servers --------------------------------------------------------------------------------
@@ -196,6 +235,7 @@ run_wrk_scenario() {
     bench_intercept
     # shellcheck disable=SC2086 # split into words on purpose
     bench_tcpcopy ${TC_BASE_ARGS:-"${TCPCOPY_ARGS_DEFAULT[@]}"} ${TC_CAPTURE_ARGS:-}
+    [ -z "${FLOOR:-}" ] || floor_start
     log "load: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), with tcpcopy"
     perf_start
     rps=$(wrk_run r "$LAB_DIR/wrk-load.txt")
@@ -205,10 +245,14 @@ run_wrk_scenario() {
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
     echo "$join" >>"$OUT"
     sample_tc "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
+    floor_sample "$(echo "$join" | awk -F= '$1 == "online" { print $2 }')"
     stop_both
     # Packets the kernel dropped from tcpcopy's capture (ring or socket buffer full): each
     # is a hole in a session; the ratio shows what the holes cost.
-    kv kernel_drops "$(tc_final 'kernel drops')"
+    kv kernel_drops "$(tc_stat capture.kernel_drops)"
+    # How tcpcopy's sends went: frames per sendmmsg call, packets per request.
+    kv send_frames "$(tc_stat send.packets)"
+    kv send_batches "$(tc_stat send.batches)"
     echo "$join" | tr '\n' ' ' >&2
     echo >&2
 }
@@ -247,6 +291,7 @@ run_bulk() {
     bench_intercept -i eth0 -F 'tcp and src port 8081'
     bench_tcpcopy -x 81-192.0.2.20:8081 -s 192.0.2.30 -c 203.0.113.x
     log "load: one POST of $BULK_MB MB, with tcpcopy"
+    perf_start
     t0=$(date +%s.%N)
     out=$(on_cli curl -sS -m 120 "${limit[@]}" --data-binary "@$body" -o /dev/null \
         -w '%{http_code} %{time_total}' "http://$IP_ONL:81/bulk/1") || fail "curl: $out"
@@ -254,6 +299,7 @@ run_bulk() {
     kv online_mbps "$(echo "$out" | awk -v s="$size" '{ if ($2 > 0) printf "%.1f", s / $2 / 1e6 }')"
     tgt_bytes_cmd="find $tg_rec -name '*.bin' -printf '%s\n' | awk '{ s += \$1 } END { print s + 0 }'"
     settle_stable "$tgt_bytes_cmd" 120 3 >/dev/null
+    perf_stop
     on_bin=$(find "$on_rec" -name '*.bin' | firstn 1)
     tg_bin=$(find "$tg_rec" -name '*.bin' -printf '%s %p\n' | sort -rn | awk 'NR == 1 { print $2 }')
     [ -n "$on_bin" ] || fail "no online recording"
@@ -278,9 +324,15 @@ run_bulk() {
     if [ -n "$t_tg" ]; then
         kv mbps "$(awk -v b="$tg_size" -v a="$t0" -v e="$t_tg" 'BEGIN { if (e > a) printf "%.1f", b / (e - a) / 1e6 }')"
     fi
+    # The rate the online server received the body at, on the same clock as the copy's (from
+    # t0, before curl starts, to its recording's last write): curl's own figure starts later
+    # (after its exec and connect), which made the copy look slower than it was.
+    kv online_rec_mbps "$(awk -v b="$on_size" -v a="$t0" -v e="$(mtime "$on_bin")" 'BEGIN { if (e > a) printf "%.1f", b / (e - a) / 1e6 }')"
     if [ -n "$t_tg" ] && [ "$tg_size" -eq "$on_size" ]; then
         kv lag_ms "$(awk -v a="$(mtime "$on_bin")" -v e="$t_tg" 'BEGIN { printf "%.0f", (e - a) * 1000 }')"
     fi
+    # Why the target dropped segments, if it did (its namespace's TCP counters).
+    log "target TCP drops: $(on_tgt nstat -az 2>/dev/null | awk '$1 ~ /^TcpExt(TCPRcvQDrop|TCPOFODrop|TCPZeroWindowDrop|PruneCalled|RcvPruned|OfoPruned|TCPBacklogDrop|TCPOFOQueue|TCPDSACKRecv|TCPDSACKOfoRecv|TCPRcvCollapsed)$/ { printf "%s %s ", $1, $2 }')"
     sample_tc 1
     kv tc_cpu_s_per_gb "$(awk -v c="$(awk -F= '$1 == "tc_cpu_s" { print $2 }' "$OUT")" -v b="$on_size" \
         'BEGIN { if (b > 0) printf "%.3f", c / (b / 1e9) }')"
@@ -480,9 +532,99 @@ run_offline() {
     echo >&2
 }
 
+# --- fanin (issue 23): 1, 2, 4, 8 online hosts with one tcpcopy each, one intercept ----------
+
+FANIN_TOTAL=${FANIN_TOTAL:-40000}   # requests per step, split evenly over its hosts
+FANIN_CONNS=${FANIN_CONNS:-10}      # wrk connections per host
+
+# oncpu_pid_s PID: seconds on CPU of one process (schedstat, ns resolution: the 10 ms ticks
+# of /proc/PID/stat are too coarse for intercept's share of a 40,000-request step).
+oncpu_pid_s() { awk '{ printf "%.4f", $1 / 1e9 }' "/proc/$1/schedstat"; }
+
+# fanin_range K: host K's fake client range for -c (30 addresses: 203.0.113.(30K+1)..(30K+30)),
+# so that two hosts never hand the target the same address and port.
+fanin_range() {
+    local k=$1 i out=""
+    for ((i = k * 30 + 1; i <= k * 30 + 30; i++)); do out+="${out:+,}203.0.113.$i"; done
+    echo "$out"
+}
+
+# fanin_step N: a fresh intercept and one tcpcopy on each of hosts 0..N-1, FANIN_TOTAL / N
+# requests (wrk, bounded by count) on each host at once; every host's copy checked by URI set,
+# intercept's CPU per 10k forwarded replies.
+fanin_step() {
+    local n=$1 k per pids=() logs=() total=0 hit=0 min_share=1 ic0 ic tcc=0 bad=0 fwd
+    per=$((FANIN_TOTAL / n))
+    for ((k = 0; k < 8; k++)); do : >"${FANIN_ON[$k]}"; done
+    : >"$TG_LOG"
+    INTERCEPT_NAME="intercept-$n" bench_intercept
+    for ((k = 0; k < n; k++)); do
+        NS_TCPCOPY=${NS_ONLINE[$k]} TCPCOPY_NAME="tcpcopy-$n-$k" \
+            bench_tcpcopy -x "80-$IP_TGT:8080" -s "$IP_AST" -c "$(fanin_range "$k")"
+        pids[k]=$TCPCOPY_PID
+        logs[k]=$TCPCOPY_LOG
+    done
+    TCPCOPY_PID=""
+    ic0=$(oncpu_pid_s "$INTERCEPT_PID")
+    log "fan-in $n host(s): $per requests on each at once (wrk -t1 -c$FANIN_CONNS)"
+    for ((k = 0; k < n; k++)); do
+        wrk_count_bg "f${n}h$k" "$FANIN_CONNS" "$per" "http://192.0.2.$((10 + k))/" 120
+    done
+    for ((k = 0; k < n; k++)); do
+        wrk_count_wait "f${n}h$k"
+        total=$((total + $(lines "${FANIN_ON[$k]}")))
+    done
+    settle "lines $TG_LOG" 120 "$total" 5 >/dev/null
+    ic=$(awk -v a="$ic0" -v b="$(oncpu_pid_s "$INTERCEPT_PID")" 'BEGIN { printf "%.4f", b - a }')
+    for ((k = 0; k < n; k++)); do
+        uri_share "${FANIN_ON[$k]}" "$TG_LOG" 1 '$' "f${n}h$k" >&2
+        min_share=$(awk -v a="$min_share" -v b="$SHARE" 'BEGIN { print (b < a ? b : a) }')
+        hit=$((hit + SHARE_HIT))
+        tcc=$(awk -v a="$tcc" -v b="$(proc_cpu_s "${pids[$k]}")" 'BEGIN { printf "%.3f", a + b }')
+    done
+    for ((k = 0; k < n; k++)); do
+        _tc_stop_one "${pids[$k]}" "tcpcopy $n/$k" "${logs[$k]}" >&2 || bad=1
+    done
+    _tc_stop_one "$INTERCEPT_PID" "intercept $n" "$INTERCEPT_LOG" >&2 || bad=1
+    INTERCEPT_PID=""
+    fwd=$(ic_stat replies.forwarded)
+    kv "fanin${n}_online" "$total"
+    kv "fanin${n}_reproduced" "$hit"
+    kv "fanin${n}_min_share" "$min_share"
+    kv "fanin${n}_ic_cpu_s" "$ic"
+    kv "fanin${n}_forwarded" "$fwd"
+    kv "fanin${n}_ic10k" "$(per10k "$ic" "$fwd")"
+    kv "fanin${n}_tc10k" "$(per10k "$tcc" "$total")"
+    [ "$bad" -eq 0 ] || kv stop_ok no
+    log "fan-in $n: $total requests, lowest host share $min_share, intercept $ic s for $fwd replies"
+}
+
+run_fanin() {
+    local k n
+    lab_up 8
+    client_tuning
+    FANIN_ON=()
+    for ((k = 0; k < 8; k++)); do
+        bench_nginx "${NS_ONLINE[$k]}" 80 "on$k"
+        FANIN_ON[k]=$NGINX_LOG
+    done
+    bench_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+    for n in 1 2 4 8; do fanin_step "$n"; done
+    # The table's row: the 8-host step; ratio: the lowest host share of any step.
+    kv online "$(kv_get "$OUT" fanin8_online)"
+    kv reproduced "$(kv_get "$OUT" fanin8_reproduced)"
+    kv ratio "$(awk -F= '$1 ~ /^fanin[0-9]+_min_share$/ { v = (v == "" || $2 < v) ? $2 : v } END { printf "%.4f", v }' "$OUT")"
+    kv cpu10k "$(kv_get "$OUT" fanin8_tc10k)"
+    kv ic_cpu10k "$(kv_get "$OUT" fanin8_ic10k)"
+    kv fanin_scale "$(div "$(kv_get "$OUT" fanin8_ic10k)" "$(kv_get "$OUT" fanin1_ic10k)")"
+    grep -q '^stop_ok=no$' "$OUT" || kv stop_ok yes
+}
+
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
+floor) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} FLOOR=1 run_wrk_scenario ;;
 ka50pcap) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} \
     TC_CAPTURE_ARGS="--pcap-capture -i eth0" run_wrk_scenario ;;
 ka50v6) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} WRK_URL="http://[2001:db8:1::10]/" \
@@ -490,9 +632,11 @@ ka50v6) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} WRK_URL="http
     run_wrk_scenario ;;
 ka100) THREADS=2 CONNS=100 MODE=keepalive run_wrk_scenario ;;
 short) THREADS=2 CONNS=50 MODE=close run_wrk_scenario ;;
+floorshort) THREADS=2 CONNS=50 MODE=close FLOOR=1 run_wrk_scenario ;;
 bulk) run_bulk ;;
 idle) run_idle ;;
 offline) run_offline ;;
+fanin) run_fanin ;;
 *) echo "unknown scenario $SCEN" >&2; exit 2 ;;
 esac
 kv complete yes

@@ -4,6 +4,7 @@
  * (RFC 1624) for a rewritten source address. Nothing is allocated; every write
  * stays within the caller's capacity.
  */
+#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -45,18 +46,27 @@ uint32_t csum_add(uint32_t sum, const void *buf, size_t len)
 {
     const uint8_t *b = buf;
     uint64_t acc = sum;
-    size_t i;
+    size_t i = 0;
 
-    /* Bytes are read one by one, so the buffer's alignment never matters. Only
-     * the stream position does: an odd-length chunk is padded with a zero byte
-     * (RFC 1071), so in a chain of calls only the last chunk may be odd. */
-    for (i = 0; i + 1 < len; i += 2)
+    /* Four bytes at a time, loaded with memcpy so that the buffer's alignment never
+     * matters: a big-endian 32-bit word is two 16-bit words, and 2^16 == 1 modulo
+     * 0xffff, so it adds the same once folded (the top of a bulk copy's profile was
+     * this loop, two bytes at a time). Only the stream position matters: an
+     * odd-length chunk is padded with a zero byte (RFC 1071), so in a chain of calls
+     * only the last chunk may be odd. */
+    for (; i + 4 <= len; i += 4) {
+        uint32_t w;
+        memcpy(&w, b + i, 4);
+        acc += ntohl(w);
+    }
+    for (; i + 1 < len; i += 2)
         acc += (uint32_t)(b[i] << 8 | b[i + 1]);
     if (i < len)
         acc += (uint32_t)b[i] << 8;
-    /* End-around carry: 2^32 == 1 modulo 0xffff, so folding keeps the sum. */
-    while (acc >> 32)
-        acc = (acc & 0xffffffffu) + (acc >> 32);
+    /* End-around carry down to 16 bits (a nonzero sum stays nonzero), so that callers
+     * may add small numbers to the result and chain it without overflow. */
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
     return (uint32_t)acc;
 }
 

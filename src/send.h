@@ -27,12 +27,13 @@ struct sender_conf {
 };
 
 struct sender_stats {
-    uint64_t packets, bytes, batches;
+    uint64_t packets, bytes, batches; /* packets: frames given to the kernel */
     uint64_t err_eperm;    /* EPERM/EACCES: firewall or missing privilege */
     uint64_t err_msgsize;  /* EMSGSIZE: larger than the route MTU */
     uint64_t err_nobufs;   /* ENOBUFS/EAGAIN: kernel queue full */
     uint64_t err_unreach;  /* ENETUNREACH/EHOSTUNREACH: no route to the target */
     uint64_t err_other;
+    uint64_t coalesced; /* link layer: segments sent inside the previous one's offload frame */
 };
 
 /* Open the raw IPv4 and IPv6 sockets. NULL with a message in err on failure

@@ -93,8 +93,10 @@ void sender_sndbuf_set(const struct sender_conf *c, int fd);
 /* fd6 -1: IPv6 datagrams are refused and counted under fd6_err. */
 struct sender *sender_raw_wrap(const struct sender_conf *c, int fd4, int fd6, int fd6_err,
                                char *err, size_t errlen);
+/* vnet: fd has PACKET_VNET_HDR on: frames carry a virtio_net_hdr and runs of segments
+ * of one connection leave as one segmentation-offload frame (send_link.c). */
 struct sender *sender_link_wrap(const struct sender_conf *c, const struct sender_link_conf *lc,
-                                int fd, int ifindex, const uint8_t src_mac[6], char *err,
-                                size_t errlen);
+                                int fd, int ifindex, const uint8_t src_mac[6], bool vnet,
+                                char *err, size_t errlen);
 
 #endif

@@ -224,6 +224,8 @@ static void fill_target(struct metrics *m, const struct tcstats_src *src)
     C("send.packets", "tcpcopy_send_packets_total", "Datagrams the kernel took.", ss->packets);
     C("send.bytes", "tcpcopy_send_bytes_total", "Bytes of those datagrams (IP headers included).", ss->bytes);
     C("send.batches", "tcpcopy_send_batches_total", "sendmmsg calls.", ss->batches);
+    C("send.coalesced", "tcpcopy_send_coalesced_total",
+      "Segments sent inside the previous one's segmentation-offload frame (--pcap-send).", ss->coalesced);
     static const char h_err[] = "Datagrams the kernel refused, by cause.";
     CL("send.errors.permission", "tcpcopy_send_errors_total", "cause", "permission", h_err, ss->err_eperm);
     CL("send.errors.too_big", "tcpcopy_send_errors_total", "cause", "too_big", h_err, ss->err_msgsize);

@@ -30,7 +30,7 @@ NS_RTR="${P}rtr"
 NS_ONL="${P}onl"
 NS_TGT="${P}tgt"
 NS_AST="${P}ast"
-NS_ONLINE=()           # every online host: NS_ONLINE[0]=$NS_ONL (.10), [1] (.11), [2] (.12)
+NS_ONLINE=()           # every online host: NS_ONLINE[0]=$NS_ONL (.10), [1] (.11), ... [7] (.17)
 
 IP_CLI=198.51.100.10
 IP_RTR_CLI=198.51.100.1
@@ -226,11 +226,11 @@ _lab_server() {
     ip -n "$ns" -6 route add default via 2001:db8:1::1
 }
 
-# lab_up [N_ONLINE]: build the lab (N_ONLINE online hosts, 1 to 3: .10, .11, .12).
+# lab_up [N_ONLINE]: build the lab (N_ONLINE online hosts, 1 to 8: .10, .11, ... .17).
 lab_up() {
     local nonl=${1:-1} i ns k
     [ "$(id -u)" -eq 0 ] || { echo "FAIL: $LAB_NAME: the lab needs root"; exit 1; }
-    [ "$nonl" -ge 1 ] && [ "$nonl" -le 3 ] || fail "lab_up: 1 to 3 online hosts"
+    [ "$nonl" -ge 1 ] && [ "$nonl" -le 8 ] || fail "lab_up: 1 to 8 online hosts"
     LAB_DIR=$(mktemp -d "/tmp/tclab-$LAB_NAME.XXXXXX")
     trap _lab_cleanup EXIT
     trap 'exit 130' INT
