@@ -430,7 +430,7 @@ static void output_data(struct eng *e, struct sess *s)
             }
         }
         uint32_t lim = send_limit(s, m);
-        if (!seq_lt(c->snd_nxt, lim))
+        if (!seq_lt(c->snd_nxt, lim) || ((c->flags & CF_RTO_WAIT) && c->snd_nxt != c->snd_una))
             break;
         uint32_t len = lim - c->snd_nxt;
         if (len > mss)
@@ -574,6 +574,23 @@ static void on_dup_ack(struct eng *e, struct sess *s)
     }
 }
 
+/* The first new ACK after a timeout. If it echoes a timestamp older than the
+ * retransmission's, it acknowledges the segments sent before: the timeout was spurious
+ * (RFC 3522; our ACKs were late, not lost, when tcpcopy or its channel was busy), and
+ * what was in flight need not go again. Until this ACK only one segment went out
+ * (CF_RTO_WAIT), so a spurious timeout costs one segment, not a window. */
+static void rto_judge(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    struct conn *c = &s->tc;
+    c->flags &= ~CF_RTO_WAIT;
+    if (!(c->flags & CF_TS) || !p->opts.has_ts || (int32_t)(p->opts.tsecr - c->rto_tsval) >= 0)
+        return;
+    e->st.rto_spurious++;
+    c->snd_nxt = c->snd_max;
+    if ((s->flags & SF_CLIENT_FIN) && seq_gt(c->snd_max, s->c_fin_seq))
+        c->flags |= CF_FIN_SENT;
+}
+
 void conn_on_ack(struct eng *e, struct sess *s, const struct pkt *p)
 {
     struct conn *c = &s->tc;
@@ -585,8 +602,11 @@ void conn_on_ack(struct eng *e, struct sess *s, const struct pkt *p)
     uint32_t wnd = (uint32_t)p->win << c->t_ws;
     if ((c->flags & CF_SACK) && p->opts.nsack)
         sack_update(c, &p->opts);
-    if (seq_gt(ack, c->snd_una))
+    if (seq_gt(ack, c->snd_una)) {
+        if (c->flags & CF_RTO_WAIT)
+            rto_judge(e, s, p);
         on_new_ack(e, s, ack);
+    }
     else if (ack == c->snd_una && p->data_len == 0 && !(p->flags & (TCPF_FIN | TCPF_SYN)) &&
              wnd == c->snd_wnd && c->snd_una != c->snd_max)
         on_dup_ack(e, s);
@@ -608,5 +628,7 @@ bool conn_on_rto(struct eng *e, struct sess *s)
     if ((c->flags & CF_FIN_SENT) && seq_le(c->snd_nxt, s->c_fin_seq))
         c->flags &= ~CF_FIN_SENT;
     c->rto_at_us = 0;
+    c->flags |= CF_RTO_WAIT;
+    c->rto_tsval = ts_value(e, s); /* what the retransmission (sent now) carries */
     return true;
 }

@@ -50,6 +50,7 @@ enum conn_flag {
     CF_HS_SLOT = 1U << 10,    /* holds one of the engine's handshake slots */
     CF_HS_WAIT = 1U << 11,    /* waits for one (on the engine's queue) */
     CF_REFUSED = 1U << 12,    /* the target refused a SYN: retrying with backoff */
+    CF_RTO_WAIT = 1U << 13,   /* after a timeout: one segment out until the next new ACK */
 };
 
 struct conn_sack {
@@ -68,6 +69,7 @@ struct conn {
     uint32_t rtt_seq;   /* segment being timed (Karn: never a retransmission) */
     uint32_t recover;   /* snd_max when fast recovery began (RFC 6582) */
     uint32_t rtx_next;  /* in recovery: where to look for the next hole */
+    uint32_t rto_tsval; /* TSval of the last timeout's retransmission (RFC 3522) */
     uint64_t rtt_t0_us;
     uint64_t rto_at_us; /* retransmission deadline (0: none) */
     uint64_t ack_at_us; /* a delayed ACK is due then (0: none owed) */

@@ -105,7 +105,7 @@ struct eng_stats {
     /* toward the target */
     uint64_t sent_packets, sent_data_packets, sent_payload_bytes, sent_acks, sent_rsts;
     uint64_t acks_delayed;         /* pure ACKs that waited for the delay (none piggybacked) */
-    uint64_t syn_retries, rto_events, rtx_packets, fast_rtx, sack_rtx, build_errors;
+    uint64_t syn_retries, rto_events, rto_spurious, rtx_packets, fast_rtx, sack_rtx, build_errors;
     uint64_t gaps_skipped, gap_bytes_lost, partial_requests_lost, syn_refused_retries;
     uint64_t gap_requests_lost;    /* requests a capture gap hit (skipped or resynced): the
                                     * boundaries seen in what was skipped, and one for the

@@ -221,6 +221,9 @@ static void fill_target(struct metrics *m, const struct tcstats_src *src)
     CL("target.retransmissions.syn", "tcpcopy_retransmissions_total", "kind", "syn", h_rtx, s->syn_retries);
     CL("target.retransmissions.refused_syn", "tcpcopy_retransmissions_total", "kind", "refused_syn", h_rtx,
        s->syn_refused_retries);
+    C("target.retransmissions.spurious_timeouts", "tcpcopy_spurious_timeouts_total",
+      "Timeouts found spurious by the first ACK after them (its timestamp echo is older than the "
+      "retransmission, RFC 3522): the window in flight was not sent again.", s->rto_spurious);
     C("send.packets", "tcpcopy_send_packets_total", "Datagrams the kernel took.", ss->packets);
     C("send.bytes", "tcpcopy_send_bytes_total", "Bytes of those datagrams (IP headers included).", ss->bytes);
     C("send.batches", "tcpcopy_send_batches_total", "sendmmsg calls.", ss->batches);

@@ -4,7 +4,8 @@
  * options and is retried on its schedule; handshake slots queue sessions in order;
  * segments respect the MSS, -M and the window (with a one-byte zero-window probe); an
  * RTT sample sets the RTO within its bounds; three duplicate ACKs resend the first hole;
- * the retransmission timer gives up after its backoffs.
+ * the retransmission timer gives up after its backoffs; after a timeout one segment goes
+ * until the next ACK, whose timestamp echo tells a spurious timeout (undone) from a loss.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -198,6 +199,87 @@ static void test_rto_gives_up(void **state)
     efx_free(f);
 }
 
+static void ack_ts(struct efx *f, struct sess *s, uint32_t a, uint32_t tsecr)
+{
+    struct pkt p;
+    memset(&p, 0, sizeof(p));
+    p.flags = TCPF_ACK;
+    p.seq = 50001;
+    p.ack = a;
+    p.win = 65535;
+    p.opts.has_ts = true;
+    p.opts.tsval = 9000;
+    p.opts.tsecr = tsecr;
+    conn_on_ack(f->e, s, &p);
+}
+
+/* 6,000 bytes in flight in 6 segments with timestamps, then a timeout one second later:
+ * one segment goes again (the first), nothing else until an ACK. */
+static struct sess *rto_after_window(struct efx *f, uint16_t cport)
+{
+    struct sess *s = open_sess(f, cport);
+    s->flags |= SF_C_TS;
+    s->c_tsval0 = 100;
+    queue(f, s, 6000);
+    struct pkt p;
+    memset(&p, 0, sizeof(p));
+    p.flags = TCPF_SYN | TCPF_ACK;
+    p.seq = 50000;
+    p.ack = ISN + 1;
+    p.win = 65535;
+    p.opts.has_mss = true;
+    p.opts.mss = 1000;
+    p.opts.has_ts = true;
+    p.opts.tsval = 8000;
+    conn_establish(f->e, s, &p);
+    conn_output(f->e, s);
+    assert_int_equal(s->tc.snd_max, ISN + 1 + 6000);
+    f->e->now_us += 1000000;
+    assert_true(conn_on_rto(f->e, s));
+    size_t before = f->n;
+    conn_output(f->e, s);
+    conn_output(f->e, s);
+    assert_int_equal(f->n - before, 1);
+    assert_int_equal(f->p[before].seq, ISN + 1);
+    assert_int_equal(s->tc.snd_nxt, ISN + 1 + 1000);
+    return s;
+}
+
+static void test_rto_spurious_undone(void **state)
+{
+    (void)state;
+    struct efx *f = fx_new(512, 1500);
+    struct sess *s = rto_after_window(f, 40000);
+    /* The ACK of the first three original segments (their TSval echoed, older than the
+     * retransmission's): the timeout was spurious, the rest is not sent again. */
+    uint32_t orig_ts = s->tc.rto_tsval - 1000;
+    size_t before = f->n;
+    ack_ts(f, s, ISN + 1 + 3000, orig_ts);
+    assert_int_equal(f->e->st.rto_spurious, 1);
+    assert_false(s->tc.flags & CF_RTO_WAIT);
+    assert_int_equal(s->tc.snd_nxt, ISN + 1 + 6000);
+    conn_output(f->e, s);
+    assert_int_equal(f->n, before);
+    efx_free(f);
+}
+
+static void test_rto_genuine_goes_back(void **state)
+{
+    (void)state;
+    struct efx *f = fx_new(512, 1500);
+    struct sess *s = rto_after_window(f, 40000);
+    /* The ACK of the retransmission itself (its TSval echoed): a real loss, so the
+     * segments after it go again (RFC 6298 5.4), now the window is open again. */
+    size_t before = f->n;
+    ack_ts(f, s, ISN + 1 + 1000, s->tc.rto_tsval);
+    assert_int_equal(f->e->st.rto_spurious, 0);
+    conn_output(f->e, s);
+    assert_int_equal(f->n - before, 5);
+    assert_int_equal(f->p[before].seq, ISN + 1 + 1000);
+    assert_int_equal(s->tc.snd_nxt, ISN + 1 + 6000);
+    efx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_segments_and_window),
         cmocka_unit_test(test_fast_retransmit),
         cmocka_unit_test(test_rto_gives_up),
+        cmocka_unit_test(test_rto_spurious_undone),
+        cmocka_unit_test(test_rto_genuine_goes_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
