@@ -240,6 +240,24 @@ void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason r
     compact(p);
 }
 
+void cmp_pair_side_end_before(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason,
+                              uint64_t nreq)
+{
+    uint64_t a = p->base;
+    for (; a < p->tail; a++) {
+        struct cmp_slot *s = slot_at(p, a);
+        if (s->has_req ? s->index >= nreq : a >= p->next_req)
+            break; /* slots are in request order: the rest is the new connection's */
+        if (s->done || s->ans[side])
+            continue;
+        s->missing[side] = reason;
+        try_resolve(p, s);
+    }
+    if (a > p->next_ans[side])
+        p->next_ans[side] = a;
+    compact(p);
+}
+
 void cmp_pair_finish(struct cmp_pair *p)
 {
     for (uint64_t a = p->base; a < p->tail; a++) {

@@ -58,6 +58,11 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
  * (no_answer_*, or *_incomplete when the caller knows bytes were lost). Later requests (a
  * rebuilt connection) are paired with later answers as usual. */
 void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason);
+/* As cmp_pair_side_end, but only for requests with an index below nreq (a rebuilt
+ * connection: the old one owed the answers of those; the requests from nreq on are sent
+ * again on the new connection, whose answers pair with them). */
+void cmp_pair_side_end_before(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason,
+                              uint64_t nreq);
 /* The session ended: every request still waiting gets its result. */
 void cmp_pair_finish(struct cmp_pair *p);
 const struct cmp_pair_stats *cmp_pair_stats(const struct cmp_pair *p);

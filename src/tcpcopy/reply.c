@@ -72,6 +72,8 @@ static void reply_data(struct eng *e, struct sess *s, const struct pkt *p, uint6
     struct conn *c = &s->tc;
     uint32_t end = p->seq + p->data_len;
     e->st.replies_data_bytes += p->data_len;
+    if (s->cmp != NULL)
+        cmp_sess_target(e, s, p);
     if (c->flags & CF_HS_SLOT)
         conn_hs_release(e, s); /* an accepted connection speaks (or closes) */
     if (p->data_len > 0 && seq_gt(end, c->rcv_nxt)) {

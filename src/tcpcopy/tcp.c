@@ -125,6 +125,8 @@ void eng_free(struct eng *e)
     if (e == NULL)
         return;
     struct sess *s;
+    if (e->conf.cmp != NULL)
+        cmp_sess_close_all(e);
     while ((s = TAILQ_FIRST(&e->tab.all)) != NULL) {
         stream_clear(&s->st, &e->pool);
         gate_clear(s);
@@ -207,11 +209,16 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
     gate_clear(s);
     s->last_active_us = e->now_us;
     log_debug("session %u -> %u: %s", s->ckey.sport, s->tkey.dport, eng_outcome_str(outcome));
+    if (s->cmp != NULL)
+        cmp_sess_ended(e, s);
 }
 
 void eng_output(struct eng *e, struct sess *s)
 {
-    if (conn_output(e, s))
+    bool reset = conn_output(e, s);
+    if (s->cmp != NULL)
+        cmp_sess_sent(e, s);
+    if (reset)
         eng_finish(e, s, SO_CLIENT_RESET, true);
 }
 

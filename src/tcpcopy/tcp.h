@@ -24,6 +24,7 @@
 #include "transfer.h"
 
 struct eng;
+struct cmp_ctx;
 
 struct eng_io {
     void *arg;
@@ -60,6 +61,7 @@ struct eng_conf {
     struct addr localhost;         /* -H: replaces a loopback client (unset: keep) */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
     uint64_t ack_delay_us;         /* --ack-delay: longest wait to piggyback an ACK (10 ms) */
+    struct cmp_ctx *cmp;           /* --compare: the answers' comparison (NULL: off) */
 };
 
 /* How a session ended. Keep eng_outcome_str() in step. */

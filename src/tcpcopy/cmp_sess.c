@@ -1,0 +1,493 @@
+/*
+ * cmp_sess: the comparison of one copied session's answers (see cmp_sess.h).
+ *
+ * Three byte streams per session, each fed in sequence order from its own source:
+ *   client  the session's stream (stream.c) as its contiguous end grows: request framer;
+ *   online  the online server's segments captured on this host, tracked by sequence number
+ *           (a retransmission feeds only its new bytes, a hole is a capture gap):
+ *           online answer framer;
+ *   target  the reply payload intercept forwards, tracked the same way: target answer
+ *           framer (a new one for each rebuilt connection).
+ * Latencies: the capture time of a request's last byte to the capture time of the online
+ * answer's first byte; tcpcopy's first send of the request's last byte to intercept's
+ * capture of the target answer's first byte (our arrival time minus the channel's lag).
+ * An answer's first byte is known without the framer's help: every segment is fed as its
+ * bytes but the last, then the last byte; an answer that ends in the first part is followed
+ * by the next one in the same segment, an answer that ends on the last byte is not.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmp_sess.h"
+#include "tcp_impl.h"
+
+#define CS_RING 64 /* the latest requests that expect an answer: their times and flags */
+#define CS_COPY 4096
+
+struct cs_req {
+    uint64_t index;
+    uint32_t flags, end_seq;
+    uint64_t cap_us, sent_us; /* 0: unknown */
+};
+
+struct cmp_sess {
+    struct cmp_ctx *x;
+    struct tuple ckey;
+    struct cmp_reqf *rq;
+    struct cmp_ansf *af[2];
+    struct cmp_pair *pair;
+    uint64_t now_us;           /* when the bytes being fed were seen */
+    uint32_t c_fed, c_req_end; /* client: next byte to feed; where the next request starts */
+    uint32_t c_cut, o_cut;     /* raw: a request (an online answer) ends there */
+    bool c_cut_set, o_cut_set;
+    bool dead;                 /* the client's stream lost its place: nothing more is fed */
+    uint64_t nreq, nans_req;   /* requests; those expecting an answer */
+    uint64_t unsent;           /* the first answerable request not seen sent yet */
+    struct cs_req ring[CS_RING];
+    uint64_t nans[2];          /* answers passed on, per side (pushes left out) */
+    uint64_t start_us[2];      /* first byte of the answer in progress (0: none yet) */
+    bool in_feed[2], in_tail[2];
+    bool o_have, o_done, t_have, t_done;
+    uint32_t o_nxt, o_isn1, t_nxt, t_mark;
+    uint16_t t_rebuilds;
+};
+
+struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
+{
+    struct cmp_ctx *x = calloc(1, sizeof(*x));
+    if (x != NULL)
+        x->conf = *c;
+    return x;
+}
+
+void cmp_ctx_free(struct cmp_ctx *x)
+{
+    free(x);
+}
+
+/* ---- callbacks from the pairer and the framers ---- */
+
+static void cs_result(void *arg, const struct cmp_result *r)
+{
+    struct cmp_sess *cs = arg;
+    struct cmp_ctx *x = cs->x;
+    x->st.results[r->verdict <= CMP_NOT_COMPARED ? r->verdict : CMP_NOT_COMPARED]++;
+    if (r->verdict == CMP_NOT_COMPARED && (unsigned)r->reason < CMP_REASON_COUNT)
+        x->st.reasons[r->reason]++;
+    if (x->conf.sink != NULL)
+        x->conf.sink(x->conf.sink_arg, r, &cs->ckey);
+}
+
+static bool is_raw(const struct cmp_sess *cs)
+{
+    return cmp_reqf_proto(cs->rq) == CMP_PROTO_RAW;
+}
+
+static void cs_request(void *arg, const struct cmp_req *r)
+{
+    struct cmp_sess *cs = arg;
+    cs->x->st.requests++;
+    uint64_t index = cs->nreq++;
+    cs->c_req_end += (uint32_t)r->len;
+    cmp_ansf_expect(cs->af[CMP_ONLINE], r);
+    cmp_ansf_expect(cs->af[CMP_TARGET], r);
+    if (!(r->flags & CMP_R_NOREPLY)) {
+        cs->ring[cs->nans_req % CS_RING] = (struct cs_req){
+            .index = index, .flags = r->flags, .end_seq = cs->c_req_end, .cap_us = cs->now_us};
+        cs->nans_req++;
+    }
+    cmp_pair_request(cs->pair, r);
+}
+
+/* The request an answer of a side answers, if its times are still kept. */
+static const struct cs_req *answered(const struct cmp_sess *cs, uint64_t k)
+{
+    if (k >= cs->nans_req || cs->nans_req - k > CS_RING)
+        return NULL;
+    return &cs->ring[k % CS_RING];
+}
+
+static void cs_answer(struct cmp_sess *cs, enum cmp_side side, const struct cmp_unit *u0)
+{
+    struct cmp_unit u = *u0;
+    u.lat_us = 0;
+    if (!(u.flags & CMP_U_PUSH)) {
+        const struct cs_req *q = answered(cs, cs->nans[side]++);
+        uint64_t from = q == NULL || q->cap_us == 0 ? 0 : side == CMP_ONLINE ? q->cap_us : q->sent_us;
+        uint64_t at = cs->start_us[side];
+        if (from != 0 && at != 0 && at >= from)
+            u.lat_us = at - from + (at == from); /* 0 means unknown */
+    }
+    /* Ended before the segment's last byte: the next answer starts in the same segment. */
+    cs->start_us[side] = cs->in_feed[side] && !cs->in_tail[side] ? cs->now_us : 0;
+    cmp_pair_answer(cs->pair, side, &u);
+}
+
+static void cs_online(void *arg, const struct cmp_unit *u)
+{
+    cs_answer(arg, CMP_ONLINE, u);
+}
+
+static void cs_target(void *arg, const struct cmp_unit *u)
+{
+    cs_answer(arg, CMP_TARGET, u);
+}
+
+/* ---- feeding ---- */
+
+/* An answer side's next n bytes (n > 0), seen at t. */
+static void side_feed(struct cmp_sess *cs, enum cmp_side side, const uint8_t *p, uint32_t n,
+                      uint64_t t)
+{
+    cs->now_us = t;
+    if (cs->start_us[side] == 0)
+        cs->start_us[side] = t;
+    cs->in_feed[side] = true;
+    if (n > 1)
+        cmp_ansf_feed(cs->af[side], p, n - 1);
+    cs->in_tail[side] = true;
+    cmp_ansf_feed(cs->af[side], p + n - 1, 1);
+    cs->in_feed[side] = cs->in_tail[side] = false;
+}
+
+/* The online answer bytes at seq (n > 0): a raw answer ends at the pending cut. */
+static void online_feed(struct cmp_sess *cs, uint32_t seq, const uint8_t *p, uint32_t n,
+                        uint64_t t)
+{
+    if (cs->o_cut_set && seq_ge(cs->o_cut, seq) && seq_lt(cs->o_cut, seq + n)) {
+        uint32_t k = cs->o_cut - seq;
+        if (k > 0)
+            side_feed(cs, CMP_ONLINE, p, k, t);
+        cmp_ansf_end(cs->af[CMP_ONLINE]);
+        cs->start_us[CMP_ONLINE] = 0;
+        cs->o_cut_set = false;
+        p += k, n -= k;
+        if (n == 0)
+            return;
+    }
+    side_feed(cs, CMP_ONLINE, p, n, t);
+}
+
+/* The client's next bytes (in order, at c_fed): a raw request ends at the pending cut. */
+static void client_feed(struct cmp_sess *cs, const uint8_t *p, uint32_t n)
+{
+    if (cs->c_cut_set && seq_ge(cs->c_cut, cs->c_fed) && seq_lt(cs->c_cut, cs->c_fed + n)) {
+        uint32_t k = cs->c_cut - cs->c_fed;
+        cmp_reqf_feed(cs->rq, p, k);
+        cmp_reqf_end(cs->rq);
+        cs->c_cut_set = false;
+        cs->c_fed += k;
+        p += k, n -= k;
+    }
+    cmp_reqf_feed(cs->rq, p, n);
+    cs->c_fed += n;
+}
+
+/* A server that spoke before the client's first byte: its greeting is the first answer,
+ * paired with a request of its own ("(greeting)") so that the answers stay in step. */
+static void greeting(struct cmp_sess *cs)
+{
+    struct cmp_req g;
+    memset(&g, 0, sizeof(g));
+    g.proto = cmp_reqf_proto(cs->rq);
+    strcpy(g.endpoint, "(greeting)");
+    cs->x->st.greetings++;
+    cs->x->st.requests++;
+    cs->ring[cs->nans_req++ % CS_RING] =
+        (struct cs_req){.index = cs->nreq++, .end_seq = cs->c_req_end};
+    cmp_pair_request(cs->pair, &g);
+}
+
+/* ---- the session's life ---- */
+
+static void cs_free(struct cmp_sess *cs)
+{
+    cmp_reqf_free(cs->rq);
+    cmp_ansf_free(cs->af[0]);
+    cmp_ansf_free(cs->af[1]);
+    cmp_pair_free(cs->pair);
+    free(cs);
+}
+
+void cmp_sess_open(struct eng *e, struct sess *s)
+{
+    struct cmp_ctx *x = e->conf.cmp;
+    if (s->copy != (uint16_t)(e->epoch * e->conf.copies) || s->cmp != NULL)
+        return; /* one copy of a client session is compared: the first */
+    if (x->st.sessions_active >= x->conf.max_sessions) {
+        x->st.sessions_over_cap++;
+        return;
+    }
+    struct cmp_sess *cs = calloc(1, sizeof(*cs));
+    if (cs != NULL) {
+        cs->x = x;
+        cs->rq = cmp_reqf_new(x->conf.proto, cs_request, cs);
+        cs->af[CMP_ONLINE] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_online, cs);
+        cs->af[CMP_TARGET] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_target, cs);
+        cs->pair = cmp_pair_new(cs_result, cs);
+    }
+    if (cs == NULL || !cs->rq || !cs->af[0] || !cs->af[1] || !cs->pair) {
+        if (cs != NULL)
+            cs_free(cs);
+        x->st.sessions_no_memory++;
+        return;
+    }
+    cs->ckey = s->ckey;
+    cs->c_fed = cs->c_req_end = s->c_isn + 1;
+    x->st.sessions++;
+    x->st.sessions_active++;
+    s->cmp = cs;
+}
+
+void cmp_sess_close(struct eng *e, struct sess *s)
+{
+    struct cmp_sess *cs = s->cmp;
+    struct cmp_ctx *x = e->conf.cmp;
+    if (!cs->dead)
+        cmp_reqf_close(cs->rq);
+    cmp_pair_finish(cs->pair);
+    x->st.orphans += cmp_pair_stats(cs->pair)->orphans;
+    x->st.dropped_late += cmp_pair_stats(cs->pair)->dropped_late;
+    x->st.sessions_active--;
+    cs_free(cs);
+    s->cmp = NULL;
+}
+
+void cmp_sess_close_all(struct eng *e)
+{
+    struct sess *s;
+    TAILQ_FOREACH(s, &e->tab.all, all)
+        if (s->cmp != NULL)
+            cmp_sess_close(e, s);
+}
+
+void cmp_sess_ended(struct eng *e, struct sess *s)
+{
+    if (s->cmp->o_done || s->cmp->dead)
+        cmp_sess_close(e, s);
+}
+
+/* The client's stream lost bytes we never fed (a capture gap skipped, a resync): the
+ * requests from there cannot be told apart any more. What is waiting gets its result. */
+static void abandon(struct cmp_sess *cs)
+{
+    cs->dead = true;
+    cs->x->st.sessions_abandoned++;
+    cmp_pair_finish(cs->pair);
+}
+
+void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    struct cmp_sess *cs = s->cmp;
+    if (cs->dead)
+        return;
+    if (s->state == SS_PROBE || seq_gt(stream_start(&s->st), cs->c_fed)) {
+        abandon(cs);
+        return;
+    }
+    uint32_t end = stream_contig_end(&s->st);
+    if (!seq_gt(end, cs->c_fed))
+        return;
+    if (cs->nreq == 0 && cs->c_fed == cs->c_req_end && cs->o_have && cs->o_nxt != cs->o_isn1)
+        greeting(cs);
+    cs->now_us = e->now_us;
+    if (p->seq == cs->c_fed && seq_ge(p->seq + p->data_len, end)) {
+        client_feed(cs, p->data, end - cs->c_fed);
+        return;
+    }
+    uint8_t buf[CS_COPY]; /* a hole was filled: the bytes come from the stream */
+    while (seq_lt(cs->c_fed, end)) {
+        uint32_t n = end - cs->c_fed < CS_COPY ? end - cs->c_fed : CS_COPY;
+        stream_copy(&s->st, cs->c_fed, buf, n);
+        client_feed(cs, buf, n);
+    }
+}
+
+void cmp_sess_mark(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp)
+{
+    struct cmp_sess *cs = s->cmp;
+    (void)e;
+    if (cs->dead || !is_raw(cs))
+        return;
+    if (seq_le(seq, cs->c_fed)) {
+        cmp_reqf_end(cs->rq);
+    } else {
+        if (cs->c_cut_set) /* one cut waits at a time: the older one ends here */
+            cmp_reqf_end(cs->rq);
+        cs->c_cut = seq;
+        cs->c_cut_set = true;
+    }
+    if (!cs->o_have)
+        return;
+    uint32_t at = cs->o_isn1 + resp;
+    if (seq_le(at, cs->o_nxt)) {
+        cmp_ansf_end(cs->af[CMP_ONLINE]);
+        cs->start_us[CMP_ONLINE] = 0;
+    } else {
+        if (cs->o_cut_set)
+            cmp_ansf_end(cs->af[CMP_ONLINE]);
+        cs->o_cut = at;
+        cs->o_cut_set = true;
+    }
+}
+
+/* Bytes [seq, seq+n) of an answer stream whose next expected byte is *nxt: the part not
+ * seen yet, after a gap report for what is missing before it. Returns the bytes to feed. */
+static uint32_t side_take(struct cmp_sess *cs, enum cmp_side side, uint32_t *nxt, uint32_t *seq,
+                          const uint8_t **d, uint32_t n)
+{
+    struct cmp_stats *st = &cs->x->st;
+    if (seq_lt(*seq, *nxt)) { /* a retransmission: only its new bytes */
+        uint32_t old = *nxt - *seq;
+        if (old >= n)
+            return 0;
+        *d += old, n -= old, *seq = *nxt;
+    }
+    if (n > 0 && seq_gt(*seq, *nxt)) {
+        uint32_t gap = *seq - *nxt;
+        if (side == CMP_ONLINE)
+            st->online_gaps++, st->online_gap_bytes += gap;
+        else
+            st->target_gaps++, st->target_gap_bytes += gap;
+        cmp_ansf_gap(cs->af[side], gap);
+        cs->start_us[side] = 0;
+        *nxt = *seq;
+    }
+    return n;
+}
+
+bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
+{
+    struct cmp_ctx *x = e->conf.cmp;
+    if (xfer_match(e->conf.xfer, &p->t.src, p->t.sport) == NULL)
+        return false;
+    struct tuple k;
+    tuple_reverse(&k, &p->t);
+    struct sess *s = sess_find_c(&e->tab, &k, (uint16_t)(e->epoch * e->conf.copies));
+    x->st.online_segments++;
+    if (s == NULL || s->cmp == NULL) {
+        x->st.online_no_session++;
+        return true;
+    }
+    struct cmp_sess *cs = s->cmp;
+    if (cs->dead || cs->o_done)
+        return true;
+    if (p->flags & TCPF_SYN) {
+        if (p->flags & TCPF_ACK)
+            cs->o_nxt = cs->o_isn1 = p->seq + 1, cs->o_have = true;
+        return true;
+    }
+    if (!cs->o_have) {
+        if (!(s->flags & SF_HAVE_ACKBASE))
+            return true;
+        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true;
+    }
+    uint32_t seq = p->seq;
+    const uint8_t *d = p->data;
+    uint32_t n = side_take(cs, CMP_ONLINE, &cs->o_nxt, &seq, &d, p->data_len);
+    if (n > 0 && d == NULL) { /* cut by the snaplen: those bytes are a gap too */
+        cmp_ansf_gap(cs->af[CMP_ONLINE], n);
+        x->st.online_gaps++, x->st.online_gap_bytes += n;
+        cs->o_nxt += n;
+    } else if (n > 0) {
+        x->st.online_bytes += n;
+        online_feed(cs, seq, d, n, now_us);
+        cs->o_nxt += n;
+    }
+    if (p->flags & (TCPF_FIN | TCPF_RST)) {
+        cmp_ansf_close(cs->af[CMP_ONLINE]);
+        cs->o_done = true;
+        if (s->state == SS_CLOSED)
+            cmp_sess_close(e, s);
+    }
+    return true;
+}
+
+/* The target's connection was rebuilt (restart.c): the old one owed the answers of the
+ * requests that ended before the new connection's first byte; the others are sent again
+ * and answered on the new one, by a new framer. */
+static void target_rebuilt(struct cmp_sess *cs, struct sess *s)
+{
+    struct cmp_ctx *x = cs->x;
+    uint32_t from = s->c_isn + 1;
+    uint64_t k = cs->nans_req, idx = cs->nreq;
+    for (uint64_t j = cs->nans_req; j > 0 && cs->nans_req - j < CS_RING; j--) {
+        struct cs_req *q = &cs->ring[(j - 1) % CS_RING];
+        if (!seq_gt(q->end_seq, from))
+            break;
+        k = j - 1, idx = q->index;
+        q->sent_us = 0;
+    }
+    cs->t_rebuilds = s->rebuilds;
+    cs->t_have = cs->t_done = false;
+    x->st.rebuilds++;
+    struct cmp_ansf *nf = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_target, cs);
+    if (nf == NULL) {
+        cs->t_done = true; /* no memory: the target side stops here, honestly */
+        cmp_pair_side_end(cs->pair, CMP_TARGET, CMP_REASON_NO_ANSWER_TARGET);
+        return;
+    }
+    cmp_ansf_free(cs->af[CMP_TARGET]);
+    cs->af[CMP_TARGET] = nf;
+    struct cmp_req r;
+    memset(&r, 0, sizeof(r));
+    r.proto = cmp_reqf_proto(cs->rq);
+    for (uint64_t j = k; j < cs->nans_req; j++) {
+        r.flags = cs->ring[j % CS_RING].flags;
+        cmp_ansf_expect(nf, &r);
+    }
+    cmp_pair_side_end_before(cs->pair, CMP_TARGET, CMP_REASON_NO_ANSWER_TARGET, idx);
+    cs->nans[CMP_TARGET] = k;
+    cs->unsent = k < cs->unsent ? k : cs->unsent;
+    cs->start_us[CMP_TARGET] = 0;
+}
+
+void cmp_sess_target(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    struct cmp_sess *cs = s->cmp;
+    struct cmp_ctx *x = e->conf.cmp;
+    if (s->rebuilds != cs->t_rebuilds)
+        target_rebuilt(cs, s);
+    if (cs->t_done)
+        return;
+    if (!cs->t_have)
+        cs->t_nxt = s->tc.t_isn + 1, cs->t_have = true, cs->t_mark = s->last_mark_seq;
+    if (s->last_mark_seq != cs->t_mark && is_raw(cs)) {
+        cs->t_mark = s->last_mark_seq; /* the next request went: a raw answer ended */
+        cmp_ansf_end(cs->af[CMP_TARGET]);
+        cs->start_us[CMP_TARGET] = 0;
+    }
+    uint32_t seq = p->seq;
+    const uint8_t *d = p->data;
+    uint32_t n = side_take(cs, CMP_TARGET, &cs->t_nxt, &seq, &d, p->data_len);
+    bool whole = d != NULL && p->cap_len >= (uint32_t)p->ip_hlen + p->tcp_hlen + p->data_len;
+    if (n > 0 && !whole) { /* headers only: intercept did not forward the payload */
+        x->st.target_no_payload++;
+        x->st.target_gaps++, x->st.target_gap_bytes += n;
+        cmp_ansf_gap(cs->af[CMP_TARGET], n);
+        cs->t_nxt += n;
+    } else if (n > 0) {
+        uint64_t at = e->now_us > x->lag_us ? e->now_us - x->lag_us : e->now_us;
+        x->st.target_bytes += n;
+        side_feed(cs, CMP_TARGET, d, n, at);
+        cs->t_nxt += n;
+    }
+    if (p->flags & TCPF_FIN) {
+        cmp_ansf_close(cs->af[CMP_TARGET]);
+        cs->t_done = true;
+    }
+}
+
+void cmp_sess_sent(struct eng *e, struct sess *s)
+{
+    struct cmp_sess *cs = s->cmp;
+    if (cs->nans_req - cs->unsent > CS_RING)
+        cs->unsent = cs->nans_req - CS_RING;
+    for (; cs->unsent < cs->nans_req; cs->unsent++) {
+        struct cs_req *q = &cs->ring[cs->unsent % CS_RING];
+        if (s->state != SS_ESTAB || seq_gt(q->end_seq, s->tc.snd_max))
+            break;
+        if (q->sent_us == 0)
+            q->sent_us = e->now_us;
+    }
+}
