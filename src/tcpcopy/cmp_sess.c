@@ -467,7 +467,8 @@ void cmp_sess_target(struct eng *e, struct sess *s, const struct pkt *p)
         cmp_ansf_gap(cs->af[CMP_TARGET], n);
         cs->t_nxt += n;
     } else if (n > 0) {
-        uint64_t at = e->now_us > x->lag_us ? e->now_us - x->lag_us : e->now_us;
+        uint64_t lag = x->lag_us != NULL ? *x->lag_us : 0;
+        uint64_t at = e->now_us > lag ? e->now_us - lag : e->now_us;
         x->st.target_bytes += n;
         side_feed(cs, CMP_TARGET, d, n, at);
         cs->t_nxt += n;

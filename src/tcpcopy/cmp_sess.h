@@ -46,12 +46,14 @@ struct cmp_stats {
     uint64_t online_segments, online_bytes, online_gaps, online_gap_bytes, online_no_session;
     uint64_t target_bytes, target_gaps, target_gap_bytes, target_no_payload;
     uint64_t orphans, dropped_late;
+    uint64_t lines_written, lines_dropped; /* mismatches.jsonl (cmp_out.c) */
 };
 
 struct cmp_ctx {
     struct cmp_conf conf;
     struct cmp_stats st;
-    uint64_t lag_us; /* the channel's recent lag: intercept's capture to our arrival */
+    /* the channel's recent lag, intercept's capture to our arrival (chanc_stats; NULL: 0) */
+    const uint64_t *lag_us;
 };
 
 /* A context for the engine's conf (eng_conf.cmp); NULL when out of memory. */

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "capture.h"
 #include "chanc.h"
+#include "cmp_out.h"
 #include "copy.h"
 #include "log.h"
 #include "loop.h"
@@ -201,6 +202,7 @@ static void copy_fill(void *arg, struct metrics *m)
     }
     struct tcstats_src src = {
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
+        .cmp = c->ec.cmp ? &c->ec.cmp->st : NULL,
         .ch_up = chanc_up(c->ch), .ch_total = c->total,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
@@ -378,7 +380,7 @@ static int open_channel(struct copy *c, char *err, size_t errlen)
         .out_max = 0,
         .connect_timeout_ms = (int)o->intercept_timeout_ms,
         .secret = c->secret.len > 0 ? &c->secret : NULL,
-    };
+    }; /* TODO(wt-chtls): .want_payload = o->compare_dir != NULL (--compare needs it) */
     struct chanc_cb cb = {
         .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
     c->ch = chanc_new(c->loop, &cc, &cb, c);
@@ -465,6 +467,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     if (open_channel(c, err, errlen) < 0)
         goto fail;
     engine_conf(&c->ec, o);
+    if (o->compare_dir && !(c->ec.cmp = cmp_out_open(o, c->loop, chanc_stats(c->ch), err, errlen)))
+        goto fail;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
     if (c->eng == NULL) {
@@ -525,6 +529,7 @@ int copy_run(struct copy *c)
         c->exit_rc = -EIO; /* a truncated capture file: replayed, but say so */
     uint64_t now = loop_update_time(c->loop);
     eng_shutdown(c->eng, now);
+    cmp_out_close(c->ec.cmp, c->eng);
     chanc_flush(c->ch);
     sender_flush(c->snd);
     if (c->cap != NULL)
@@ -676,6 +681,7 @@ void copy_free(struct copy *c)
     statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
+    cmp_out_free(c->ec.cmp);
     chanc_free(c->ch);
     auth_secret_clear(&c->secret);
     if (c->loop != NULL && c->sigfd >= 0)
