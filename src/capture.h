@@ -44,6 +44,15 @@ struct capture_raw_conf {
 struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, size_t errlen);
 
 /*
+ * The host's own outgoing TCP segments whose source port is in c->ports (IPv4) or
+ * c->ports6 (IPv6): an AF_PACKET socket on every interface that keeps only outgoing
+ * packets, for tcpcopy --compare (the online server's answers, which the raw socket of
+ * capture_raw_open, inbound only, never sees). DLT_RAW datagrams of either family.
+ * NULL on failure with a message in err.
+ */
+struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err, size_t errlen);
+
+/*
  * Delivery: libpcap on Linux has two ring layouts, and the caller chooses by its traffic.
  *   immediate  - each packet is readable at once (TPACKET_V2: one ring frame per packet,
  *                each frame sized for the snaplen; with a 65 KB snaplen a "16 MB" ring is
