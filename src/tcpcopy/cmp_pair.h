@@ -11,7 +11,7 @@
 #include "cmp_frame.h"
 #include "cmp_unit.h"
 
-#define CMP_PAIR_SLOTS 64 /* requests waiting for answers, per session */
+#define CMP_PAIR_SLOTS 256 /* requests waiting for answers, per session (a target that lags) */
 
 enum cmp_side { CMP_ONLINE = 0, CMP_TARGET = 1 };
 

@@ -21,7 +21,7 @@
 #include "cmp_sess.h"
 #include "tcp_impl.h"
 
-#define CS_RING 64 /* the latest requests that expect an answer: their times and flags */
+#define CS_RING CMP_PAIR_SLOTS /* the latest requests that expect an answer: times, flags */
 #define CS_COPY 4096
 
 struct cs_req {
@@ -198,6 +198,20 @@ static void greeting(struct cmp_sess *cs)
     cmp_pair_request(cs->pair, &g);
 }
 
+/* In auto mode, an online answer read before its request (the two come through different
+ * sockets) would be held by the framer until the request names the protocol, 4 KB at
+ * most, then framed raw: an answer that says it is HTTP is framed as HTTP at once. */
+static void online_sniff(struct cmp_sess *cs, const uint8_t *d, uint32_t n)
+{
+    if (n < 5 || memcmp(d, "HTTP/", 5) != 0)
+        return;
+    struct cmp_ansf *nf = cmp_ansf_new(CMP_PROTO_HTTP, cs->x->conf.rules, cs_online, cs);
+    if (nf == NULL)
+        return;
+    cmp_ansf_free(cs->af[CMP_ONLINE]);
+    cs->af[CMP_ONLINE] = nf;
+}
+
 /* ---- the session's life ---- */
 
 static void cs_free(struct cmp_sess *cs)
@@ -243,8 +257,11 @@ void cmp_sess_close(struct eng *e, struct sess *s)
 {
     struct cmp_sess *cs = s->cmp;
     struct cmp_ctx *x = e->conf.cmp;
-    if (!cs->dead)
+    if (!cs->dead) {
         cmp_reqf_close(cs->rq);
+        if (cs->o_done)
+            cmp_ansf_close(cs->af[CMP_ONLINE]);
+    }
     cmp_pair_finish(cs->pair);
     x->st.orphans += cmp_pair_stats(cs->pair)->orphans;
     x->st.dropped_late += cmp_pair_stats(cs->pair)->dropped_late;
@@ -288,7 +305,10 @@ void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
     uint32_t end = stream_contig_end(&s->st);
     if (!seq_gt(end, cs->c_fed))
         return;
-    if (cs->nreq == 0 && cs->c_fed == cs->c_req_end && cs->o_have && cs->o_nxt != cs->o_isn1)
+    /* The client's first bytes acknowledge answer bytes: the server spoke first. (Not the
+     * online segments seen so far: they come through another socket, in another order.) */
+    if (cs->nreq == 0 && cs->c_fed == cs->c_req_end && (s->flags & SF_HAVE_ACKBASE) &&
+        (p->flags & TCPF_ACK) && seq_gt(p->ack, s->ack_base))
         greeting(cs);
     cs->now_us = e->now_us;
     if (p->seq == cs->c_fed && seq_ge(p->seq + p->data_len, end)) {
@@ -391,11 +411,15 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
         cs->o_nxt += n;
     } else if (n > 0) {
         x->st.online_bytes += n;
+        if (cs->o_nxt == cs->o_isn1 && cmp_reqf_proto(cs->rq) == CMP_PROTO_AUTO)
+            online_sniff(cs, d, n);
         online_feed(cs, seq, d, n, now_us);
         cs->o_nxt += n;
     }
     if (p->flags & (TCPF_FIN | TCPF_RST)) {
-        cmp_ansf_close(cs->af[CMP_ONLINE]);
+        /* The framer is closed with the session: the client's last request may not have
+         * been read yet (its socket is another one), and in auto mode it decides how the
+         * answer is framed. */
         cs->o_done = true;
         if (s->state == SS_CLOSED)
             cmp_sess_close(e, s);

@@ -183,7 +183,10 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
         return NULL;
     }
     log_info("capturing the online server's answers with a packet socket (--compare)");
-    return capture_multi_new(caps, 2, err, errlen);
+    struct capture *both = capture_multi_new(caps, 2, err, errlen);
+    if (both != NULL)
+        capture_multi_set_ordered(both);
+    return both;
 }
 
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen)

@@ -159,7 +159,7 @@ static const char usage[] =
     "      --compare-mask REGEX\n"
     "                          blank what matches in the excerpts written to DIR\n"
     "      --compare-sessions N\n"
-    "                          sessions compared at once, the others counted (4096)\n"
+    "                          sessions compared at once, the others counted (1024)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"

@@ -20,7 +20,7 @@
 #define TC_PCAP_BUFFER_MB_DEFAULT 64         /* -B: 256 ring blocks, see doc/tcpcopy.1 */
 #define TC_SNAPLEN_DEFAULT 65535             /* -S */
 #define TC_COMPARE_RULES_MAX 16              /* --compare-ignore (CMP_MAX_RULES) */
-#define TC_COMPARE_SESSIONS_DEFAULT 4096     /* --compare-sessions */
+#define TC_COMPARE_SESSIONS_DEFAULT 1024     /* --compare-sessions */
 
 enum tc_action { TC_ACT_RUN = 0, TC_ACT_HELP, TC_ACT_VERSION };
 

@@ -307,24 +307,24 @@ static void fill_compare(struct metrics *m, const struct cmp_stats *s)
     C("compare.rebuilds", "tcpcopy_compare_rebuilds_total",
       "Target connections rebuilt in compared sessions.", s->rebuilds);
     static const char h_seg[] = "Online answer segments captured (no_session: of no compared session).";
-    CL("compare.online.segments", "tcpcopy_compare_online_segments_total", "of", "session", h_seg,
+    CL("compare.online_segments", "tcpcopy_compare_online_segments_total", "of", "session", h_seg,
        s->online_segments - s->online_no_session);
-    CL("compare.online.no_session", "tcpcopy_compare_online_segments_total", "of", "no_session",
+    CL("compare.online_no_session", "tcpcopy_compare_online_segments_total", "of", "no_session",
        h_seg, s->online_no_session);
     static const char h_by[] = "Answer bytes fed to the comparison, by side.";
-    CL("compare.online.bytes", "tcpcopy_compare_answer_bytes_total", "side", "online", h_by,
+    CL("compare.online_bytes", "tcpcopy_compare_answer_bytes_total", "side", "online", h_by,
        s->online_bytes);
-    CL("compare.target.bytes", "tcpcopy_compare_answer_bytes_total", "side", "target", h_by,
+    CL("compare.target_bytes", "tcpcopy_compare_answer_bytes_total", "side", "target", h_by,
        s->target_bytes);
     static const char h_gap[] = "Holes in an answer stream (capture gaps, lost replies), by side.";
-    CL("compare.online.gaps", "tcpcopy_compare_gaps_total", "side", "online", h_gap, s->online_gaps);
-    CL("compare.target.gaps", "tcpcopy_compare_gaps_total", "side", "target", h_gap, s->target_gaps);
+    CL("compare.online_gaps", "tcpcopy_compare_gaps_total", "side", "online", h_gap, s->online_gaps);
+    CL("compare.target_gaps", "tcpcopy_compare_gaps_total", "side", "target", h_gap, s->target_gaps);
     static const char h_gb[] = "Answer bytes missing in those holes, by side.";
-    CL("compare.online.gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "online", h_gb,
+    CL("compare.online_gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "online", h_gb,
        s->online_gap_bytes);
-    CL("compare.target.gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "target", h_gb,
+    CL("compare.target_gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "target", h_gb,
        s->target_gap_bytes);
-    C("compare.target.no_payload", "tcpcopy_compare_target_no_payload_total",
+    C("compare.target_no_payload", "tcpcopy_compare_target_no_payload_total",
       "Target answer segments relayed without their payload (intercept does not forward it).",
       s->target_no_payload);
     C("compare.orphans", "tcpcopy_compare_orphan_answers_total",

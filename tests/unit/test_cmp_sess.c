@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,6 +256,29 @@ static void test_pipelined_and_retransmitted(void **state)
     tfx_free(t);
 }
 
+/* Auto mode, the online answer (over 4 KB) read before its request: framed as HTTP. */
+static void test_answer_before_request(void **state)
+{
+    (void)state;
+    struct tfx *t = tfx_new(CMP_PROTO_AUTO, 10);
+    static char big[6000], ans[6100];
+    memset(big, 'b', sizeof(big) - 1);
+    snprintf(ans, sizeof(ans), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(big), big);
+    open_session(t);
+    uint32_t o = t->o_seq;
+    onl(t, TCPF_ACK, ans);
+    uint32_t o2 = t->o_seq;
+    t->o_seq = o; /* the request was sent before the answer: it acknowledges none of it */
+    cli(t, TCPF_ACK, REQ("/big"));
+    t->o_seq = o2;
+    tgt(t, 0, ans);
+    close_session(t);
+    assert_int_equal(t->got.n, 1);
+    assert_int_equal(result(t, 0)->verdict, CMP_EQUAL);
+    assert_int_equal(t->x->st.greetings, 0);
+    tfx_free(t);
+}
+
 static void test_greeting(void **state)
 {
     (void)state;
@@ -361,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_equal_and_different),
         cmocka_unit_test(test_gap_not_compared),
         cmocka_unit_test(test_pipelined_and_retransmitted),
+        cmocka_unit_test(test_answer_before_request),
         cmocka_unit_test(test_greeting),
         cmocka_unit_test(test_rebuilt),
         cmocka_unit_test(test_no_payload_and_cap),

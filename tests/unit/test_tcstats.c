@@ -81,6 +81,9 @@ static void test_compare_rows(void **state)
     documented(&m);
     struct mbuf b;
     mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_json(&m, &b), 0);
+    assert_non_null(strstr(out, "\"different\":17"));
+    mbuf_init(&b, out, sizeof(out));
     assert_int_equal(metrics_render_prom(&m, &b), 0);
     assert_non_null(strstr(out, "\ntcpcopy_compare_results_total{verdict=\"different\"} 17\n"));
     assert_non_null(strstr(out, "\ntcpcopy_compare_not_compared_total{reason=\"target_incomplete\"} 5\n"));

@@ -1,0 +1,153 @@
+# compare_lib.sh: the nginx scenario of tcpcopy --compare (issue 20), sourced by
+# test_compare_http*.sh after lib.sh. Debian's nginx online (port 80) and on the target (8080)
+# serve the same static files (same sizes, same modification times: the same ETag and
+# Last-Modified), except a known set: CHANGED files differ in one byte on the target (kind
+# "body"), GONE files are missing there (404 against 200: kind "status"). Clients: curl with
+# URL ranges, so each curl is one keep-alive session of many requests, plus one-request
+# sessions. intercept forwards reply payload over TLS (PSK from --secret-file).
+#
+# compare_run MODE_ARGS...: the scenario with tcpcopy's capture options (none: raw sockets;
+# --pcap-capture). Asserts: every request compared (summary.json's compared = requests served
+# online), exactly CHANGED and GONE reported in mismatches.jsonl with their kinds, no
+# not_compared, the same totals in tcpcopy's counters.
+
+NFILES=120           # files /f/1 .. /f/NFILES
+SESSIONS=4           # keep-alive sessions, each asking for every file
+SINGLES=30           # one-request sessions
+CHANGED=(7 42 99)    # content differs on the target (same length)
+GONE=(55)            # missing on the target
+
+# start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.
+start_nginx_files() {
+    local ns=$1 port=$2 name=$3 root=$4 dir pid
+    dir="$LAB_DIR/nginx-$name"
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+user root root;
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent';
+    access_log $dir/access.log lab;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 100000;
+    server_tokens off;
+    server { listen $port; root $root; default_type text/plain; }
+}
+EOF
+    : >"$dir/access.log"
+    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+        >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $ns $port" 10 || fail "nginx $name did not listen on $port in $ns"
+    NGINX_LOG="$dir/access.log"
+}
+
+# The two trees: file i holds a line naming it, padded to a length that varies with i.
+make_trees() {
+    local i
+    mkdir -p "$LAB_DIR/www-online/f" "$LAB_DIR/www-target/f"
+    for ((i = 1; i <= NFILES; i++)); do
+        { printf 'file %d\n' "$i"; head -c $((100 + i * 37)) /dev/zero | tr '\0' 'p'; printf '\n'; } \
+            >"$LAB_DIR/www-online/f/$i"
+        cp "$LAB_DIR/www-online/f/$i" "$LAB_DIR/www-target/f/$i"
+    done
+    for i in "${CHANGED[@]}"; do
+        printf 'FILE %d\n' "$i" | dd of="$LAB_DIR/www-target/f/$i" conv=notrunc status=none
+    done
+    for i in "${GONE[@]}"; do rm -f "$LAB_DIR/www-target/f/$i"; done
+    touch -d '2026-01-01 00:00:00 UTC' "$LAB_DIR"/www-online/f/* "$LAB_DIR"/www-target/f/*
+}
+
+# cmp_results: results so far, as tcpcopy counts them now.
+cmp_results() {
+    tc_stat_now compare.requests >/dev/null
+    stat_sum "$(stats_file "$TCPCOPY_LOG")" compare.equal compare.different compare.not_compared
+}
+
+# summary KEY: a number in DIR/summary.json (dotted path).
+summary() { stat_get "$CMP_DIR/summary.json" "$1"; }
+
+compare_run() {
+    local mode=("$@") i want_diff want_req
+    lab_up
+    make_trees
+    start_nginx_files "$NS_ONL" 80 online "$LAB_DIR/www-online"
+    ON_LOG=$NGINX_LOG
+    start_nginx_files "$NS_TGT" 8080 target "$LAB_DIR/www-target"
+    TG_LOG=$NGINX_LOG
+    SECRET="$LAB_DIR/secret"
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET")
+    start_intercept -i eth0 -F 'tcp and src port 8080' --payload --secret-file "$SECRET"
+    CMP_DIR="$LAB_DIR/compare"
+    start_tcpcopy -x 80-192.0.2.20:8080 -s 192.0.2.30 -c 203.0.113.x --secret-file "$SECRET" \
+        --compare "$CMP_DIR" "${mode[@]}"
+    [ -e "$CMP_DIR/summary.json" ] || fail "no $CMP_DIR/summary.json at startup"
+
+    log "$SESSIONS keep-alive sessions of $NFILES requests, $SINGLES one-request sessions"
+    for ((i = 0; i < SESSIONS; i++)); do
+        on_cli timeout 60 curl -s -m 30 -o /dev/null "http://$IP_ONL/f/[1-$NFILES]" ||
+            fail "curl session $i failed"
+    done
+    for ((i = 1; i <= SINGLES; i++)); do
+        on_cli timeout 10 curl -s -m 5 -o /dev/null "http://$IP_ONL/f/$(((i * 7) % NFILES + 1))" ||
+            fail "curl $i failed"
+    done
+    want_req=$((SESSIONS * NFILES + SINGLES))
+    assert_eq "$(lines "$ON_LOG")" "$want_req" "requests served online"
+    settle "lines $TG_LOG" 30 "$want_req" >/dev/null
+    report "$ON_LOG" "$TG_LOG"
+    # A result comes when both answers are in: wait for the target's last ones, then stop.
+    settle "cmp_results" 30 "$want_req" >/dev/null
+    stop_tc || fail "tcpcopy or intercept did not stop cleanly"
+
+    local singles_diff=0 u
+    for ((i = 1; i <= SINGLES; i++)); do
+        u=$(((i * 7) % NFILES + 1))
+        for d in "${CHANGED[@]}" "${GONE[@]}"; do [ "$u" = "$d" ] && singles_diff=$((singles_diff + 1)); done
+    done
+    want_diff=$((SESSIONS * (${#CHANGED[@]} + ${#GONE[@]}) + singles_diff))
+    log "summary.json: $(tr -d '\n' <"$CMP_DIR/summary.json" | cut -c1-300)"
+    assert_eq "$(summary not_compared)" 0 "requests not compared"
+    assert_eq "$(summary compared)" "$want_req" "requests compared (summary.json)"
+    assert_eq "$(summary different)" "$want_diff" "requests reported different"
+    assert_eq "$(summary equal)" "$((want_req - want_diff))" "requests equal"
+    assert_eq "$(summary different_by_kind.body)" "$((want_diff - SESSIONS * ${#GONE[@]}))" \
+        "differences of kind body"
+    assert_eq "$(lines "$CMP_DIR/mismatches.jsonl")" "$want_diff" "lines in mismatches.jsonl"
+    # Exactly the known URLs, with their kinds.
+    "$LAB_PY" - "$CMP_DIR/mismatches.jsonl" "${CHANGED[*]}" "${GONE[*]}" <<'PY' || fail "mismatches.jsonl is not what was expected"
+import json, sys
+changed = set("/f/" + x for x in sys.argv[2].split())
+gone = set("/f/" + x for x in sys.argv[3].split())
+seen = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    ep = r["endpoint"]
+    assert ep.startswith("GET "), r
+    path = ep[4:]
+    want = "body" if path in changed else "status" if path in gone else None
+    if want is None or r["kind"] != want:
+        sys.exit("unexpected: %s kind %s" % (path, r["kind"]))
+    assert r["request"].startswith("GET " + path + " HTTP/1.1"), r
+    assert r["online_ms"] is not None and r["online_ms"] >= 0, r
+    seen.add(path)
+missing = (changed | gone) - seen
+if missing:
+    sys.exit("not reported: %s" % sorted(missing))
+print("mismatches.jsonl: %d URLs, kinds as expected" % len(seen))
+PY
+    assert_eq "$(tc_stat compare.different)" "$want_diff" "tcpcopy's compare.different counter"
+    assert_eq "$(tc_stat compare.equal)" "$((want_req - want_diff))" "tcpcopy's compare.equal counter"
+    assert_eq "$(tc_stat compare.online_gaps)" 0 "gaps in the online answers"
+    assert_eq "$(tc_stat compare.target_gaps)" 0 "gaps in the target's answers"
+    pass "$want_req requests compared, exactly the $want_diff known differences reported"
+}
