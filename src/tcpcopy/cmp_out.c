@@ -6,6 +6,7 @@
  * renamed, so a reader never sees half of one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmp_html.h"
 #include "cmp_out.h"
 #include "cmp_report.h"
 #include "log.h"
@@ -25,9 +27,11 @@ struct cmp_out {
     regex_t mask;
     bool has_mask;
     struct cmp_summary *sum;
+    struct cmp_html_examples *ex; /* the first difference of each endpoint, for report.html */
     char dir[512];
     FILE *mism, *noise;
     uint64_t write_errors;
+    struct log_rl rl; /* a file that cannot be written: said at a limited rate */
     double started_s;
     struct loop *loop;
     struct loop_timer timer;
@@ -50,21 +54,31 @@ static void out_sink(void *arg, const struct cmp_result *r, const struct tuple *
     }
     char sess[ADDR_STRLEN + 8];
     addr_port_str(&ckey->src, ckey->sport, sess, sizeof(sess));
+    cmp_html_examples_add(o->ex, r, sess, o->has_mask ? &o->mask : NULL);
     if (cmp_report_line(o->mism, r, now_s(), sess, o->has_mask ? &o->mask : NULL) < 0)
         o->write_errors++;
     else
         o->x->st.lines_written++;
 }
 
-/*
- * report.html: the page is written by cmp_html_write() (src/tcpcopy/cmp_html.c, branch
- * wt-cmphtml), not merged yet. TODO(wt-cmphtml): once it is, return
- * cmp_html_write(out, s, NULL, 0, started_s, now) here. Until then no page is written.
- */
-static int cmp_out_html(const struct cmp_summary *s, double started_s, double now, FILE *out)
+/* report.html (cmp_html.c): the summary and the first difference of each endpoint. */
+static int cmp_out_html(const struct cmp_summary *s, const struct cmp_html_examples *ex,
+                        double started_s, double now, FILE *out)
 {
-    (void)s, (void)started_s, (void)now, (void)out;
-    return -ENOSYS;
+    return cmp_html_write(out, s, ex->ex, ex->n, started_s, now);
+}
+
+/* A new file (truncated) for writing, readable by its owner and group only: excerpts of
+ * answers are production data. NULL with errno set. */
+static FILE *open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL)
+        close(fd);
+    return f;
 }
 
 /* Write path.tmp with fn, then rename it to path. 0 or -errno. */
@@ -74,7 +88,7 @@ static int write_atomic(struct cmp_out *o, const char *name,
     char path[600], tmp[610];
     snprintf(path, sizeof(path), "%s/%s", o->dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = open_private(tmp);
     if (f == NULL)
         return -errno;
     int rc = fn(o, f);
@@ -94,7 +108,7 @@ static int put_summary(struct cmp_out *o, FILE *f)
 
 static int put_html(struct cmp_out *o, FILE *f)
 {
-    return cmp_out_html(o->sum, o->started_s, now_s(), f);
+    return cmp_out_html(o->sum, o->ex, o->started_s, now_s(), f);
 }
 
 int cmp_out_write(struct cmp_ctx *x)
@@ -106,9 +120,15 @@ int cmp_out_write(struct cmp_ctx *x)
     int r2 = write_atomic(o, "summary.json", put_summary);
     if (r2 < 0) {
         rc = r2;
-        log_warnx("--compare: %s/summary.json: %s", o->dir, strerror(-r2));
+        log_warnx_rl(&o->rl, loop_realtime_us(), "--compare: %s/summary.json: %s", o->dir,
+                     strerror(-r2));
     }
-    write_atomic(o, "report.html", put_html); /* -ENOSYS until cmp_html is merged */
+    r2 = write_atomic(o, "report.html", put_html);
+    if (r2 < 0) {
+        rc = rc < 0 ? rc : r2;
+        log_warnx_rl(&o->rl, loop_realtime_us(), "--compare: %s/report.html: %s", o->dir,
+                     strerror(-r2));
+    }
     return rc;
 }
 
@@ -123,7 +143,7 @@ static FILE *open_in(const struct cmp_out *o, const char *name, char *err, size_
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/%s", o->dir, name);
-    FILE *f = fopen(path, "w");
+    FILE *f = open_private(path);
     if (f == NULL)
         errbuf_set(err, errlen, "--compare: %s: %s", path, strerror(errno));
     return f;
@@ -163,6 +183,7 @@ static void out_free(struct cmp_out *o)
         regfree(&o->mask);
     cmp_rules_free(&o->rules);
     cmp_summary_free(o->sum);
+    free(o->ex);
     cmp_ctx_free(o->x);
     free(o);
 }
@@ -171,7 +192,10 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l,
                              const struct chanc_stats *ch, char *err, size_t errlen)
 {
     struct cmp_out *o = calloc(1, sizeof(*o));
-    if (o == NULL || (o->sum = cmp_summary_new()) == NULL) {
+    if (o == NULL || (o->sum = cmp_summary_new()) == NULL ||
+        (o->ex = calloc(1, sizeof(*o->ex))) == NULL) {
+        if (o != NULL)
+            cmp_summary_free(o->sum);
         free(o);
         errbuf_set(err, errlen, "--compare: out of memory");
         return NULL;

@@ -5,7 +5,7 @@
  *   mismatches.jsonl  one line per differing request, appended as results come;
  *   noise.jsonl       differences a baseline shows too (empty until noise learning);
  *   summary.json      the totals, rewritten every 10 s and at exit (temp file + rename);
- *   report.html       the page for people (cmp_html.c, another branch: see cmp_out.c).
+ *   report.html       the page for people (cmp_html.c), written with summary.json.
  */
 #ifndef TC_CMP_OUT_H
 #define TC_CMP_OUT_H

@@ -145,6 +145,7 @@ if missing:
     sys.exit("not reported: %s" % sorted(missing))
 print("mismatches.jsonl: %d URLs, kinds as expected" % len(seen))
 PY
+    grep -q 'GET /f/42' "$CMP_DIR/report.html" || fail "report.html does not name GET /f/42"
     assert_eq "$(tc_stat compare.different)" "$want_diff" "tcpcopy's compare.different counter"
     assert_eq "$(tc_stat compare.equal)" "$((want_req - want_diff))" "tcpcopy's compare.equal counter"
     assert_eq "$(tc_stat compare.online_gaps)" 0 "gaps in the online answers"
