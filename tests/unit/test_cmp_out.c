@@ -71,8 +71,9 @@ static void test_files(void **state)
     if (x == NULL)
         fail_msg("cmp_out_open: %s", err);
     struct stat st;
-    snprintf(sub, sizeof(sub), "%s/out/summary.json", dir);
-    assert_int_equal(stat(sub, &st), 0);
+    char file[700];
+    snprintf(file, sizeof(file), "%s/out/summary.json", dir);
+    assert_int_equal(stat(file, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0640);
     assert_non_null(strstr(slurp(dir, "out/summary.json"), "\"compared\": 0"));
 
@@ -115,8 +116,7 @@ static void test_files(void **state)
     assert_null(cmp_out_open(&o, NULL, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "--compare-mask"));
     o.compare_mask = NULL;
-    snprintf(sub, sizeof(sub), "%s/out/summary.json", dir);
-    o.compare_dir = sub;
+    o.compare_dir = file;
     assert_null(cmp_out_open(&o, NULL, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "not a directory"));
 
