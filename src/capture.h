@@ -19,7 +19,7 @@ struct capture_pkt {
     const uint8_t *data; /* starts at the link-layer header (or IP header for dlt DLT_RAW) */
     uint32_t caplen;     /* bytes present */
     uint32_t len;        /* bytes on the wire */
-    uint64_t ts_us;      /* capture time (realtime clock for pcap, monotonic for raw) */
+    uint64_t ts_us;      /* capture time, realtime clock (the kernel's stamp where it gives one) */
     int dlt;             /* libpcap link type: parse with pkt_parse_link() */
 };
 

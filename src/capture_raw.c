@@ -66,7 +66,7 @@ struct capture_raw {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                 CMSG_SPACE(sizeof(int))];
+                 CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec))];
     } ctl[RAW_SLOTS];
     uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen (wraps at 2^32) */
     uint64_t ovfl_high; /* wraps of ovfl_last, times 2^32 */
@@ -78,7 +78,7 @@ static uint64_t raw_now_us(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts); /* the clock of the kernel's stamps (SO_TIMESTAMPNS) */
     return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
 }
 
@@ -174,12 +174,21 @@ static int raw_fd(void *priv)
     return r->fd;
 }
 
-/* Remember the kernel's drop counter from one message's control data. */
-static void raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
+/* Remember the kernel's drop counter from one message's control data; its receive time
+ * (SO_TIMESTAMPNS, realtime µs), or 0 when the kernel gave none. */
+static uint64_t raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
 {
+    uint64_t ts_us = 0;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
         uint32_t v;
 
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            ts_us = (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
+            continue;
+        }
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL ||
             cm->cmsg_len < CMSG_LEN(sizeof(v)))
             continue;
@@ -188,6 +197,7 @@ static void raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
             r->ovfl_high += 1ULL << 32;
         r->ovfl_last = v;
     }
+    return ts_us;
 }
 
 /*
@@ -268,7 +278,9 @@ static int raw_dispatch(void *priv, int max, capture_cb *cb, void *arg)
                 .dlt = DLT_RAW,
             };
 
-            raw_note_ovfl(r, &r->msgs[i].msg_hdr);
+            uint64_t kts = raw_note_ovfl(r, &r->msgs[i].msg_hdr);
+            if (kts != 0)
+                p.ts_us = kts;
             if (r->af == AF_INET6) {
                 if (!raw_deliver6(r, (unsigned)i, &p))
                     continue;
@@ -362,6 +374,8 @@ static int raw_socket_open(struct capture_raw *r, int af, const uint16_t *ports,
     opt = "SO_RXQ_OVFL";
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         goto fail_opt;
+    /* Each datagram's receive time from the kernel (a batch's read time otherwise). */
+    (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     /* The IPv6 header is not delivered: ask for its destination and hop limit
      * beside the data (RFC 3542 6.1, 6.3); the source comes in msg_name. */
     opt = "IPV6_RECVPKTINFO";
@@ -508,6 +522,7 @@ static int raw_out_socket(struct capture_raw *r, const struct capture_raw_conf *
     what = "SO_RXQ_OVFL";
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         goto fail;
+    (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     fp.len = (unsigned short)raw_out_filter_build(prog, c->ports, c->ports ? (unsigned)c->nports : 0,
                                                   c->ports6, c->ports6 ? (unsigned)c->nports6 : 0);
     what = "SO_ATTACH_FILTER";

@@ -228,7 +228,7 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l,
         errbuf_set(err, errlen, "--compare: out of memory");
         goto fail;
     }
-    o->x->lag_us = ch != NULL ? &ch->lag_recent_us : NULL;
+    o->x->lag_us = ch != NULL ? &ch->lag_last_us : NULL;
     o->started_s = now_s();
     if (l != NULL) {
         o->loop = l;

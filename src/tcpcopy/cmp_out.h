@@ -24,7 +24,7 @@ struct eng;
 
 /* Make DIR (if missing), open its files, compile --compare-ignore and --compare-mask, and
  * arm the refresh timer on l (may be NULL: no timer). ch: the channel's counters, read
- * for its recent lag (may be NULL). The context for eng_conf.cmp, or NULL with a message
+ * for the lag of the replies being read (may be NULL). The context for eng_conf.cmp, or NULL with a message
  * in err. */
 struct cmp_ctx *cmp_out_open(const struct tc_opts *o, struct loop *l,
                              const struct chanc_stats *ch, char *err, size_t errlen);

@@ -173,6 +173,12 @@ static struct cmp_slot *slot_new(struct cmp_pair *p)
 
 void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r)
 {
+    static const uint64_t none[2];
+    cmp_pair_request_lat(p, r, none);
+}
+
+void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[2])
+{
     p->st.requests++;
     uint64_t index = p->nreq++;
     if (r->flags & CMP_R_NOREPLY) {
@@ -190,6 +196,9 @@ void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r)
     s->has_req = true;
     s->index = index;
     s->req = *r;
+    for (int i = 0; i < 2; i++)
+        if (s->ans[i] && s->ans[i]->lat_us == 0)
+            s->ans[i]->lat_us = lat_us[i];
     try_resolve(p, s);
     compact(p);
 }

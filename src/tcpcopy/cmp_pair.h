@@ -50,6 +50,10 @@ struct cmp_pair;
 struct cmp_pair *cmp_pair_new(cmp_result_cb cb, void *arg);
 /* The next request of the session (from the request framer), in order. */
 void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r);
+/* The same, with the latencies of its answers that came before it (lat_us[side], 0:
+ * unknown; the capture may read an answer before its request): an answer held for it
+ * without a latency gets this one. */
+void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[2]);
 /* The next answer of one side (from that side's answer framer), in order. The caller sets
  * u->lat_us (0: unknown) and CMP_U_INCOMPLETE when a capture gap touched it. */
 void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_unit *u);

@@ -9,7 +9,8 @@
  *   target  the reply payload intercept forwards, tracked the same way: target answer
  *           framer (a new one for each rebuilt connection).
  * Latencies: the capture time of a request's last byte to the capture time of the online
- * answer's first byte; tcpcopy's first send of the request's last byte to intercept's
+ * answer's first byte (the capture's stamps: the kernel's receive time, or the engine's
+ * clock when a packet has none); tcpcopy's first send of the request's last byte to intercept's
  * capture of the target answer's first byte (our arrival time minus the channel's lag).
  * An answer's first byte is known without the framer's help: every segment is fed as its
  * bytes but the last, then the last byte; an answer that ends in the first part is followed
@@ -46,6 +47,7 @@ struct cmp_sess {
     struct cs_req ring[CS_RING];
     uint64_t nans[2];          /* answers passed on, per side (pushes left out) */
     uint64_t start_us[2];      /* first byte of the answer in progress (0: none yet) */
+    uint64_t early_at[CS_RING]; /* online answers passed on before their request: first byte */
     bool in_feed[2], in_tail[2];
     bool o_have, o_done, t_have, t_done;
     uint32_t o_nxt, o_isn1, t_nxt, t_mark;
@@ -91,12 +93,17 @@ static void cs_request(void *arg, const struct cmp_req *r)
     cs->c_req_end += (uint32_t)r->len;
     cmp_ansf_expect(cs->af[CMP_ONLINE], r);
     cmp_ansf_expect(cs->af[CMP_TARGET], r);
+    uint64_t lat[2] = {0, 0};
     if (!(r->flags & CMP_R_NOREPLY)) {
-        cs->ring[cs->nans_req % CS_RING] = (struct cs_req){
+        uint64_t a = cs->nans_req++;
+        cs->ring[a % CS_RING] = (struct cs_req){
             .index = index, .flags = r->flags, .end_seq = cs->c_req_end, .cap_us = cs->now_us};
-        cs->nans_req++;
+        /* Its online answer was read first (another socket): the latency is known now. */
+        uint64_t at = cs->early_at[a % CS_RING];
+        if (cs->nans[CMP_ONLINE] > a && cs->nans[CMP_ONLINE] - a <= CS_RING && at >= cs->now_us)
+            lat[CMP_ONLINE] = at - cs->now_us + (at == cs->now_us);
     }
-    cmp_pair_request(cs->pair, r);
+    cmp_pair_request_lat(cs->pair, r, lat);
 }
 
 /* The request an answer of a side answers, if its times are still kept. */
@@ -112,6 +119,8 @@ static void cs_answer(struct cmp_sess *cs, enum cmp_side side, const struct cmp_
     struct cmp_unit u = *u0;
     u.lat_us = 0;
     if (!(u.flags & CMP_U_PUSH)) {
+        if (side == CMP_ONLINE)
+            cs->early_at[cs->nans[side] % CS_RING] = cs->start_us[side];
         const struct cs_req *q = answered(cs, cs->nans[side]++);
         uint64_t from = q == NULL || q->cap_us == 0 ? 0 : side == CMP_ONLINE ? q->cap_us : q->sent_us;
         uint64_t at = cs->start_us[side];
@@ -310,7 +319,7 @@ void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
     if (cs->nreq == 0 && cs->c_fed == cs->c_req_end && (s->flags & SF_HAVE_ACKBASE) &&
         (p->flags & TCPF_ACK) && seq_gt(p->ack, s->ack_base))
         greeting(cs);
-    cs->now_us = e->now_us;
+    cs->now_us = p->ts_us ? p->ts_us : e->now_us; /* online latencies: capture times */
     if (p->seq == cs->c_fed && seq_ge(p->seq + p->data_len, end)) {
         client_feed(cs, p->data, end - cs->c_fed);
         return;
@@ -387,6 +396,8 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
     x->st.online_segments++;
     if (s == NULL || s->cmp == NULL) {
         x->st.online_no_session++;
+        log_debug("compare: online segment %u -> %u (seq %u, %u bytes): no compared session%s",
+                  p->t.sport, p->t.dport, p->seq, p->data_len, s ? " (not compared)" : "");
         return true;
     }
     struct cmp_sess *cs = s->cmp;
@@ -413,7 +424,7 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
         x->st.online_bytes += n;
         if (cs->o_nxt == cs->o_isn1 && cmp_reqf_proto(cs->rq) == CMP_PROTO_AUTO)
             online_sniff(cs, d, n);
-        online_feed(cs, seq, d, n, now_us);
+        online_feed(cs, seq, d, n, p->ts_us ? p->ts_us : now_us);
         cs->o_nxt += n;
     }
     if (p->flags & (TCPF_FIN | TCPF_RST)) {

@@ -52,7 +52,8 @@ struct cmp_stats {
 struct cmp_ctx {
     struct cmp_conf conf;
     struct cmp_stats st;
-    /* the channel's recent lag, intercept's capture to our arrival (chanc_stats; NULL: 0) */
+    /* the channel's lag of the replies being read, intercept's capture to our arrival
+     * (chanc_stats.lag_last_us; NULL: 0) */
     const uint64_t *lag_us;
 };
 

@@ -121,6 +121,7 @@ static void on_packet(void *arg, const struct capture_pkt *cp)
         c->parse_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
         return;
     }
+    p.ts_us = cp->ts_us; /* --compare: the online latency */
     eng_on_capture(c->eng, &p, loop_now(c->loop));
 }
 

@@ -275,6 +275,7 @@ static void test_answer_before_request(void **state)
     close_session(t);
     assert_int_equal(t->got.n, 1);
     assert_int_equal(result(t, 0)->verdict, CMP_EQUAL);
+    assert_int_equal(result(t, 0)->online_us, -1); /* the answer's first byte came first */
     assert_int_equal(t->x->st.greetings, 0);
     tfx_free(t);
 }

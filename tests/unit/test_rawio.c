@@ -678,6 +678,7 @@ static void test_sender_conf(void **state)
 struct out_seen {
     int answers, toward, other;
     uint16_t port;
+    uint64_t ts_us; /* the answer's capture time */
 };
 
 static void out_cb(void *arg, const struct capture_pkt *cp)
@@ -689,7 +690,7 @@ static void out_cb(void *arg, const struct capture_pkt *cp)
     if (p.t.dport == o->port)
         o->toward++;
     else if (p.t.sport == o->port && p.data_len == 5 && memcmp(p.data, "hello", 5) == 0)
-        o->answers++;
+        o->answers++, o->ts_us = cp->ts_us;
     else if (p.t.sport != o->port)
         o->other++;
 }
@@ -727,6 +728,11 @@ static void test_out_answers(void **state)
         assert_true(capture_dispatch(c, 64, out_cb, &o) >= 0);
     }
     assert_int_equal(o.answers, 1);
+    /* the kernel's stamp, on the realtime clock: before now, and not long before */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+    assert_true(o.ts_us <= now_us && o.ts_us + 20000000 > now_us);
     assert_int_equal(o.toward, 0);
     assert_int_equal(o.other, 0);
     capture_free(c);
