@@ -58,8 +58,8 @@ struct chanc_stats {
      * largest, and the recent lag (weighted toward the latest). 0 samples: not measured
      * (an intercept without the feature, or no reply yet). */
     uint64_t lag_samples, lag_sum_us, lag_max_us, lag_recent_us;
-    uint64_t lag_last_us; /* the latest sample: the lag of the replies that follow its STAMP */
     int64_t clock_offset_us; /* the latest connection's: intercept's clock minus ours */
+    uint64_t lag_last_us; /* the latest sample: the lag of the replies that follow its STAMP */
 };
 
 struct chanc_conf {
