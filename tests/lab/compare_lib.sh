@@ -162,3 +162,92 @@ PY
     assert_eq "$(tc_stat compare.target_gaps)" 0 "gaps in the target's answers"
     pass "$want_req requests compared, exactly the $want_diff known differences reported"
 }
+
+# ---- redis -------------------------------------------------------------------------------
+# compare_redis_run: Debian's redis-server online (6379) and on the target (6379), loaded
+# with the same keys but RKEYS_CHANGED, whose values differ on the target. redis-cli reads
+# every key in each of RSESSIONS sessions; redis-benchmark adds RBENCH GETs of a key neither
+# holds, over 4 connections. Asserts: every request compared, exactly the GETs of the changed
+# keys reported, nothing else but redis-cli's COMMAND DOCS at its start (the reply lists
+# commands in each process's own hash order: a real difference, reported as such). The
+# benchmark's connections each stay below the 256 requests a session may run ahead of the
+# target (CMP_PAIR_SLOTS): a faster client gets over_limit, counted, not compared.
+RKEYS=200
+RSESSIONS=2
+RBENCH=800
+RKEYS_CHANGED=(13 77 150)
+
+start_redis() {
+    local ns=$1 name=$2 dir pid
+    dir="$LAB_DIR/redis-$name"
+    mkdir -p "$dir"
+    ip netns exec "$ns" /usr/bin/redis-server --port 6379 --bind 0.0.0.0 --protected-mode no \
+        --save '' --appendonly no --dir "$dir" --logfile "$dir/redis.log" --daemonize no \
+        >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    lab_track "$pid"
+    wait_until "listening $ns 6379" 10 || fail "redis $name did not listen in $ns"
+}
+
+# redis_load NS IP CHANGED: SET k1..kRKEYS (v<i>, or w<i> for the changed ones when CHANGED=1).
+redis_load() {
+    local ns=$1 ip=$2 changed=$3 i v
+    for ((i = 1; i <= RKEYS; i++)); do
+        v="v$i"
+        if [ "$changed" = 1 ]; then
+            for c in "${RKEYS_CHANGED[@]}"; do [ "$i" = "$c" ] && v="w$i"; done
+        fi
+        echo "SET k$i $v"
+    done | ip netns exec "$ns" redis-cli -h "$ip" -p 6379 >/dev/null
+}
+
+compare_redis_run() {
+    local i want_diff
+    lab_up
+    start_redis "$NS_ONL" online
+    start_redis "$NS_TGT" target
+    redis_load "$NS_ONL" "$IP_ONL" 0
+    redis_load "$NS_TGT" "$IP_TGT" 1
+    SECRET="$LAB_DIR/secret"
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET")
+    start_intercept -i eth0 -F 'tcp and src port 6379' --payload --secret-file "$SECRET"
+    CMP_DIR="$LAB_DIR/compare"
+    start_tcpcopy -x 6379-192.0.2.20:6379 -s 192.0.2.30 -c 203.0.113.x --secret-file "$SECRET" \
+        --compare "$CMP_DIR"
+    for ((i = 0; i < RSESSIONS; i++)); do
+        for ((k = 1; k <= RKEYS; k++)); do echo "GET k$k"; done |
+            on_cli timeout 60 redis-cli -h "$IP_ONL" -p 6379 >"$LAB_DIR/cli-$i.out" ||
+            fail "redis-cli session $i failed"
+        assert_eq "$(grep -c . "$LAB_DIR/cli-$i.out")" "$RKEYS" "answers to redis-cli session $i"
+    done
+    on_cli timeout 120 redis-benchmark -h "$IP_ONL" -p 6379 -c 4 -n "$RBENCH" -t get -q \
+        >"$LAB_DIR/bench.out" 2>&1 || fail "redis-benchmark failed: $(tail -n 3 "$LAB_DIR/bench.out")"
+    log "redis-benchmark: $(tr '\r' '\n' <"$LAB_DIR/bench.out" | grep -E 'GET' | tail -n 1)"
+    # Every request of the copied sessions has its result once the target answered it.
+    settle "cmp_results" 60 "$((RSESSIONS * RKEYS + RBENCH))" >/dev/null
+    settle_stable "cmp_results" 20 >/dev/null
+    stop_tc || fail "tcpcopy or intercept did not stop cleanly"
+    want_diff=$((RSESSIONS * ${#RKEYS_CHANGED[@]}))
+    log "summary.json: $(tr -d '\n' <"$CMP_DIR/summary.json" | cut -c1-300)"
+    assert_eq "$(summary not_compared)" 0 "requests not compared"
+    assert_eq "$(summary compared)" "$(tc_stat compare.requests)" "requests compared (all that were framed)"
+    assert_ge "$(summary compared)" "$((RSESSIONS * RKEYS + RBENCH))" "requests compared"
+    "$LAB_PY" - "$CMP_DIR/mismatches.jsonl" "${RKEYS_CHANGED[*]}" "$want_diff" <<'PY' || fail "mismatches.jsonl is not what was expected"
+import json, sys
+want = set("k" + x for x in sys.argv[2].split())
+seen, gets = set(), 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["endpoint"] == "COMMAND":
+        continue
+    key = r["request"].split(" ")[-1]
+    if r["endpoint"] != "GET" or key not in want or r["kind"] != "body":
+        sys.exit("unexpected: %r" % r)
+    seen.add(key)
+    gets += 1
+if seen != want or gets != int(sys.argv[3]):
+    sys.exit("GETs reported: %d of %s, expected %s for %s" % (gets, sorted(seen), sys.argv[3], sorted(want)))
+print("mismatches.jsonl: %d GETs of %s, kind body" % (gets, " ".join(sorted(seen))))
+PY
+    pass "$(summary compared) redis requests compared, exactly the $want_diff known differences reported"
+}
