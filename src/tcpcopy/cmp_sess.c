@@ -257,6 +257,8 @@ void cmp_sess_open(struct eng *e, struct sess *s)
     }
     cs->ckey = s->ckey;
     cs->c_fed = cs->c_req_end = s->c_isn + 1;
+    if (s->flags & SF_FAKED) /* first seen mid-stream, started at a request boundary: the */
+        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true; /* answer starts there too */
     x->st.sessions++;
     x->st.sessions_active++;
     s->cmp = cs;

@@ -62,7 +62,8 @@ struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c);
 void cmp_ctx_free(struct cmp_ctx *x); /* NULL-safe */
 
 /* --- engine hooks (e->conf.cmp set) --- */
-/* A session whose client SYN was seen has started: compare it (within the cap). */
+/* A session has started toward the target (its client SYN was seen, or it was first seen
+ * mid-stream and starts at a request boundary): compare it (within the cap). */
 void cmp_sess_open(struct eng *e, struct sess *s);
 /* A captured packet no -x rule takes as a client packet: an online answer segment of a
  * compared session? True when it was one (taken). */

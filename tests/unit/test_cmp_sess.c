@@ -280,6 +280,30 @@ static void test_answer_before_request(void **state)
     tfx_free(t);
 }
 
+/* A session first seen mid-stream: compared from its first request boundary, the online
+ * answer from the client's acknowledgement number there. */
+static void test_midstream(void **state)
+{
+    (void)state;
+    struct tfx *t = tfx_new(CMP_PROTO_AUTO, 10);
+    t->c_seq = C_ISN + 1;
+    t->o_seq = O_ISN + 1 + 300; /* answers the copy never saw */
+    cli(t, TCPF_ACK, REQ("/old"));
+    onl(t, TCPF_ACK, ANS("olddd"));
+    cli(t, TCPF_ACK, REQ("/a")); /* acknowledges an answer: a request boundary */
+    assert_int_equal(t->f->e->st.sess_midstream, 1);
+    onl(t, TCPF_ACK, ANS("hello"));
+    tgt_accept(t);
+    tgt(t, 0, ANS("hellO"));
+    close_session(t);
+    assert_int_equal(t->got.n, 1);
+    assert_string_equal(result(t, 0)->req.endpoint, "GET /a");
+    assert_int_equal(result(t, 0)->verdict, CMP_DIFFERENT);
+    assert_int_equal(result(t, 0)->diff.offset, 4);
+    assert_int_equal(t->x->st.online_gaps, 0);
+    tfx_free(t);
+}
+
 static void test_greeting(void **state)
 {
     (void)state;
@@ -387,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_gap_not_compared),
         cmocka_unit_test(test_pipelined_and_retransmitted),
         cmocka_unit_test(test_answer_before_request),
+        cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_greeting),
         cmocka_unit_test(test_rebuilt),
         cmocka_unit_test(test_no_payload_and_cap),
