@@ -24,6 +24,7 @@
 
 #define CS_RING CMP_PAIR_SLOTS /* the latest requests that expect an answer: times, flags */
 #define CS_COPY 4096
+#define CS_RX_MAX (1U << 20) /* target answer bytes held beyond a hole, waiting for it to fill */
 
 struct cs_req {
     uint64_t index;
@@ -52,6 +53,11 @@ struct cmp_sess {
     bool o_have, o_done, t_have, t_done;
     uint32_t o_nxt, o_isn1, t_nxt, t_mark;
     uint16_t t_rebuilds;
+    /* Target segments beyond a hole (a reply lost before intercept, then resent), held in
+     * the engine's pool until the hole fills; the target's FIN once its bytes are in. */
+    bool t_rx_on, t_fin;
+    uint32_t t_fin_seq;
+    struct stream t_rx;
 };
 
 struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
@@ -264,10 +270,13 @@ void cmp_sess_open(struct eng *e, struct sess *s)
     s->cmp = cs;
 }
 
+static void target_settle(struct eng *e, struct cmp_sess *cs);
+
 void cmp_sess_close(struct eng *e, struct sess *s)
 {
     struct cmp_sess *cs = s->cmp;
     struct cmp_ctx *x = e->conf.cmp;
+    target_settle(e, cs);
     if (!cs->dead) {
         cmp_reqf_close(cs->rq);
         if (cs->o_done)
@@ -443,9 +452,12 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
 /* The target's connection was rebuilt (restart.c): the old one owed the answers of the
  * requests that ended before the new connection's first byte; the others are sent again
  * and answered on the new one, by a new framer. */
-static void target_rebuilt(struct cmp_sess *cs, struct sess *s)
+static void target_rebuilt(struct eng *e, struct cmp_sess *cs, struct sess *s)
 {
     struct cmp_ctx *x = cs->x;
+    if (cs->t_rx_on)
+        stream_clear(&cs->t_rx, &e->pool);
+    cs->t_rx_on = cs->t_fin = false;
     uint32_t from = s->c_isn + 1;
     uint64_t k = cs->nans_req, idx = cs->nreq;
     for (uint64_t j = cs->nans_req; j > 0 && cs->nans_req - j < CS_RING; j--) {
@@ -479,12 +491,103 @@ static void target_rebuilt(struct cmp_sess *cs, struct sess *s)
     cs->start_us[CMP_TARGET] = 0;
 }
 
+/* ---- the target's stream ---- */
+
+static void target_gap(struct cmp_sess *cs, uint32_t n)
+{
+    cs->x->st.target_gaps++, cs->x->st.target_gap_bytes += n;
+    cmp_ansf_gap(cs->af[CMP_TARGET], n);
+    cs->start_us[CMP_TARGET] = 0;
+    cs->t_nxt += n;
+}
+
+static void target_fin_due(struct cmp_sess *cs)
+{
+    if (cs->t_fin && !cs->t_done && !cs->t_rx_on && !seq_lt(cs->t_nxt, cs->t_fin_seq)) {
+        cmp_ansf_close(cs->af[CMP_TARGET]);
+        cs->t_done = true;
+    }
+}
+
+/* What the held stream has from t_nxt on goes to the framer; an empty one is given back. */
+static void target_drain(struct eng *e, struct cmp_sess *cs, uint64_t at)
+{
+    struct stream *st = &cs->t_rx;
+    uint8_t buf[CS_COPY];
+    while (seq_lt(cs->t_nxt, stream_contig_end(st))) {
+        uint32_t k = stream_contig_end(st) - cs->t_nxt;
+        k = k < CS_COPY ? k : CS_COPY;
+        stream_copy(st, cs->t_nxt, buf, k);
+        cs->x->st.target_bytes += k;
+        side_feed(cs, CMP_TARGET, buf, k, at);
+        cs->t_nxt += k;
+        stream_release(st, &e->pool, cs->t_nxt);
+    }
+    if (stream_held_bytes(st) == 0) {
+        stream_clear(st, &e->pool);
+        cs->t_rx_on = false;
+    }
+    target_fin_due(cs);
+}
+
+/* The hole before the held bytes will not be filled (too much waits behind it, or the
+ * session ends): it is a gap, and what follows it is fed. */
+static void target_hole(struct eng *e, struct cmp_sess *cs, uint64_t at)
+{
+    struct stream *st = &cs->t_rx;
+    uint32_t lo = st->nranges ? stream_ranges(st)[0].lo : cs->t_nxt;
+    if (seq_gt(lo, cs->t_nxt)) {
+        target_gap(cs, lo - cs->t_nxt);
+        stream_skip_to(st, &e->pool, lo);
+    }
+    target_drain(e, cs, at);
+}
+
+/* The session ends: a hole still open is a gap; a FIN waiting for it closes the answer. */
+static void target_settle(struct eng *e, struct cmp_sess *cs)
+{
+    if (cs->t_rx_on)
+        target_hole(e, cs, e->now_us);
+    if (cs->t_rx_on) { /* could not drain (no memory): what is held is lost */
+        stream_clear(&cs->t_rx, &e->pool);
+        cs->t_rx_on = false;
+    }
+    if (cs->t_fin && !cs->t_done && seq_lt(cs->t_nxt, cs->t_fin_seq))
+        target_gap(cs, cs->t_fin_seq - cs->t_nxt);
+    target_fin_due(cs);
+}
+
+/* Answer bytes [seq, seq+n) of the target, in order or not. */
+static void target_bytes(struct eng *e, struct cmp_sess *cs, uint32_t seq, const uint8_t *d,
+                         uint32_t n, uint64_t at)
+{
+    if (!cs->t_rx_on && seq == cs->t_nxt) {
+        cs->x->st.target_bytes += n;
+        side_feed(cs, CMP_TARGET, d, n, at);
+        cs->t_nxt += n;
+        return;
+    }
+    if (!cs->t_rx_on) {
+        stream_init(&cs->t_rx, cs->t_nxt);
+        cs->t_rx_on = true;
+    }
+    if (stream_put(&cs->t_rx, &e->pool, seq, d, n, CS_RX_MAX) < 0) {
+        target_hole(e, cs, at); /* too much waits behind the hole: give it up */
+        if (!cs->t_rx_on) {
+            stream_init(&cs->t_rx, cs->t_nxt);
+            cs->t_rx_on = true;
+        }
+        (void)stream_put(&cs->t_rx, &e->pool, seq, d, n, CS_RX_MAX); /* else: a hole */
+    }
+    target_drain(e, cs, at);
+}
+
 void cmp_sess_target(struct eng *e, struct sess *s, const struct pkt *p)
 {
     struct cmp_sess *cs = s->cmp;
     struct cmp_ctx *x = e->conf.cmp;
     if (s->rebuilds != cs->t_rebuilds)
-        target_rebuilt(cs, s);
+        target_rebuilt(e, cs, s);
     if (cs->t_done)
         return;
     if (!cs->t_have)
@@ -494,25 +597,27 @@ void cmp_sess_target(struct eng *e, struct sess *s, const struct pkt *p)
         cmp_ansf_end(cs->af[CMP_TARGET]);
         cs->start_us[CMP_TARGET] = 0;
     }
-    uint32_t seq = p->seq;
+    uint32_t seq = p->seq, n = p->data_len;
     const uint8_t *d = p->data;
-    uint32_t n = side_take(cs, CMP_TARGET, &cs->t_nxt, &seq, &d, p->data_len);
     bool whole = d != NULL && p->cap_len >= (uint32_t)p->ip_hlen + p->tcp_hlen + p->data_len;
+    if (seq_lt(seq, cs->t_nxt)) { /* a retransmission: only its new bytes */
+        uint32_t old = cs->t_nxt - seq;
+        n = old >= n ? 0 : n - old;
+        d = d != NULL && n > 0 ? d + old : d;
+        seq = cs->t_nxt;
+    }
     if (n > 0 && !whole) { /* headers only: intercept did not forward the payload */
         x->st.target_no_payload++;
-        x->st.target_gaps++, x->st.target_gap_bytes += n;
-        cmp_ansf_gap(cs->af[CMP_TARGET], n);
-        cs->t_nxt += n;
+        if (!cs->t_rx_on && seq == cs->t_nxt)
+            target_gap(cs, n); /* else a hole, given up when the session ends */
     } else if (n > 0) {
         uint64_t lag = x->lag_us != NULL ? *x->lag_us : 0;
-        uint64_t at = e->now_us > lag ? e->now_us - lag : e->now_us;
-        x->st.target_bytes += n;
-        side_feed(cs, CMP_TARGET, d, n, at);
-        cs->t_nxt += n;
+        target_bytes(e, cs, seq, d, n, e->now_us > lag ? e->now_us - lag : e->now_us);
     }
     if (p->flags & TCPF_FIN) {
-        cmp_ansf_close(cs->af[CMP_TARGET]);
-        cs->t_done = true;
+        cs->t_fin = true;
+        cs->t_fin_seq = p->seq + p->data_len;
+        target_fin_due(cs);
     }
 }
 

@@ -280,6 +280,43 @@ static void test_answer_before_request(void **state)
     tfx_free(t);
 }
 
+/* The target's reply segments out of order (one was lost before intercept and resent): held
+ * until the hole fills, then equal. A hole that never fills: target_incomplete, not
+ * different. */
+static void test_target_reordered(void **state)
+{
+    (void)state;
+    struct tfx *t = tfx_new(CMP_PROTO_HTTP, 10);
+    open_session(t);
+    const char *a = ANS("hello");
+    size_t half = strlen(a) / 2;
+    char first[64];
+    memcpy(first, a, half);
+    first[half] = '\0';
+    cli(t, TCPF_ACK, REQ("/a"));
+    onl(t, TCPF_ACK, a);
+    uint32_t t0 = t->t_seq;
+    t->t_seq += (uint32_t)half;
+    tgt(t, 0, a + half); /* the second part first */
+    uint32_t t1 = t->t_seq;
+    t->t_seq = t0;
+    tgt(t, 0, first);
+    t->t_seq = t1;
+    assert_int_equal(t->got.n, 1);
+    assert_int_equal(result(t, 0)->verdict, CMP_EQUAL);
+    cli(t, TCPF_ACK, REQ("/b"));
+    onl(t, TCPF_ACK, a);
+    t->t_seq += (uint32_t)half; /* the first part never comes */
+    tgt(t, 0, a + half);
+    close_session(t);
+    assert_int_equal(t->got.n, 2);
+    assert_int_equal(result(t, 1)->verdict, CMP_NOT_COMPARED);
+    assert_int_equal(result(t, 1)->reason, CMP_REASON_TARGET_INCOMPLETE);
+    assert_int_equal(t->x->st.target_gaps, 1);
+    assert_int_equal(t->x->st.target_gap_bytes, half);
+    tfx_free(t);
+}
+
 /* A session first seen mid-stream: compared from its first request boundary, the online
  * answer from the client's acknowledgement number there. */
 static void test_midstream(void **state)
@@ -411,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_gap_not_compared),
         cmocka_unit_test(test_pipelined_and_retransmitted),
         cmocka_unit_test(test_answer_before_request),
+        cmocka_unit_test(test_target_reordered),
         cmocka_unit_test(test_midstream),
         cmocka_unit_test(test_greeting),
         cmocka_unit_test(test_rebuilt),
