@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ struct cmp_out {
     bool has_mask;
     struct cmp_summary *sum;
     struct cmp_html_examples *ex; /* the first difference of each endpoint, for report.html */
-    char dir[512];
+    char dir[PATH_MAX];
     FILE *mism, *noise;
     uint64_t write_errors;
     struct log_rl rl; /* a file that cannot be written: said at a limited rate */
@@ -85,7 +87,7 @@ static FILE *open_private(const char *path)
 static int write_atomic(struct cmp_out *o, const char *name,
                         int (*fn)(struct cmp_out *o, FILE *f))
 {
-    char path[600], tmp[610];
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
     snprintf(path, sizeof(path), "%s/%s", o->dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = open_private(tmp);
@@ -141,7 +143,7 @@ static void on_refresh(struct loop *l, void *arg)
 
 static FILE *open_in(const struct cmp_out *o, const char *name, char *err, size_t errlen)
 {
-    char path[600];
+    char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/%s", o->dir, name);
     FILE *f = open_private(path);
     if (f == NULL)
@@ -167,6 +169,44 @@ static int compile(struct cmp_out *o, const struct tc_opts *op, char *err, size_
             return -EINVAL;
         }
         o->has_mask = true;
+    }
+    return 0;
+}
+
+/* DIR as an absolute path (-d moves the daemon to /), made if missing; with -u USER, given
+ * to that user: summary.json is replaced by a rename in DIR after privileges are dropped. */
+static int make_dir(struct cmp_out *o, const struct tc_opts *op, char *err, size_t errlen)
+{
+    char cwd[PATH_MAX / 2];
+    struct stat st;
+    int n;
+    if (op->compare_dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        n = snprintf(o->dir, sizeof(o->dir), "%.*s", PATH_MAX / 2, op->compare_dir);
+    else
+        n = snprintf(o->dir, sizeof(o->dir), "%s/%.*s", cwd, PATH_MAX / 2 - 2, op->compare_dir);
+    if (n < 0 || (size_t)n >= sizeof(o->dir) || strlen(op->compare_dir) >= PATH_MAX / 2 - 2) {
+        errbuf_set(err, errlen, "--compare: the directory's name is too long");
+        return -EINVAL;
+    }
+    if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
+        errbuf_set(err, errlen, "--compare: cannot make %s: %s", o->dir, strerror(errno));
+        return -EINVAL;
+    }
+    if (stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        errbuf_set(err, errlen, "--compare: %s is not a directory", o->dir);
+        return -EINVAL;
+    }
+    if (op->user != NULL && geteuid() == 0) {
+        struct passwd *pw = getpwnam(op->user);
+        char *end;
+        unsigned long id = strtoul(op->user, &end, 10);
+        uid_t uid = pw ? pw->pw_uid : (uid_t)id;
+        gid_t gid = pw ? pw->pw_gid : (gid_t)id;
+        if ((pw != NULL || *end == '\0') && chown(o->dir, uid, gid) != 0) {
+            errbuf_set(err, errlen, "--compare: cannot give %s to %s: %s", o->dir, op->user,
+                       strerror(errno));
+            return -EINVAL;
+        }
     }
     return 0;
 }
@@ -201,17 +241,7 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l,
         return NULL;
     }
     cmp_rules_init(&o->rules);
-    snprintf(o->dir, sizeof(o->dir), "%s", op->compare_dir);
-    struct stat st;
-    if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
-        errbuf_set(err, errlen, "--compare: cannot make %s: %s", o->dir, strerror(errno));
-        goto fail;
-    }
-    if (stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        errbuf_set(err, errlen, "--compare: %s is not a directory", o->dir);
-        goto fail;
-    }
-    if (compile(o, op, err, errlen) < 0)
+    if (make_dir(o, op, err, errlen) < 0 || compile(o, op, err, errlen) < 0)
         goto fail;
     if ((o->mism = open_in(o, "mismatches.jsonl", err, errlen)) == NULL ||
         (o->noise = open_in(o, "noise.jsonl", err, errlen)) == NULL)

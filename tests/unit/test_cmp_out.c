@@ -125,10 +125,45 @@ static void test_files(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A relative DIR is made absolute (-d moves the daemon to /); with -u USER (as root) DIR is
+ * given to USER, who replaces summary.json there after privileges are dropped. */
+static void test_relative_and_user(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_cmp_out.XXXXXX", old[512];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(old, sizeof(old)));
+    assert_int_equal(chdir(dir), 0);
+    struct tc_opts o;
+    tc_opts_init(&o);
+    o.compare_dir = "rel";
+    o.user = geteuid() == 0 ? "65534" : NULL;
+    char err[256];
+    struct cmp_ctx *x = cmp_out_open(&o, NULL, NULL, err, sizeof(err));
+    if (x == NULL)
+        fail_msg("cmp_out_open: %s", err);
+    assert_int_equal(chdir("/"), 0);
+    assert_int_equal(cmp_out_write(x), 0); /* still where it was made */
+    char p[600];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/rel/summary.json", dir);
+    assert_int_equal(stat(p, &st), 0);
+    snprintf(p, sizeof(p), "%s/rel", dir);
+    assert_int_equal(stat(p, &st), 0);
+    if (o.user != NULL)
+        assert_int_equal(st.st_uid, 65534);
+    cmp_out_free(x);
+    assert_int_equal(chdir(old), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_relative_and_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
