@@ -323,6 +323,14 @@ void icpt_log_stats(struct icpt *ic)
              route_hold_count(ic->hold), hs->delivered, ic->st.toolong + hs->toolong,
              ic->st.dropped, ic->npeers, ic->nup, ic->st.peers_refused, ic->st.auth_refused,
              ic->st.bad_frames, ic->st.docker_rewritten, route_count(ic->routes), rs->reassigned, rs->full, kdrops);
+    if (ic->o->payload || ic->tls != NULL)
+        log_info("stats: payload records %" PRIu64 ", bytes %" PRIu64 ", split %" PRIu64
+                 ", truncated %" PRIu64 ", refused %" PRIu64 ", held headers only %" PRIu64
+                 ", asked in clear %" PRIu64 "; TLS peers %" PRIu64 ", failed %" PRIu64
+                 ", plain refused %" PRIu64,
+                 ic->st.pay.records, ic->st.pay.bytes, ic->st.pay.split, ic->st.pay.truncated,
+                 ic->st.pay.refused, ic->st.pay_held, ic->st.pay_refused_plain, ic->st.tls_peers,
+                 ic->st.tls_failed, ic->st.plain_refused);
 }
 
 /* ---- life cycle ---- */

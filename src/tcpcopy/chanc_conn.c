@@ -394,11 +394,34 @@ static void conn_send_hello(struct chanc_conn *cn)
     (void)chanc_conn_flush(cn);
 }
 
+/* An intercept that refuses us before any TLS (its --allow) answers with a plain BYE:
+ * read it as such, so the reason is the intercept's, not a TLS parse error. */
+static bool conn_tls_plain_bye(struct chanc_conn *cn)
+{
+    uint8_t b0;
+    if (recv(cn->fd, &b0, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b0 != CHAN_BYE)
+        return false; /* a TLS record starts with its content type, never 0x07 */
+    char msg[CHANC_ERR_LEN];
+    struct chan_frame f;
+    struct hello_bye bye;
+    (void)buf_read_fd(&cn->in, cn->fd);
+    if (chan_frame_next(&f, buf_head(&cn->in), buf_len(&cn->in)) > 0 &&
+        hello_bye_decode(&bye, &f) == 0)
+        errbuf_set(msg, sizeof(msg), "%s: refused by intercept (code %u): %s", cn->label,
+                   bye.code, bye.text);
+    else
+        errbuf_set(msg, sizeof(msg), "%s: intercept answered in clear, not TLS", cn->label);
+    conn_fail(cn, -ECONNREFUSED, msg);
+    return true;
+}
+
 /* One step of the TLS handshake; its end sends the HELLO. */
 static void conn_tls_step(struct chanc_conn *cn)
 {
     char err[160], msg[CHANC_ERR_LEN];
     bool ww = false;
+    if (conn_tls_plain_bye(cn))
+        return;
     int r = tls_handshake(cn->tls, &ww, err, sizeof(err));
     if (r == 1) {
         conn_send_hello(cn);

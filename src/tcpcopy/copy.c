@@ -138,6 +138,10 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
 {
     struct copy *c = arg;
     struct pkt p;
+    /* During startup (chanc_connect_all runs the loop) there is no engine yet, and no
+     * session a reply could belong to: the channel's counters have it (replies_in). */
+    if (c->eng == NULL)
+        return;
     int rc = pkt_parse_ip(&p, hdr, len, PKT_PARSE_HDRONLY);
     if (rc != PKT_OK) {
         c->reply_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
