@@ -276,21 +276,15 @@ fail:
     return NULL;
 }
 
-void cmp_out_close(struct cmp_ctx *x, struct eng *e)
+void cmp_out_free(struct cmp_ctx *x)
 {
     if (x == NULL)
         return;
-    cmp_sess_close_all(e);
     struct cmp_out *o = x->conf.sink_arg;
     cmp_out_write(x);
     if (x->st.lines_dropped > 0)
         log_warnx("--compare: %llu differing requests not written to %s/mismatches.jsonl "
                   "(at most %d lines; summary.json counts them all)",
                   (unsigned long long)x->st.lines_dropped, o->dir, CMP_OUT_LINES_MAX);
-}
-
-void cmp_out_free(struct cmp_ctx *x)
-{
-    if (x != NULL)
-        out_free(x->conf.sink_arg);
+    out_free(o);
 }

@@ -20,7 +20,6 @@
 #define CMP_OUT_LINES_MAX 100000 /* lines written to mismatches.jsonl; the rest counted */
 
 struct loop;
-struct eng;
 
 /* Make DIR (if missing), open its files, compile --compare-ignore and --compare-mask, and
  * arm the refresh timer on l (may be NULL: no timer). ch: the channel's counters, read
@@ -30,8 +29,8 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *o, struct loop *l,
                              const struct chanc_stats *ch, char *err, size_t errlen);
 /* Rewrite summary.json (and report.html) now, flush mismatches.jsonl. 0 or -errno. */
 int cmp_out_write(struct cmp_ctx *x);
-/* tcpcopy stops: every compared session gives its results, then the files are written. */
-void cmp_out_close(struct cmp_ctx *x, struct eng *e);
-void cmp_out_free(struct cmp_ctx *x); /* NULL-safe; after the engine is freed */
+/* The files are written a last time and everything released: after eng_shutdown (every
+ * compared session gave its results) and eng_free. NULL-safe. */
+void cmp_out_free(struct cmp_ctx *x);
 
 #endif

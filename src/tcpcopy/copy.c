@@ -13,7 +13,6 @@
 #include "auth.h"
 #include "capture.h"
 #include "chanc.h"
-#include "cmp_out.h"
 #include "copy.h"
 #include "log.h"
 #include "loop.h"
@@ -207,8 +206,7 @@ static void copy_fill(void *arg, struct metrics *m)
     }
     struct tcstats_src src = {
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
-        .cmp = c->ec.cmp ? &c->ec.cmp->st : NULL,
-        .ch_up = chanc_up(c->ch), .ch_total = c->total,
+        .ch_up = chanc_up(c->ch), .ch_total = c->total, .cmp = c->ec.cmp ? &c->ec.cmp->st : NULL,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
@@ -536,7 +534,6 @@ int copy_run(struct copy *c)
         c->exit_rc = -EIO; /* a truncated capture file: replayed, but say so */
     uint64_t now = loop_update_time(c->loop);
     eng_shutdown(c->eng, now);
-    cmp_out_close(c->ec.cmp, c->eng);
     chanc_flush(c->ch);
     sender_flush(c->snd);
     if (c->cap != NULL)

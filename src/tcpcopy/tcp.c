@@ -363,6 +363,8 @@ void eng_shutdown(struct eng *e, uint64_t now_us)
             eng_finish(e, s, SO_SHUTDOWN, true);
         }
     }
+    if (e->conf.cmp != NULL) /* every compared request gets its result now */
+        cmp_sess_close_all(e);
 }
 
 size_t eng_routes_foreach(struct eng *e, void (*cb)(void *arg, const struct chan_route *r),

@@ -133,7 +133,8 @@ void eng_tick(struct eng *e, uint64_t now_us);
 void eng_flush(struct eng *e, uint64_t now_us);
 /* The earliest time eng_tick has work (UINT64_MAX: none). */
 uint64_t eng_next_deadline(const struct eng *e);
-/* Reset every live target connection (tcpcopy is stopping). */
+/* Reset every live target connection (tcpcopy is stopping); with --compare, every compared
+ * session gives its results. */
 void eng_shutdown(struct eng *e, uint64_t now_us);
 
 /* Call cb for the route of every session intercept should know about (used to

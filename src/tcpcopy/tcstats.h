@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "chanc.h"
-#include "cmp_sess.h"
+#include "cmp_out.h" /* the counters of --compare, and for copy.c its outputs */
 #include "decap.h"
 #include "metrics.h"
 #include "send.h"
