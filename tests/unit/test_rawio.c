@@ -695,19 +695,42 @@ static void out_cb(void *arg, const struct capture_pkt *cp)
         o->other++;
 }
 
-static void test_out_answers(void **state)
+/* A connected TCP pair over ::1 (tx connects, rx accepted); the server's port. */
+static uint16_t tcp_pair6(int *tx, int *rx)
 {
-    (void)state;
+    struct sockaddr_in6 sin = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t sl = sizeof(sin);
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+    *tx = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_int_equal(connect(*tx, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    *rx = accept(l, NULL, NULL);
+    assert_true(*rx >= 0);
+    close(l);
+    return ntohs(sin.sin6_port);
+}
+
+static void out_answers(bool v6)
+{
     if (netns_lo("test_rawio") < 0)
         fail();
     int tx, rx;
-    tcp_pair(&tx, &rx);
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
-    assert_int_equal(getsockname(rx, (struct sockaddr *)&sin, &sl), 0);
-    struct out_seen o = {.port = ntohs(sin.sin_port)};
+    struct out_seen o = {0};
+    if (v6) {
+        o.port = tcp_pair6(&tx, &rx);
+    } else {
+        tcp_pair(&tx, &rx);
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof(sin);
+        assert_int_equal(getsockname(rx, (struct sockaddr *)&sin, &sl), 0);
+        o.port = ntohs(sin.sin_port);
+    }
     uint16_t ports[1] = {o.port};
-    struct capture_raw_conf cc = {.ports = ports, .nports = 1};
+    struct capture_raw_conf cc = {.ports = v6 ? NULL : ports, .nports = v6 ? 0 : 1,
+                                  .ports6 = v6 ? ports : NULL, .nports6 = v6 ? 1 : 0};
     char err[256], buf[16];
     struct capture *c = capture_raw_out_open(&cc, err, sizeof(err));
     if (c == NULL)
@@ -738,6 +761,18 @@ static void test_out_answers(void **state)
     capture_free(c);
 }
 
+static void test_out_answers(void **state)
+{
+    (void)state;
+    out_answers(false);
+}
+
+static void test_out_answers6(void **state)
+{
+    (void)state;
+    out_answers(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +787,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kernel_drops, setup_small_rcvbuf, teardown),
         cmocka_unit_test_setup_teardown(test_v6_rebuilt_and_filtered, setup_v4v6, teardown),
         cmocka_unit_test(test_out_answers),
+        cmocka_unit_test(test_out_answers6),
         cmocka_unit_test(test_eperm_message),
         cmocka_unit_test(test_sender_conf),
     };
