@@ -2,7 +2,8 @@
 # test_compare_http*.sh after lib.sh. Debian's nginx online (port 80) and on the target (8080)
 # serve the same static files (same sizes, same modification times: the same ETag and
 # Last-Modified), except a known set: CHANGED files differ in one byte on the target (kind
-# "body"), GONE files are missing there (404 against 200: kind "status"). Clients: curl with
+# "body"), GONE files are missing there (404 against 200: kind "status"), and /big, 20 MB,
+# differs in one byte near its end. Clients: curl with
 # URL ranges, so each curl is one keep-alive session of many requests, plus one-request
 # sessions. intercept forwards reply payload over TLS (PSK from --secret-file).
 #
@@ -66,6 +67,10 @@ make_trees() {
         printf 'FILE %d\n' "$i" | dd of="$LAB_DIR/www-target/f/$i" conv=notrunc status=none
     done
     for i in "${GONE[@]}"; do rm -f "$LAB_DIR/www-target/f/$i"; done
+    # A 20 MB answer, the same on both sides but for one byte near its end: kind body.
+    head -c $((20 << 20)) /dev/urandom >"$LAB_DIR/www-online/big"
+    cp "$LAB_DIR/www-online/big" "$LAB_DIR/www-target/big"
+    printf 'Z' | dd of="$LAB_DIR/www-target/big" bs=1 seek=$(((20 << 20) - 1000)) conv=notrunc status=none
     touch -d '2026-01-01 00:00:00 UTC' "$LAB_DIR"/www-online/f/* "$LAB_DIR"/www-target/f/*
 }
 
@@ -107,7 +112,8 @@ compare_run() {
         on_cli timeout 10 curl -s -m 5 -o /dev/null "http://$IP_ONL/f/$(((i * 7) % NFILES + 1))" ||
             fail "curl $i failed"
     done
-    want_req=$((SESSIONS * NFILES + SINGLES))
+    on_cli timeout 60 curl -s -m 30 -o /dev/null "http://$IP_ONL/big" || fail "curl /big failed"
+    want_req=$((SESSIONS * NFILES + SINGLES + 1))
     assert_eq "$(lines "$ON_LOG")" "$want_req" "requests served online"
     settle "lines $TG_LOG" 30 "$want_req" >/dev/null
     report "$ON_LOG" "$TG_LOG"
@@ -120,7 +126,7 @@ compare_run() {
         u=$(((i * 7) % NFILES + 1))
         for d in "${CHANGED[@]}" "${GONE[@]}"; do [ "$u" = "$d" ] && singles_diff=$((singles_diff + 1)); done
     done
-    want_diff=$((SESSIONS * (${#CHANGED[@]} + ${#GONE[@]}) + singles_diff))
+    want_diff=$((SESSIONS * (${#CHANGED[@]} + ${#GONE[@]}) + singles_diff + 1))
     log "summary.json: $(tr -d '\n' <"$CMP_DIR/summary.json" | cut -c1-300)"
     if [ -n "${COMPARE_LOSS:-}" ]; then
         # Loss may leave an answer incomplete (not compared, with its reason), never different.
@@ -135,7 +141,7 @@ compare_run() {
         assert_eq "$(summary different)" "$want_diff" "requests reported different"
         assert_eq "$(summary equal)" "$((want_req - want_diff))" "requests equal"
         assert_eq "$(summary different_by_kind.body)" "$((want_diff - SESSIONS * ${#GONE[@]}))" \
-            "differences of kind body"
+            "differences of kind body (the 20 MB answer's included)"
     fi
     assert_eq "$(lines "$CMP_DIR/mismatches.jsonl")" "$(summary different)" "lines in mismatches.jsonl"
     # Exactly the known URLs, with their kinds (under loss: no other URL, no other kind).
@@ -150,6 +156,10 @@ for line in open(sys.argv[1]):
     ep = r["endpoint"]
     assert ep.startswith("GET "), r
     path = ep[4:]
+    if path == "/big":
+        # a difference deep in a 20 MB answer is located to its block (doc/compare.md)
+        assert r["kind"] == "body" and r["offset"] <= 20 * 2**20 - 1000, r
+        continue
     want = "body" if path in changed else "status" if path in gone else None
     if want is None or r["kind"] != want:
         sys.exit("unexpected: %s kind %s" % (path, r["kind"]))
