@@ -84,8 +84,7 @@ static FILE *open_private(const char *path)
 }
 
 /* Write path.tmp with fn, then rename it to path. 0 or -errno. */
-static int write_atomic(struct cmp_out *o, const char *name,
-                        int (*fn)(struct cmp_out *o, FILE *f))
+static int write_atomic(struct cmp_out *o, const char *name, int (*fn)(struct cmp_out *o, FILE *f))
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
     snprintf(path, sizeof(path), "%s/%s", o->dir, name);
@@ -228,8 +227,8 @@ static void out_free(struct cmp_out *o)
     free(o);
 }
 
-struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l,
-                             const struct chanc_stats *ch, char *err, size_t errlen)
+struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l, const struct chanc_stats *ch,
+                             char *err, size_t errlen)
 {
     struct cmp_out *o = calloc(1, sizeof(*o));
     if (o == NULL || (o->sum = cmp_summary_new()) == NULL ||

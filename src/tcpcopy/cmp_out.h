@@ -23,10 +23,10 @@ struct loop;
 
 /* Make DIR (if missing), open its files, compile --compare-ignore and --compare-mask, and
  * arm the refresh timer on l (may be NULL: no timer). ch: the channel's counters, read
- * for the lag of the replies being read (may be NULL). The context for eng_conf.cmp, or NULL with a message
- * in err. */
-struct cmp_ctx *cmp_out_open(const struct tc_opts *o, struct loop *l,
-                             const struct chanc_stats *ch, char *err, size_t errlen);
+ * for the lag of the replies being read (may be NULL). The context for eng_conf.cmp, or NULL with a
+ * message in err. */
+struct cmp_ctx *cmp_out_open(const struct tc_opts *o, struct loop *l, const struct chanc_stats *ch,
+                             char *err, size_t errlen);
 /* Rewrite summary.json (and report.html) now, flush mismatches.jsonl. 0 or -errno. */
 int cmp_out_write(struct cmp_ctx *x);
 /* The files are written a last time and everything released: after eng_shutdown (every

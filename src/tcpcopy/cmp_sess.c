@@ -42,12 +42,12 @@ struct cmp_sess {
     uint32_t c_fed, c_req_end; /* client: next byte to feed; where the next request starts */
     uint32_t c_cut, o_cut;     /* raw: a request (an online answer) ends there */
     bool c_cut_set, o_cut_set;
-    bool dead;                 /* the client's stream lost its place: nothing more is fed */
-    uint64_t nreq, nans_req;   /* requests; those expecting an answer */
-    uint64_t unsent;           /* the first answerable request not seen sent yet */
+    bool dead;               /* the client's stream lost its place: nothing more is fed */
+    uint64_t nreq, nans_req; /* requests; those expecting an answer */
+    uint64_t unsent;         /* the first answerable request not seen sent yet */
     struct cs_req ring[CS_RING];
-    uint64_t nans[2];          /* answers passed on, per side (pushes left out) */
-    uint64_t start_us[2];      /* first byte of the answer in progress (0: none yet) */
+    uint64_t nans[2];           /* answers passed on, per side (pushes left out) */
+    uint64_t start_us[2];       /* first byte of the answer in progress (0: none yet) */
     uint64_t early_at[CS_RING]; /* online answers passed on before their request: first byte */
     bool in_feed[2], in_tail[2];
     bool o_have, o_done, t_have, t_done;
@@ -128,7 +128,9 @@ static void cs_answer(struct cmp_sess *cs, enum cmp_side side, const struct cmp_
         if (side == CMP_ONLINE)
             cs->early_at[cs->nans[side] % CS_RING] = cs->start_us[side];
         const struct cs_req *q = answered(cs, cs->nans[side]++);
-        uint64_t from = q == NULL || q->cap_us == 0 ? 0 : side == CMP_ONLINE ? q->cap_us : q->sent_us;
+        uint64_t from = q == NULL || q->cap_us == 0 ? 0
+                        : side == CMP_ONLINE        ? q->cap_us
+                                                    : q->sent_us;
         uint64_t at = cs->start_us[side];
         if (from != 0 && at != 0 && at >= from)
             u.lat_us = at - from + (at == from); /* 0 means unknown */
@@ -166,8 +168,7 @@ static void side_feed(struct cmp_sess *cs, enum cmp_side side, const uint8_t *p,
 }
 
 /* The online answer bytes at seq (n > 0): a raw answer ends at the pending cut. */
-static void online_feed(struct cmp_sess *cs, uint32_t seq, const uint8_t *p, uint32_t n,
-                        uint64_t t)
+static void online_feed(struct cmp_sess *cs, uint32_t seq, const uint8_t *p, uint32_t n, uint64_t t)
 {
     if (cs->o_cut_set && seq_ge(cs->o_cut, seq) && seq_lt(cs->o_cut, seq + n)) {
         uint32_t k = cs->o_cut - seq;
@@ -294,8 +295,8 @@ void cmp_sess_close_all(struct eng *e)
 {
     struct sess *s;
     TAILQ_FOREACH(s, &e->tab.all, all)
-        if (s->cmp != NULL)
-            cmp_sess_close(e, s);
+    if (s->cmp != NULL)
+        cmp_sess_close(e, s);
 }
 
 void cmp_sess_ended(struct eng *e, struct sess *s)

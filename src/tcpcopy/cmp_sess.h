@@ -29,9 +29,9 @@ struct sess;
 typedef void (*cmp_sink_cb)(void *arg, const struct cmp_result *r, const struct tuple *ckey);
 
 struct cmp_conf {
-    enum cmp_proto proto;         /* --compare-proto (auto) */
-    const struct cmp_rules *rules;/* --compare-ignore (NULL: the defaults); outlives the context */
-    uint32_t max_sessions;        /* compared sessions at once */
+    enum cmp_proto proto;          /* --compare-proto (auto) */
+    const struct cmp_rules *rules; /* --compare-ignore (NULL: the defaults); outlives the context */
+    uint32_t max_sessions;         /* compared sessions at once */
     cmp_sink_cb sink;
     void *sink_arg;
 };
@@ -39,9 +39,9 @@ struct cmp_conf {
 /* What the wiring counted (tcstats rows "compare.*", doc/metrics.md). */
 struct cmp_stats {
     uint64_t sessions, sessions_active, sessions_over_cap, sessions_no_memory;
-    uint64_t sessions_abandoned;   /* the client's stream lost its place (a gap, a resync) */
+    uint64_t sessions_abandoned; /* the client's stream lost its place (a gap, a resync) */
     uint64_t requests, greetings, rebuilds;
-    uint64_t results[3];           /* by enum cmp_verdict */
+    uint64_t results[3]; /* by enum cmp_verdict */
     uint64_t reasons[CMP_REASON_COUNT];
     uint64_t online_segments, online_bytes, online_gaps, online_gap_bytes, online_no_session;
     uint64_t target_bytes, target_gaps, target_gap_bytes, target_no_payload;

@@ -263,7 +263,8 @@ static void test_answer_before_request(void **state)
     struct tfx *t = tfx_new(CMP_PROTO_AUTO, 10);
     static char big[6000], ans[6100];
     memset(big, 'b', sizeof(big) - 1);
-    snprintf(ans, sizeof(ans), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(big), big);
+    snprintf(ans, sizeof(ans), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(big),
+             big);
     open_session(t);
     uint32_t o = t->o_seq;
     onl(t, TCPF_ACK, ans);
