@@ -10,6 +10,7 @@
 #ifndef TC_CAPTURE_H
 #define TC_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ struct capture_raw_conf {
     size_t nports6;
     unsigned families;      /* CAPTURE_RAW_V4 | CAPTURE_RAW_V6; 0 = CAPTURE_RAW_V4 */
     int rcvbuf_bytes;       /* SO_RCVBUF(FORCE) of each socket; 0 = 256 MB */
+    bool stamps;            /* the kernel's receive time of each datagram (SO_TIMESTAMPNS);
+                             * else ts_us is when its batch was read */
 };
 
 /*

@@ -72,6 +72,7 @@ struct capture_raw {
     uint64_t ovfl_high; /* wraps of ovfl_last, times 2^32 */
     uint64_t unusable;  /* IPv6 datagrams read but not deliverable (see raw_deliver6) */
     bool warned_big;
+    bool stamps; /* SO_TIMESTAMPNS asked (capture_raw_conf.stamps) */
 };
 
 static uint64_t raw_now_us(void)
@@ -375,7 +376,8 @@ static int raw_socket_open(struct capture_raw *r, int af, const uint16_t *ports,
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         goto fail_opt;
     /* Each datagram's receive time from the kernel (a batch's read time otherwise). */
-    (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    if (r->stamps)
+        (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     /* The IPv6 header is not delivered: ask for its destination and hop limit
      * beside the data (RFC 3542 6.1, 6.3); the source comes in msg_name. */
     opt = "IPV6_RECVPKTINFO";
@@ -400,7 +402,7 @@ fail_opt:
 
 /* One socket of family af behind its own capture handle. NULL with err on failure. */
 static struct capture *raw_open_af(int af, const uint16_t *ports, size_t nports, int rcvbuf,
-                                   char *err, size_t errlen)
+                                   bool stamps, char *err, size_t errlen)
 {
     struct capture_raw *r = calloc(1, sizeof(*r));
 
@@ -410,6 +412,7 @@ static struct capture *raw_open_af(int af, const uint16_t *ports, size_t nports,
     }
     r->fd = -1;
     r->af = af;
+    r->stamps = stamps;
     r->bufs = malloc((size_t)RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES));
     if (!r->bufs) {
         errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
@@ -442,14 +445,14 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
 
     if (fam & CAPTURE_RAW_V4) {
         caps[n] = raw_open_af(AF_INET, c && c->ports ? c->ports : NULL,
-                              c && c->ports ? c->nports : 0, rcvbuf, err, errlen);
+                              c && c->ports ? c->nports : 0, rcvbuf, c && c->stamps, err, errlen);
         if (caps[n] == NULL)
             return NULL;
         n++;
     }
     if (fam & CAPTURE_RAW_V6) {
-        caps[n] = raw_open_af(AF_INET6, c->ports6, c->ports6 ? c->nports6 : 0, rcvbuf, err,
-                              errlen);
+        caps[n] = raw_open_af(AF_INET6, c->ports6, c->ports6 ? c->nports6 : 0, rcvbuf, c->stamps,
+                              err, errlen);
         if (caps[n] == NULL) {
             capture_free(n ? caps[0] : NULL);
             return NULL;

@@ -170,6 +170,7 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
         .nports6 = np6,
         .families = (np ? CAPTURE_RAW_V4 : 0U) | (np6 ? CAPTURE_RAW_V6 : 0U),
         .rcvbuf_bytes = 0,
+        .stamps = o->compare_dir != NULL, /* --compare: the online latency */
     };
     log_info("capturing with raw sockets:%s%s", np ? " IPv4" : "", np6 ? " IPv6" : "");
     struct capture *caps[2] = {capture_raw_open(&rc, err, errlen), NULL};
