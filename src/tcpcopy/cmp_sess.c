@@ -1,20 +1,14 @@
 /*
  * cmp_sess: the comparison of one copied session's answers (see cmp_sess.h).
  *
- * Three byte streams per session, each fed in sequence order from its own source:
- *   client  the session's stream (stream.c) as its contiguous end grows: request framer;
- *   online  the online server's segments captured on this host, tracked by sequence number
- *           (a retransmission feeds only its new bytes, a hole is a capture gap):
- *           online answer framer;
- *   target  the reply payload intercept forwards, tracked the same way: target answer
- *           framer (a new one for each rebuilt connection).
- * Latencies: the capture time of a request's last byte to the capture time of the online
- * answer's first byte (the capture's stamps: the kernel's receive time, or the engine's
- * clock when a packet has none); tcpcopy's first send of the request's last byte to intercept's
- * capture of the target answer's first byte (our arrival time minus the channel's lag).
- * An answer's first byte is known without the framer's help: every segment is fed as its
- * bytes but the last, then the last byte; an answer that ends in the first part is followed
- * by the next one in the same segment, an answer that ends on the last byte is not.
+ * Three streams, each fed in sequence order: the client's (stream.c, as its contiguous end
+ * grows) to the request framer; the online server's segments captured here, and the target's
+ * reply payload from intercept, each tracked by sequence number (retransmissions feed only
+ * new bytes; holes are gaps) to an answer framer. Latencies: capture of a request's last byte
+ * to capture of the online answer's first (kernel stamps); our first send of the request's
+ * last byte to intercept's capture of the target answer's first (arrival minus channel lag).
+ * An answer's first byte is found without the framer: each segment is fed as all its bytes
+ * but the last, then the last; an answer ending in the first part has a successor there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +18,7 @@
 
 #define CS_RING CMP_PAIR_SLOTS /* the latest requests that expect an answer: times, flags */
 #define CS_COPY 4096
+#define CS_CUTS 16           /* raw: online answer boundaries known before their bytes arrived */
 #define CS_RX_MAX (1U << 20) /* target answer bytes held beyond a hole, waiting for it to fill */
 
 struct cs_req {
@@ -40,8 +35,10 @@ struct cmp_sess {
     struct cmp_pair *pair;
     uint64_t now_us;           /* when the bytes being fed were seen */
     uint32_t c_fed, c_req_end; /* client: next byte to feed; where the next request starts */
-    uint32_t c_cut, o_cut;     /* raw: a request (an online answer) ends there */
-    bool c_cut_set, o_cut_set;
+    uint32_t c_cut;            /* raw: a request ends there */
+    bool c_cut_set;
+    uint8_t o_ncuts; /* raw: online answers end at o_cuts[0..n), in order */
+    uint32_t o_cuts[CS_CUTS];
     bool dead;               /* the client's stream lost its place: nothing more is fed */
     uint64_t nreq, nans_req; /* requests; those expecting an answer */
     uint64_t unsent;         /* the first answerable request not seen sent yet */
@@ -58,6 +55,12 @@ struct cmp_sess {
     bool t_rx_on, t_fin;
     uint32_t t_fin_seq;
     struct stream t_rx;
+    /* Raw framing: online bytes beyond the last known answer boundary wait here for the
+     * client's next acknowledgement (read from the other socket, often later). */
+    bool o_rx_on;
+    uint32_t o_fed;    /* online bytes given to the framer end here (raw) */
+    uint64_t o_held_t; /* capture time of the first byte held */
+    struct stream o_rx;
 };
 
 struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
@@ -72,8 +75,6 @@ void cmp_ctx_free(struct cmp_ctx *x)
 {
     free(x);
 }
-
-/* ---- callbacks from the pairer and the framers ---- */
 
 static void cs_result(void *arg, const struct cmp_result *r)
 {
@@ -150,8 +151,6 @@ static void cs_target(void *arg, const struct cmp_unit *u)
     cs_answer(arg, CMP_TARGET, u);
 }
 
-/* ---- feeding ---- */
-
 /* An answer side's next n bytes (n > 0), seen at t. */
 static void side_feed(struct cmp_sess *cs, enum cmp_side side, const uint8_t *p, uint32_t n,
                       uint64_t t)
@@ -165,23 +164,6 @@ static void side_feed(struct cmp_sess *cs, enum cmp_side side, const uint8_t *p,
     cs->in_tail[side] = true;
     cmp_ansf_feed(cs->af[side], p + n - 1, 1);
     cs->in_feed[side] = cs->in_tail[side] = false;
-}
-
-/* The online answer bytes at seq (n > 0): a raw answer ends at the pending cut. */
-static void online_feed(struct cmp_sess *cs, uint32_t seq, const uint8_t *p, uint32_t n, uint64_t t)
-{
-    if (cs->o_cut_set && seq_ge(cs->o_cut, seq) && seq_lt(cs->o_cut, seq + n)) {
-        uint32_t k = cs->o_cut - seq;
-        if (k > 0)
-            side_feed(cs, CMP_ONLINE, p, k, t);
-        cmp_ansf_end(cs->af[CMP_ONLINE]);
-        cs->start_us[CMP_ONLINE] = 0;
-        cs->o_cut_set = false;
-        p += k, n -= k;
-        if (n == 0)
-            return;
-    }
-    side_feed(cs, CMP_ONLINE, p, n, t);
 }
 
 /* The client's next bytes (in order, at c_fed): a raw request ends at the pending cut. */
@@ -199,8 +181,7 @@ static void client_feed(struct cmp_sess *cs, const uint8_t *p, uint32_t n)
     cs->c_fed += n;
 }
 
-/* A server that spoke before the client's first byte: its greeting is the first answer,
- * paired with a request of its own ("(greeting)") so that the answers stay in step. */
+/* A server that spoke first: its greeting is paired with a request of its own, "(greeting)". */
 static void greeting(struct cmp_sess *cs)
 {
     struct cmp_req g;
@@ -227,8 +208,6 @@ static void online_sniff(struct cmp_sess *cs, const uint8_t *d, uint32_t n)
     cmp_ansf_free(cs->af[CMP_ONLINE]);
     cs->af[CMP_ONLINE] = nf;
 }
-
-/* ---- the session's life ---- */
 
 static void cs_free(struct cmp_sess *cs)
 {
@@ -265,19 +244,27 @@ void cmp_sess_open(struct eng *e, struct sess *s)
     cs->ckey = s->ckey;
     cs->c_fed = cs->c_req_end = s->c_isn + 1;
     if (s->flags & SF_FAKED) /* first seen mid-stream, started at a request boundary: the */
-        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true; /* answer starts there too */
+        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true,
+        cs->o_fed = cs->o_nxt; /* answer too */
     x->st.sessions++;
     x->st.sessions_active++;
     s->cmp = cs;
 }
 
 static void target_settle(struct eng *e, struct cmp_sess *cs);
+static void online_release(struct eng *e, struct cmp_sess *cs, uint32_t at, bool cut);
 
 void cmp_sess_close(struct eng *e, struct sess *s)
 {
     struct cmp_sess *cs = s->cmp;
     struct cmp_ctx *x = e->conf.cmp;
     target_settle(e, cs);
+    if (cs->o_rx_on)
+        online_release(e, cs, cs->o_nxt, false);
+    if (cs->o_rx_on) { /* not drained (no memory) */
+        stream_clear(&cs->o_rx, &e->pool);
+        cs->o_rx_on = false;
+    }
     if (!cs->dead) {
         cmp_reqf_close(cs->rq);
         if (cs->o_done)
@@ -344,10 +331,80 @@ void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
     }
 }
 
+/* Raw: the held online bytes up to `at` go to the framer; with cut, an answer ends at `at`
+ * (now, or when the bytes up to it arrive). */
+static void online_release(struct eng *e, struct cmp_sess *cs, uint32_t at, bool cut)
+{
+    if (cs->o_rx_on) {
+        struct stream *st = &cs->o_rx;
+        uint32_t end = stream_contig_end(st);
+        uint32_t upto = seq_lt(at, end) ? at : end;
+        uint8_t buf[CS_COPY];
+        while (seq_lt(cs->o_fed, upto)) {
+            uint32_t k = upto - cs->o_fed < CS_COPY ? upto - cs->o_fed : CS_COPY;
+            stream_copy(st, cs->o_fed, buf, k);
+            side_feed(cs, CMP_ONLINE, buf, k, cs->o_held_t);
+            cs->o_fed += k;
+            stream_release(st, &e->pool, cs->o_fed);
+        }
+        if (stream_held_bytes(st) == 0) {
+            stream_clear(st, &e->pool);
+            cs->o_rx_on = false;
+        }
+    }
+    if (!cut)
+        return;
+    if (!seq_gt(at, cs->o_fed)) {
+        cmp_ansf_end(cs->af[CMP_ONLINE]);
+        cs->start_us[CMP_ONLINE] = 0;
+        return;
+    }
+    if (cs->o_ncuts == CS_CUTS) { /* too many ahead of their bytes: the oldest ends here */
+        cmp_ansf_end(cs->af[CMP_ONLINE]);
+        memmove(cs->o_cuts, cs->o_cuts + 1, (CS_CUTS - 1) * sizeof(cs->o_cuts[0]));
+        cs->o_ncuts--;
+    }
+    cs->o_cuts[cs->o_ncuts++] = at;
+}
+
+/* Raw: new online bytes at o_fed: up to the pending cuts they go to the framer (each cut
+ * ends an answer), the rest waits for the next one. */
+static void online_hold(struct eng *e, struct cmp_sess *cs, const uint8_t *d, uint32_t n,
+                        uint64_t t)
+{
+    uint32_t seq = cs->o_nxt;
+    while (!cs->o_rx_on && cs->o_ncuts > 0 && n > 0) {
+        uint32_t cut = cs->o_cuts[0];
+        uint32_t k = seq_lt(cut, seq + n) ? cut - seq : n;
+        if (seq_gt(cut, seq)) {
+            side_feed(cs, CMP_ONLINE, d, k, t);
+            cs->o_fed += k;
+            d += k, n -= k, seq += k;
+        }
+        if (!seq_gt(cut, seq)) {
+            cmp_ansf_end(cs->af[CMP_ONLINE]);
+            cs->start_us[CMP_ONLINE] = 0;
+            memmove(cs->o_cuts, cs->o_cuts + 1, (size_t)(cs->o_ncuts - 1) * sizeof(cs->o_cuts[0]));
+            cs->o_ncuts--;
+        }
+    }
+    if (n == 0)
+        return;
+    if (!cs->o_rx_on) {
+        stream_init(&cs->o_rx, seq);
+        cs->o_rx_on = true;
+        cs->o_held_t = t;
+    }
+    if (stream_put(&cs->o_rx, &e->pool, seq, d, n, CS_RX_MAX) < 0) {
+        online_release(e, cs, seq, false); /* too much waits: framed without the boundary */
+        side_feed(cs, CMP_ONLINE, d, n, t);
+        cs->o_fed += n;
+    }
+}
+
 void cmp_sess_mark(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp)
 {
     struct cmp_sess *cs = s->cmp;
-    (void)e;
     if (cs->dead || !is_raw(cs))
         return;
     if (seq_le(seq, cs->c_fed)) {
@@ -358,18 +415,9 @@ void cmp_sess_mark(struct eng *e, struct sess *s, uint32_t seq, uint32_t resp)
         cs->c_cut = seq;
         cs->c_cut_set = true;
     }
-    if (!cs->o_have)
-        return;
-    uint32_t at = cs->o_isn1 + resp;
-    if (seq_le(at, cs->o_nxt)) {
-        cmp_ansf_end(cs->af[CMP_ONLINE]);
-        cs->start_us[CMP_ONLINE] = 0;
-    } else {
-        if (cs->o_cut_set)
-            cmp_ansf_end(cs->af[CMP_ONLINE]);
-        cs->o_cut = at;
-        cs->o_cut_set = true;
-    }
+    if (!cs->o_have) /* the SYN-ACK not read yet (the other socket): the client knows it */
+        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true, cs->o_fed = cs->o_nxt;
+    online_release(e, cs, cs->o_isn1 + resp, true);
 }
 
 /* Bytes [seq, seq+n) of an answer stream whose next expected byte is *nxt: the part not
@@ -416,19 +464,25 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
     if (cs->dead || cs->o_done)
         return true;
     if (p->flags & TCPF_SYN) {
-        if (p->flags & TCPF_ACK)
-            cs->o_nxt = cs->o_isn1 = p->seq + 1, cs->o_have = true;
+        if ((p->flags & TCPF_ACK) && !cs->o_have)
+            cs->o_nxt = cs->o_isn1 = p->seq + 1, cs->o_have = true, cs->o_fed = cs->o_nxt;
         return true;
     }
     if (!cs->o_have) {
         if (!(s->flags & SF_HAVE_ACKBASE))
             return true;
-        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true;
+        cs->o_nxt = cs->o_isn1 = s->ack_base, cs->o_have = true, cs->o_fed = cs->o_nxt;
     }
     uint32_t seq = p->seq;
     const uint8_t *d = p->data;
+    bool raw = is_raw(cs);
+    if (raw && p->data_len > 0 && seq_gt(seq, cs->o_nxt) &&
+        cs->o_rx_on) /* a gap: held bytes first */
+        online_release(e, cs, cs->o_nxt, false);
     uint32_t n = side_take(cs, CMP_ONLINE, &cs->o_nxt, &seq, &d, p->data_len);
-    if (n > 0 && d == NULL) { /* cut by the snaplen: those bytes are a gap too */
+    if (raw && !cs->o_rx_on)
+        cs->o_fed = cs->o_nxt; /* past a gap */
+    if (n > 0 && d == NULL) {  /* cut by the snaplen: those bytes are a gap too */
         cmp_ansf_gap(cs->af[CMP_ONLINE], n);
         x->st.online_gaps++, x->st.online_gap_bytes += n;
         cs->o_nxt += n;
@@ -436,7 +490,10 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
         x->st.online_bytes += n;
         if (cs->o_nxt == cs->o_isn1 && cmp_reqf_proto(cs->rq) == CMP_PROTO_AUTO)
             online_sniff(cs, d, n);
-        online_feed(cs, seq, d, n, p->ts_us ? p->ts_us : now_us);
+        if (raw)
+            online_hold(e, cs, d, n, p->ts_us ? p->ts_us : now_us);
+        else
+            side_feed(cs, CMP_ONLINE, d, n, p->ts_us ? p->ts_us : now_us);
         cs->o_nxt += n;
     }
     if (p->flags & (TCPF_FIN | TCPF_RST)) {
@@ -491,8 +548,6 @@ static void target_rebuilt(struct eng *e, struct cmp_sess *cs, struct sess *s)
     cs->unsent = k < cs->unsent ? k : cs->unsent;
     cs->start_us[CMP_TARGET] = 0;
 }
-
-/* ---- the target's stream ---- */
 
 static void target_gap(struct cmp_sess *cs, uint32_t n)
 {
