@@ -11,8 +11,12 @@
  *            5     flush:   end of a batch (eng_flush)
  *            6     jump:    the clock moves by seconds, then eng_tick at the engine's
  *                           own next deadline if it is due
- *            7     other:   a packet for no rule, an IPv6 client, or a client from
- *                           a second address
+ *            7     other:   a packet for no rule (with --compare: the online server's
+ *                           answer to that port's client), an IPv6 client, or a client
+ *                           from a second address
+ *
+ * The configuration byte with both MTU bits set (0x0c) turns --compare on: replies then
+ * carry their payload, and every result the comparison gives is checked for sense.
  *
  * op >> 3 picks the client port among four, so sessions collide, end and are
  * reused. Packet fields follow: flags, a sequence and an acknowledgement delta
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cmp_sess.h"
 #include "log.h"
 #include "mod.h"
 #include "pkt.h"
@@ -54,6 +59,8 @@ struct side {
     /* What the engine sent to the target for this port. */
     uint32_t e_isn, e_max;
     bool e_syn;
+    /* The online server's next sequence number (its answers, with --compare). */
+    uint32_t o_seq;
 };
 
 struct fz {
@@ -63,6 +70,8 @@ struct fz {
     struct side side[NPORTS];
     struct addr client, client2, client6, online, target, fake;
     struct eng *eng;
+    struct cmp_ctx *cmp; /* --compare, or NULL */
+    uint64_t results;
 };
 
 static struct xfer_map xfer;
@@ -313,9 +322,46 @@ static void op_reply(int pi)
     }
     sp.data = payload;
     sp.data_len = len;
-    if (!build_parse(&p, &sp, true))
+    if (!build_parse(&p, &sp, fz.cmp == NULL))
         return;
     eng_on_reply(fz.eng, &p, fz.now);
+}
+
+/* --compare: the online server's segment to the client of port pi (its own sequence
+ * space: a SYN-ACK starts it, small deltas retransmit or leave a hole). */
+static void op_online(int pi, struct pkt_spec *sp)
+{
+    struct side *sd = &fz.side[pi];
+    struct pkt p;
+    sp->t.src = fz.online;
+    sp->t.sport = 80;
+    sp->t.dst = fz.client;
+    sp->t.dport = ports[pi];
+    if (sp->flags & TCPF_SYN) {
+        sd->o_seq = sp->seq + 1;
+        sp->data_len = 0;
+    } else {
+        sp->seq = sd->o_seq + (uint32_t)(int32_t)(int8_t)(sp->seq & 0xff);
+        if (seq_ge(sp->seq + sp->data_len, sd->o_seq))
+            sd->o_seq = sp->seq + sp->data_len;
+    }
+    fill_payload(sp->seq, sp->data_len);
+    if (build_parse(&p, sp, false))
+        eng_on_capture(fz.eng, &p, fz.now);
+}
+
+/* Every result is one of the verdicts, a reason only when not compared, a kind only when
+ * different, and excerpts within their buffers. */
+static void on_result(void *arg, const struct cmp_result *r, const struct tuple *ckey)
+{
+    (void)arg;
+    CHECK(r->verdict <= CMP_NOT_COMPARED);
+    CHECK((r->verdict == CMP_NOT_COMPARED) == (r->reason != CMP_REASON_NONE));
+    CHECK(r->reason < CMP_REASON_COUNT);
+    CHECK((r->verdict == CMP_DIFFERENT) == (r->diff.kind != CMP_KIND_NONE));
+    CHECK(r->diff.alen <= sizeof(r->diff.a) && r->diff.blen <= sizeof(r->diff.b));
+    CHECK(ckey->dport == 80);
+    fz.results++;
 }
 
 static void op_other(int pi)
@@ -333,7 +379,11 @@ static void op_other(int pi)
     sp.data = payload;
     sp.data_len = payload_len(get16());
     switch (kind >> 6) {
-    case 0: /* no rule for this port */
+    case 0: /* no rule for this port; with --compare, an online answer */
+        if (fz.cmp != NULL) {
+            op_online(pi, &sp);
+            return;
+        }
         sp.t.src = fz.client;
         sp.t.dst = fz.online;
         sp.t.dport = 81;
@@ -420,9 +470,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.mtu = conf.mtu;
     struct mod *m = NULL;
     char err[256];
-    if ((cfg & 0xc) == 0xc)
+    if ((cfg & 0x1c) == 0x1c) /* mtu bits both set: a module, or (0x10 clear) compare */
         CHECK(mod_open_table(&pieces_module, NULL, &m, err, sizeof(err)) == 0);
     conf.mod = m;
+    if ((cfg & 0x1c) == 0x0c) {
+        struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 3, .sink = on_result};
+        fz.cmp = cmp_ctx_new(&cc);
+        CHECK(fz.cmp != NULL);
+        conf.cmp = fz.cmp;
+    }
 
     fz.eng = eng_new(&conf, &io, fz.now, 0x1234567890abcdefULL);
     CHECK(fz.eng != NULL);
@@ -507,5 +563,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eng_free(fz.eng);
     fz.eng = NULL;
     mod_free(m);
+    if (fz.cmp != NULL) {
+        /* every compared session gave its results when it was freed: one per request */
+        const struct cmp_stats *cs = &fz.cmp->st;
+        CHECK(cs->sessions_active == 0);
+        CHECK(fz.results == cs->results[0] + cs->results[1] + cs->results[2]);
+        CHECK(fz.results == cs->requests);
+        cmp_ctx_free(fz.cmp);
+        fz.cmp = NULL;
+    }
     return 0;
 }

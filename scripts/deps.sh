@@ -4,11 +4,13 @@
 set -euo pipefail
 
 # chromium: tests/lab/test_compare_report.sh opens report.html in it (headless).
+# redis-server, redis-tools: tests/lab/test_compare_redis.sh (redis-cli, redis-benchmark).
 PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev
       valgrind cppcheck nginx wrk apache2-utils curl tcpdump nftables iproute2 python3 procps util-linux
       ca-certificates universal-ctags prometheus
       libcap2-bin systemd debhelper devscripts lintian fakeroot adduser
-      chromium)
+      chromium
+      redis-server redis-tools)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -10,6 +10,7 @@
 #ifndef TC_CAPTURE_H
 #define TC_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,7 +20,7 @@ struct capture_pkt {
     const uint8_t *data; /* starts at the link-layer header (or IP header for dlt DLT_RAW) */
     uint32_t caplen;     /* bytes present */
     uint32_t len;        /* bytes on the wire */
-    uint64_t ts_us;      /* capture time (realtime clock for pcap, monotonic for raw) */
+    uint64_t ts_us;      /* capture time, realtime clock (the kernel's stamp where it gives one) */
     int dlt;             /* libpcap link type: parse with pkt_parse_link() */
 };
 
@@ -34,6 +35,8 @@ struct capture_raw_conf {
     size_t nports6;
     unsigned families;      /* CAPTURE_RAW_V4 | CAPTURE_RAW_V6; 0 = CAPTURE_RAW_V4 */
     int rcvbuf_bytes;       /* SO_RCVBUF(FORCE) of each socket; 0 = 256 MB */
+    bool stamps;            /* the kernel's receive time of each datagram (SO_TIMESTAMPNS);
+                             * else ts_us is when its batch was read */
 };
 
 /*
@@ -42,6 +45,15 @@ struct capture_raw_conf {
  * NULL on failure with a message in err.
  */
 struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, size_t errlen);
+
+/*
+ * The host's own outgoing TCP segments whose source port is in c->ports (IPv4) or
+ * c->ports6 (IPv6): an AF_PACKET socket on every interface that keeps only outgoing
+ * packets, for tcpcopy --compare (the online server's answers, which the raw socket of
+ * capture_raw_open, inbound only, never sees). DLT_RAW datagrams of either family.
+ * NULL on failure with a message in err.
+ */
+struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err, size_t errlen);
 
 /*
  * Delivery: libpcap on Linux has two ring layouts, and the caller chooses by its traffic.
@@ -73,6 +85,11 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
  * Takes ownership of caps[0..n) (also on failure); NULL with err on failure.
  */
 struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, size_t errlen);
+
+/* A capture_multi_new handle whose every dispatch reads caps[0] first (each still takes
+ * its share), instead of taking turns: tcpcopy --compare reads the client's requests
+ * before the server's answers they caused. 0, or -EINVAL for another kind of capture. */
+int capture_multi_set_ordered(struct capture *c);
 
 /* The fd to poll for readability. */
 int capture_fd(struct capture *c);

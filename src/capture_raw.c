@@ -17,6 +17,9 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pcap/dlt.h>
 #include <stdarg.h>
@@ -53,7 +56,7 @@
 
 struct capture_raw {
     int fd;
-    int af;        /* AF_INET or AF_INET6 */
+    int af;        /* AF_INET or AF_INET6; AF_PACKET: whole datagrams of either (outgoing) */
     uint8_t *bufs; /* RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES); data at RAW_HEAD */
     struct mmsghdr msgs[RAW_SLOTS];
     struct iovec iov[RAW_SLOTS];
@@ -63,19 +66,20 @@ struct capture_raw {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                 CMSG_SPACE(sizeof(int))];
+                 CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec))];
     } ctl[RAW_SLOTS];
     uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen (wraps at 2^32) */
     uint64_t ovfl_high; /* wraps of ovfl_last, times 2^32 */
     uint64_t unusable;  /* IPv6 datagrams read but not deliverable (see raw_deliver6) */
     bool warned_big;
+    bool stamps; /* SO_TIMESTAMPNS asked (capture_raw_conf.stamps) */
 };
 
 static uint64_t raw_now_us(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts); /* the clock of the kernel's stamps (SO_TIMESTAMPNS) */
     return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
 }
 
@@ -171,12 +175,21 @@ static int raw_fd(void *priv)
     return r->fd;
 }
 
-/* Remember the kernel's drop counter from one message's control data. */
-static void raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
+/* Remember the kernel's drop counter from one message's control data; its receive time
+ * (SO_TIMESTAMPNS, realtime µs), or 0 when the kernel gave none. */
+static uint64_t raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
 {
+    uint64_t ts_us = 0;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
         uint32_t v;
 
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            ts_us = (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
+            continue;
+        }
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL ||
             cm->cmsg_len < CMSG_LEN(sizeof(v)))
             continue;
@@ -185,6 +198,7 @@ static void raw_note_ovfl(struct capture_raw *r, const struct msghdr *mh)
             r->ovfl_high += 1ULL << 32;
         r->ovfl_last = v;
     }
+    return ts_us;
 }
 
 /*
@@ -265,11 +279,13 @@ static int raw_dispatch(void *priv, int max, capture_cb *cb, void *arg)
                 .dlt = DLT_RAW,
             };
 
-            raw_note_ovfl(r, &r->msgs[i].msg_hdr);
+            uint64_t kts = raw_note_ovfl(r, &r->msgs[i].msg_hdr);
+            if (kts != 0)
+                p.ts_us = kts;
             if (r->af == AF_INET6) {
                 if (!raw_deliver6(r, (unsigned)i, &p))
                     continue;
-            } else if (p.caplen >= 4) {
+            } else if (p.caplen >= 4 && (d[0] >> 4) == 4) {
                 /* A truncated datagram (MSG_TRUNC) still says its size in the header. */
                 uint32_t tot = (uint32_t)d[2] << 8 | d[3];
                 if (tot > p.len)
@@ -359,6 +375,9 @@ static int raw_socket_open(struct capture_raw *r, int af, const uint16_t *ports,
     opt = "SO_RXQ_OVFL";
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         goto fail_opt;
+    /* Each datagram's receive time from the kernel (a batch's read time otherwise). */
+    if (r->stamps)
+        (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     /* The IPv6 header is not delivered: ask for its destination and hop limit
      * beside the data (RFC 3542 6.1, 6.3); the source comes in msg_name. */
     opt = "IPV6_RECVPKTINFO";
@@ -383,7 +402,7 @@ fail_opt:
 
 /* One socket of family af behind its own capture handle. NULL with err on failure. */
 static struct capture *raw_open_af(int af, const uint16_t *ports, size_t nports, int rcvbuf,
-                                   char *err, size_t errlen)
+                                   bool stamps, char *err, size_t errlen)
 {
     struct capture_raw *r = calloc(1, sizeof(*r));
 
@@ -393,6 +412,7 @@ static struct capture *raw_open_af(int af, const uint16_t *ports, size_t nports,
     }
     r->fd = -1;
     r->af = af;
+    r->stamps = stamps;
     r->bufs = malloc((size_t)RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES));
     if (!r->bufs) {
         errbuf_set(err, errlen, "raw capture: %s", strerror(ENOMEM));
@@ -425,14 +445,14 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
 
     if (fam & CAPTURE_RAW_V4) {
         caps[n] = raw_open_af(AF_INET, c && c->ports ? c->ports : NULL,
-                              c && c->ports ? c->nports : 0, rcvbuf, err, errlen);
+                              c && c->ports ? c->nports : 0, rcvbuf, c && c->stamps, err, errlen);
         if (caps[n] == NULL)
             return NULL;
         n++;
     }
     if (fam & CAPTURE_RAW_V6) {
-        caps[n] = raw_open_af(AF_INET6, c->ports6, c->ports6 ? c->nports6 : 0, rcvbuf, err,
-                              errlen);
+        caps[n] = raw_open_af(AF_INET6, c->ports6, c->ports6 ? c->nports6 : 0, rcvbuf, c->stamps,
+                              err, errlen);
         if (caps[n] == NULL) {
             capture_free(n ? caps[0] : NULL);
             return NULL;
@@ -441,4 +461,111 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
     }
     /* Both families: one fd to poll for the two sockets. */
     return n == 1 ? caps[0] : capture_multi_new(caps, n, err, errlen);
+}
+
+/* ---- the host's own outgoing segments (tcpcopy --compare: the online server's answers) ---- */
+
+/*
+ * A filter for an AF_PACKET SOCK_DGRAM socket (data from the IP header on): outgoing
+ * packets only (pkttype PACKET_OUTGOING, so a loopback packet counts once), TCP, source
+ * port in ports4 (IPv4, not a fragment) or ports6 (IPv6 with TCP as the first next header:
+ * extension headers are not followed). Returns the program's length.
+ */
+static unsigned raw_out_filter_build(struct sock_filter *prog, const uint16_t *ports4,
+                                     unsigned n4, const uint16_t *ports6, unsigned n6)
+{
+    unsigned i = 0;
+    const unsigned v6 = 10 + n4 + 1, drop = v6 + 4 + n6, accept = drop + 1;
+#define J(cond, k, jt, jf) \
+    (struct sock_filter)BPF_JUMP(BPF_JMP | (cond) | BPF_K, (k), (uint8_t)(jt), (uint8_t)(jf))
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    prog[i] = J(BPF_JEQ, PACKET_OUTGOING, 0, drop - i - 1), i++;
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL);
+    prog[i] = J(BPF_JEQ, ETH_P_IP, 0, v6 - i - 1), i++;
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9);
+    prog[i] = J(BPF_JEQ, IPPROTO_TCP, 0, drop - i - 1), i++;
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);
+    prog[i] = J(BPF_JSET, 0x1fff, drop - i - 1, 0), i++;
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0);
+    for (unsigned k = 0; k < n4; k++, i++)
+        prog[i] = J(BPF_JEQ, ports4[k], accept - i - 1, 0);
+    prog[i] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, drop - i - 1), i++;
+    prog[i] = J(BPF_JEQ, ETH_P_IPV6, 0, drop - i - 1), i++; /* v6: A holds the protocol */
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6);
+    prog[i] = J(BPF_JEQ, IPPROTO_TCP, 0, drop - i - 1), i++;
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40);
+    for (unsigned k = 0; k < n6; k++, i++)
+        prog[i] = J(BPF_JEQ, ports6[k], accept - i - 1, 0);
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffU);
+#undef J
+    return i;
+}
+
+/* The socket: it takes nothing until the filter is on, then every interface's packets. */
+static int raw_out_socket(struct capture_raw *r, const struct capture_raw_conf *c, int rcvbuf,
+                          char *err, size_t errlen)
+{
+    struct sock_filter prog[2 * RAW_FILTER_MAX_PORTS + 24];
+    struct sock_fprog fp = {.filter = prog};
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+    int one = 1;
+    const char *what = "socket";
+
+    if (c->nports > RAW_FILTER_MAX_PORTS || c->nports6 > RAW_FILTER_MAX_PORTS) {
+        errbuf_set(err, errlen, "answer capture: more than %d ports", RAW_FILTER_MAX_PORTS);
+        return -EINVAL;
+    }
+    r->fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (r->fd < 0)
+        goto fail;
+    if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+        (void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    what = "SO_RXQ_OVFL";
+    if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
+        goto fail;
+    (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    fp.len = (unsigned short)raw_out_filter_build(prog, c->ports, c->ports ? (unsigned)c->nports : 0,
+                                                  c->ports6, c->ports6 ? (unsigned)c->nports6 : 0);
+    what = "SO_ATTACH_FILTER";
+    if (setsockopt(r->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
+        goto fail;
+    what = "bind";
+    if (bind(r->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+        goto fail;
+    return 0;
+
+fail:;
+    int e = errno;
+    errbuf_set(err, errlen, "answer capture (AF_PACKET): %s: %s%s", what, strerror(e),
+               e == EPERM || e == EACCES ? " (needs root or CAP_NET_RAW)" : "");
+    return -e;
+}
+
+struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err, size_t errlen)
+{
+    int rcvbuf = c->rcvbuf_bytes > 0 ? c->rcvbuf_bytes : RAW_RCVBUF_DEFAULT;
+    struct capture_raw *r = calloc(1, sizeof(*r));
+    if (r == NULL || (r->bufs = malloc((size_t)RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES))) == NULL) {
+        free(r);
+        errbuf_set(err, errlen, "answer capture: %s", strerror(ENOMEM));
+        return NULL;
+    }
+    r->fd = -1;
+    r->af = AF_PACKET;
+    for (unsigned i = 0; i < RAW_SLOTS; i++) {
+        r->iov[i].iov_base = r->bufs + (size_t)i * (RAW_HEAD + RAW_SLOT_BYTES) + RAW_HEAD;
+        r->iov[i].iov_len = RAW_SLOT_BYTES;
+        r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+        r->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    if (raw_out_socket(r, c, rcvbuf, err, errlen) < 0) {
+        raw_free(r);
+        return NULL;
+    }
+    struct capture *cap = capture_new(&raw_ops, r);
+    if (cap == NULL)
+        errbuf_set(err, errlen, "answer capture: %s", strerror(ENOMEM));
+    return cap;
 }

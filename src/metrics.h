@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_ROWS_MAX 256
+#define METRICS_ROWS_MAX 384
 
 enum metric_type { METRIC_COUNTER = 0, METRIC_GAUGE };
 

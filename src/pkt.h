@@ -79,6 +79,7 @@ struct pkt {
     uint32_t seq, ack;
     struct tuple t;       /* src/dst addresses and ports */
     struct tcp_opts opts;
+    uint64_t ts_us;       /* capture time (realtime µs; 0: unknown): set by the caller */
 };
 
 enum {

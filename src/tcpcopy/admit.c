@@ -186,6 +186,8 @@ void admit_start(struct eng *e, struct sess *s, uint32_t isn)
 
 void admit_free(struct eng *e, struct sess *s)
 {
+    if (s->cmp != NULL)
+        cmp_sess_close(e, s);
     conn_hs_release(e, s);
     conn_ack_unlist(e, s);
     wheel_del(&e->wheel, &s->timer);

@@ -59,6 +59,7 @@ struct chanc_stats {
      * (an intercept without the feature, or no reply yet). */
     uint64_t lag_samples, lag_sum_us, lag_max_us, lag_recent_us;
     int64_t clock_offset_us; /* the latest connection's: intercept's clock minus ours */
+    uint64_t lag_last_us; /* the latest sample: the lag of the replies that follow its STAMP */
 };
 
 struct chanc_conf {

@@ -190,6 +190,7 @@ static int on_stamp(struct chanc_conn *cn, const struct chan_frame *f)
     if (lag > st->lag_max_us)
         st->lag_max_us = lag;
     st->lag_recent_us = cn->lag.lag_ewma_us;
+    st->lag_last_us = lag; /* the replies that follow: --compare's target latency */
     return 0;
 }
 

@@ -16,6 +16,8 @@ static void note_mark(struct eng *e, struct sess *s, const struct pkt *p, uint32
 {
     enum gate_note n = gate_note(s, p, seq);
     e->st.requests_marked += n == GATE_NOTE_MARK;
+    if (s->cmp != NULL && n == GATE_NOTE_MARK)
+        cmp_sess_mark(e, s, seq, s->last_resp);
     e->st.marks_dropped += n == GATE_NOTE_LOST;
 }
 
@@ -39,6 +41,8 @@ static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct
         s->c_tsval0 = p->opts.tsval;
     }
     admit_start(e, s, p->seq);
+    if (e->conf.cmp != NULL)
+        cmp_sess_open(e, s);
     return s;
 }
 
@@ -71,6 +75,8 @@ static void client_stored(struct eng *e, struct sess *s, const struct pkt *p, in
     }
     e->st.cap_payload_bytes += (uint64_t)n;
     s->bytes_in += (uint64_t)n;
+    if (s->cmp != NULL)
+        cmp_sess_client(e, s, p);
     if (p->flags & TCPF_ACK)
         s->c_last_ack = p->ack;
     if ((uint32_t)n < p->data_len)
@@ -274,7 +280,8 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
     e->st.cap_packets++;
     const struct xfer_rule *r = xfer_match(e->conf.xfer, &p->t.dst, p->t.dport);
     if (r == NULL) {
-        e->st.cap_ignored++;
+        if (e->conf.cmp == NULL || !cmp_sess_online(e, p, now_us))
+            e->st.cap_ignored++;
         return;
     }
     if (!admit_shard(e, p)) {

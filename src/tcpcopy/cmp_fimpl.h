@@ -7,7 +7,7 @@
 
 #include "cmp_frame.h"
 
-#define CMP_EXPECT 64    /* requests whose answer is awaited, per answer framer */
+#define CMP_EXPECT 256   /* requests whose answer is awaited, per answer framer */
 #define CMP_PEND 4096    /* answer bytes held before the protocol is known */
 #define CMP_RESP_DEPTH 32
 

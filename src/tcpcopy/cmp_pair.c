@@ -173,6 +173,12 @@ static struct cmp_slot *slot_new(struct cmp_pair *p)
 
 void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r)
 {
+    static const uint64_t none[2];
+    cmp_pair_request_lat(p, r, none);
+}
+
+void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[2])
+{
     p->st.requests++;
     uint64_t index = p->nreq++;
     if (r->flags & CMP_R_NOREPLY) {
@@ -190,6 +196,9 @@ void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r)
     s->has_req = true;
     s->index = index;
     s->req = *r;
+    for (int i = 0; i < 2; i++)
+        if (s->ans[i] && s->ans[i]->lat_us == 0)
+            s->ans[i]->lat_us = lat_us[i];
     try_resolve(p, s);
     compact(p);
 }
@@ -237,6 +246,24 @@ void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason r
         try_resolve(p, s);
     }
     p->next_ans[side] = p->tail;
+    compact(p);
+}
+
+void cmp_pair_side_end_before(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason,
+                              uint64_t nreq)
+{
+    uint64_t a = p->base;
+    for (; a < p->tail; a++) {
+        struct cmp_slot *s = slot_at(p, a);
+        if (s->has_req ? s->index >= nreq : a >= p->next_req)
+            break; /* slots are in request order: the rest is the new connection's */
+        if (s->done || s->ans[side])
+            continue;
+        s->missing[side] = reason;
+        try_resolve(p, s);
+    }
+    if (a > p->next_ans[side])
+        p->next_ans[side] = a;
     compact(p);
 }
 

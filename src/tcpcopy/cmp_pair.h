@@ -11,7 +11,7 @@
 #include "cmp_frame.h"
 #include "cmp_unit.h"
 
-#define CMP_PAIR_SLOTS 64 /* requests waiting for answers, per session */
+#define CMP_PAIR_SLOTS 256 /* requests waiting for answers, per session (a target that lags) */
 
 enum cmp_side { CMP_ONLINE = 0, CMP_TARGET = 1 };
 
@@ -50,6 +50,10 @@ struct cmp_pair;
 struct cmp_pair *cmp_pair_new(cmp_result_cb cb, void *arg);
 /* The next request of the session (from the request framer), in order. */
 void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r);
+/* The same, with the latencies of its answers that came before it (lat_us[side], 0:
+ * unknown; the capture may read an answer before its request): an answer held for it
+ * without a latency gets this one. */
+void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[2]);
 /* The next answer of one side (from that side's answer framer), in order. The caller sets
  * u->lat_us (0: unknown) and CMP_U_INCOMPLETE when a capture gap touched it. */
 void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_unit *u);
@@ -58,6 +62,11 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
  * (no_answer_*, or *_incomplete when the caller knows bytes were lost). Later requests (a
  * rebuilt connection) are paired with later answers as usual. */
 void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason);
+/* As cmp_pair_side_end, but only for requests with an index below nreq (a rebuilt
+ * connection: the old one owed the answers of those; the requests from nreq on are sent
+ * again on the new connection, whose answers pair with them). */
+void cmp_pair_side_end_before(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason,
+                              uint64_t nreq);
 /* The session ended: every request still waiting gets its result. */
 void cmp_pair_finish(struct cmp_pair *p);
 const struct cmp_pair_stats *cmp_pair_stats(const struct cmp_pair *p);

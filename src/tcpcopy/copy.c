@@ -122,6 +122,7 @@ static void on_packet(void *arg, const struct capture_pkt *cp)
         c->parse_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
         return;
     }
+    p.ts_us = cp->ts_us; /* --compare: the online latency */
     eng_on_capture(c->eng, &p, loop_now(c->loop));
 }
 
@@ -207,7 +208,7 @@ static void copy_src(struct copy *c, struct tcstats_src *out)
     }
     *out = (struct tcstats_src){
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
-        .ch_up = chanc_up(c->ch), .ch_total = c->total,
+        .ch_up = chanc_up(c->ch), .ch_total = c->total, .cmp = c->ec.cmp ? &c->ec.cmp->st : NULL,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
@@ -482,6 +483,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     if (open_channel(c, err, errlen) < 0)
         goto fail;
     engine_conf(&c->ec, o);
+    if (o->compare_dir && !(c->ec.cmp = cmp_out_open(o, c->loop, chanc_stats(c->ch), err, errlen)))
+        goto fail;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
     if (c->eng == NULL) {
@@ -583,6 +586,7 @@ void copy_free(struct copy *c)
     statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
+    cmp_out_free(c->ec.cmp);
     mod_free(c->ec.mod); /* after every session ended */
     chanc_free(c->ch);
     auth_secret_clear(&c->secret);

@@ -39,7 +39,7 @@ static bool appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
     return true;
 }
 
-int modes_default_filter(const struct xfer_map *m, char *buf, size_t len)
+int modes_default_filter(const struct xfer_map *m, bool answers, char *buf, size_t len)
 {
     char ab[ADDR_STRLEN];
     size_t off = 0;
@@ -71,6 +71,15 @@ int modes_default_filter(const struct xfer_map *m, char *buf, size_t len)
             ok = ok && appendf(buf, len, &off, " and not (dst host %s and dst port %u)",
                                addr_str(&r->target, ab, sizeof(ab)), r->target_port);
     }
+    /* --compare: the online server's answers too (what leaves from a copied port). */
+    for (size_t i = 0; answers && i < m->n; i++) {
+        const struct xfer_rule *r = &m->rules[i];
+        ok = ok && appendf(buf, len, &off, " or (tcp and src port %u", r->online_port);
+        if (!addr_is_any(&r->online))
+            ok = ok && appendf(buf, len, &off, " and src host %s",
+                               addr_str(&r->online, ab, sizeof(ab)));
+        ok = ok && appendf(buf, len, &off, ")");
+    }
     if (!ok) {
         buf[0] = '\0';
         return -ENOSPC;
@@ -89,7 +98,7 @@ static struct capture *modes_pcap_open(const struct tc_opts *o, char *err, size_
         /* The kernel sees only the outer packets; -x selects among the frames inside. */
         flt = decap_filter(&o->decap, filter, sizeof(filter));
     } else if (flt == NULL) {
-        if (modes_default_filter(&o->xfer, filter, sizeof(filter)) < 0) {
+        if (modes_default_filter(&o->xfer, o->compare_dir != NULL, filter, sizeof(filter)) < 0) {
             errbuf_set(err, errlen, "the default capture filter is too long: give one with -F");
             return NULL;
         }
@@ -161,9 +170,24 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
         .nports6 = np6,
         .families = (np ? CAPTURE_RAW_V4 : 0U) | (np6 ? CAPTURE_RAW_V6 : 0U),
         .rcvbuf_bytes = 0,
+        .stamps = o->compare_dir != NULL, /* --compare: the online latency */
     };
     log_info("capturing with raw sockets:%s%s", np ? " IPv4" : "", np6 ? " IPv6" : "");
-    return capture_raw_open(&rc, err, errlen);
+    struct capture *caps[2] = {capture_raw_open(&rc, err, errlen), NULL};
+    if (caps[0] == NULL || o->compare_dir == NULL)
+        return caps[0];
+    /* --compare: the online server's answers leave the host; the raw socket sees only
+     * what arrives. A packet socket takes the outgoing segments from the -x ports. */
+    caps[1] = capture_raw_out_open(&rc, err, errlen);
+    if (caps[1] == NULL) {
+        capture_free(caps[0]);
+        return NULL;
+    }
+    log_info("capturing the online server's answers with a packet socket (--compare)");
+    struct capture *both = capture_multi_new(caps, 2, err, errlen);
+    if (both != NULL)
+        capture_multi_set_ordered(both);
+    return both;
 }
 
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen)

@@ -21,10 +21,11 @@ struct sender;
 /*
  * The default BPF filter of --pcap-capture, from the -x rules: each rule's client
  * packets, "(tcp and dst port P [and dst host H])", OR-ed, minus what tcpcopy
- * itself sends to the targets, "not (dst host T and dst port TP)" per rule.
- * 0, or -ENOSPC if it does not fit in len.
+ * itself sends to the targets, "not (dst host T and dst port TP)" per rule; with
+ * answers (--compare), also the online server's segments, "or (tcp and src port P [and
+ * src host H])" per rule. 0, or -ENOSPC if it does not fit in len.
  */
-int modes_default_filter(const struct xfer_map *m, char *buf, size_t len);
+int modes_default_filter(const struct xfer_map *m, bool answers, char *buf, size_t len);
 
 /* The live capture of o (raw socket or libpcap). NULL with err on failure. */
 struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t errlen);

@@ -309,6 +309,7 @@ static void off_deliver(struct offline *o, uint64_t now)
         return;
     }
     o->replayed++;
+    p.ts_us = (uint64_t)o->hdr->ts.tv_sec * 1000000u + (uint64_t)o->hdr->ts.tv_usec;
     eng_on_capture(o->eng, &p, now);
 }
 

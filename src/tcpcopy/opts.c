@@ -10,6 +10,7 @@
 
 #include "capture.h"
 #include "chan.h"
+#include "cmp_frame.h"
 #include "loop.h"
 #include "mhttp.h"
 #include "opts.h"
@@ -21,7 +22,8 @@ enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEO
        OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
        OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG,
        OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CHANNEL_PAYLOAD, OPT_MODULE,
-       OPT_MODULE_CONF };
+       OPT_MODULE_CONF, OPT_COMPARE, OPT_COMPARE_PROTO, OPT_COMPARE_IGNORE, OPT_COMPARE_MASK,
+       OPT_COMPARE_SESSIONS };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -84,6 +86,11 @@ static const struct option long_opts[] = {
     {"check", no_argument, NULL, OPT_CHECK},
     {"json", no_argument, NULL, OPT_JSON},
     {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
+    {"compare", required_argument, NULL, OPT_COMPARE},
+    {"compare-proto", required_argument, NULL, OPT_COMPARE_PROTO},
+    {"compare-ignore", required_argument, NULL, OPT_COMPARE_IGNORE},
+    {"compare-mask", required_argument, NULL, OPT_COMPARE_MASK},
+    {"compare-sessions", required_argument, NULL, OPT_COMPARE_SESSIONS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -150,6 +157,17 @@ static const char usage[] =
     "                          protocol module: built in by name, or a shared object\n"
     "                          (--set-protocol-module: the same; doc/modules.md)\n"
     "      --module-conf FILE  the module's credentials, lines USER PASSWORD (mode 600)\n"
+    "Comparison of answers (doc/compare.md):\n"
+    "      --compare DIR       compare every copied request's online and target answers;\n"
+    "                          results in DIR (mismatches.jsonl, summary.json)\n"
+    "      --compare-proto auto|http|resp|memcache|raw\n"
+    "                          how answers are framed (auto: from the client's first bytes)\n"
+    "      --compare-ignore RULE\n"
+    "                          header:NAME, regex:EXPR or json:PATH left out (repeatable)\n"
+    "      --compare-mask REGEX\n"
+    "                          blank what matches in the excerpts written to DIR\n"
+    "      --compare-sessions N\n"
+    "                          sessions compared at once, the others counted (1024)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"
@@ -237,6 +255,7 @@ void tc_opts_init(struct tc_opts *o)
     o->loops = 1;
     o->shard_n = 1;
     o->check_wait_s = 5;
+    o->compare_sessions = TC_COMPARE_SESSIONS_DEFAULT;
 }
 
 #define FAIL(...)                                                                                  \
@@ -339,6 +358,34 @@ static int opts_mode(struct tc_opts *o, int c, const char *arg, unsigned *seen, 
         *seen |= MS_DECAP;
         break;
     }
+    }
+    return 0;
+}
+
+/* --compare DIR and its companions (doc/compare.md); rules and the mask are compiled
+ * when the comparison starts (cmp_out.c), where a bad one is reported. */
+static int opts_compare(struct tc_opts *o, int c, const char *arg, char *err, size_t errlen)
+{
+    unsigned long v;
+    enum cmp_proto p;
+    if (c == OPT_COMPARE) {
+        if (arg[0] == '\0')
+            FAIL("tcpcopy: --compare needs a directory");
+        o->compare_dir = arg;
+    } else if (c == OPT_COMPARE_PROTO) {
+        if (cmp_proto_parse(arg, &p) < 0)
+            FAIL("tcpcopy: --compare-proto '%s': expected auto, http, resp, memcache or raw", arg);
+        o->compare_proto = (uint8_t)p;
+    } else if (c == OPT_COMPARE_IGNORE) {
+        if (o->compare_nignore == TC_COMPARE_RULES_MAX)
+            FAIL("tcpcopy: --compare-ignore: at most %d rules", TC_COMPARE_RULES_MAX);
+        o->compare_ignore[o->compare_nignore++] = arg;
+    } else if (c == OPT_COMPARE_MASK) {
+        o->compare_mask = arg;
+    } else {
+        if (num("--compare-sessions", arg, 1, 1000000, &v, err, errlen))
+            return -EINVAL;
+        o->compare_sessions = (uint32_t)v;
     }
     return 0;
 }
@@ -528,6 +575,11 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             if (opts_shard(o, optarg, err, errlen) < 0)
                 return -EINVAL;
             break;
+        case OPT_COMPARE: case OPT_COMPARE_PROTO: case OPT_COMPARE_IGNORE: case OPT_COMPARE_MASK:
+        case OPT_COMPARE_SESSIONS:
+            if (opts_compare(o, c, optarg, err, errlen) < 0)
+                return -EINVAL;
+            break;
         case 'W': o->no_wait = true; break;
         case 'O': o->syn_only = true; break;
         case 'n':
@@ -605,8 +657,13 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         FAIL("tcpcopy: --json needs --check");
     if (o->module_conf != NULL && o->module == NULL)
         FAIL("tcpcopy: --module-conf needs --module");
+    if (o->compare_dir == NULL &&
+        (o->compare_nignore || o->compare_mask || o->compare_proto != CMP_PROTO_AUTO))
+        FAIL("tcpcopy: --compare-proto, --compare-ignore and --compare-mask need --compare DIR");
     if (!k_set)
         o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
+    if (o->compare_dir != NULL)
+        o->channel_payload = true; /* the target's answers: intercept forwards their payload */
     if (opts_tls_check(o, err, errlen) < 0)
         return -EINVAL;
     return opts_mode_check(o, mseen, err, errlen);

@@ -19,6 +19,8 @@
 #define TC_INTERCEPT_TIMEOUT_DEFAULT_MS 3000 /* --intercept-timeout */
 #define TC_PCAP_BUFFER_MB_DEFAULT 64         /* -B: 256 ring blocks, see doc/tcpcopy.1 */
 #define TC_SNAPLEN_DEFAULT 65535             /* -S */
+#define TC_COMPARE_RULES_MAX 16              /* --compare-ignore (CMP_MAX_RULES) */
+#define TC_COMPARE_SESSIONS_DEFAULT 1024     /* --compare-sessions */
 
 enum tc_action { TC_ACT_RUN = 0, TC_ACT_HELP, TC_ACT_VERSION };
 
@@ -80,6 +82,13 @@ struct tc_opts {
     bool check;                /* --check: check the path, print findings, exit */
     bool json;                 /* --json: findings as JSON (with --check) */
     uint32_t check_wait_s;     /* --check-wait: longest wait for client traffic (5) */
+    /* The comparison of answers (doc/compare.md). */
+    const char *compare_dir;   /* --compare DIR (NULL: off) */
+    uint8_t compare_proto;     /* --compare-proto: enum cmp_proto (auto) */
+    uint8_t compare_nignore;
+    const char *compare_ignore[TC_COMPARE_RULES_MAX]; /* --compare-ignore, in order */
+    const char *compare_mask;  /* --compare-mask REGEX */
+    uint32_t compare_sessions; /* --compare-sessions: compared sessions at once (4096) */
 };
 
 void tc_opts_init(struct tc_opts *o);

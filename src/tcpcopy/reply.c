@@ -77,6 +77,8 @@ static void reply_data(struct eng *e, struct sess *s, const struct pkt *p, uint6
         eng_mod_fail(e, s, rc);
         return;
     }
+    if (s->cmp != NULL)
+        cmp_sess_target(e, s, p);
     if (c->flags & CF_HS_SLOT)
         conn_hs_release(e, s); /* an accepted connection speaks (or closes) */
     if (p->data_len > 0 && seq_gt(end, c->rcv_nxt)) {

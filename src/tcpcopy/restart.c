@@ -43,6 +43,8 @@ int restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
     s->ack_base = p->ack; /* answers before this point are not ours to wait for */
     s->last_resp = 0;
     admit_start(e, s, p->seq - 1);
+    if (e->conf.cmp != NULL)
+        cmp_sess_open(e, s);
     return (s->flags & SF_MOD_FAILED) ? SO_MODULE : SO_NONE;
 }
 

@@ -47,6 +47,8 @@ enum sess_flag {
 
 /* A request boundary: the client sent byte `seq` only after it had received `resp`
  * bytes of answer from the online server (its acknowledgement number then). */
+struct cmp_sess;
+
 struct sess_mark {
     uint32_t seq;
     uint32_t resp;
@@ -101,6 +103,7 @@ struct sess {
 
     uint64_t bytes_in, bytes_out;       /* client payload captured / sent to the target (new) */
     struct stream st;                   /* the client's bytes not yet acknowledged by the target */
+    struct cmp_sess *cmp;               /* --compare: this session's comparison (cmp_sess.c) */
 };
 
 struct sess_table {

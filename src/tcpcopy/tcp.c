@@ -126,6 +126,8 @@ void eng_free(struct eng *e)
     if (e == NULL)
         return;
     struct sess *s;
+    if (e->conf.cmp != NULL)
+        cmp_sess_close_all(e);
     while ((s = TAILQ_FIRST(&e->tab.all)) != NULL) {
         mod_sess_close(e, s);
         stream_clear(&s->st, &e->pool);
@@ -212,11 +214,16 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
     mod_sess_close(e, s);
     s->last_active_us = e->now_us;
     log_debug("session %u -> %u: %s", s->ckey.sport, s->tkey.dport, eng_outcome_str(outcome));
+    if (s->cmp != NULL)
+        cmp_sess_ended(e, s);
 }
 
 void eng_output(struct eng *e, struct sess *s)
 {
-    if (conn_output(e, s))
+    bool reset = conn_output(e, s);
+    if (s->cmp != NULL)
+        cmp_sess_sent(e, s);
+    if (reset)
         eng_finish(e, s, SO_CLIENT_RESET, true);
 }
 
@@ -366,6 +373,8 @@ void eng_shutdown(struct eng *e, uint64_t now_us)
             eng_finish(e, s, SO_SHUTDOWN, true);
         }
     }
+    if (e->conf.cmp != NULL) /* every compared request gets its result now */
+        cmp_sess_close_all(e);
 }
 
 size_t eng_routes_foreach(struct eng *e, void (*cb)(void *arg, const struct chan_route *r),

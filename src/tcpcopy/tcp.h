@@ -25,6 +25,7 @@
 
 struct eng;
 struct mod;
+struct cmp_ctx;
 
 struct eng_io {
     void *arg;
@@ -62,6 +63,7 @@ struct eng_conf {
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
     uint64_t ack_delay_us;         /* --ack-delay: longest wait to piggyback an ACK (10 ms) */
     struct mod *mod;               /* --module: the protocol module (mod.h), NULL: none */
+    struct cmp_ctx *cmp;           /* --compare: the answers' comparison (NULL: off) */
 };
 
 /* How a session ended. Keep eng_outcome_str() in step. */
@@ -145,7 +147,8 @@ void eng_tick(struct eng *e, uint64_t now_us);
 void eng_flush(struct eng *e, uint64_t now_us);
 /* The earliest time eng_tick has work (UINT64_MAX: none). */
 uint64_t eng_next_deadline(const struct eng *e);
-/* Reset every live target connection (tcpcopy is stopping). */
+/* Reset every live target connection (tcpcopy is stopping); with --compare, every compared
+ * session gives its results. */
 void eng_shutdown(struct eng *e, uint64_t now_us);
 
 /* Call cb for the route of every session intercept should know about (used to

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmp_sess.h"
 #include "conn.h"
 #include "gate.h"
 #include "log.h"

@@ -304,6 +304,73 @@ static void fill_queue(struct metrics *m, const struct tcstats_src *src)
       "Captured segments dropped: too many holes in a session's stream.", s->drop_segments_holes);
 }
 
+/* --compare: the summary's totals and the wiring's own counts (doc/metrics.md). */
+static void fill_compare(struct metrics *m, const struct cmp_stats *s)
+{
+    static const char h_res[] = "Requests compared (online and target answers), by verdict.";
+    CL("compare.equal", "tcpcopy_compare_results_total", "verdict", "equal", h_res,
+       s->results[CMP_EQUAL]);
+    CL("compare.different", "tcpcopy_compare_results_total", "verdict", "different", h_res,
+       s->results[CMP_DIFFERENT]);
+    CL("compare.not_compared", "tcpcopy_compare_results_total", "verdict", "not_compared", h_res,
+       s->results[CMP_NOT_COMPARED]);
+    static const char h_nc[] = "Requests not compared, by reason.";
+    static const char *const keys[CMP_REASON_COUNT] = {
+        NULL, "compare.not_compared_by_reason.online_incomplete",
+        "compare.not_compared_by_reason.target_incomplete",
+        "compare.not_compared_by_reason.no_answer_online",
+        "compare.not_compared_by_reason.no_answer_target",
+        "compare.not_compared_by_reason.unparsable", "compare.not_compared_by_reason.over_limit",
+        "compare.not_compared_by_reason.noreply"};
+    for (int r = CMP_REASON_NONE + 1; r < CMP_REASON_COUNT; r++)
+        CL(keys[r], "tcpcopy_compare_not_compared_total", "reason",
+           cmp_reason_name((enum cmp_reason)r), h_nc, s->reasons[r]);
+    C("compare.requests", "tcpcopy_compare_requests_total",
+      "Requests framed in compared sessions (greetings included).", s->requests);
+    C("compare.sessions", "tcpcopy_compare_sessions_total", "Sessions compared.", s->sessions);
+    G("compare.sessions_active", "tcpcopy_compare_sessions_active", "Sessions compared now.",
+      s->sessions_active);
+    static const char h_sk[] = "Sessions not compared, by reason.";
+    CL("compare.sessions_skipped.over_cap", "tcpcopy_compare_sessions_skipped_total", "reason",
+       "over_cap", h_sk, s->sessions_over_cap);
+    CL("compare.sessions_skipped.no_memory", "tcpcopy_compare_sessions_skipped_total", "reason",
+       "no_memory", h_sk, s->sessions_no_memory);
+    CL("compare.sessions_skipped.abandoned", "tcpcopy_compare_sessions_skipped_total", "reason",
+       "abandoned", h_sk, s->sessions_abandoned);
+    C("compare.greetings", "tcpcopy_compare_greetings_total", "Server-first greetings compared.",
+      s->greetings);
+    C("compare.rebuilds", "tcpcopy_compare_rebuilds_total",
+      "Target connections rebuilt in compared sessions.", s->rebuilds);
+    static const char h_seg[] = "Online answer segments captured (no_session: of no compared session).";
+    CL("compare.online_segments", "tcpcopy_compare_online_segments_total", "of", "session", h_seg,
+       s->online_segments - s->online_no_session);
+    CL("compare.online_no_session", "tcpcopy_compare_online_segments_total", "of", "no_session",
+       h_seg, s->online_no_session);
+    static const char h_by[] = "Answer bytes fed to the comparison, by side.";
+    CL("compare.online_bytes", "tcpcopy_compare_answer_bytes_total", "side", "online", h_by,
+       s->online_bytes);
+    CL("compare.target_bytes", "tcpcopy_compare_answer_bytes_total", "side", "target", h_by,
+       s->target_bytes);
+    static const char h_gap[] = "Holes in an answer stream (capture gaps, lost replies), by side.";
+    CL("compare.online_gaps", "tcpcopy_compare_gaps_total", "side", "online", h_gap, s->online_gaps);
+    CL("compare.target_gaps", "tcpcopy_compare_gaps_total", "side", "target", h_gap, s->target_gaps);
+    static const char h_gb[] = "Answer bytes missing in those holes, by side.";
+    CL("compare.online_gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "online", h_gb,
+       s->online_gap_bytes);
+    CL("compare.target_gap_bytes", "tcpcopy_compare_gap_bytes_total", "side", "target", h_gb,
+       s->target_gap_bytes);
+    C("compare.target_no_payload", "tcpcopy_compare_target_no_payload_total",
+      "Target answer segments relayed without their payload (intercept does not forward it).",
+      s->target_no_payload);
+    C("compare.orphans", "tcpcopy_compare_orphan_answers_total",
+      "Answers to no request seen, and late answers of given-up requests.",
+      s->orphans + s->dropped_late);
+    C("compare.lines_written", "tcpcopy_compare_lines_written_total",
+      "Lines written to mismatches.jsonl.", s->lines_written);
+    C("compare.lines_dropped", "tcpcopy_compare_lines_dropped_total",
+      "Differing requests not written to mismatches.jsonl (its line bound).", s->lines_dropped);
+}
+
 void tcstats_fill(struct metrics *m, const struct tcstats_src *src)
 {
     metrics_reset(m);
@@ -319,4 +386,6 @@ void tcstats_fill(struct metrics *m, const struct tcstats_src *src)
     fill_replies(m, src);
     fill_channel(m, src);
     fill_queue(m, src);
+    if (src->cmp != NULL)
+        fill_compare(m, src->cmp);
 }

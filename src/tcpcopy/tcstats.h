@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "chanc.h"
+#include "cmp_out.h" /* the counters of --compare, and for copy.c its outputs */
 #include "decap.h"
 #include "metrics.h"
 #include "send.h"
@@ -22,6 +23,7 @@ struct tcstats_src {
     const struct eng_stats *eng;
     const struct sender_stats *snd;
     const struct chanc_stats *ch;
+    const struct cmp_stats *cmp;       /* --compare (NULL: off, no rows) */
     uint64_t ch_up, ch_total;          /* intercept connections up, and configured */
     uint64_t parse_errors;             /* captured packets not parsed */
     uint64_t reply_errors;             /* reply records not parsed */

@@ -16,7 +16,7 @@
 
 #include "cmp_pair.h"
 
-#define MAXR 256
+#define MAXR (CMP_PAIR_SLOTS + 64)
 
 struct got {
     unsigned n;

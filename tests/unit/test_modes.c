@@ -23,7 +23,7 @@ static void filter_of(const char *x, char *buf, size_t len)
     struct xfer_map m;
     char err[128];
     assert_int_equal(xfer_parse(&m, x, err, sizeof(err)), 0);
-    assert_int_equal(modes_default_filter(&m, buf, len), 0);
+    assert_int_equal(modes_default_filter(&m, false, buf, len), 0);
 }
 
 /* True if filter (compiled for raw IP) accepts a TCP packet src:sport -> dst:dport. */
@@ -86,13 +86,31 @@ static void test_default_filter(void **state)
     struct xfer_map m;
     char err[128], small[40];
     assert_int_equal(xfer_parse(&m, "80-192.0.2.20:8080", err, sizeof(err)), 0);
-    assert_int_equal(modes_default_filter(&m, small, sizeof(small)), -ENOSPC);
+    assert_int_equal(modes_default_filter(&m, false, small, sizeof(small)), -ENOSPC);
     assert_string_equal(small, "");
+}
+
+/* --compare: the online server's answers pass too, nothing else more. */
+static void test_filter_answers(void **state)
+{
+    (void)state;
+    struct xfer_map m;
+    char err[128], f[1024];
+    assert_int_equal(xfer_parse(&m, "192.0.2.10:80-192.0.2.20:8080", err, sizeof(err)), 0);
+    assert_int_equal(modes_default_filter(&m, true, f, sizeof(f)), 0);
+    assert_true(matches(f, "198.51.100.1", 40000, "192.0.2.10", 80));  /* a request */
+    assert_true(matches(f, "192.0.2.10", 80, "198.51.100.1", 40000));  /* its answer */
+    assert_false(matches(f, "192.0.2.11", 80, "198.51.100.1", 40000)); /* another server */
+    assert_false(matches(f, "192.0.2.10", 81, "198.51.100.1", 40000));
+    assert_false(matches(f, "198.51.100.1", 40000, "192.0.2.20", 8080)); /* ours, to the target */
+    assert_int_equal(modes_default_filter(&m, false, f, sizeof(f)), 0);
+    assert_false(matches(f, "192.0.2.10", 80, "198.51.100.1", 40000));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_filter_answers),
         cmocka_unit_test(test_default_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,7 @@
 #include <cmocka.h>
 
 #include "capture.h"
+#include "pkt.h"
 #include "send.h"
 #include "sock_fx.h"
 
@@ -671,6 +672,107 @@ static void test_sender_conf(void **state)
     capture_free(NULL);
 }
 
+
+/* --compare's answer capture: the host's outgoing segments from the server's port, each
+ * once (loopback delivers every packet twice: out and in), and nothing toward that port. */
+struct out_seen {
+    int answers, toward, other;
+    uint16_t port;
+    uint64_t ts_us; /* the answer's capture time */
+};
+
+static void out_cb(void *arg, const struct capture_pkt *cp)
+{
+    struct out_seen *o = arg;
+    struct pkt p;
+    assert_int_equal(cp->dlt, DLT_RAW);
+    assert_int_equal(pkt_parse_ip(&p, cp->data, cp->caplen, 0), PKT_OK);
+    if (p.t.dport == o->port)
+        o->toward++;
+    else if (p.t.sport == o->port && p.data_len == 5 && memcmp(p.data, "hello", 5) == 0)
+        o->answers++, o->ts_us = cp->ts_us;
+    else if (p.t.sport != o->port)
+        o->other++;
+}
+
+/* A connected TCP pair over ::1 (tx connects, rx accepted); the server's port. */
+static uint16_t tcp_pair6(int *tx, int *rx)
+{
+    struct sockaddr_in6 sin = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t sl = sizeof(sin);
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+    *tx = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_int_equal(connect(*tx, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    *rx = accept(l, NULL, NULL);
+    assert_true(*rx >= 0);
+    close(l);
+    return ntohs(sin.sin6_port);
+}
+
+static void out_answers(bool v6)
+{
+    if (netns_lo("test_rawio") < 0)
+        fail();
+    int tx, rx;
+    struct out_seen o = {0};
+    if (v6) {
+        o.port = tcp_pair6(&tx, &rx);
+    } else {
+        tcp_pair(&tx, &rx);
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof(sin);
+        assert_int_equal(getsockname(rx, (struct sockaddr *)&sin, &sl), 0);
+        o.port = ntohs(sin.sin_port);
+    }
+    uint16_t ports[1] = {o.port};
+    struct capture_raw_conf cc = {.ports = v6 ? NULL : ports, .nports = v6 ? 0 : 1,
+                                  .ports6 = v6 ? ports : NULL, .nports6 = v6 ? 1 : 0};
+    char err[256], buf[16];
+    struct capture *c = capture_raw_out_open(&cc, err, sizeof(err));
+    if (c == NULL)
+        fail_msg("capture_raw_out_open: %s", err);
+    assert_int_equal(send(tx, "ask", 3, 0), 3);
+    assert_int_equal(recv(rx, buf, sizeof(buf), 0), 3);
+    assert_int_equal(send(rx, "hello", 5, 0), 5);
+    assert_int_equal(recv(tx, buf, sizeof(buf), 0), 5);
+    for (int i = 0; i < 1000 && o.answers == 0; i++) {
+        struct pollfd pf = {.fd = capture_fd(c), .events = POLLIN};
+        poll(&pf, 1, 10);
+        assert_true(capture_dispatch(c, 64, out_cb, &o) >= 0);
+    }
+    close(tx);
+    close(rx);
+    for (int i = 0; i < 20; i++) { /* the FINs and ACKs: counted like the rest */
+        poll(NULL, 0, 5);
+        assert_true(capture_dispatch(c, 64, out_cb, &o) >= 0);
+    }
+    assert_int_equal(o.answers, 1);
+    /* the kernel's stamp, on the realtime clock: before now, and not long before */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+    assert_true(o.ts_us <= now_us && o.ts_us + 20000000 > now_us);
+    assert_int_equal(o.toward, 0);
+    assert_int_equal(o.other, 0);
+    capture_free(c);
+}
+
+static void test_out_answers(void **state)
+{
+    (void)state;
+    out_answers(false);
+}
+
+static void test_out_answers6(void **state)
+{
+    (void)state;
+    out_answers(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +786,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel_drops, setup_small_rcvbuf, teardown),
         cmocka_unit_test_setup_teardown(test_v6_rebuilt_and_filtered, setup_v4v6, teardown),
+        cmocka_unit_test(test_out_answers),
+        cmocka_unit_test(test_out_answers6),
         cmocka_unit_test(test_eperm_message),
         cmocka_unit_test(test_sender_conf),
     };

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "chan.h"
+#include "cmp_frame.h"
 #include "opts.h"
 
 #define ARGV_MAX 40
@@ -267,6 +268,37 @@ static void bad(const char *names, const char *const *args)
 
 #define X "-x", "80-192.0.2.20:8080"
 #define S "-s", "192.0.2.30"
+
+/* --compare and its companions; --compare asks intercept for reply payload. */
+static void test_compare(void **state)
+{
+    (void)state;
+    char err[256];
+    struct tc_opts *o;
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS(X, S)), 0);
+    assert_null(o->compare_dir);
+    assert_false(o->channel_payload);
+    assert_int_equal(o->compare_sessions, TC_COMPARE_SESSIONS_DEFAULT);
+    opts_free(o);
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS(X, S, "--compare", "/tmp/cmp", "--compare-proto", "resp",
+                                "--compare-ignore", "header:X-Id", "--compare-ignore",
+                                "regex:[0-9]+", "--compare-mask", "token=[a-z]+",
+                                "--compare-sessions", "7")),
+                     0);
+    assert_non_null(o->compare_dir);
+    assert_int_equal(o->compare_proto, CMP_PROTO_RESP);
+    assert_int_equal(o->compare_nignore, 2);
+    assert_non_null(o->compare_mask);
+    assert_int_equal(o->compare_sessions, 7);
+    assert_true(o->channel_payload);
+    opts_free(o);
+    bad("--compare-proto", ARGS(X, S, "--compare", "/tmp/c", "--compare-proto", "http2"));
+    bad("--compare", ARGS(X, S, "--compare-ignore", "header:Date"));
+    bad("--compare", ARGS(X, S, "--compare-proto", "raw"));
+    bad("--compare-sessions", ARGS(X, S, "--compare", "/tmp/c", "--compare-sessions", "0"));
+    bad("--compare", ARGS(X, S, "--compare", ""));
+}
 
 static void test_bad_required(void **state)
 {
@@ -843,6 +875,7 @@ static void test_usage_states_defaults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compare),
         cmocka_unit_test(test_original_command_line),
         cmocka_unit_test(test_mirror_options),
         cmocka_unit_test(test_all_short_options),

@@ -112,6 +112,38 @@ static void test_module_rows(void **state)
     mod_free(md);
 }
 
+/* --compare adds its rows, all documented; without it there is none. */
+static void test_compare_rows(void **state)
+{
+    (void)state;
+    static struct eng_stats es;
+    static struct sender_stats ss;
+    static struct chanc_stats cs;
+    static struct cmp_stats ks;
+    static struct metrics m;
+    number(&ks, sizeof(ks), 4);
+    struct tcstats_src src = {.eng = &es, .snd = &ss, .ch = &cs, .version = "0.1.0"};
+    tcstats_fill(&m, &src);
+    for (size_t i = 0; i < m.n; i++)
+        assert_null(strstr(m.rows[i].key, "compare"));
+    size_t before = m.n;
+    src.cmp = &ks;
+    ks.results[CMP_DIFFERENT] = 17;
+    ks.reasons[CMP_REASON_TARGET_INCOMPLETE] = 5;
+    tcstats_fill(&m, &src);
+    assert_false(m.overflow);
+    assert_true(m.n > before + 20);
+    documented(&m);
+    struct mbuf b;
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_json(&m, &b), 0);
+    assert_non_null(strstr(out, "\"different\":17"));
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_prom(&m, &b), 0);
+    assert_non_null(strstr(out, "\ntcpcopy_compare_results_total{verdict=\"different\"} 17\n"));
+    assert_non_null(strstr(out, "\ntcpcopy_compare_not_compared_total{reason=\"target_incomplete\"} 5\n"));
+}
+
 static void test_ratio(void **state)
 {
     (void)state;
@@ -127,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_module_rows),
+        cmocka_unit_test(test_compare_rows),
         cmocka_unit_test(test_ratio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
