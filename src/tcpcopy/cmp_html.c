@@ -15,31 +15,6 @@
 
 #include "cmp_noise.h"
 
-/* Length of a valid UTF-8 sequence at s (RFC 3629 section 4), or 0; its code point in *cp. */
-static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    size_t k;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        k = 2, *cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        k = 3, *cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        k = 4, *cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (s[i] & 0x3f);
-    }
-    if ((k == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
-        (k == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
-        return 0; /* overlong, surrogate or out of range */
-    return k;
-}
-
 /* Code points that reorder or hide the text around them (the "Trojan Source" controls, C1
  * controls, the line separators): shown by number, never obeyed. */
 static bool cp_hidden(uint32_t cp)
@@ -55,7 +30,7 @@ void cmp_html_escape(FILE *out, const uint8_t *s, size_t n, bool pre)
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
         uint32_t cp = 0;
-        size_t k = c >= 0x80 ? utf8_seq(s + i, n - i, &cp) : 1;
+        size_t k = c >= 0x80 ? cmp_utf8_seq(s + i, n - i, &cp) : 1;
         bool shown = (c < 0x20 && !(pre && (c == '\n' || c == '\t'))) || c == 0x7f || k == 0 ||
                      (k > 1 && cp_hidden(cp));
         if (shown != in_x) {

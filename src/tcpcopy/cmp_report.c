@@ -13,17 +13,15 @@
 
 #include "cmp_noise.h"
 
-/* Length of a valid UTF-8 sequence at s (RFC 3629 4), or 0. */
-static size_t utf8_len(const uint8_t *s, size_t n)
+size_t cmp_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
 {
     size_t k;
-    uint32_t cp;
     if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        k = 2, cp = s[0] & 0x1f;
+        k = 2, *cp = s[0] & 0x1f;
     else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        k = 3, cp = s[0] & 0x0f;
+        k = 3, *cp = s[0] & 0x0f;
     else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        k = 4, cp = s[0] & 0x07;
+        k = 4, *cp = s[0] & 0x07;
     else
         return 0;
     if (n < k)
@@ -31,12 +29,18 @@ static size_t utf8_len(const uint8_t *s, size_t n)
     for (size_t i = 1; i < k; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
+        *cp = (*cp << 6) | (s[i] & 0x3f);
     }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    if ((k == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
+        (k == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
         return 0; /* overlong, surrogate or out of range */
     return k;
+}
+
+static size_t utf8_len(const uint8_t *s, size_t n)
+{
+    uint32_t cp;
+    return cmp_utf8_seq(s, n, &cp);
 }
 
 static void json_bytes(FILE *out, const uint8_t *s, size_t n)

@@ -17,6 +17,10 @@
 
 #define CMP_SUM_ENDPOINTS 128 /* endpoints counted apart; the rest are "(other)" */
 
+/* Length of a valid UTF-8 sequence at s[0..n) (RFC 3629 section 4: no overlong form, no
+ * surrogate, at most U+10FFFF), or 0; its code point in *cp. n >= 1. */
+size_t cmp_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp);
+
 /* Write s[0..n) as a JSON string (with its quotes): valid UTF-8 passes, control characters
  * and quotes are escaped, any other byte becomes \u00XX; mask (may be NULL) blanks its
  * matches with '*' first. */
