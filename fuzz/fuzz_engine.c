@@ -20,7 +20,10 @@
  * stays in window and reaches deep states), a payload length, TCP options. The
  * fake sender parses every datagram the engine builds and aborts if it does not
  * parse, if its TCP checksum is wrong, if it is bigger than the MTU, or if it
- * goes anywhere but the target. At the end eng_shutdown and eng_free run; ASan
+ * goes anywhere but the target. With configuration bits 4 and 8 both set (MTU 576), a
+ * protocol module (mod.h) that passes the bytes unchanged but consumes them in small,
+ * varying pieces sits in every session: the glue's reordering, boundaries and FIN must
+ * still put every byte at its own sequence number. At the end eng_shutdown and eng_free run; ASan
  * finds what leaked.
  */
 #include <stdbool.h>
@@ -31,6 +34,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "mod.h"
 #include "pkt.h"
 #include "tcp.h"
 #include "transfer.h"
@@ -106,6 +110,33 @@ static int port_index(uint16_t port)
             return i;
     return -1;
 }
+
+/* ---- a module that keeps every byte where it was, in pieces ---------------- */
+
+static int pm_new(void *mod, const struct tcm_sess_info *info, void **sess)
+{
+    *sess = NULL;
+    return 0;
+}
+
+static void pm_end(void *mod, void *sess)
+{
+}
+
+static long pm_data(void *sess, const uint8_t *in, size_t len, size_t *consumed, uint8_t *out,
+                    size_t cap)
+{
+    size_t n = 1 + in[0] % 7;
+    if (n > len)
+        n = len;
+    memcpy(out, in, n);
+    *consumed = n;
+    return (long)n;
+}
+
+static const struct tcm_module pieces_module = {
+    .api_version = TCM_API_VERSION, .name = "pieces", .sess_new = pm_new, .sess_end = pm_end,
+    .client_data = pm_data};
 
 /* ---- the fake sender ---------------------------------------------------- */
 
@@ -387,6 +418,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     conf.session_timeout_us = 8000000;
     conf.idle_timeout_us = 10000000;
     fz.mtu = conf.mtu;
+    struct mod *m = NULL;
+    char err[256];
+    if ((cfg & 0xc) == 0xc)
+        CHECK(mod_open_table(&pieces_module, NULL, &m, err, sizeof(err)) == 0);
+    conf.mod = m;
 
     fz.eng = eng_new(&conf, &io, fz.now, 0x1234567890abcdefULL);
     CHECK(fz.eng != NULL);
@@ -470,5 +506,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eng_shutdown(fz.eng, fz.now);
     eng_free(fz.eng);
     fz.eng = NULL;
+    mod_free(m);
     return 0;
 }

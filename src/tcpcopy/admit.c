@@ -175,6 +175,10 @@ void admit_start(struct eng *e, struct sess *s, uint32_t isn)
     s->state = SS_SYN_SENT;
     s->c_isn = isn;
     stream_init(&s->st, isn + 1);
+    if (e->conf.mod != NULL && mod_sess_open(e, s) < 0) {
+        s->flags |= SF_MOD_FAILED; /* the caller ends the session: nothing was sent */
+        return;
+    }
     route_notify(e, s, true);
     s->flags |= SF_ROUTED;
     conn_open(e, s, isn);
@@ -187,6 +191,7 @@ void admit_free(struct eng *e, struct sess *s)
     wheel_del(&e->wheel, &s->timer);
     stream_clear(&s->st, &e->pool);
     gate_clear(s);
+    mod_sess_close(e, s);
     if (s->flags & SF_ROUTED)
         route_notify(e, s, false);
     sess_del(&e->tab, s);

@@ -45,39 +45,17 @@ static struct sess *sess_create(struct eng *e, const struct pkt *p, const struct
 /* Note where the capture has a hole (or has none any more). */
 static void note_hole(struct eng *e, struct sess *s)
 {
-    if (stream_ooo_bytes(&s->st) == 0)
+    if (stream_ooo_bytes(mod_cstream(s)) == 0)
         s->hole_since_us = 0;
     else if (s->hole_since_us == 0)
         s->hole_since_us = e->now_us;
 }
 
-static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
+/* The segment p was stored (n new bytes) or refused (-STREAM_E_*): count it, and with a
+ * module offer it what it may have now. */
+static void client_stored(struct eng *e, struct sess *s, const struct pkt *p, int n,
+                          uint32_t before_end)
 {
-    uint32_t seq = p->seq;
-    uint32_t before_end = stream_end(&s->st);
-    if (seq_gt(seq, before_end + OOO_MAX)) {
-        /* Far beyond everything held: no receiver would accept it (a forged or mangled
-         * segment, or a capture that lost a great deal). Storing it would reserve memory
-         * for the whole gap; it is dropped and counted, and the missing bytes are handled
-         * as a capture gap. What follows bytes already held is kept, however far the
-         * client has gone past a hole (within the session's memory bound): while a hole
-         * is waited for, the requests after it are not lost too. */
-        e->st.cap_beyond_window++;
-        if (s->hole_since_us == 0)
-            s->hole_since_us = e->now_us;
-        return;
-    }
-    uint16_t nmarks = s->nmarks;
-    uint32_t last_resp = s->last_resp;
-    note_mark(e, s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq);
-    int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
-    if (n < 0 && s->nmarks > nmarks) {
-        /* The segment was not stored: neither is the request boundary it carried (its
-         * bytes are now part of a hole, whose handling finds the next boundary). */
-        gate_unpush(s);
-        s->last_resp = last_resp;
-        e->st.requests_marked--;
-    }
     if (n == -STREAM_E_NOMEM) {
         e->st.drop_bytes_memory += p->data_len;
         e->st.sess_shed_memory++;
@@ -97,9 +75,46 @@ static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
         s->c_last_ack = p->ack;
     if ((uint32_t)n < p->data_len)
         e->st.cap_dup_bytes += p->data_len - (uint32_t)n;
-    if (n > 0 && seq_gt(seq, before_end))
+    if (n > 0 && seq_gt(p->seq, before_end))
         e->st.cap_ooo_segments++;
     note_hole(e, s);
+    int rc = s->mod != NULL ? mod_pump(e, s) : 0;
+    if (rc < 0)
+        eng_mod_fail(e, s, rc);
+}
+
+static void client_data(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    uint32_t seq = p->seq;
+    uint32_t before_end = stream_end(mod_cstream(s));
+    if (seq_gt(seq, before_end + OOO_MAX)) {
+        /* Far beyond everything held: no receiver would accept it (a forged or mangled
+         * segment, or a capture that lost a great deal). Storing it would reserve memory
+         * for the whole gap; it is dropped and counted, and the missing bytes are handled
+         * as a capture gap. What follows bytes already held is kept, however far the
+         * client has gone past a hole (within the session's memory bound): while a hole
+         * is waited for, the requests after it are not lost too. */
+        e->st.cap_beyond_window++;
+        if (s->hole_since_us == 0)
+            s->hole_since_us = e->now_us;
+        return;
+    }
+    if (s->mod != NULL) { /* the module's own stream, in the client's numbering */
+        client_stored(e, s, p, mod_client_put(e, s, p), before_end);
+        return;
+    }
+    uint16_t nmarks = s->nmarks;
+    uint32_t last_resp = s->last_resp;
+    note_mark(e, s, p, seq_lt(seq, stream_start(&s->st)) ? stream_start(&s->st) : seq);
+    int n = stream_put(&s->st, &e->pool, seq, p->data, p->data_len, e->conf.sess_mem_max);
+    if (n < 0 && s->nmarks > nmarks) {
+        /* The segment was not stored: neither is the request boundary it carried (its
+         * bytes are now part of a hole, whose handling finds the next boundary). */
+        gate_unpush(s);
+        s->last_resp = last_resp;
+        e->st.requests_marked--;
+    }
+    client_stored(e, s, p, n, before_end);
 }
 
 /* A client SYN (s: the session the client key finds, if any). */
@@ -127,6 +142,8 @@ static void capture_syn(struct eng *e, struct sess *s, const struct pkt *p,
         }
     }
     s = sess_create(e, p, r, copy);
+    if (s != NULL && (s->flags & SF_MOD_FAILED))
+        eng_finish(e, s, SO_MODULE, false);
     if (s != NULL)
         eng_schedule(e, s);
 }
@@ -211,7 +228,13 @@ static void client_packet(struct eng *e, struct sess *s, const struct pkt *p, ui
             client_data(e, s, p);
         if (s->state == SS_CLOSED)
             return;
-        if ((p->flags & TCPF_FIN) && !(s->flags & SF_CLIENT_FIN)) {
+        if ((p->flags & TCPF_FIN) && !(s->flags & SF_CLIENT_FIN) && s->mod != NULL) {
+            int rc = mod_client_fin(e, s, p, p->seq + p->data_len); /* carried over later */
+            if (rc < 0) {
+                eng_mod_fail(e, s, rc);
+                return;
+            }
+        } else if ((p->flags & TCPF_FIN) && !(s->flags & SF_CLIENT_FIN)) {
             s->flags |= SF_CLIENT_FIN;
             s->c_fin_seq = p->seq + p->data_len;
             note_mark(e, s, p, s->c_fin_seq);

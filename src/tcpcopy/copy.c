@@ -16,6 +16,7 @@
 #include "copy.h"
 #include "log.h"
 #include "loop.h"
+#include "mod.h"
 #include "modes.h"
 #include "offline.h"
 #include "pkt.h"
@@ -54,6 +55,7 @@ struct copy {
     struct eng *eng;
     struct offline *off; /* offline replay (then cap is NULL) */
     struct eng_conf ec;
+    struct mod *mod;     /* --module (NULL: none) */
     struct loop_timer eng_timer, stats_timer, lost_timer, drops_timer, status_timer;
     struct statsout *so; /* --stats-json, --metrics */
     uint64_t t0_us;      /* copying started */
@@ -206,6 +208,7 @@ static void copy_fill(void *arg, struct metrics *m)
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
+        .module = c->mod != NULL ? mod_name(c->mod) : NULL,
     };
     memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
     if (c->off != NULL)
@@ -455,6 +458,8 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
      * to fix first, and says so precisely. */
     if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
         goto fail;
+    if (o->module != NULL && mod_load(o->module, o->module_conf, &c->mod, err, errlen) < 0)
+        goto fail;
     if (open_io(c, err, errlen) < 0)
         goto fail;
     c->loop = loop_new();
@@ -465,6 +470,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     if (open_channel(c, err, errlen) < 0)
         goto fail;
     engine_conf(&c->ec, o);
+    c->ec.mod = c->mod;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
     if (c->eng == NULL) {
@@ -676,6 +682,7 @@ void copy_free(struct copy *c)
     statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
+    mod_free(c->mod); /* after every session ended */
     chanc_free(c->ch);
     auth_secret_clear(&c->secret);
     if (c->loop != NULL && c->sigfd >= 0)

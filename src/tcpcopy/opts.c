@@ -19,7 +19,8 @@
 enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEOUT,
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
        OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
-       OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG };
+       OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG, OPT_MODULE,
+       OPT_MODULE_CONF };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -65,6 +66,9 @@ static const struct option long_opts[] = {
     {"decap", required_argument, NULL, OPT_DECAP},
     {"promisc", no_argument, NULL, OPT_PROMISC},
     {"shard", required_argument, NULL, OPT_SHARD},
+    {"module", required_argument, NULL, OPT_MODULE},
+    {"set-protocol-module", required_argument, NULL, OPT_MODULE}, /* the original's spelling */
+    {"module-conf", required_argument, NULL, OPT_MODULE_CONF},
     {"log", required_argument, NULL, 'l'},
     {"pidfile", required_argument, NULL, 'P'},
     {"daemon", no_argument, NULL, 'd'},
@@ -132,6 +136,10 @@ static const char usage[] =
     "                          less CPU per packet, at most USEC more delay; 0: off (300)\n"
     "      --ack-delay MS      longest wait for a request to carry our ACK of an answer\n"
     "                          (10; 0: every answer acknowledged at once)\n"
+    "      --module NAME|PATH.so\n"
+    "                          protocol module: built in by name, or a shared object\n"
+    "                          (--set-protocol-module: the same; doc/modules.md)\n"
+    "      --module-conf FILE  the module's credentials, lines USER PASSWORD (mode 600)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"
@@ -464,6 +472,12 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
                 FAIL("tcpcopy: --secret-file needs a file name");
             o->secret_file = optarg;
             break;
+        case OPT_MODULE: case OPT_MODULE_CONF:
+            if (optarg[0] == '\0')
+                FAIL("tcpcopy: %s needs a %s", c == OPT_MODULE ? "--module" : "--module-conf",
+                     c == OPT_MODULE ? "module name or PATH.so" : "file name");
+            *(c == OPT_MODULE ? &o->module : &o->module_conf) = optarg;
+            break;
         case OPT_STATS_JSON: case OPT_METRICS:
             if (opts_counters(o, c, optarg, err, errlen) < 0)
                 return -EINVAL;
@@ -558,6 +572,8 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
     }
     if (o->json && !o->check)
         FAIL("tcpcopy: --json needs --check");
+    if (o->module_conf != NULL && o->module == NULL)
+        FAIL("tcpcopy: --module-conf needs --module");
     if (!k_set)
         o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
     return opts_mode_check(o, mseen, err, errlen);

@@ -71,6 +71,8 @@ struct tc_opts {
     struct decap decap;        /* --decap: mirrored traffic inside VXLAN or GRE */
     bool promisc;              /* --promisc: capture frames addressed to other hosts */
     uint16_t shard_k, shard_n; /* --shard K/N: this host's share of sessions (0/1) */
+    const char *module;        /* --module, --set-protocol-module: NAME or PATH.so */
+    const char *module_conf;   /* --module-conf FILE: USER PASSWORD lines */
     /* The setup doctor (check.h). */
     bool check;                /* --check: check the path, print findings, exit */
     bool json;                 /* --json: findings as JSON (with --check) */

@@ -72,6 +72,11 @@ static void reply_data(struct eng *e, struct sess *s, const struct pkt *p, uint6
     struct conn *c = &s->tc;
     uint32_t end = p->seq + p->data_len;
     e->st.replies_data_bytes += p->data_len;
+    int rc = s->mod != NULL ? mod_target_data(e, s, p) : 0;
+    if (rc < 0) {
+        eng_mod_fail(e, s, rc);
+        return;
+    }
     if (c->flags & CF_HS_SLOT)
         conn_hs_release(e, s); /* an accepted connection speaks (or closes) */
     if (p->data_len > 0 && seq_gt(end, c->rcv_nxt)) {

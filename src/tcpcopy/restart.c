@@ -43,7 +43,7 @@ int restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
     s->ack_base = p->ack; /* answers before this point are not ours to wait for */
     s->last_resp = 0;
     admit_start(e, s, p->seq - 1);
-    return SO_NONE;
+    return (s->flags & SF_MOD_FAILED) ? SO_MODULE : SO_NONE;
 }
 
 /* Restart toward the target with a new connection whose first byte is from. */
@@ -73,6 +73,10 @@ bool restart_rebuild(struct eng *e, struct sess *s)
 {
     if (s->rebuilds >= REBUILDS_MAX)
         return false;
+    if (!mod_can_rebuild(e, s)) {
+        e->st.mod_rebuild_refused++; /* its own login cannot go before bytes already sent */
+        return false;
+    }
     uint32_t from = s->tc.snd_una;
     if (!restart_at_boundary(s, from)) {
         uint32_t ce = stream_contig_end(&s->st);
@@ -224,6 +228,8 @@ static bool restart_gap_target(const struct eng *e, struct sess *s, uint32_t *to
 
 uint64_t restart_gap_due(const struct eng *e, struct sess *s)
 {
+    if (s->mod != NULL) /* a module's parser cannot skip: wait for the client's resend */
+        return s->hole_since_us + e->conf.gap_timeout_us;
     if (!s->hole_since_us || !restart_gap_settled(s))
         return UINT64_MAX; /* first deliver what came before the hole: its ACK reschedules */
     uint32_t to;
@@ -240,6 +246,10 @@ uint64_t restart_gap_due(const struct eng *e, struct sess *s)
 
 int restart_skip_gap(struct eng *e, struct sess *s)
 {
+    if (s->mod != NULL) {
+        e->st.mod_gaps++;
+        return SO_MODULE;
+    }
     if (!restart_gap_settled(s))
         return SO_NONE;
     uint32_t ce = stream_contig_end(&s->st);

@@ -42,6 +42,7 @@ enum sess_flag {
     SF_FAKED = 1U << 6,       /* our own handshake: the client's SYN was not seen */
     SF_PROBE_DATA = 1U << 7,  /* probing: ack_base is the last data segment's ack */
     SF_ROUTED = 1U << 8,      /* intercept was told about this session */
+    SF_MOD_FAILED = 1U << 9,  /* --module: the module refused or failed the session's start */
 };
 
 /* A request boundary: the client sent byte `seq` only after it had received `resp`
@@ -51,6 +52,8 @@ struct sess_mark {
     uint32_t resp;
     bool exact; /* the segment followed captured bytes: surely where a request starts */
 };
+
+struct mod_sess;
 
 struct sess {
     struct sess *next_c, *next_t; /* hash chains: by client key, by target key */
@@ -94,6 +97,7 @@ struct sess {
     uint64_t hole_since_us;             /* the captured stream has had a gap since then */
 
     struct sess_mark *marks;            /* FIFO of request boundaries not yet passed */
+    struct mod_sess *mod;               /* --module: the module's glue (mod.h), else NULL */
 
     uint64_t bytes_in, bytes_out;       /* client payload captured / sent to the target (new) */
     struct stream st;                   /* the client's bytes not yet acknowledged by the target */

@@ -61,6 +61,7 @@ static const char *const outcome_names[SO_COUNT] = {
     [SO_MEMORY] = "memory_limit",
     [SO_SHUTDOWN] = "shutdown",
     [SO_NOT_STARTED] = "not_started",
+    [SO_MODULE] = "module_ended",
 };
 
 const char *eng_outcome_str(int outcome)
@@ -126,6 +127,7 @@ void eng_free(struct eng *e)
         return;
     struct sess *s;
     while ((s = TAILQ_FIRST(&e->tab.all)) != NULL) {
+        mod_sess_close(e, s);
         stream_clear(&s->st, &e->pool);
         gate_clear(s);
         sess_del(&e->tab, s);
@@ -197,6 +199,8 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
             e->st.lost_requests[outcome] += s->nmarks + (m == NULL || m->seq != stream_start(&s->st));
             e->st.lost_bytes[outcome] += held;
         }
+        if (s->mod != NULL)
+            mod_count_lost(e, s, outcome);
     }
     conn_hs_release(e, s);
     s->state = SS_CLOSED;
@@ -205,6 +209,7 @@ void eng_finish(struct eng *e, struct sess *s, int outcome, bool send_rst)
     s->gate_since_us = 0;
     stream_clear(&s->st, &e->pool);
     gate_clear(s);
+    mod_sess_close(e, s);
     s->last_active_us = e->now_us;
     log_debug("session %u -> %u: %s", s->ckey.sport, s->tkey.dport, eng_outcome_str(outcome));
 }
@@ -213,6 +218,11 @@ void eng_output(struct eng *e, struct sess *s)
 {
     if (conn_output(e, s))
         eng_finish(e, s, SO_CLIENT_RESET, true);
+}
+
+void eng_mod_fail(struct eng *e, struct sess *s, int rc)
+{
+    eng_finish(e, s, rc == -MOD_E_NOMEM ? SO_MEMORY : SO_MODULE, true);
 }
 
 /* A deadline of an open session's life (not its connection's) has passed: the outcome it

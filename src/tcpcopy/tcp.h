@@ -24,6 +24,7 @@
 #include "transfer.h"
 
 struct eng;
+struct mod;
 
 struct eng_io {
     void *arg;
@@ -60,6 +61,7 @@ struct eng_conf {
     struct addr localhost;         /* -H: replaces a loopback client (unset: keep) */
     uint16_t syn_mss;              /* -D: MSS announced in our own SYNs (1460) */
     uint64_t ack_delay_us;         /* --ack-delay: longest wait to piggyback an ACK (10 ms) */
+    struct mod *mod;               /* --module: the protocol module (mod.h), NULL: none */
 };
 
 /* How a session ended. Keep eng_outcome_str() in step. */
@@ -76,6 +78,8 @@ enum sess_outcome {
     SO_MEMORY,           /* a queue bound was hit: data lost */
     SO_SHUTDOWN,         /* tcpcopy stopped */
     SO_NOT_STARTED,      /* seen mid-stream, ended before a request boundary to start at */
+    SO_MODULE,           /* --module: the module failed or refused the session, or cannot
+                          * go on past a capture gap */
     SO_COUNT
 };
 const char *eng_outcome_str(int outcome);
@@ -115,6 +119,17 @@ struct eng_stats {
     /* bounds */
     uint64_t drop_bytes_memory, drop_segments_holes;
     uint64_t sessions_active, mem_bytes, mem_peak_bytes;
+    /* --module (doc/modules.md) */
+    uint64_t mod_sessions;         /* sessions the module took */
+    uint64_t mod_refused;          /* sessions it refused (sess_new failed) */
+    uint64_t mod_errors;           /* sessions it failed later */
+    uint64_t mod_gaps;             /* sessions ended by a capture gap the module cannot skip */
+    uint64_t mod_rebuild_refused;  /* sessions not rebuilt: the module has a start hook */
+    uint64_t mod_starts;           /* sessions it sent bytes of its own first */
+    uint64_t mod_own_done;         /* its own exchanges it reported done */
+    uint64_t mod_in_bytes, mod_out_bytes; /* client bytes it consumed, bytes it wrote */
+    uint64_t mod_own_answer_bytes; /* target answer bytes to its own bytes (not counted) */
+    uint64_t mod_answer_unseen_bytes; /* answer bytes whose payload intercept did not relay */
 };
 
 /* NULL on allocation failure. conf and its maps must outlive the engine. */

@@ -7,6 +7,7 @@
  *   tcp.c      the engine's life, the timers (eng_tick), outcomes, reports
  *   restart.c  sessions that start mid-stream, are rebuilt, or lose bytes to the capture
  *   admit.c    admission: sampling, memory, client addresses and ports, routes
+ *   mod_sess.c --module: a session's glue to the protocol module (mod.h)
  *   conn.c     the connection toward the target (its sender)
  *   gate.c, sack.c, stream.c, sess.c, stale.c, wheel.c: data structures
  */
@@ -19,6 +20,7 @@
 #include "conn.h"
 #include "gate.h"
 #include "log.h"
+#include "mod.h"
 #include "sess.h"
 #include "stale.h"
 #include "stream.h"
@@ -54,6 +56,8 @@ void eng_schedule(struct eng *e, struct sess *s);
 /* Send what may be sent (conn_output); a client reset whose bytes are all delivered ends
  * the session. */
 void eng_output(struct eng *e, struct sess *s);
+/* --module: the module's hook failed with rc (-MOD_E_*): the session ends. */
+void eng_mod_fail(struct eng *e, struct sess *s, int rc);
 
 /* restart.c */
 /* A client packet of a session seen mid-stream (state SS_PROBE). SO_NONE, or the outcome

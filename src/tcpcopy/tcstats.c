@@ -16,7 +16,7 @@
     X(SO_TARGET_RESET, "target_reset") X(SO_TARGET_REFUSED, "target_refused")            \
     X(SO_TARGET_CLOSED, "target_closed_early") X(SO_HANDSHAKE_TIMEOUT, "handshake_timeout") \
     X(SO_TIMEOUT, "timeout") X(SO_IDLE, "idle") X(SO_MEMORY, "memory_limit")             \
-    X(SO_SHUTDOWN, "shutdown") X(SO_NOT_STARTED, "not_started")
+    X(SO_SHUTDOWN, "shutdown") X(SO_NOT_STARTED, "not_started") X(SO_MODULE, "module_ended")
 
 double tcstats_ratio(const struct eng_stats *s)
 {
@@ -113,6 +113,30 @@ static void fill_requests(struct metrics *m, const struct tcstats_src *src)
        "before_request_boundary", h_nb, s->probe_skipped_bytes);
     C("gaps_skipped", "tcpcopy_capture_gaps_skipped_total",
       "Holes in a captured stream skipped (the session went on after them).", s->gaps_skipped);
+}
+
+/* --module only: what the protocol module did (doc/modules.md). */
+static void fill_module(struct metrics *m, const struct tcstats_src *src)
+{
+    const struct eng_stats *s = src->eng;
+    static const char h_ms[] = "Sessions the protocol module took, refused, failed, or ended "
+                               "(a capture gap, a rebuild it cannot resume).";
+    CL("module.sessions.taken", "tcpcopy_module_sessions_total", "event", "taken", h_ms, s->mod_sessions);
+    CL("module.sessions.refused", "tcpcopy_module_sessions_total", "event", "refused", h_ms, s->mod_refused);
+    CL("module.sessions.failed", "tcpcopy_module_sessions_total", "event", "failed", h_ms, s->mod_errors);
+    CL("module.sessions.capture_gap", "tcpcopy_module_sessions_total", "event", "capture_gap", h_ms,
+       s->mod_gaps);
+    CL("module.sessions.not_rebuilt", "tcpcopy_module_sessions_total", "event", "not_rebuilt", h_ms,
+       s->mod_rebuild_refused);
+    CL("module.sessions.own_start", "tcpcopy_module_sessions_total", "event", "own_start", h_ms, s->mod_starts);
+    CL("module.sessions.own_done", "tcpcopy_module_sessions_total", "event", "own_done", h_ms, s->mod_own_done);
+    static const char h_mb[] = "Bytes through the protocol module.";
+    CL("module.bytes.client_in", "tcpcopy_module_bytes_total", "kind", "client_in", h_mb, s->mod_in_bytes);
+    CL("module.bytes.target_out", "tcpcopy_module_bytes_total", "kind", "target_out", h_mb, s->mod_out_bytes);
+    CL("module.bytes.own_answers", "tcpcopy_module_bytes_total", "kind", "own_answers", h_mb,
+       s->mod_own_answer_bytes);
+    CL("module.bytes.answers_unseen", "tcpcopy_module_bytes_total", "kind", "answers_unseen", h_mb,
+       s->mod_answer_unseen_bytes);
 }
 
 static void fill_capture(struct metrics *m, const struct tcstats_src *src)
@@ -277,6 +301,8 @@ void tcstats_fill(struct metrics *m, const struct tcstats_src *src)
                   "Seconds since tcpcopy started copying.", src->uptime_s);
     fill_sessions(m, src);
     fill_requests(m, src);
+    if (src->module != NULL)
+        fill_module(m, src);
     fill_capture(m, src);
     fill_target(m, src);
     fill_replies(m, src);

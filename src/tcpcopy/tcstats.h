@@ -28,6 +28,7 @@ struct tcstats_src {
     uint64_t offline_read, offline_replayed, offline_skipped;
     double uptime_s;
     const char *version;
+    const char *module;                /* --module's name (NULL: none, no module rows) */
 };
 
 /* Requests answered by the target / requests seen, the copy ratio tcpcopy can

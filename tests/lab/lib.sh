@@ -767,7 +767,7 @@ settle_to_counter() {
 
 # The session outcomes, as in the counters' keys.
 TC_OUTCOMES=(complete client_reset target_reset target_refused target_closed_early
-             handshake_timeout timeout idle memory_limit shutdown not_started)
+             handshake_timeout timeout idle memory_limit shutdown not_started module_ended)
 
 # tc_lost_at_end: requests tcpcopy's sessions still held when they ended, all outcomes.
 tc_lost_at_end() {

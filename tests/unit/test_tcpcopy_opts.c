@@ -421,6 +421,38 @@ static void test_counter_options(void **state)
     bad("--metrics", ARGS(X, S, "--metrics"));
 }
 
+/* --module, its original spelling --set-protocol-module, --module-conf (loaded by copy.c). */
+static void test_module_options(void **state)
+{
+    (void)state;
+    char err[256];
+    struct cmdline c;
+    struct tc_opts *o = malloc(sizeof(*o));
+    assert_non_null(o);
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_null(o->module);
+    assert_null(o->module_conf);
+    cmd_free(&c);
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S, "--module", "mysql", "--module-conf=/etc/tcpcopy/db.conf"));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_string_equal(o->module, "mysql");
+    assert_string_equal(o->module_conf, "/etc/tcpcopy/db.conf");
+    cmd_free(&c);
+    tc_opts_init(o);
+    cmd_build(&c, ARGS(X, S, "--set-protocol-module=/usr/lib/tc/mod.so"));
+    assert_int_equal(tc_opts_parse(o, c.argc, c.argv, err, sizeof(err)), 0);
+    assert_string_equal(o->module, "/usr/lib/tc/mod.so");
+    cmd_free(&c);
+    free(o);
+    bad("--module", ARGS(X, S, "--module", ""));
+    bad("--module", ARGS(X, S, "--module"));
+    bad("--module-conf needs --module", ARGS(X, S, "--module-conf", "/etc/x"));
+    bad("--module-conf", ARGS(X, S, "--module", "identity", "--module-conf", ""));
+}
+
 static void test_repeatable(void **state)
 {
     (void)state;
@@ -792,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_channel_options),
         cmocka_unit_test(test_counter_options),
+        cmocka_unit_test(test_module_options),
         cmocka_unit_test(test_mode_defaults),
         cmocka_unit_test(test_mode_pcap_capture),
         cmocka_unit_test(test_mode_pcap_send),

@@ -57,6 +57,30 @@ static void test_golden(void **state)
     }
 }
 
+/* --module adds its rows (and only then): each documented, each with its value. */
+static void test_module_rows(void **state)
+{
+    (void)state;
+    static struct eng_stats es;
+    static struct sender_stats ss;
+    static struct chanc_stats cs;
+    static struct metrics m;
+    struct tcstats_src src = {.eng = &es, .snd = &ss, .ch = &cs, .version = "0.1.0"};
+    tcstats_fill(&m, &src);
+    size_t without = m.n;
+    es.mod_sessions = 7;
+    es.mod_out_bytes = 1234;
+    src.module = "identity";
+    tcstats_fill(&m, &src);
+    assert_true(m.n > without);
+    documented(&m);
+    struct mbuf b;
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_prom(&m, &b), 0);
+    assert_non_null(strstr(out, "\ntcpcopy_module_sessions_total{event=\"taken\"} 7\n"));
+    assert_non_null(strstr(out, "\ntcpcopy_module_bytes_total{kind=\"target_out\"} 1234\n"));
+}
+
 static void test_ratio(void **state)
 {
     (void)state;
@@ -71,6 +95,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_module_rows),
         cmocka_unit_test(test_ratio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
