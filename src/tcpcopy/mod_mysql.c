@@ -1,0 +1,554 @@
+/*
+ * mod_mysql: the built-in `mysql` protocol module (MySQL and MariaDB; doc/modules.md).
+ * A copied login answers production's scramble, so the target would refuse it: this
+ * module waits for the target's greeting, rebuilds the client's HandshakeResponse41 with
+ * the answer for the target's scramble (password from --module-conf), answers the target's
+ * auth-switch requests itself (dropping the client's answers to production's), does the
+ * same for COM_CHANGE_USER, and maps prepared-statement ids (production's are numbered 1,
+ * 2, ... per connection by both servers; the target's come from its COM_STMT_PREPARE_OK).
+ * A session seen mid-stream is logged in by the module (the last user and database seen,
+ * else the first user of --module-conf) and the statements other sessions prepared are
+ * prepared again, their ids mapped. TLS and unknown methods are counted not replayable.
+ *
+ * Session phases (target side drives GREET and the own phases, client side the others):
+ *
+ *   GREET --target greeting--> LOGIN --client login, rewritten--> AUTH --OK--> CMD
+ *     |  (mid-stream: our own login)                               ^  |COM_CHANGE_USER
+ *     +--> OWN_AUTH --OK--> OWN_PREP (one statement at a time) --> CMD <-+
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_mysql.h"
+#include "mod_db.h"
+
+#define MY_TBUF 512      /* the prefix of a target packet we look at */
+#define MY_PEND 16       /* client prepares awaiting the target's answer */
+#define MY_CACHE 64      /* statement texts kept for re-prepare */
+#define MY_TEXT_MAX 2048 /* longest statement text kept */
+#define MY_DEPRECATE_EOF (1U << 24)
+
+struct my_text {
+    uint32_t id; /* production's id; 0: free */
+    uint16_t len;
+    char text[MY_TEXT_MAX];
+};
+
+struct my_mod {
+    const struct tcm_host *host;
+    struct mod_db_counts c;
+    bool have_login; /* the last login seen: a mid-stream session logs in like it */
+    uint32_t caps;
+    uint8_t charset;
+    char user[MYSQL_NAME_MAX], db[MYSQL_NAME_MAX];
+    struct my_text cache[MY_CACHE];
+};
+
+enum my_phase { MY_GREET, MY_LOGIN, MY_AUTH, MY_CMD, MY_OWN_AUTH, MY_OWN_PREP };
+
+struct my_sess {
+    struct my_mod *m;
+    enum my_phase ph;
+    bool midstream;
+    struct mysql_greeting g; /* the target's */
+    uint32_t caps;           /* the session's login */
+    char user[MYSQL_NAME_MAX];
+    /* the target's packets: a kept prefix, the rest skipped */
+    uint8_t th[MY_TBUF];
+    size_t tfill, tkeep;
+    uint32_t tplen, tskip;
+    uint32_t cpass; /* client bytes of the current packet still to pass unchanged */
+    uint32_t prepares, pend[MY_PEND];
+    uint8_t npend;
+    int prep_i;         /* OWN_PREP: the cache slot being prepared */
+    uint32_t prep_left; /* OWN_PREP: packets of its answer still to come */
+    struct mysql_stmt_map map;
+};
+
+__attribute__((format(printf, 3, 4))) static void my_log(const struct my_mod *m, int level,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+    char msg[160];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    m->host->log(m->host, level, msg);
+}
+
+static void name_of(char *dst, const uint8_t *p, size_t n)
+{
+    if (n >= MYSQL_NAME_MAX)
+        n = MYSQL_NAME_MAX - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+/* ---- the target's side ------------------------------------------------------------ */
+
+/* The answer packet for method/scramble with sequence seq into out: its length, or < 0. */
+static long answer_packet(struct my_sess *s, const char *user, const char *plugin,
+                          const uint8_t *scr, size_t slen, uint8_t seq, uint8_t *out, size_t cap)
+{
+    const char *pw = s->m->host->password(s->m->host, user);
+    uint8_t ans[MYSQL_AUTH_MAX];
+    size_t alen;
+    if (pw == NULL || cap < MYSQL_HDR_LEN + MYSQL_AUTH_MAX ||
+        mysql_auth_answer(mysql_plugin_of(plugin), pw, scr, slen, ans, &alen) != 0) {
+        s->m->c.not_replayable++;
+        my_log(s->m, 2, "mysql: cannot answer the method %s", plugin);
+        return TCM_ERR;
+    }
+    mysql_hdr_write(out, (uint32_t)alen, seq);
+    memcpy(out + MYSQL_HDR_LEN, ans, alen);
+    return MYSQL_HDR_LEN + (long)alen;
+}
+
+/* Our own login, for a session seen mid-stream, once the target's greeting came. */
+static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
+{
+    struct my_mod *m = s->m;
+    const char *user = m->have_login ? m->user : m->host->user_at(m->host, 0);
+    const char *pw = user != NULL ? m->host->password(m->host, user) : NULL;
+    const char *plugin = s->g.plugin[0] != '\0' ? s->g.plugin : "mysql_native_password";
+    uint8_t ans[MYSQL_AUTH_MAX];
+    size_t alen, n;
+
+    if (pw == NULL ||
+        mysql_auth_answer(mysql_plugin_of(plugin), pw, s->g.scramble, s->g.scramble_len, ans,
+                          &alen) != 0) {
+        m->c.not_replayable++;
+        return TCM_ERR;
+    }
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    s->caps = m->have_login ? m->caps : 0x000fa68dU; /* libmariadb's usual set */
+    s->caps &= s->g.caps | MYSQL_CLIENT_CONNECT_WITH_DB;
+    if (mysql_login_build(s->caps, m->have_login ? m->charset : 33, user, ans, alen,
+                          m->have_login ? m->db : NULL, plugin, out + MYSQL_HDR_LEN,
+                          cap - MYSQL_HDR_LEN, &n) != 0)
+        return TCM_ERR;
+    mysql_hdr_write(out, (uint32_t)n, 1);
+    return MYSQL_HDR_LEN + (long)n;
+}
+
+/* OWN_PREP: send the next cached statement from slot i on, or end the own exchange. */
+static long own_prepare_next(struct my_sess *s, int i, unsigned *flags, uint8_t *out,
+                             size_t cap)
+{
+    for (; i < MY_CACHE; i++) {
+        const struct my_text *t = &s->m->cache[i];
+        if (t->id == 0 || cap < MYSQL_HDR_LEN + 1 + (size_t)t->len)
+            continue;
+        mysql_hdr_write(out, 1 + t->len, 0);
+        out[MYSQL_HDR_LEN] = MYSQL_COM_STMT_PREPARE;
+        memcpy(out + MYSQL_HDR_LEN + 1, t->text, t->len);
+        s->prep_i = i;
+        s->prep_left = 0;
+        s->ph = MY_OWN_PREP;
+        return MYSQL_HDR_LEN + 1 + (long)t->len;
+    }
+    s->ph = MY_CMD;
+    *flags |= TCM_ANSWER_DONE;
+    return 0;
+}
+
+/* OWN_PREP: one packet of the answer to our COM_STMT_PREPARE. */
+static long own_prepare_reply(struct my_sess *s, const uint8_t *p, size_t keep, unsigned *flags,
+                              uint8_t *out, size_t cap)
+{
+    uint32_t id;
+    uint16_t nc, np;
+
+    if (s->prep_left > 0) {
+        if (--s->prep_left > 0)
+            return 0;
+    } else if (keep > 0 && p[0] == 0x00 && mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0) {
+        uint32_t eof = (s->caps & MY_DEPRECATE_EOF) ? 0 : 1;
+        s->prep_left = (np > 0 ? np + eof : 0) + (nc > 0 ? nc + eof : 0);
+        if (mysql_stmt_map_set(&s->map, s->m->cache[s->prep_i].id, id) == 0)
+            s->m->c.stmts_reprepared++;
+        if (s->prep_left > 0)
+            return 0;
+    }
+    return own_prepare_next(s, s->prep_i + 1, flags, out, cap);
+}
+
+/* AUTH / OWN_AUTH: the target's answer to a login, a switch answer or COM_CHANGE_USER. */
+static long auth_reply(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t plen,
+                       uint8_t seq, unsigned *flags, uint8_t *out, size_t cap)
+{
+    bool own = s->ph == MY_OWN_AUTH;
+    struct mysql_switch sw;
+
+    if (own)
+        *flags |= TCM_ANSWER_OWN;
+    if (keep == 0)
+        return TCM_ERR;
+    switch (p[0]) {
+    case 0x00:
+        if (!own) {
+            s->ph = MY_CMD;
+            return 0;
+        }
+        s->m->c.resumed++;
+        return own_prepare_next(s, 0, flags, out, cap);
+    case 0xff:
+        s->m->c.refused++;
+        my_log(s->m, 2, "mysql: the target refused a login%s", own ? " of our own" : "");
+        s->ph = MY_CMD;
+        return own ? TCM_ERR : 0;
+    case 0xfe:
+        if (keep < plen || mysql_switch_parse(p, keep, &sw) != 0)
+            return TCM_ERR;
+        return answer_packet(s, s->user, sw.plugin, sw.data, sw.data_len, (uint8_t)(seq + 1),
+                             out, cap);
+    case 0x01:
+        if (mysql_sha2_status(p, keep) == 3)
+            return 0; /* caching_sha2 fast path: the OK follows */
+        s->m->c.not_replayable++; /* full authentication wants TLS or the server's RSA key */
+        return TCM_ERR;
+    default:
+        return TCM_ERR;
+    }
+}
+
+static long tgt_packet(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t plen,
+                       uint8_t seq, unsigned *flags, uint8_t *out, size_t cap)
+{
+    uint32_t id;
+    uint16_t nc, np;
+
+    switch (s->ph) {
+    case MY_GREET:
+        if (keep < plen || mysql_greeting_parse(p, keep, &s->g) != 0) {
+            if (keep > 0 && p[0] == 0xff)
+                s->m->c.refused++;
+            else
+                s->m->c.not_replayable++;
+            return TCM_ERR;
+        }
+        if (!s->midstream) {
+            s->ph = MY_LOGIN;
+            return 0;
+        }
+        *flags |= TCM_ANSWER_OWN;
+        s->ph = MY_OWN_AUTH;
+        return own_login(s, out, cap);
+    case MY_AUTH:
+    case MY_OWN_AUTH:
+        return auth_reply(s, p, keep, plen, seq, flags, out, cap);
+    case MY_OWN_PREP:
+        *flags |= TCM_ANSWER_OWN;
+        return own_prepare_reply(s, p, keep, flags, out, cap);
+    case MY_CMD:
+        /* The first packet of an answer has sequence 1: the oldest prepare's. */
+        if (s->npend > 0 && seq == 1 && keep > 0 && (p[0] == 0x00 || p[0] == 0xff)) {
+            if (mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0 &&
+                mysql_stmt_map_set(&s->map, s->pend[0], id) == 0)
+                s->m->c.stmts_mapped++;
+            memmove(s->pend, s->pend + 1, (size_t)(--s->npend) * sizeof(s->pend[0]));
+        }
+        return 0;
+    case MY_LOGIN:
+        return 0;
+    }
+    return 0;
+}
+
+static long my_target_data(void *sess, const uint8_t *d, size_t len, uint64_t lost,
+                           unsigned *flags, uint8_t *out, size_t cap)
+{
+    struct my_sess *s = sess;
+    size_t o = 0, w = 0;
+
+    if (lost > 0 && s->ph != MY_CMD)
+        return TCM_ERR; /* a hole in the handshake: its place is lost */
+    while (o < len) {
+        if (s->tskip > 0) {
+            size_t k = len - o < s->tskip ? len - o : s->tskip;
+            s->tskip -= (uint32_t)k;
+            o += k;
+            continue;
+        }
+        size_t want = s->tfill < MYSQL_HDR_LEN ? MYSQL_HDR_LEN : MYSQL_HDR_LEN + s->tkeep;
+        size_t k = want - s->tfill < len - o ? want - s->tfill : len - o;
+        memcpy(s->th + s->tfill, d + o, k);
+        s->tfill += k;
+        o += k;
+        if (s->tfill == MYSQL_HDR_LEN && want == MYSQL_HDR_LEN) {
+            s->tplen = s->th[0] | (uint32_t)s->th[1] << 8 | (uint32_t)s->th[2] << 16;
+            s->tkeep = s->tplen < MY_TBUF - MYSQL_HDR_LEN ? s->tplen : MY_TBUF - MYSQL_HDR_LEN;
+        }
+        if (s->tfill < MYSQL_HDR_LEN + s->tkeep)
+            continue;
+        s->tskip = s->tplen - (uint32_t)s->tkeep;
+        s->tfill = 0;
+        long n = tgt_packet(s, s->th + MYSQL_HDR_LEN, s->tkeep, s->tplen, s->th[3], flags,
+                            out + w, cap - w);
+        if (n < 0)
+            return n;
+        w += (size_t)n;
+    }
+    return (long)w;
+}
+
+/* ---- the client's side ------------------------------------------------------------- */
+
+/* LOGIN: the client's HandshakeResponse41, rebuilt for the target's scramble. */
+static long client_login(struct my_sess *s, const uint8_t *p, uint32_t plen, uint8_t seq,
+                         uint8_t *out, size_t cap)
+{
+    struct my_mod *m = s->m;
+    struct mysql_login l;
+    uint8_t ans[MYSQL_AUTH_MAX];
+    size_t alen, n;
+    char user[MYSQL_NAME_MAX];
+
+    int rc = mysql_login_parse(p, plen, &l);
+    if (rc != 0) {
+        m->c.not_replayable++;
+        my_log(m, 2, "mysql: a client login %s", rc == -MYSQL_E_SSL ? "asks for TLS" : "is malformed");
+        return TCM_ERR;
+    }
+    name_of(user, p + l.user_off, l.user_len);
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    const char *pw = m->host->password(m->host, user);
+    const char *plugin = l.plugin[0] != '\0' ? l.plugin : "mysql_native_password";
+    s->caps = l.caps;
+    s->ph = MY_AUTH;
+    m->have_login = true;
+    m->caps = l.caps;
+    m->charset = l.charset;
+    snprintf(m->user, sizeof(m->user), "%s", user);
+    name_of(m->db, p + l.db_off, l.db_len);
+    if (pw == NULL ||
+        mysql_auth_answer(mysql_plugin_of(plugin), pw, s->g.scramble, s->g.scramble_len, ans,
+                          &alen) != 0 ||
+        cap < MYSQL_HDR_LEN ||
+        mysql_login_rewrite(p, plen, &l, ans, alen, out + MYSQL_HDR_LEN, cap - MYSQL_HDR_LEN,
+                            &n) != 0) {
+        m->c.not_replayable++;
+        my_log(m, 2, "mysql: login of %s passes unchanged (no password or method)", user);
+        memcpy(out, p - MYSQL_HDR_LEN, MYSQL_HDR_LEN + plen);
+        return MYSQL_HDR_LEN + (long)plen;
+    }
+    m->c.rewritten++;
+    mysql_hdr_write(out, (uint32_t)n, seq);
+    return MYSQL_HDR_LEN + (long)n;
+}
+
+/* COM_CHANGE_USER: answered for the target's connection scramble. */
+static long client_chuser(struct my_sess *s, const uint8_t *p, uint32_t plen, uint8_t *out,
+                          size_t cap)
+{
+    struct mysql_login l;
+    uint8_t ans[MYSQL_AUTH_MAX];
+    size_t alen, n;
+
+    s->ph = MY_AUTH;
+    if (mysql_chuser_parse(p, plen, s->caps, &l) == 0) {
+        name_of(s->user, p + l.user_off, l.user_len);
+        const char *pw = s->m->host->password(s->m->host, s->user);
+        const char *plugin = l.plugin[0] != '\0' ? l.plugin : "mysql_native_password";
+        if (pw != NULL &&
+            mysql_auth_answer(mysql_plugin_of(plugin), pw, s->g.scramble, s->g.scramble_len,
+                              ans, &alen) == 0 &&
+            mysql_login_rewrite(p, plen, &l, ans, alen, out + MYSQL_HDR_LEN,
+                                cap - MYSQL_HDR_LEN, &n) == 0) {
+            s->m->c.rewritten++;
+            mysql_hdr_write(out, (uint32_t)n, 0);
+            return MYSQL_HDR_LEN + (long)n;
+        }
+    }
+    s->m->c.not_replayable++;
+    memcpy(out, p - MYSQL_HDR_LEN, MYSQL_HDR_LEN + plen);
+    return MYSQL_HDR_LEN + (long)plen;
+}
+
+/* Keep a prepared statement's text for sessions resumed later (by production id). */
+static void cache_text(struct my_mod *m, uint32_t id, const uint8_t *text, size_t n)
+{
+    struct my_text *t = &m->cache[(id - 1) % MY_CACHE];
+    if (n > MY_TEXT_MAX || id == 0)
+        return;
+    t->id = id;
+    t->len = (uint16_t)n;
+    memcpy(t->text, text, n);
+}
+
+/* CMD: one command; *used 0 when more bytes are needed. */
+static long client_cmd(struct my_sess *s, const uint8_t *in, size_t avail, uint32_t plen,
+                       size_t *used, uint8_t *out, size_t cap)
+{
+    size_t whole = MYSQL_HDR_LEN + (size_t)plen;
+    const uint8_t *p = in + MYSQL_HDR_LEN;
+
+    *used = 0;
+    if (plen == 0) {
+        s->cpass = MYSQL_HDR_LEN; /* an empty packet (ends a 16 MiB one): as it is */
+        return 0;
+    }
+    if (avail < MYSQL_HDR_LEN + 1)
+        return 0;
+    switch (p[0]) {
+    case MYSQL_COM_CHANGE_USER:
+        if (plen > MYSQL_LOGIN_MAX)
+            return TCM_ERR;
+        if (avail < whole || cap < whole + MYSQL_AUTH_MAX)
+            return 0;
+        *used = whole;
+        return client_chuser(s, p, plen, out, cap);
+    case MYSQL_COM_STMT_PREPARE:
+        if (avail < whole && whole <= 16384)
+            return 0; /* a short text comes whole: keep it */
+        s->prepares++;
+        if (s->npend < MY_PEND)
+            s->pend[s->npend++] = s->prepares;
+        if (avail >= whole)
+            cache_text(s->m, s->prepares, p + 1, plen - 1);
+        s->cpass = (uint32_t)whole;
+        return 0;
+    default:
+        break;
+    }
+    if (!mysql_cmd_has_stmt(p, plen)) {
+        s->cpass = (uint32_t)whole;
+        return 0;
+    }
+    if (avail < MYSQL_HDR_LEN + 5 || cap < MYSQL_HDR_LEN + 5)
+        return 0;
+    memcpy(out, in, MYSQL_HDR_LEN + 5);
+    uint32_t id = p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+    (void)mysql_stmt_rewrite(out + MYSQL_HDR_LEN, 5, &s->map); /* unknown: the same id */
+    if (p[0] == MYSQL_COM_STMT_CLOSE)
+        mysql_stmt_map_del(&s->map, id);
+    *used = MYSQL_HDR_LEN + 5;
+    s->cpass = plen - 5;
+    return MYSQL_HDR_LEN + 5;
+}
+
+static long client_packet(struct my_sess *s, const uint8_t *in, size_t avail, size_t *used,
+                          uint8_t *out, size_t cap)
+{
+    uint32_t plen = in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16;
+    uint8_t seq = in[3];
+    size_t whole = MYSQL_HDR_LEN + (size_t)plen;
+
+    *used = 0;
+    if (s->ph == MY_AUTH && seq == 0)
+        s->ph = MY_CMD; /* a command: the auth exchange is over */
+    if (s->ph == MY_CMD)
+        return client_cmd(s, in, avail, plen, used, out, cap);
+    if (plen > MYSQL_LOGIN_MAX) {
+        s->m->c.not_replayable++;
+        return TCM_ERR;
+    }
+    if (avail < whole || cap < whole + MYSQL_AUTH_MAX)
+        return 0;
+    *used = whole;
+    if (s->ph == MY_LOGIN)
+        return client_login(s, in + MYSQL_HDR_LEN, plen, seq, out, cap);
+    return 0; /* AUTH: the client's answer to production's switch; we answered the target's */
+}
+
+static long my_client_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                           uint8_t *out, size_t cap)
+{
+    struct my_sess *s = sess;
+    size_t o = 0, w = 0, used;
+
+    while (o < len) {
+        if (s->cpass > 0) {
+            size_t k = len - o;
+            k = k < s->cpass ? k : s->cpass;
+            k = k < cap - w ? k : cap - w;
+            if (k == 0)
+                break;
+            memcpy(out + w, in + o, k);
+            s->cpass -= (uint32_t)k;
+            o += k;
+            w += k;
+            continue;
+        }
+        if (s->ph == MY_GREET || s->ph == MY_OWN_AUTH || s->ph == MY_OWN_PREP ||
+            len - o < MYSQL_HDR_LEN)
+            break; /* the target's greeting or our own exchange first; or a header to come */
+        long n = client_packet(s, in + o, len - o, &used, out + w, cap - w);
+        if (n < 0)
+            return n;
+        if (used == 0 && s->cpass == 0)
+            break;
+        o += used;
+        w += (size_t)n;
+    }
+    *consumed = o;
+    return (long)w;
+}
+
+/* ---- the module -------------------------------------------------------------------- */
+
+static int my_init(const struct tcm_host *host, void **mod)
+{
+    struct my_mod *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->host = host;
+    *mod = m;
+    return 0;
+}
+
+static void my_fini(void *mod)
+{
+    struct my_mod *m = mod;
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "mysql: logins rewritten %llu, resumed %llu, refused %llu, not replayable %llu, "
+             "statements mapped %llu, prepared again %llu",
+             (unsigned long long)m->c.rewritten, (unsigned long long)m->c.resumed,
+             (unsigned long long)m->c.refused, (unsigned long long)m->c.not_replayable,
+             (unsigned long long)m->c.stmts_mapped, (unsigned long long)m->c.stmts_reprepared);
+    m->host->log(m->host, 1, msg);
+    free(m);
+}
+
+static int my_sess_new(void *mod, const struct tcm_sess_info *info, void **sess)
+{
+    struct my_sess *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->m = mod;
+    *sess = s;
+    return 0;
+}
+
+static void my_sess_end(void *mod, void *sess)
+{
+    free(sess);
+}
+
+static long my_start(void *sess, enum tcm_start why, uint8_t *out, size_t cap)
+{
+    struct my_sess *s = sess;
+    s->midstream = why == TCM_START_MIDSTREAM;
+    return 0; /* the server speaks first: our login (mid-stream) follows its greeting */
+}
+
+const struct mod_db_counts *mod_mysql_counts(const void *mod)
+{
+    return &((const struct my_mod *)mod)->c;
+}
+
+const struct tcm_module mod_mysql_module = {
+    .api_version = TCM_API_VERSION,
+    .name = "mysql",
+    .init = my_init,
+    .fini = my_fini,
+    .sess_new = my_sess_new,
+    .sess_end = my_sess_end,
+    .start = my_start,
+    .client_data = my_client_data,
+    .target_data = my_target_data,
+};
