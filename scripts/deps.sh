@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev
       valgrind cppcheck nginx wrk apache2-utils curl tcpdump nftables iproute2 python3 procps util-linux
       ca-certificates universal-ctags prometheus
-      libcap2-bin systemd debhelper devscripts lintian fakeroot adduser)
+      libcap2-bin systemd debhelper devscripts lintian fakeroot adduser
+      mariadb-server mariadb-client postgresql postgresql-contrib sysbench)
 
 missing=()
 for p in "${PKGS[@]}"; do
