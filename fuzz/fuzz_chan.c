@@ -9,7 +9,9 @@
  * same frames. Decoded routes and replies are re-encoded with chan_out and must
  * decode to the same values (the encoder and decoder agree on every input).
  * HELLOs are also judged as both programs judge them (src/hello.c), and BYE
- * texts must come out printable.
+ * texts must come out printable. A REPLY record that parses as a TCP segment is
+ * also re-encoded with its payload (src/intercept/payload.c) in pieces of a size
+ * the record chooses: the pieces must parse whole and carry the payload back.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include "chan.h"
 #include "chanlag.h"
 #include "hello.h"
+#include "intercept/payload.h"
+#include "pkt.h"
 
 #define STREAM_MAX (256 * 1024)
 
@@ -45,7 +49,7 @@ static void check_route_roundtrip(const struct chan_route *r)
         chan_route_count(&f) != 1 || chan_route_get(&g, &f, 0) != 0)
         abort();
     if (g.cport != r->cport || g.tport != r->tport || !addr_eq(&g.client, &r->client) ||
-        !addr_eq(&g.target, &r->target))
+        !addr_eq(&g.target, &r->target) || g.flags != r->flags)
         abort();
     chan_out_free(&o);
 }
@@ -67,6 +71,53 @@ static void check_reply_roundtrip(const uint8_t *rec, size_t len)
     if (chan_reply_next(&it, &got, &glen) != 1 || glen != len || memcmp(got, rec, len) != 0)
         abort();
     if (chan_reply_next(&it, &got, &glen) != 0)
+        abort();
+    chan_out_free(&o);
+}
+
+/* A record that is a TCP segment, split by payload_put and put back together. */
+static void check_payload_split(const uint8_t *rec, size_t len)
+{
+    struct pkt p;
+    if (pkt_parse_ip(&p, rec, len, PKT_PARSE_HDRONLY) != PKT_OK)
+        return;
+    size_t hlen = (size_t)p.ip_hlen + p.tcp_hlen;
+    if (hlen > PKT_HDR_MAX)
+        return;
+    static struct chan_out o;
+    static uint8_t back[70000];
+    struct payload_stats st = {0};
+    size_t max_rec = hlen + 1 + rec[len - 1] * 16u; /* pieces of 1 to 4081 bytes */
+    chan_out_init(&o, 1 << 20);
+    int n = payload_put(&o, &p, rec, hlen, max_rec, &st);
+    if (n < 1)
+        abort(); /* the room is ample: only a bad argument could refuse it */
+    chan_out_seal(&o);
+    size_t used = 0, total = 0, got = 0;
+    struct chan_frame f;
+    ssize_t k;
+    while ((k = chan_frame_next(&f, buf_head(&o.buf) + used, buf_len(&o.buf) - used)) > 0) {
+        struct chan_iter it;
+        const uint8_t *r;
+        size_t rl;
+        chan_iter_init(&it, &f);
+        while (chan_reply_next(&it, &r, &rl) > 0) {
+            struct pkt q;
+            got++;
+            if (pkt_parse_ip(&q, r, rl, PKT_PARSE_HDRONLY) != PKT_OK || rl > max_rec)
+                abort();
+            if (st.records > 0) {
+                if (q.cap_len != q.ip_len || q.seq != p.seq + (uint32_t)total ||
+                    total + q.data_len > sizeof(back))
+                    abort();
+                memcpy(back + total, q.data, q.data_len);
+                total += q.data_len;
+            }
+        }
+        used += (size_t)k;
+    }
+    if (k < 0 || got != (size_t)n || (st.records > 0 && (total != p.data_len ||
+                                                          memcmp(back, p.data, total) != 0)))
         abort();
     chan_out_free(&o);
 }
@@ -133,8 +184,10 @@ static int decode_frame(struct seen *s, const struct chan_frame *f, int roundtri
                 abort();
             s->records++;
             mix(s, len);
-            if (roundtrip)
+            if (roundtrip) {
                 check_reply_roundtrip(rec, len);
+                check_payload_split(rec, len);
+            }
         }
         return e;
     }

@@ -24,7 +24,7 @@
 #define HEARTBEAT_MAX 64
 #define BYE_MIN 2
 #define BYE_MAX 1024
-#define REPLY_REC_MAX (CHAN_BODY_MAX - 2) /* one record alone fills a frame */
+#define REPLY_REC_MAX CHAN_REPLY_REC_MAX
 
 /* Address families as written on the wire: fixed numbers, not the host's AF_*. */
 #define WIRE_AF_INET 4
@@ -127,7 +127,7 @@ size_t chan_route_count(const struct chan_frame *f)
 }
 
 /*
- * Route record (40 bytes): af u8 | reserved u8 | cport u16 | tport u16 | reserved u16 |
+ * Route record (40 bytes): af u8 | flags u8 | cport u16 | tport u16 | reserved u16 |
  * client[16] | target[16]. Reserved bytes, and the 12 bytes after an IPv4
  * address, are written as zero and ignored here (room for later use).
  */
@@ -150,6 +150,7 @@ int chan_route_get(struct chan_route *r, const struct chan_frame *f, size_t i)
     }
     r->cport = get16(p + 2);
     r->tport = get16(p + 4);
+    r->flags = p[1];
     return 0;
 }
 
@@ -219,16 +220,30 @@ int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t le
     return 0;
 }
 
-/*
- * Append a record made of two pieces (a length prefix and its bytes, or one
- * piece and nothing) to the open frame of this type, or start a new frame.
- * Either the whole record is queued or nothing is: buf_reserve() fails before
- * any byte is written.
- */
-static int put_record(struct chan_out *o, uint8_t type, const void *a, size_t alen, const void *b,
-                      size_t blen)
+/* A record in up to three pieces: a length prefix, headers, payload. */
+struct rec_parts {
+    const void *p[3];
+    size_t n[3];
+};
+
+static void parts_copy(uint8_t *dst, const struct rec_parts *rp)
 {
-    size_t rlen = alen + blen;
+    for (int i = 0; i < 3; i++) {
+        if (rp->n[i] > 0)
+            memcpy(dst, rp->p[i], rp->n[i]);
+        dst += rp->n[i];
+    }
+}
+
+/*
+ * Append a record made of pieces (a length prefix and its bytes, or one piece
+ * and nothing) to the open frame of this type, or start a new frame. Either the
+ * whole record is queued or nothing is: buf_reserve() fails before any byte is
+ * written.
+ */
+static int put_record(struct chan_out *o, uint8_t type, const struct rec_parts *rp)
+{
+    size_t rlen = rp->n[0] + rp->n[1] + rp->n[2];
     if (o->open && o->open_type == type) {
         /* open_off is relative to buf.off: stable across the compaction or
          * reallocation that buf_reserve() may do. */
@@ -237,9 +252,7 @@ static int put_record(struct chan_out *o, uint8_t type, const void *a, size_t al
             uint8_t *p = buf_reserve(&o->buf, rlen);
             if (p == NULL)
                 return -ENOBUFS;
-            memcpy(p, a, alen);
-            if (blen > 0)
-                memcpy(p + alen, b, blen);
+            parts_copy(p, rp);
             buf_commit(&o->buf, rlen);
             put16(o->buf.data + o->buf.off + o->open_off + 2, (uint16_t)(cur + rlen));
             return 0;
@@ -251,9 +264,7 @@ static int put_record(struct chan_out *o, uint8_t type, const void *a, size_t al
     p[0] = type;
     p[1] = 0;
     put16(p + 2, (uint16_t)rlen);
-    memcpy(p + CHAN_HDR_LEN, a, alen);
-    if (blen > 0)
-        memcpy(p + CHAN_HDR_LEN + alen, b, blen);
+    parts_copy(p + CHAN_HDR_LEN, rp);
     o->open_off = o->buf.len;
     o->open_type = type;
     o->open = true;
@@ -284,21 +295,31 @@ int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r)
     uint8_t rec[CHAN_ROUTE_LEN];
     memset(rec, 0, sizeof(rec));
     rec[0] = (uint8_t)af;
+    rec[1] = r->flags;
     put16(rec + 2, r->cport);
     put16(rec + 4, r->tport);
     size_t alen = af == WIRE_AF_INET ? 4 : 16;
     memcpy(rec + 8, r->client.u.b, alen);
     memcpy(rec + 24, r->target.u.b, alen);
-    return put_record(o, type, rec, sizeof(rec), NULL, 0);
+    struct rec_parts rp = {{rec}, {sizeof(rec)}};
+    return put_record(o, type, &rp);
 }
 
-int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len)
+int chan_put_reply2(struct chan_out *o, const uint8_t *hdr, size_t hlen, const uint8_t *pay,
+                    size_t plen)
 {
+    size_t len = hlen + plen;
     if (len == 0 || len > REPLY_REC_MAX)
         return -EINVAL;
     uint8_t pfx[2];
     put16(pfx, (uint16_t)len);
-    return put_record(o, CHAN_REPLY, pfx, sizeof(pfx), hdr, len);
+    struct rec_parts rp = {{pfx, hdr, pay}, {sizeof(pfx), hlen, plen}};
+    return put_record(o, CHAN_REPLY, &rp);
+}
+
+int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len)
+{
+    return chan_put_reply2(o, hdr, len, NULL, 0);
 }
 
 ssize_t chan_out_flush(struct chan_out *o, int fd)

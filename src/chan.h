@@ -25,6 +25,7 @@
 #define CHAN_BODY_MAX 65535
 #define CHAN_ROUTE_LEN 40      /* one route record */
 #define CHAN_REPLY_HDR_MAX 120 /* IP + TCP headers in one reply record */
+#define CHAN_REPLY_REC_MAX (CHAN_BODY_MAX - 2) /* one record (with payload) alone fills a frame */
 #define CHAN_NONCE_LEN 16
 #define CHAN_MAC_LEN 32
 
@@ -80,7 +81,7 @@ ssize_t chan_frame_next(struct chan_frame *f, const uint8_t *buf, size_t len);
 /* HELLO feature bits (doc/protocol.md, section 4). */
 enum {
     CHAN_FEAT_AUTH = 1U << 0,
-    CHAN_FEAT_PAYLOAD = 1U << 1,
+    CHAN_FEAT_PAYLOAD = 1U << 1,  /* REPLY records of flagged routes carry the whole packet */
     CHAN_FEAT_HEARTBEAT = 1U << 2,
     CHAN_FEAT_INSTANCE = 1U << 3, /* the HELLO carries the sender's instance id (8 bytes more) */
     CHAN_FEAT_CLOCK = 1U << 4,    /* timestamped heartbeats and STAMP frames: the channel's lag */
@@ -90,11 +91,17 @@ enum {
 
 /* HELLO, AUTH and BYE bodies: hello.h. */
 
+/* Route record flags (byte 1 of the record; an old intercept ignores it). */
+enum {
+    CHAN_ROUTE_F_PAYLOAD = 1U << 0, /* send this session's replies with their payload */
+};
+
 /* A route record: replies from target:tport to client:cport belong to the sender. */
 struct chan_route {
     struct addr client; /* the (rewritten) client address the target answers to */
     struct addr target;
     uint16_t cport, tport;
+    uint8_t flags; /* CHAN_ROUTE_F_*; bits not known here are ignored on receipt */
 };
 /* Number of route records in a ROUTE_ADD/ROUTE_DEL frame. */
 size_t chan_route_count(const struct chan_frame *f);
@@ -127,6 +134,10 @@ int chan_put_frame(struct chan_out *o, uint8_t type, const void *body, size_t le
 /* Append a record to the open frame of this type, or start one. 0 or -ENOBUFS. */
 int chan_put_route(struct chan_out *o, uint8_t type, const struct chan_route *r);
 int chan_put_reply(struct chan_out *o, const uint8_t *hdr, size_t len);
+/* One reply record made of the headers and a piece of payload (CHAN_FEAT_PAYLOAD):
+ * hlen + plen must be 1..CHAN_REPLY_REC_MAX. 0, -EINVAL or -ENOBUFS. */
+int chan_put_reply2(struct chan_out *o, const uint8_t *hdr, size_t hlen, const uint8_t *pay,
+                    size_t plen);
 /* Write what the socket takes; seals first. Returns bytes written or -errno. */
 ssize_t chan_out_flush(struct chan_out *o, int fd);
 

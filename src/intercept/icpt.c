@@ -83,7 +83,8 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
         hdr = copy;
         ic->st.docker_rewritten++;
     }
-    if (ic->single != NULL) {
+    /* A peer that takes payload needs the route's flag: no fast path for it. */
+    if (ic->single != NULL && !ic->single->payload) {
         ic->st.fast++;
         peer_forward(ic->single, hdr, hlen, cp->ts_us);
         return;
@@ -92,13 +93,23 @@ static void icpt_on_packet(void *arg, const struct capture_pkt *cp)
         ic->st.nopeer++;
     /* The reply goes target -> client: its destination is the session's client. */
     struct route_key k;
+    uint8_t fl = 0;
     route_key_set(&k, &p.t.dst, p.t.dport, &p.t.src, p.t.sport);
-    struct route_owner *o = route_lookup(ic->routes, &k);
+    struct route_owner *o = route_lookup_flags(ic->routes, &k, &fl);
+    if (o == NULL && ic->single != NULL) {
+        ic->st.fast++;
+        peer_forward(ic->single, hdr, hlen, cp->ts_us);
+        return;
+    }
     if (o == NULL) {
         route_hold_put(ic->hold, &k, hdr, hlen, icpt_now(ic));
         return;
     }
-    peer_forward(peer_of_owner(o), hdr, hlen, cp->ts_us);
+    struct peer *pe = peer_of_owner(o);
+    if ((fl & CHAN_ROUTE_F_PAYLOAD) && pe->payload)
+        peer_forward_payload(pe, &p, hdr, hlen, cp->ts_us);
+    else
+        peer_forward(pe, hdr, hlen, cp->ts_us);
 }
 
 static void icpt_capture_cb(struct loop *l, int fd, unsigned events, void *arg)
@@ -312,9 +323,37 @@ void icpt_log_stats(struct icpt *ic)
              route_hold_count(ic->hold), hs->delivered, ic->st.toolong + hs->toolong,
              ic->st.dropped, ic->npeers, ic->nup, ic->st.peers_refused, ic->st.auth_refused,
              ic->st.bad_frames, ic->st.docker_rewritten, route_count(ic->routes), rs->reassigned, rs->full, kdrops);
+    if (ic->o->payload || ic->tls != NULL)
+        log_info("stats: payload records %" PRIu64 ", bytes %" PRIu64 ", split %" PRIu64
+                 ", truncated %" PRIu64 ", refused %" PRIu64 ", held headers only %" PRIu64
+                 ", asked in clear %" PRIu64 "; TLS peers %" PRIu64 ", failed %" PRIu64
+                 ", plain refused %" PRIu64,
+                 ic->st.pay.records, ic->st.pay.bytes, ic->st.pay.split, ic->st.pay.truncated,
+                 ic->st.pay.refused, ic->st.pay_held, ic->st.pay_refused_plain, ic->st.tls_peers,
+                 ic->st.tls_failed, ic->st.plain_refused);
 }
 
 /* ---- life cycle ---- */
+
+/* The TLS key, when there is one: tcpcopy peers may then start TLS on the port. */
+static int icpt_tls_setup(struct icpt *ic, char *err, size_t errlen)
+{
+    const struct icpt_opts *o = ic->o;
+    struct tls_conf tc = {.secret = &ic->secret, .cert = o->tls_cert, .key = o->tls_key,
+                          .ca = o->tls_ca};
+    if (tls_conf_usable(&tc)) {
+        ic->tls = tls_ctx_new(&tc, true, err, errlen);
+        if (ic->tls == NULL)
+            return -EINVAL;
+        log_info("channel TLS 1.3 available (keyed by %s)%s", tls_ctx_mode(ic->tls),
+                 o->tls_required ? "; plain peers refused (--tls-required)" : "");
+    }
+    if (o->payload)
+        log_info("reply payload offered to tcpcopy that asks, %s (snaplen %d)",
+                 ic->tls != NULL ? "over TLS or from this host" : "from this host only (no TLS key)",
+                 o->snaplen);
+    return 0;
+}
 
 static void icpt_sigset(sigset_t *set)
 {
@@ -434,6 +473,8 @@ struct icpt *icpt_new(const struct icpt_opts *o, char *err, size_t errlen)
         log_info("channel authentication on: every tcpcopy must prove --secret-file %s",
                  o->secret_file);
     }
+    if (icpt_tls_setup(ic, err, errlen) != 0)
+        goto fail;
 
     if (icpt_captures(ic, err, errlen) != 0 || icpt_listen(ic, err, errlen) != 0)
         goto fail;
@@ -509,5 +550,6 @@ void icpt_free(struct icpt *ic)
     loop_free(ic->loop);
     free(ic->allow);
     auth_secret_clear(&ic->secret);
+    tls_ctx_free(ic->tls);
     free(ic);
 }

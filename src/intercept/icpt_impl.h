@@ -33,7 +33,9 @@
 #include "log.h"
 #include "loop.h"
 #include "pkt.h"
+#include "payload.h"
 #include "route.h"
+#include "tls.h"
 
 #define ICPT_IN_MAX (256 * 1024)
 #define ICPT_OUT_MAX (8 * 1024 * 1024)
@@ -86,6 +88,11 @@ struct peer {
     bool up;        /* HELLO (and AUTH) done: counted in icpt.nup */
     bool in_flush;
     bool want_write; /* LOOP_WRITE registered: the socket did not take everything */
+    bool sniffed;    /* its first byte was seen: TLS or plain decided */
+    bool tls_hs;     /* TLS handshake under way */
+    bool loopback;   /* connected from this host: payload may go in clear */
+    bool payload;    /* CHAN_FEAT_PAYLOAD in both HELLOs */
+    struct tls *tls; /* NULL: plain */
     uint64_t forwarded, dropped;
     /* CHAN_FEAT_CLOCK (doc/protocol.md, section 7): the latest time the peer sent in a
      * heartbeat, when it arrived (realtime), and whether this batch of replies has had its
@@ -110,6 +117,10 @@ struct icpt_stats {
     uint64_t bad_frames;   /* peers closed for a malformed frame */
     uint64_t docker_rewritten; /* replies whose source -D rewrote */
     uint64_t lag_us, lag_samples; /* capture timestamp to forwarding: sum, and how many */
+    struct payload_stats pay;     /* records with payload (CHAN_FEAT_PAYLOAD) */
+    uint64_t pay_held;            /* header-only records from the hold queue for flagged routes */
+    uint64_t pay_refused_plain;   /* HELLOs asking for payload on a plain non-loopback channel */
+    uint64_t tls_peers, tls_failed, plain_refused; /* TLS handshakes done, failed; --tls-required */
 };
 
 struct icpt {
@@ -130,6 +141,7 @@ struct icpt {
     size_t nup;                /* peers up (HELLO and AUTH done) */
     struct peer *single;       /* the only peer up, when nup == 1: the fast path */
     struct auth_secret secret; /* --secret-file; len 0: no authentication */
+    struct tls_ctx *tls;       /* TLS key (PSK or certificates); NULL: plain peers only */
     bool stopping;             /* icpt_free: peers go without a word */
     struct peer_queue flush;
     uint64_t next_peer_id;
@@ -144,9 +156,17 @@ struct icpt {
 
 
 void icpt_accept_cb(struct loop *l, int lfd, unsigned events, void *arg);
+/* allow.c */
 int icpt_allow_defaults(struct icpt *ic, char *err, size_t errlen);
 void icpt_log_allow(struct icpt *ic);
-uint64_t icpt_now(struct icpt *ic);
+bool icpt_allowed(const struct icpt *ic, const struct addr *a);
+/* Refuse a connection from a not allowed address: BYE code 5 naming the --allow that
+ * would admit it, then close fd. */
+void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t port);
+static inline uint64_t icpt_now(struct icpt *ic)
+{
+    return loop_now(ic->loop);
+}
 void peer_close(struct peer *pe, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int peer_flush(struct peer *pe);
@@ -158,5 +178,20 @@ int peer_put_heartbeat(struct peer *pe);
 void peer_free(struct peer *pe);
 struct peer *peer_of_owner(struct route_owner *o);
 void peer_want_flush(struct peer *pe);
+/* As peer_forward, with the reply's payload (a route flagged CHAN_ROUTE_F_PAYLOAD of a
+ * peer that negotiated CHAN_FEAT_PAYLOAD): split into several records if need be. */
+void peer_forward_payload(struct peer *pe, const struct pkt *p, const uint8_t *hdr, size_t hlen,
+                          uint64_t ts_us);
+
+/* peer_tls.c */
+enum { PEER_SNIFF_PLAIN = 1, PEER_SNIFF_TLS = 2 };
+/* Peek at the new peer's first byte: 0 (none yet), PEER_SNIFF_PLAIN, PEER_SNIFF_TLS
+ * (pe->tls made, handshake to run), or -errno with the reason in err (-EACCES: a plain
+ * peer and --tls-required; -EPROTONOSUPPORT: TLS and no key here). */
+int peer_tls_sniff(struct peer *pe, char *err, size_t errlen);
+/* One step of the TLS handshake: 1 done, 0 more (socket interest updated), -errno. */
+int peer_tls_step(struct peer *pe, char *err, size_t errlen);
+/* CHAN_FEAT_PAYLOAD if --payload and the channel is TLS or from this host, else 0. */
+uint32_t peer_payload_offer(const struct peer *pe);
 
 #endif

@@ -87,6 +87,32 @@ static void fill_peers(struct metrics *m, const struct icstats_src *src)
       st->bad_frames);
 }
 
+/* Reply payload (CHAN_FEAT_PAYLOAD) and TLS on the channel (doc/protocol.md 6.1, 14). */
+static void fill_channel(struct metrics *m, const struct icstats_src *src)
+{
+    const struct icpt_stats *st = src->st;
+    C("payload.records", "intercept_payload_records_total",
+      "Reply records carrying payload (flagged routes).", st->pay.records);
+    C("payload.bytes", "intercept_payload_bytes_total", "Payload bytes forwarded in them.",
+      st->pay.bytes);
+    C("payload.split", "intercept_payload_split_total",
+      "Segments larger than a record, forwarded as several.", st->pay.split);
+    C("payload.refused", "intercept_payload_refused_total",
+      "Replies with payload not queued: the tcpcopy's output buffer was full.", st->pay.refused);
+    C("payload.truncated", "intercept_payload_truncated_total",
+      "Replies whose payload the capture cut (snaplen): forwarded as headers only.",
+      st->pay.truncated);
+    C("payload.held_headers_only", "intercept_payload_held_headers_only_total",
+      "Replies of flagged routes delivered from the hold queue, headers only.", st->pay_held);
+    C("payload.refused_plain", "intercept_payload_refused_plain_total",
+      "tcpcopy connections that asked for payload over a plain channel from another host.",
+      st->pay_refused_plain);
+    C("tls.peers", "intercept_tls_peers_total", "TLS handshakes completed.", st->tls_peers);
+    C("tls.failed", "intercept_tls_failed_total", "TLS handshakes failed.", st->tls_failed);
+    C("tls.plain_refused", "intercept_tls_plain_refused_total",
+      "Plain connections refused by --tls-required.", st->plain_refused);
+}
+
 void icstats_fill(struct metrics *m, const struct icstats_src *src)
 {
     metrics_reset(m);
@@ -98,4 +124,5 @@ void icstats_fill(struct metrics *m, const struct icstats_src *src)
     fill_replies(m, src);
     fill_routes(m, src);
     fill_peers(m, src);
+    fill_channel(m, src);
 }

@@ -32,6 +32,11 @@ enum {
     OPT_CHECK_TARGET,
     OPT_CHECK_WAIT,
     OPT_CONFIG,
+    OPT_PAYLOAD,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CA,
+    OPT_TLS_REQUIRED,
 };
 
 static const char icpt_optstring[] = ":i:F:p:b:s:l:P:D:dvhu:";
@@ -59,6 +64,11 @@ static const struct option icpt_longopts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"check-target", required_argument, NULL, OPT_CHECK_TARGET},
     {"check-wait", required_argument, NULL, OPT_CHECK_WAIT},
+    {"payload", no_argument, NULL, OPT_PAYLOAD},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-required", no_argument, NULL, OPT_TLS_REQUIRED},
     {NULL, 0, NULL, 0},
 };
 
@@ -83,7 +93,16 @@ void icpt_usage(FILE *fp)
           "                            and the subnets of this host's interfaces; 'any': all)\n"
           "      --secret-file FILE    shared secret every tcpcopy must prove (mode 600;\n"
           "                            tcpcopy needs the same --secret-file)\n"
-          "      --snaplen N           bytes captured per packet (default: 256)\n"
+          "      --snaplen N           bytes captured per packet (default: 256; with\n"
+          "                            --payload 65663)\n"
+          "      --payload             offer reply payload to a tcpcopy that asks for it\n"
+          "                            (--channel-payload): whole packets are captured;\n"
+          "                            only over TLS, or to a tcpcopy on this host\n"
+          "      --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+          "                            TLS keyed by certificates (tcpcopy's is verified\n"
+          "                            against the CA); without them TLS uses a key from\n"
+          "                            --secret-file. TLS and plain peers share the port\n"
+          "      --tls-required        refuse tcpcopy peers that do not use TLS\n"
           "      --coalesce USEC       under load, forward in batches at most USEC apart:\n"
           "                            less CPU per reply, at most USEC more delay; 0: off\n"
           "                            (default: 300)\n"
@@ -325,6 +344,21 @@ static int icpt_opts_counters(struct icpt_opts *o, int c, const char *arg, char 
     return 0;
 }
 
+/* The TLS options together, and --payload's snaplen. */
+static int icpt_opts_tls(struct icpt_opts *o, char *err, size_t errlen)
+{
+    int ncert = (o->tls_cert != NULL) + (o->tls_key != NULL) + (o->tls_ca != NULL);
+    if (ncert != 0 && ncert != 3)
+        return icpt_opts_err(err, errlen, "--tls-cert, --tls-key and --tls-ca go together");
+    if (o->tls_required && ncert == 0 && o->secret_file == NULL)
+        return icpt_opts_err(err, errlen,
+                             "--tls-required needs a TLS key: --secret-file, or --tls-cert, "
+                             "--tls-key and --tls-ca");
+    if (o->payload && !o->snaplen_set)
+        o->snaplen = ICPT_SNAPLEN_PAYLOAD;
+    return 0;
+}
+
 int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned long v;
@@ -421,10 +455,26 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
             break;
         }
         case OPT_SNAPLEN:
-            if (!icpt_parse_uint(optarg, ICPT_SNAPLEN_MIN, 65535, &v))
-                return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to 65535 bytes", optarg,
-                                     ICPT_SNAPLEN_MIN);
+            if (!icpt_parse_uint(optarg, ICPT_SNAPLEN_MIN, ICPT_SNAPLEN_MAX, &v))
+                return icpt_opts_err(err, errlen, "--snaplen %s: must be %d to %d bytes", optarg,
+                                     ICPT_SNAPLEN_MIN, ICPT_SNAPLEN_MAX);
             o->snaplen = (int)v;
+            o->snaplen_set = true;
+            break;
+        case OPT_PAYLOAD:
+            o->payload = true;
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o->tls_key = optarg;
+            break;
+        case OPT_TLS_CA:
+            o->tls_ca = optarg;
+            break;
+        case OPT_TLS_REQUIRED:
+            o->tls_required = true;
             break;
         case OPT_COALESCE:
             if (!icpt_parse_uint(optarg, 0, 100000, &v))
@@ -471,5 +521,7 @@ int icpt_opts_parse(struct icpt_opts *o, int argc, char **argv, char *err, size_
         return icpt_opts_err(err, errlen, "--json, --check-target and --check-wait need --check");
     if (o->filter == NULL)
         return icpt_opts_err(err, errlen, "-F FILTER is required, e.g. -F 'tcp and src port 8080'");
+    if ((rc = icpt_opts_tls(o, err, errlen)) != 0)
+        return rc;
     return icpt_opts_split_devices(o, err, errlen);
 }

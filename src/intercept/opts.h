@@ -17,6 +17,9 @@
 #define ICPT_TABLE_DEFAULT (1U << 20)
 #define ICPT_SNAPLEN_DEFAULT 256
 #define ICPT_SNAPLEN_MIN 96
+/* --payload: whole packets, a GRO segment of 64 KB (IPv6: + 40) with its link header. */
+#define ICPT_SNAPLEN_PAYLOAD (65535 + 128)
+#define ICPT_SNAPLEN_MAX 262144
 
 /* An address prefix, "192.0.2.0/24" or "2001:db8::/32". */
 struct icpt_cidr {
@@ -48,6 +51,10 @@ struct icpt_opts {
     int snaplen;
     uint32_t coalesce_us; /* --coalesce (300; 0: off) */
     const char *secret_file; /* --secret-file: shared secret tcpcopy must prove */
+    bool snaplen_set;        /* --snaplen given */
+    bool payload;            /* --payload: offer reply payload (CHAN_FEAT_PAYLOAD) */
+    const char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
+    bool tls_required;       /* --tls-required: refuse plain (non-TLS) peers */
     const char *stats_json;  /* --stats-json FILE: counters as JSON (doc/metrics.md) */
     const char *metrics;     /* --metrics ADDR:PORT: Prometheus endpoint */
     char *devbuf; /* owned copy of the -i list */

@@ -9,111 +9,9 @@
 
 /* ---- small helpers ---- */
 
-uint64_t icpt_now(struct icpt *ic)
-{
-    return loop_now(ic->loop);
-}
-
 struct peer *peer_of_owner(struct route_owner *o)
 {
     return (struct peer *)((char *)o - offsetof(struct peer, routes));
-}
-
-static bool icpt_allowed(const struct icpt *ic, const struct addr *a)
-{
-    if (ic->allow_any)
-        return true;
-    for (size_t i = 0; i < ic->nallow; i++)
-        if (addr_in_prefix(a, &ic->allow[i].net, ic->allow[i].prefix))
-            return true;
-    return false;
-}
-
-static int icpt_allow_push(struct icpt *ic, size_t *cap, const struct icpt_cidr *c)
-{
-    for (size_t i = 0; i < ic->nallow; i++)
-        if (ic->allow[i].prefix == c->prefix && addr_eq(&ic->allow[i].net, &c->net))
-            return 0;
-    if (ic->nallow == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        struct icpt_cidr *p = realloc(ic->allow, ncap * sizeof(*p));
-        if (p == NULL)
-            return -ENOMEM;
-        ic->allow = p;
-        *cap = ncap;
-    }
-    ic->allow[ic->nallow++] = *c;
-    return 0;
-}
-
-static unsigned icpt_mask_prefix(const uint8_t *m, size_t n)
-{
-    unsigned bits = 0;
-    for (size_t i = 0; i < n; i++)
-        bits += (unsigned)__builtin_popcount(m[i]);
-    return bits;
-}
-
-/* Loopback plus every subnet this host has an address in: where a tcpcopy on the
- * production LAN (or on this host) will connect from. */
-int icpt_allow_defaults(struct icpt *ic, char *err, size_t errlen)
-{
-    size_t cap = 0;
-    struct icpt_cidr c;
-    struct ifaddrs *ifa0, *ifa;
-
-    if (!icpt_cidr_parse(&c, "127.0.0.0/8") || icpt_allow_push(ic, &cap, &c) != 0)
-        goto nomem;
-    if (!icpt_cidr_parse(&c, "::1/128") || icpt_allow_push(ic, &cap, &c) != 0)
-        goto nomem;
-    if (getifaddrs(&ifa0) != 0) {
-        errbuf_set(err, errlen, "getifaddrs: %s", strerror(errno));
-        return -errno;
-    }
-    for (ifa = ifa0; ifa != NULL; ifa = ifa->ifa_next) {
-        if (ifa->ifa_addr == NULL || ifa->ifa_netmask == NULL)
-            continue;
-        uint16_t port;
-        memset(&c, 0, sizeof(c));
-        if (!addr_from_sockaddr(&c.net, &port, ifa->ifa_addr))
-            continue;
-        if (c.net.af == AF_INET) {
-            const struct sockaddr_in *m = (const void *)ifa->ifa_netmask;
-            c.prefix = (uint8_t)icpt_mask_prefix((const uint8_t *)&m->sin_addr, 4);
-        } else {
-            const struct sockaddr_in6 *m = (const void *)ifa->ifa_netmask;
-            c.prefix = (uint8_t)icpt_mask_prefix((const uint8_t *)&m->sin6_addr, 16);
-        }
-        /* Normalise to the network address through the parser (clears host bits). */
-        char a[ADDR_STRLEN], s[ADDR_STRLEN + 8];
-        snprintf(s, sizeof(s), "%s/%u", addr_str(&c.net, a, sizeof(a)), c.prefix);
-        if (!icpt_cidr_parse(&c, s))
-            continue;
-        if (icpt_allow_push(ic, &cap, &c) != 0) {
-            freeifaddrs(ifa0);
-            goto nomem;
-        }
-    }
-    freeifaddrs(ifa0);
-    return 0;
-nomem:
-    errbuf_set(err, errlen, "out of memory");
-    return -ENOMEM;
-}
-
-void icpt_log_allow(struct icpt *ic)
-{
-    char line[1024], one[ADDR_STRLEN + 8];
-    size_t n = 0;
-    line[0] = '\0';
-    for (size_t i = 0; i < ic->nallow && n < sizeof(line); i++) {
-        int w = snprintf(line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
-                         icpt_cidr_str(&ic->allow[i], one, sizeof(one)));
-        if (w < 0)
-            break;
-        n += (size_t)w;
-    }
-    log_info("accepting tcpcopy connections from %s", line);
 }
 
 /* ---- peers ---- */
@@ -164,6 +62,7 @@ void peer_free(struct peer *pe)
     }
     loop_timer_cancel(ic->loop, &pe->hello_timer);
     loop_fd_del(ic->loop, pe->fd);
+    tls_free(pe->tls);
     close(pe->fd);
     route_remove_all_of(ic->routes, &pe->routes);
     if (pe->in_flush)
@@ -212,7 +111,7 @@ int peer_flush(struct peer *pe)
 {
     pe->stamped = false; /* the replies queued after this write are a new batch */
     if (buf_len(&pe->out.buf) > 0) {
-        ssize_t n = chan_out_flush(&pe->out, pe->fd);
+        ssize_t n = tls_io_flush(pe->tls, &pe->out, pe->fd);
         if (n < 0) {
             peer_close(pe, LOG_LVL_WARN, "write: %s", strerror((int)-n));
             return -1;
@@ -238,15 +137,20 @@ int peer_put_heartbeat(struct peer *pe)
     return chan_put_heartbeat(&pe->out, &h);
 }
 
-void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len, uint64_t ts_us)
+/* The first reply of a batch with a known capture time: its STAMP goes first (one
+ * 12-byte frame per write, and only to a peer that measures the lag). */
+static void peer_stamp(struct peer *pe, uint64_t ts_us)
 {
-    struct icpt *ic = pe->ic;
-    /* The first reply of a batch with a known capture time: its STAMP goes first (one
-     * 12-byte frame per write, and only to a peer that measures the lag). */
     if (!pe->stamped && ts_us != 0 && (pe->features & CHAN_FEAT_CLOCK) &&
         chan_put_stamp(&pe->out, ts_us) == 0)
         pe->stamped = true;
-    if (chan_put_reply(&pe->out, hdr, len) != 0) {
+}
+
+/* Count a reply queued as n records (n < 0: not queued). */
+static void peer_queued(struct peer *pe, int n)
+{
+    struct icpt *ic = pe->ic;
+    if (n < 0) {
         pe->dropped++;
         ic->st.dropped++;
         log_warnx_rl(&ic->rl_drop, icpt_now(ic),
@@ -255,9 +159,22 @@ void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len, uint64_t ts_u
                      pe->name, ICPT_OUT_MAX >> 20, pe->dropped);
         return;
     }
-    pe->forwarded++;
-    ic->st.forwarded++;
+    pe->forwarded += (unsigned)n;
+    ic->st.forwarded += (unsigned)n;
     peer_want_flush(pe);
+}
+
+void peer_forward(struct peer *pe, const uint8_t *hdr, size_t len, uint64_t ts_us)
+{
+    peer_stamp(pe, ts_us);
+    peer_queued(pe, chan_put_reply(&pe->out, hdr, len) != 0 ? -1 : 1);
+}
+
+void peer_forward_payload(struct peer *pe, const struct pkt *p, const uint8_t *hdr, size_t hlen,
+                          uint64_t ts_us)
+{
+    peer_stamp(pe, ts_us);
+    peer_queued(pe, payload_put(&pe->out, p, hdr, hlen, CHAN_REPLY_REC_MAX, &pe->ic->st.pay));
 }
 
 static void peer_hold_deliver(void *arg, const uint8_t *hdr, size_t len)
@@ -287,7 +204,7 @@ static void peer_refuse(struct peer *pe, const char *bye, const char *fmt, ...)
     /* Best effort, after what is queued (our HELLO and AUTH, if sent): the peer
      * then reports the mismatch from its side too. */
     if (hello_bye_put(&pe->out, CHAN_BYE_AUTH, bye) == 0)
-        (void)chan_out_flush(&pe->out, pe->fd);
+        (void)tls_io_flush(pe->tls, &pe->out, pe->fd);
     peer_free(pe);
 }
 
@@ -323,7 +240,7 @@ static int peer_hello_refused(struct peer *pe, enum hello_verdict v, const struc
     switch (v) {
     case HELLO_E_VERSION:
         if (hello_bye_put(&pe->out, CHAN_BYE_VERSION, "unsupported protocol version") == 0)
-            (void)chan_out_flush(&pe->out, pe->fd);
+            (void)tls_io_flush(pe->tls, &pe->out, pe->fd);
         peer_close(pe, LOG_LVL_WARN, "speaks channel version %u, this intercept speaks %u",
                    h->version, CHAN_VERSION);
         break;
@@ -358,7 +275,15 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
     enum hello_verdict v = hello_judge(&h, f, CHAN_ROLE_TCPCOPY, mine);
     if (v != HELLO_OK)
         return peer_hello_refused(pe, v, &h);
-    uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_CLOCK | (mine ? CHAN_FEAT_AUTH : 0);
+    uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_CLOCK | (mine ? CHAN_FEAT_AUTH : 0) |
+                    peer_payload_offer(pe);
+    if ((h.features & CHAN_FEAT_PAYLOAD) && !(feat & CHAN_FEAT_PAYLOAD)) {
+        ic->st.pay_refused_plain += ic->o->payload;
+        log_warnx("peer %s: asks for reply payload, not offered: %s", pe->name,
+                  ic->o->payload ? "payload crosses the network only over TLS (start tcpcopy "
+                                   "with --tls and both with --secret-file or --tls-cert)"
+                                 : "start intercept with --payload");
+    }
     if (hello_make(&mine_h, CHAN_ROLE_INTERCEPT, feat, 0) != 0) {
         peer_close(pe, LOG_LVL_WARN, "getrandom failed: cannot make a nonce");
         return -1;
@@ -372,6 +297,7 @@ static int peer_on_hello(struct peer *pe, const struct chan_frame *f)
     pe->hello_done = true;
     pe->features = h.features;
     pe->instance = h.instance;
+    pe->payload = (feat & h.features & CHAN_FEAT_PAYLOAD) != 0;
     peer_want_flush(pe);
     if (!mine) {
         peer_up(pe);
@@ -417,7 +343,8 @@ static int peer_on_routes(struct peer *pe, const struct chan_frame *f)
             route_del(ic->routes, &k, &pe->routes);
             continue;
         }
-        rc = route_add(ic->routes, &k, &pe->routes);
+        uint8_t fl = pe->payload ? r.flags & CHAN_ROUTE_F_PAYLOAD : 0;
+        rc = route_add_flags(ic->routes, &k, &pe->routes, fl);
         if (rc == -ENOSPC) {
             log_warnx_rl(&ic->rl_full, icpt_now(ic),
                          "route table full (%zu routes, -s %zu): replies of new sessions are "
@@ -432,8 +359,11 @@ static int peer_on_routes(struct peer *pe, const struct chan_frame *f)
                       addr_port_str(&r.target, r.tport, t, sizeof(t)), pe->name);
         }
         /* Replies that overtook this registration (the SYN-ACK often does). */
-        if (route_hold_count(ic->hold) > 0)
-            route_hold_take(ic->hold, &k, icpt_now(ic), peer_hold_deliver, pe);
+        /* Held records are headers only (route.h): counted for a flagged route. */
+        if (route_hold_count(ic->hold) > 0) {
+            size_t nh = route_hold_take(ic->hold, &k, icpt_now(ic), peer_hold_deliver, pe);
+            ic->st.pay_held += fl ? nh : 0;
+        }
     }
     return 0;
 }
@@ -533,7 +463,7 @@ static int peer_parse(struct peer *pe)
 static void peer_read(struct peer *pe)
 {
     for (int i = 0; i < ICPT_READS_MAX; i++) {
-        ssize_t n = buf_read_fd(&pe->in, pe->fd);
+        ssize_t n = tls_io_read(pe->tls, &pe->in, pe->fd);
         if (n == -EAGAIN || n == -EWOULDBLOCK)
             return;
         if (n == 0) {
@@ -557,44 +487,40 @@ static void peer_read(struct peer *pe)
     }
 }
 
+/* Before the HELLO: TLS or plain, and the TLS handshake. false: not done yet, or the
+ * peer is gone. */
+static bool peer_io_start(struct peer *pe)
+{
+    char err[256];
+    int r = 1;
+    if (!pe->sniffed && (r = peer_tls_sniff(pe, err, sizeof(err))) == 0)
+        return false;
+    if (r == -EACCES) {
+        /* Its HELLO was only peeked at: read it, or the close would be a reset that
+         * loses our BYE on the way. */
+        char junk[512];
+        for (int i = 0; i < 8 && recv(pe->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+            ;
+        pe->ic->st.plain_refused++;
+        peer_refuse(pe, "this intercept requires TLS: start tcpcopy with --tls", "%s", err);
+        return false;
+    }
+    if (r > 0 && pe->tls_hs && (r = peer_tls_step(pe, err, sizeof(err))) == 1)
+        log_debug("peer %s: TLS (%s) established", pe->name, tls_ctx_mode(pe->ic->tls));
+    if (r < 0)
+        peer_close(pe, LOG_LVL_WARN, "%s", err);
+    return r > 0 && !pe->tls_hs;
+}
+
 static void peer_io_cb(struct loop *l, int fd, unsigned events, void *arg)
 {
     struct peer *pe = arg;
+    if ((!pe->sniffed || pe->tls_hs) && !peer_io_start(pe))
+        return;
     if ((events & LOOP_WRITE) && peer_flush(pe) < 0)
         return;
     if (events & LOOP_READ)
         peer_read(pe);
-}
-
-static void icpt_refuse(struct icpt *ic, int fd, const struct addr *a, uint16_t port)
-{
-    char name[ADDR_STRLEN], net[ADDR_STRLEN], s[ADDR_STRLEN + 8];
-    struct icpt_cidr c;
-    unsigned prefix = a->af == AF_INET ? 24 : 64;
-    snprintf(s, sizeof(s), "%s/%u", addr_str(a, net, sizeof(net)), prefix);
-    if (!icpt_cidr_parse(&c, s))
-        c.net = *a;
-    ic->st.peers_refused++;
-    log_warnx_rl(&ic->rl_refused, icpt_now(ic),
-                 "refused peer %s: not in --allow (add --allow %s to admit it)",
-                 addr_port_str(a, port, name, sizeof(name)), icpt_cidr_str(&c, s, sizeof(s)));
-    /* Tell it why before closing, so its operator reads the reason rather than a reset:
-     * the BYE goes out, then our FIN; whatever it already sent is read and dropped first,
-     * because closing with unread bytes would answer with a reset instead. */
-    struct chan_out o;
-    char why[160];
-    snprintf(why, sizeof(why), "not allowed: intercept needs --allow %s", s);
-    chan_out_init(&o, 512);
-    if (hello_bye_put(&o, CHAN_BYE_REFUSED, why) == 0) {
-        chan_out_seal(&o);
-        (void)send(fd, buf_head(&o.buf), buf_len(&o.buf), MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-    chan_out_free(&o);
-    (void)shutdown(fd, SHUT_WR);
-    char junk[512];
-    for (int i = 0; i < 8 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
-        ;
-    close(fd);
 }
 
 static void icpt_accept_one(struct icpt *ic, int fd, const struct sockaddr_storage *ss)
@@ -632,6 +558,7 @@ static void icpt_accept_one(struct icpt *ic, int fd, const struct sockaddr_stora
 
     pe->ic = ic;
     pe->fd = fd;
+    pe->loopback = addr_is_loopback(&a);
     pe->id = ++ic->next_peer_id;
     addr_port_str(&a, port, pe->name, sizeof(pe->name));
     buf_init(&pe->in, ICPT_IN_MAX);

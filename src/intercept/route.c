@@ -19,6 +19,7 @@ struct route_ent {
     uint32_t next;             /* hash chain, or free list when unused */
     uint32_t oprev, onext;     /* owner's list */
     struct route_owner *owner; /* NULL when free */
+    uint8_t flags;             /* the registration's CHAN_ROUTE_F_* */
 };
 
 struct route_table {
@@ -150,9 +151,16 @@ static void route_owner_unlink(struct route_table *t, uint32_t idx)
 
 int route_add(struct route_table *t, const struct route_key *k, struct route_owner *o)
 {
+    return route_add_flags(t, k, o, 0);
+}
+
+int route_add_flags(struct route_table *t, const struct route_key *k, struct route_owner *o,
+                    uint8_t flags)
+{
     uint32_t idx = route_find(t, k, NULL);
     if (idx != ROUTE_NIL) {
         struct route_ent *e = route_ent(t, idx);
+        e->flags = flags; /* the latest registration says what it wants */
         if (e->owner == o) {
             t->st.refreshed++;
             return ROUTE_REFRESHED;
@@ -176,6 +184,7 @@ int route_add(struct route_table *t, const struct route_key *k, struct route_own
     }
     struct route_ent *e = route_ent(t, idx);
     e->key = *k;
+    e->flags = flags;
     uint32_t *head = &t->buckets[route_bucket(t, k)];
     e->next = *head;
     *head = idx;
@@ -214,6 +223,16 @@ struct route_owner *route_lookup(const struct route_table *t, const struct route
 {
     uint32_t idx = route_find(t, k, NULL);
     return idx == ROUTE_NIL ? NULL : route_ent(t, idx)->owner;
+}
+
+struct route_owner *route_lookup_flags(const struct route_table *t, const struct route_key *k,
+                                       uint8_t *flags)
+{
+    uint32_t idx = route_find(t, k, NULL);
+    if (idx == ROUTE_NIL)
+        return NULL;
+    *flags = route_ent(t, idx)->flags;
+    return route_ent(t, idx)->owner;
 }
 
 size_t route_remove_all_of(struct route_table *t, struct route_owner *o)

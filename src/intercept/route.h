@@ -72,10 +72,17 @@ enum route_add_result {
 /* Add or take over the route k for o. Returns a route_add_result, or -ENOSPC if the
  * table is full (counted in stats.full). */
 int route_add(struct route_table *t, const struct route_key *k, struct route_owner *o);
+/* As route_add, keeping the registration's flags (CHAN_ROUTE_F_*: 0 for route_add); a
+ * refresh or a takeover replaces them. */
+int route_add_flags(struct route_table *t, const struct route_key *k, struct route_owner *o,
+                    uint8_t flags);
 /* Remove route k if o owns it (o NULL: whoever does). True if removed. */
 bool route_del(struct route_table *t, const struct route_key *k, const struct route_owner *o);
 /* The owner of k, or NULL. */
 struct route_owner *route_lookup(const struct route_table *t, const struct route_key *k);
+/* As route_lookup, with the route's flags in *flags (untouched when NULL is returned). */
+struct route_owner *route_lookup_flags(const struct route_table *t, const struct route_key *k,
+                                       uint8_t *flags);
 /* Remove every route of o; returns how many. o is left empty. */
 size_t route_remove_all_of(struct route_table *t, struct route_owner *o);
 size_t route_count(const struct route_table *t);

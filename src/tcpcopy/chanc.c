@@ -48,6 +48,14 @@ struct chanc *chanc_new(struct loop *l, const struct chanc_conf *conf, const str
         memcpy(c->secret.key, conf->secret->key, conf->secret->len);
         c->secret.len = conf->secret->len;
     }
+    if (conf->use_tls) {
+        struct tls_conf tc = {.secret = &c->secret, .cert = conf->tls_cert, .key = conf->tls_key,
+                              .ca = conf->tls_ca};
+        c->tls = tls_ctx_new(&tc, false, c->tls_err, sizeof(c->tls_err));
+        if (c->tls == NULL && c->tls_err[0] == '\0')
+            snprintf(c->tls_err, sizeof(c->tls_err), "TLS setup failed");
+    }
+    c->route_flags = conf->want_payload ? CHAN_ROUTE_F_PAYLOAD : 0;
     if (cb != NULL)
         c->cb = *cb;
     c->arg = arg;
@@ -99,6 +107,10 @@ int chanc_connect_all(struct chanc *c, char *err, size_t errlen)
 {
     if (errlen > 0)
         err[0] = '\0';
+    if (c->tls_err[0] != '\0') {
+        errbuf_set(err, errlen, "channel TLS: %s", c->tls_err);
+        return -EINVAL;
+    }
     c->starting = true;
     c->start_idx = c->nconns;
     c->start_err[0] = '\0';
@@ -158,5 +170,6 @@ void chanc_free(struct chanc *c)
         chan_out_free(&cn->out);
     }
     free(c->conns);
+    tls_ctx_free(c->tls);
     free(c);
 }

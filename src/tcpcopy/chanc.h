@@ -19,6 +19,7 @@
 #include "transfer.h"
 
 struct loop;
+struct tls_ctx;
 struct chanc;
 
 /* Called by the routes callback for each live route. */
@@ -67,6 +68,15 @@ struct chanc_conf {
     int connect_timeout_ms; /* connect + HELLO (+ AUTH) deadline (3000) */
     /* Shared secret (--secret-file), copied; NULL or len 0: no authentication. */
     const struct auth_secret *secret;
+    /* TLS 1.3 on every connection (tls.h), before the HELLO: keyed by the certificate
+     * files when all three are given, else by the secret (a PSK). A key that cannot be
+     * loaded is chanc_connect_all's error. Without use_tls: plain, nothing changes. */
+    bool use_tls;
+    const char *tls_cert, *tls_key, *tls_ca;
+    /* Ask for reply payload (CHAN_FEAT_PAYLOAD): every route is flagged
+     * CHAN_ROUTE_F_PAYLOAD, and an intercept that does not offer the feature is
+     * refused with a message naming the fix (--compare, --channel-payload). */
+    bool want_payload;
     int heartbeat_ms;  /* HEARTBEAT period (0: 5000) */
     int dead_after_ms; /* close an intercept silent this long (0: 15000) */
 };

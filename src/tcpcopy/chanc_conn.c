@@ -40,7 +40,7 @@ static const char *errstr(int e, char *buf, size_t len)
 /* The handshake frame this connection waits for, for messages. */
 static const char *awaited(const struct chanc_conn *cn)
 {
-    return cn->state == CONN_AUTH ? "AUTH" : "HELLO";
+    return cn->state == CONN_AUTH ? "AUTH" : cn->state == CONN_TLS ? "TLS handshake" : "HELLO";
 }
 
 /* Watch the socket. Replies are urgent: one may release a request that waits
@@ -63,6 +63,8 @@ void chanc_conn_close_fd(struct chanc_conn *cn)
         loop_fd_del(c->loop, cn->fd); /* before close(): the fd number is reused */
     cn->in_loop = false;
     cn->want_write = false;
+    tls_free(cn->tls);
+    cn->tls = NULL;
     if (cn->fd >= 0)
         close(cn->fd);
     cn->fd = -1;
@@ -172,8 +174,8 @@ void chanc_conn_bye(struct chanc_conn *cn, uint16_t code, const char *text)
         return;
     if (text != NULL)
         (void)hello_bye_put(&cn->out, code, text);
-    if (buf_len(&cn->out.buf) > 0)
-        (void)chan_out_flush(&cn->out, cn->fd);
+    if (buf_len(&cn->out.buf) > 0 && cn->state != CONN_TLS)
+        (void)tls_io_flush(cn->tls, &cn->out, cn->fd);
 }
 
 static int sock_opts(int fd)
@@ -213,6 +215,12 @@ void chanc_conn_open(struct chanc_conn *cn)
 {
     struct chanc *c = cn->c;
     loop_timer_cancel(c->loop, &cn->timer);
+    if (c->tls_err[0] != '\0') { /* TLS was asked for: never fall back to plain */
+        char msg[CHANC_ERR_LEN];
+        errbuf_set(msg, sizeof(msg), "%s: %s", cn->label, c->tls_err);
+        conn_fail(cn, -EINVAL, msg);
+        return;
+    }
     int r = conn_start_connect(cn);
     if (r < 0 && r != -EINPROGRESS) {
         conn_fail_errno(cn, r, "");
@@ -239,9 +247,10 @@ static void conn_set_write(struct chanc_conn *cn, bool on)
 
 bool chanc_conn_flush(struct chanc_conn *cn)
 {
-    if (cn->fd < 0 || cn->state == CONN_DOWN || cn->state == CONN_CONNECTING)
+    if (cn->fd < 0 || cn->state == CONN_DOWN || cn->state == CONN_CONNECTING ||
+        cn->state == CONN_TLS)
         return true;
-    ssize_t r = chan_out_flush(&cn->out, cn->fd);
+    ssize_t r = tls_io_flush(cn->tls, &cn->out, cn->fd);
     if (r < 0) {
         conn_fail_errno(cn, (int)r, cn->state == CONN_UP ? "write failed: " : "");
         return false;
@@ -286,7 +295,7 @@ static bool conn_frame(struct chanc_conn *cn, const struct chan_frame *f)
     if (r < 0) {
         /* A BYE is the peer's word, an auth failure a configuration matter:
          * neither is a malformed frame. */
-        if (r != -ECONNREFUSED && r != -EACCES)
+        if (r != -ECONNREFUSED && r != -EACCES && r != -ENOPROTOOPT)
             c->st.bad_frames++;
         conn_fail(cn, r, err);
         return false;
@@ -332,7 +341,7 @@ static bool conn_read(struct chanc_conn *cn)
 {
     for (int i = 0; i < CHANC_READS_PER_EVENT; i++) {
         size_t room = buf_room(&cn->in);
-        ssize_t r = buf_read_fd(&cn->in, cn->fd);
+        ssize_t r = tls_io_read(cn->tls, &cn->in, cn->fd);
         if (r == -EAGAIN || r == -EWOULDBLOCK)
             return true;
         if (r == 0) {
@@ -362,20 +371,17 @@ static bool conn_read(struct chanc_conn *cn)
     return true;
 }
 
-/* The non-blocking connect finished (or failed): on success send our HELLO. */
-static void conn_connected(struct chanc_conn *cn)
+/* The connection (and its TLS, if any) is up: send our HELLO. */
+static void conn_send_hello(struct chanc_conn *cn)
 {
     struct chanc *c = cn->c;
     struct hello h = {0};
-    int e = 0;
-    socklen_t el = sizeof(e);
-    int r = getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 ? -errno : -e;
-    if (r == 0) {
-        uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE | CHAN_FEAT_CLOCK;
-        if (c->secret.len > 0)
-            feat |= CHAN_FEAT_AUTH;
-        r = hello_make(&h, CHAN_ROLE_TCPCOPY, feat, c->instance);
-    }
+    uint32_t feat = CHAN_FEAT_HEARTBEAT | CHAN_FEAT_INSTANCE | CHAN_FEAT_CLOCK;
+    if (c->secret.len > 0)
+        feat |= CHAN_FEAT_AUTH;
+    if (c->route_flags & CHAN_ROUTE_F_PAYLOAD)
+        feat |= CHAN_FEAT_PAYLOAD;
+    int r = hello_make(&h, CHAN_ROLE_TCPCOPY, feat, c->instance);
     if (r == 0 && (r = hello_put(&cn->out, &h)) == 0)
         r = loop_fd_mod(c->loop, cn->fd, LOOP_READ);
     if (r < 0) {
@@ -388,6 +394,76 @@ static void conn_connected(struct chanc_conn *cn)
     (void)chanc_conn_flush(cn);
 }
 
+/* An intercept that refuses us before any TLS (its --allow) answers with a plain BYE:
+ * read it as such, so the reason is the intercept's, not a TLS parse error. */
+static bool conn_tls_plain_bye(struct chanc_conn *cn)
+{
+    uint8_t b0;
+    if (recv(cn->fd, &b0, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b0 != CHAN_BYE)
+        return false; /* a TLS record starts with its content type, never 0x07 */
+    char msg[CHANC_ERR_LEN];
+    struct chan_frame f;
+    struct hello_bye bye;
+    (void)buf_read_fd(&cn->in, cn->fd);
+    if (chan_frame_next(&f, buf_head(&cn->in), buf_len(&cn->in)) > 0 &&
+        hello_bye_decode(&bye, &f) == 0)
+        errbuf_set(msg, sizeof(msg), "%s: refused by intercept (code %u): %s", cn->label,
+                   bye.code, bye.text);
+    else
+        errbuf_set(msg, sizeof(msg), "%s: intercept answered in clear, not TLS", cn->label);
+    conn_fail(cn, -ECONNREFUSED, msg);
+    return true;
+}
+
+/* One step of the TLS handshake; its end sends the HELLO. */
+static void conn_tls_step(struct chanc_conn *cn)
+{
+    char err[160], msg[CHANC_ERR_LEN];
+    bool ww = false;
+    if (conn_tls_plain_bye(cn))
+        return;
+    int r = tls_handshake(cn->tls, &ww, err, sizeof(err));
+    if (r == 1) {
+        conn_send_hello(cn);
+        return;
+    }
+    if (r < 0) {
+        errbuf_set(msg, sizeof(msg), "%s: %s (does intercept have the same --secret-file, or "
+                   "certificates from the same CA?)", cn->label, err);
+        cn->c->st.auth_failed++;
+        conn_fail(cn, r, msg);
+        return;
+    }
+    if (loop_fd_mod(cn->c->loop, cn->fd, LOOP_READ | (ww ? LOOP_WRITE : 0)) < 0)
+        conn_fail_errno(cn, -EIO, "cannot watch the socket: ");
+}
+
+/* The non-blocking connect finished (or failed): start TLS, or send our HELLO. */
+static void conn_connected(struct chanc_conn *cn)
+{
+    struct chanc *c = cn->c;
+    int e = 0;
+    socklen_t el = sizeof(e);
+    int r = getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 ? -errno : -e;
+    if (r < 0) {
+        conn_fail_errno(cn, r, "");
+        return;
+    }
+    if (c->tls == NULL) {
+        conn_send_hello(cn);
+        return;
+    }
+    char err[256], msg[CHANC_ERR_LEN];
+    cn->tls = tls_new(c->tls, cn->fd, err, sizeof(err));
+    if (cn->tls == NULL) {
+        snprintf(msg, sizeof(msg), "%s: %s", cn->label, err);
+        conn_fail(cn, -ENOMEM, msg);
+        return;
+    }
+    cn->state = CONN_TLS;
+    conn_tls_step(cn);
+}
+
 static void conn_fd_cb(struct loop *l, int fd, unsigned events, void *arg)
 {
     struct chanc_conn *cn = arg;
@@ -396,6 +472,10 @@ static void conn_fd_cb(struct loop *l, int fd, unsigned events, void *arg)
     if (cn->state == CONN_CONNECTING) {
         if (events & (LOOP_WRITE | LOOP_READ))
             conn_connected(cn);
+        return;
+    }
+    if (cn->state == CONN_TLS) {
+        conn_tls_step(cn);
         return;
     }
     if ((events & LOOP_READ) && !conn_read(cn))
@@ -415,6 +495,7 @@ static void conn_timer_cb(struct loop *l, void *arg)
         chanc_conn_open(cn);
         return;
     case CONN_CONNECTING:
+    case CONN_TLS:
     case CONN_HELLO:
     case CONN_AUTH:
         snprintf(msg, sizeof(msg), "%s: no %s within %d ms", cn->label,

@@ -63,6 +63,24 @@ static int hello_refused(struct chanc_conn *cn, enum hello_verdict v, uint8_t ty
     return rc;
 }
 
+/* We asked for reply payload and the intercept does not offer it: say what to fix. */
+static int no_payload(struct chanc_conn *cn, char *err, size_t errlen)
+{
+    if (cn->tls == NULL && !addr_is_loopback(&cn->srv->addr))
+        errbuf_set(err, errlen,
+                   "%s: reply payload is not sent over a plain channel to another host: start "
+                   "tcpcopy with --tls and both programs with the same --secret-file (or "
+                   "--tls-cert, --tls-key, --tls-ca)",
+                   cn->label);
+    else
+        errbuf_set(err, errlen,
+                   "%s: intercept does not offer reply payload: start it with --payload (a "
+                   "version that has it)",
+                   cn->label);
+    (void)hello_bye_put(&cn->out, CHAN_BYE_PROTOCOL, "tcpcopy needs reply payload");
+    return -ENOPROTOOPT;
+}
+
 /* The intercept's HELLO. With a secret, our proof is queued and its awaited. */
 static int on_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err, size_t errlen)
 {
@@ -72,6 +90,8 @@ static int on_hello(struct chanc_conn *cn, const struct chan_frame *f, char *err
     enum hello_verdict v = hello_judge(&cn->peer, f, CHAN_ROLE_INTERCEPT, c->secret.len > 0);
     if (v != HELLO_OK)
         return hello_refused(cn, v, f->type, err, errlen);
+    if ((c->route_flags & CHAN_ROUTE_F_PAYLOAD) && !(cn->peer.features & CHAN_FEAT_PAYLOAD))
+        return no_payload(cn, err, errlen);
     if (c->secret.len == 0)
         return 1;
     if (hello_auth_send(&cn->out, &c->secret, CHAN_ROLE_TCPCOPY, cn->nonce, cn->peer.nonce) != 0) {

@@ -22,6 +22,7 @@
 #include "chanlag.h"
 #include "hello.h"
 #include "loop.h"
+#include "tls.h"
 
 #define CHANC_IN_MAX (256 * 1024) /* > 3 maximal frames: always room for one */
 #define CHANC_OUT_DEFAULT (4 * 1024 * 1024)
@@ -37,13 +38,14 @@
 #define CHANC_LOG_EVERY_FAILS 12
 #define CHANC_ERR_LEN 384 /* one failure's message: the label and the reason */
 
-enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_HELLO, CONN_AUTH, CONN_UP };
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_TLS, CONN_HELLO, CONN_AUTH, CONN_UP };
 
 struct chanc_conn {
     struct chanc *c;
     const struct server *srv;
     char label[ADDR_STRLEN + 24]; /* "intercept 192.0.2.30:36524" (+ "#2" with -C > 1) */
     int fd;
+    struct tls *tls; /* NULL: plain */
     enum conn_state state;
     bool in_loop;    /* fd registered with the loop */
     bool want_write; /* LOOP_WRITE enabled: output waits for the socket */
@@ -68,6 +70,9 @@ struct chanc {
     int timeout_ms;
     unsigned hb_ms, dead_ms;
     struct auth_secret secret; /* len 0: no authentication */
+    struct tls_ctx *tls;       /* NULL: plain */
+    char tls_err[CHANC_ERR_LEN]; /* why the TLS key could not be set up ("": fine) */
+    uint8_t route_flags;       /* CHAN_ROUTE_F_PAYLOAD with want_payload */
     struct chanc_cb cb;
     void *arg;
     uint64_t instance;        /* sent in every HELLO: intercept sees one tcpcopy */

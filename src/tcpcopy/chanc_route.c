@@ -39,6 +39,12 @@ static struct chanc_conn *route_conn(struct chanc *c, size_t server, const struc
 
 static void route_put(struct chanc *c, uint8_t type, const struct chan_route *r)
 {
+    struct chan_route fr;
+    if (c->route_flags != 0 && type == CHAN_ROUTE_ADD) {
+        fr = *r;
+        fr.flags |= c->route_flags;
+        r = &fr;
+    }
     for (size_t s = 0; s < c->servers.n; s++) {
         struct chanc_conn *cn = route_conn(c, s, r);
         if (cn->state != CONN_UP || chan_put_route(&cn->out, type, r) < 0) {
@@ -77,7 +83,9 @@ static void rereg_one(void *arg, const struct chan_route *r)
      * when they come up themselves: nothing is sent twice. */
     if (route_conn(c, rr->server, r) != rr->cn)
         return;
-    if (chan_put_route(&rr->cn->out, CHAN_ROUTE_ADD, r) < 0) {
+    struct chan_route fr = *r;
+    fr.flags |= c->route_flags;
+    if (chan_put_route(&rr->cn->out, CHAN_ROUTE_ADD, &fr) < 0) {
         c->st.out_dropped++;
         rr->dropped++;
         return;

@@ -80,7 +80,8 @@ static void check_one(struct check *k, size_t i, const struct auth_secret *secre
     k->one[i].s[0] = *s;
     struct chanc_conf cc = {.servers = &k->one[i], .conns_per_server = 1, .out_max = 1U << 20,
                             .connect_timeout_ms = (int)k->o->intercept_timeout_ms,
-                            .secret = secret};
+                            .secret = secret, .use_tls = k->o->tls, .tls_cert = k->o->tls_cert,
+                            .tls_key = k->o->tls_key, .tls_ca = k->o->tls_ca};
     struct chanc *c = chanc_new(k->loop, &cc, &cb, k);
     if (c == NULL) {
         findings_add(k->f, FINDING_FAIL, "intercept_error", "%s: %s", label, strerror(errno));

@@ -20,7 +20,7 @@ enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEO
        OPT_PCAP_CAPTURE, OPT_OFFLINE, OPT_FAST, OPT_PCAP_SEND, OPT_COALESCE,
        OPT_ACK_DELAY, OPT_MAX_HANDSHAKES, OPT_DECAP, OPT_PROMISC, OPT_SHARD, OPT_STATS_JSON,
        OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG, OPT_MODULE,
-       OPT_MODULE_CONF };
+       OPT_MODULE_CONF, OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CHANNEL_PAYLOAD };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -48,6 +48,11 @@ static const struct option long_opts[] = {
     {"ack-delay", required_argument, NULL, OPT_ACK_DELAY},
     {"lonely", no_argument, NULL, 'L'},
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"channel-payload", no_argument, NULL, OPT_CHANNEL_PAYLOAD},
     {"stats-json", required_argument, NULL, OPT_STATS_JSON},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"intercept-timeout", required_argument, NULL, OPT_INTERCEPT_TIMEOUT},
@@ -106,6 +111,10 @@ static const char usage[] =
     "                          the case here; accepted for compatibility\n"
     "      --secret-file FILE  shared secret proving tcpcopy and intercept to each\n"
     "                          other (mode 600; intercept needs the same one)\n"
+    "      --tls               TLS 1.3 on the channel, keyed by --secret-file, or by\n"
+    "                          --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
+    "      --channel-payload   ask intercept for the replies' payload (implies --tls\n"
+    "                          when a key is given; plain only to a local intercept)\n"
     "      --intercept-timeout MS\n"
     "                          connect and handshake deadline per intercept (3000)\n"
     "  -c, --client ADDR[,ADDR...] | a.b.c.x | PREFIX::x\n"
@@ -414,6 +423,22 @@ static int opts_counters(struct tc_opts *o, int c, const char *arg, char *err, s
     return 0;
 }
 
+/* The channel's TLS options together (doc/protocol.md, section 14). */
+static int opts_tls_check(struct tc_opts *o, char *err, size_t errlen)
+{
+    int ncert = (o->tls_cert != NULL) + (o->tls_key != NULL) + (o->tls_ca != NULL);
+    if (ncert != 0 && ncert != 3)
+        FAIL("tcpcopy: --tls-cert, --tls-key and --tls-ca go together");
+    /* Certificates only key TLS; payload is production data, encrypted when a key is
+     * there (intercept refuses it in clear to another host anyway). */
+    if (ncert == 3 || (o->channel_payload && o->secret_file != NULL))
+        o->tls = true;
+    if (o->tls && ncert == 0 && o->secret_file == NULL)
+        FAIL("tcpcopy: --tls needs a key: --secret-file FILE (the same as intercept's), or "
+             "--tls-cert, --tls-key and --tls-ca");
+    return 0;
+}
+
 int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
     unsigned mseen = 0;
@@ -467,6 +492,11 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
             if (num("--max-handshakes", optarg, 1, 1000000, &v, err, errlen)) return -EINVAL;
             o->max_handshakes = (uint32_t)v;
             break;
+        case OPT_TLS: o->tls = true; break;
+        case OPT_TLS_CERT: o->tls_cert = optarg; break;
+        case OPT_TLS_KEY: o->tls_key = optarg; break;
+        case OPT_TLS_CA: o->tls_ca = optarg; break;
+        case OPT_CHANNEL_PAYLOAD: o->channel_payload = true; break;
         case OPT_SECRET_FILE:
             if (optarg[0] == '\0')
                 FAIL("tcpcopy: --secret-file needs a file name");
@@ -576,5 +606,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
         FAIL("tcpcopy: --module-conf needs --module");
     if (!k_set)
         o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
+    if (opts_tls_check(o, err, errlen) < 0)
+        return -EINVAL;
     return opts_mode_check(o, mseen, err, errlen);
 }

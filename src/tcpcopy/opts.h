@@ -52,6 +52,9 @@ struct tc_opts {
     bool debug;                /* --debug */
     bool lonely;               /* -L: keep retrying when every intercept is lost */
     const char *secret_file;   /* --secret-file: shared secret of the channel */
+    bool tls;                  /* --tls (or implied): TLS 1.3 on the channel */
+    const char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
+    bool channel_payload;      /* --channel-payload: ask for reply payload */
     const char *stats_json;    /* --stats-json FILE: counters as JSON (doc/metrics.md) */
     const char *metrics;       /* --metrics ADDR:PORT: Prometheus endpoint */
     uint32_t intercept_timeout_ms; /* --intercept-timeout: connect + handshake (3000) */

@@ -45,7 +45,16 @@
 
 /* FAKE_AUTH_LATE: HELLO with CHAN_FEAT_AUTH, then wait for the client's proof
  * before sending ours (our AUTH must not wait for the intercept's). */
-enum fake_mode { FAKE_ANSWER, FAKE_SILENT, FAKE_VERSION2, FAKE_BYE, FAKE_AUTH, FAKE_AUTH_LATE };
+/* FAKE_BYE_NOW: a BYE code 5 at once, before reading anything (intercept's --allow). */
+enum fake_mode {
+    FAKE_ANSWER,
+    FAKE_SILENT,
+    FAKE_VERSION2,
+    FAKE_BYE,
+    FAKE_AUTH,
+    FAKE_AUTH_LATE,
+    FAKE_BYE_NOW
+};
 
 /* A fake intercept: a listener and the connections it accepted. */
 struct fake {
@@ -59,6 +68,7 @@ struct fake {
     /* FAKE_AUTH: announce CHAN_FEAT_AUTH, prove this secret, check the client's. */
     const struct auth_secret *secret;
     bool client_auth; /* the client's HELLO announced CHAN_FEAT_AUTH */
+    uint32_t client_feat; /* the features of the client's (last) HELLO */
     bool auth_ok;     /* the client's AUTH verified */
     int bye_code;     /* code of a BYE the client sent during the handshake, or -1 */
     pthread_t th;
@@ -116,11 +126,14 @@ static ssize_t read_frame(int fd, uint8_t *p, size_t cap, int timeout_ms)
     }
 }
 
+static uint32_t fake_feat_extra; /* more features in the fake's HELLO (CHAN_FEAT_PAYLOAD) */
+
 static void send_hello(int fd, uint16_t version)
 {
     struct chan_out o;
-    struct hello h = {
-        .version = version, .role = CHAN_ROLE_INTERCEPT, .features = CHAN_FEAT_HEARTBEAT};
+    struct hello h = {.version = version,
+                      .role = CHAN_ROLE_INTERCEPT,
+                      .features = CHAN_FEAT_HEARTBEAT | fake_feat_extra};
     chan_out_init(&o, 1024);
     assert_int_equal(hello_put(&o, &h), 0);
     assert_int_equal(chan_out_flush(&o, fd), CHAN_HDR_LEN + CHAN_HELLO_LEN);
@@ -184,6 +197,10 @@ static int fake_serve_one(struct fake *f)
     if (fd < 0)
         return -1;
     f->cfd[f->n++] = fd;
+    if (f->mode == FAKE_BYE_NOW) {
+        (void)!write(fd, "\x07\x00\x00\x0d\x00\x05not allowed", 17);
+        return 0;
+    }
     uint8_t b[300];
     ssize_t n = read_frame(fd, b, sizeof(b), 5000);
     struct chan_frame fr;
@@ -192,6 +209,7 @@ static int fake_serve_one(struct fake *f)
         h.role != CHAN_ROLE_TCPCOPY || !(h.features & CHAN_FEAT_HEARTBEAT))
         f->hello_ok = false;
     f->client_auth = (h.features & CHAN_FEAT_AUTH) != 0;
+    f->client_feat = h.features;
     switch (f->mode) {
     case FAKE_AUTH: {
         uint8_t nonce[16];
@@ -226,6 +244,7 @@ static int fake_serve_one(struct fake *f)
                      10);
         break;
     case FAKE_SILENT:
+    case FAKE_BYE_NOW:
         break;
     }
     return 0;
@@ -267,12 +286,14 @@ struct ctx {
     uint8_t rec[16][CHAN_REPLY_HDR_MAX];
     size_t rec_len[16];
     size_t nrec;
+    size_t rec_bytes, rec_max; /* every record's length: their sum, the largest */
     bool (*until)(struct ctx *);
     struct loop_timer stop;
     bool timed_out;
     /* Set before ctx_new: the channel's options. */
     const struct auth_secret *secret;
     int hb_ms, dead_ms;
+    bool want_payload, tls;
     /* The "live sessions" the routes callback hands over, and its calls. */
     struct chan_route *live;
     size_t nlive;
@@ -287,6 +308,9 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
         x->rec_len[x->nrec] = len;
     }
     x->nrec++;
+    x->rec_bytes += len;
+    if (len > x->rec_max)
+        x->rec_max = len;
 }
 
 static void on_state(void *arg, size_t up, size_t total)
@@ -322,7 +346,9 @@ static void ctx_new(struct ctx *x, int per, size_t out_max, int timeout_ms)
                               .connect_timeout_ms = timeout_ms,
                               .secret = x->secret,
                               .heartbeat_ms = x->hb_ms,
-                              .dead_after_ms = x->dead_ms};
+                              .dead_after_ms = x->dead_ms,
+                              .want_payload = x->want_payload,
+                              .use_tls = x->tls};
     struct chanc_cb cb = {.on_reply = on_reply, .on_state = on_state, .routes = on_routes};
     x->loop = loop_new();
     assert_non_null(x->loop);
@@ -580,6 +606,121 @@ static void test_routes_to_every_server(void **state)
 }
 
 /* With -C 4, a route's ADD and DEL travel on the same connection. */
+/* TLS (doc/protocol.md 14): an intercept that refuses us in clear before any TLS (its
+ * --allow) is reported with its own reason, not as a TLS error; TLS without a key is
+ * a startup error naming the options, never a plain connection. */
+static void test_tls_refused_in_clear(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    struct auth_secret s = {.len = 6};
+    char err[256];
+    memcpy(s.key, "s3cret", 6);
+    fake_listen(&f);
+    add_server(&x, f.port);
+    x.secret = &s;
+    x.tls = true;
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_BYE_NOW, 1);
+    assert_true(chanc_connect_all(x.c, err, sizeof(err)) < 0);
+    fake_join(&f);
+    assert_non_null(strstr(err, "refused by intercept (code 5): not allowed"));
+    ctx_free(&x);
+    fake_close(&f);
+
+    struct ctx y = {0};
+    fake_listen(&f);
+    add_server(&y, f.port);
+    y.tls = true; /* and no secret, no certificates */
+    ctx_new(&y, 1, 0, 3000);
+    assert_int_equal(chanc_connect_all(y.c, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--secret-file"));
+    assert_int_equal(chanc_up(y.c), 0);
+    ctx_free(&y);
+    fake_close(&f);
+}
+
+static bool got_2_replies(struct ctx *x)
+{
+    return x->nrec >= 2;
+}
+
+/* Reply payload (doc/protocol.md 6.1): asked for in the HELLO; an intercept that does
+ * not offer it is refused at startup with the fix named; one that does gets every
+ * route flagged; without the option nothing is asked or flagged. */
+static void test_payload_asked(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    char err[256];
+    fake_listen(&f);
+    add_server(&x, f.port);
+    x.want_payload = true;
+    ctx_new(&x, 1, 0, 3000);
+    fake_start(&f, FAKE_ANSWER, 1);
+    assert_true(chanc_connect_all(x.c, err, sizeof(err)) < 0);
+    fake_join(&f);
+    assert_true(f.client_feat & CHAN_FEAT_PAYLOAD);
+    assert_non_null(strstr(err, "reply payload"));
+    assert_non_null(strstr(err, "--payload")); /* a local intercept: in clear is allowed */
+    assert_int_equal(chanc_stats(x.c)->bad_frames, 0);
+    ctx_free(&x);
+    fake_close(&f);
+
+    for (int want = 1; want >= 0; want--) {
+        struct ctx y = {0};
+        fake_listen(&f);
+        add_server(&y, f.port);
+        y.want_payload = want;
+        fake_feat_extra = CHAN_FEAT_PAYLOAD;
+        ctx_new(&y, 1, 0, 3000);
+        fake_start(&f, FAKE_ANSWER, 1);
+        assert_int_equal(chanc_connect_all(y.c, err, sizeof(err)), 0);
+        fake_join(&f);
+        fake_feat_extra = 0;
+        assert_int_equal((f.client_feat & CHAN_FEAT_PAYLOAD) != 0, want);
+        struct chan_route r = route(0x0a000001, 40000);
+        chanc_route_add(y.c, &r);
+        chanc_flush(y.c);
+        uint8_t b[256];
+        struct chan_frame fr;
+        struct chan_route g;
+        ssize_t n = read_frame(f.cfd[0], b, sizeof(b), 2000);
+        assert_true(n > 0);
+        assert_int_equal(chan_frame_next(&fr, b, (size_t)n), n);
+        assert_int_equal(fr.type, CHAN_ROUTE_ADD);
+        assert_int_equal(chan_route_get(&g, &fr, 0), 0);
+        assert_int_equal(g.flags, want ? CHAN_ROUTE_F_PAYLOAD : 0);
+        if (want) {
+            /* Records with payload: up to a whole frame each, delivered as they are. */
+            static uint8_t big[CHAN_REPLY_REC_MAX];
+            struct chan_out o;
+            memset(big, 0x45, sizeof(big));
+            chan_out_init(&o, 1 << 20);
+            assert_int_equal(chan_put_reply(&o, big, sizeof(big)), 0);
+            assert_int_equal(chan_put_reply(&o, big, 2000), 0);
+            assert_int_equal(chan_put_reply(&o, big, sizeof(big) + 1), -EINVAL);
+            chan_out_seal(&o);
+            size_t len = buf_len(&o.buf), off = 0;
+            while (off < len) {
+                ssize_t w = write(f.cfd[0], buf_head(&o.buf) + off, len - off);
+                assert_true(w > 0);
+                off += (size_t)w;
+                (void)run_until(&y, got_2_replies, off < len ? 50 : 3000);
+            }
+            chan_out_free(&o);
+            assert_int_equal(y.nrec, 2);
+            assert_int_equal(y.rec_max, CHAN_REPLY_REC_MAX);
+            assert_int_equal(y.rec_bytes, CHAN_REPLY_REC_MAX + 2000);
+            assert_int_equal(chanc_stats(y.c)->bad_frames, 0);
+        }
+        ctx_free(&y);
+        fake_close(&f);
+    }
+}
+
 static void test_route_add_del_same_conn(void **state)
 {
     (void)state;
@@ -1629,6 +1770,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_ok),
+        cmocka_unit_test(test_payload_asked),
+        cmocka_unit_test(test_tls_refused_in_clear),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_no_hello),
         cmocka_unit_test(test_connect_wrong_version),

@@ -136,6 +136,31 @@ static void test_allow_any(void **state)
     icpt_opts_free(&o);
 }
 
+/* --payload, --tls-cert/--tls-key/--tls-ca, --tls-required (doc/protocol.md 6.1, 14). */
+static void test_payload_tls(void **state)
+{
+    (void)state;
+    struct icpt_opts o;
+    icpt_opts_init(&o);
+    assert_int_equal(parse(&o, ARGV("-F", "tcp")), 0);
+    assert_false(o.payload);
+    assert_int_equal(o.snaplen, ICPT_SNAPLEN_DEFAULT);
+    assert_int_equal(parse(&o, ARGV("-F", "tcp", "--payload")), 0);
+    assert_true(o.payload);
+    assert_int_equal(o.snaplen, ICPT_SNAPLEN_PAYLOAD);
+    assert_int_equal(parse(&o, ARGV("-F", "tcp", "--payload", "--snaplen", "9000")), 0);
+    assert_int_equal(o.snaplen, 9000);
+    assert_int_equal(parse(&o, ARGV("-F", "tcp", "--tls-required", "--secret-file", "s")), 0);
+    assert_true(o.tls_required);
+    assert_int_equal(parse(&o, ARGV("-F", "tcp", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
+                                    "ca", "--tls-required")),
+                     0);
+    assert_string_equal(o.tls_key, "k");
+    icpt_opts_free(&o);
+    expect_error(ARGV("-F", "tcp", "--tls-required"), "--secret-file");
+    expect_error(ARGV("-F", "tcp", "--tls-cert", "c"), "--tls-ca");
+}
+
 static void test_secret_file(void **state)
 {
     struct icpt_opts o;
@@ -335,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_long_options),
         cmocka_unit_test(test_allow_any),
         cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_payload_tls),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_cidr_parse),
         cmocka_unit_test(test_errors),

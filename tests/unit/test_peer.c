@@ -33,6 +33,7 @@
 
 struct tp {
     struct icpt ic;
+    struct icpt_opts opts;
     int lfd;
     uint16_t port;
     int cfd; /* the test's client: tcpcopy */
@@ -73,6 +74,8 @@ static void tp_new(struct tp *t, const char *allow, const char *secret)
 {
     memset(t, 0, sizeof(*t));
     struct icpt *ic = &t->ic;
+    icpt_opts_init(&t->opts);
+    ic->o = &t->opts;
     LIST_INIT(&ic->peers);
     TAILQ_INIT(&ic->flush);
     ic->loop = loop_new();
@@ -453,6 +456,92 @@ static int setup(void **state)
     return 0;
 }
 
+/* Reply payload (doc/protocol.md 6.1): offered with --payload to a peer on this host,
+ * a flagged route keeps its flag, and a reply of it goes out whole; never offered in
+ * clear to another host; --tls-required refuses a plain peer with a BYE code 3. */
+static void test_payload_and_tls_rules(void **state)
+{
+    (void)state;
+    struct tp t;
+    uint8_t b[4096];
+    struct chan_frame f;
+    struct hello h;
+    tp_new(&t, "127.0.0.0/8", NULL);
+    t.opts.payload = true;
+    client_hello(&t, CHAN_VERSION, CHAN_ROLE_TCPCOPY, CHAN_FEAT_HEARTBEAT | CHAN_FEAT_PAYLOAD,
+                 NULL);
+    tp_run(&t, 20);
+    assert_true(client_frame(&t, b, sizeof(b), &f) > 0);
+    assert_int_equal(hello_decode(&h, &f), 0);
+    assert_true(h.features & CHAN_FEAT_PAYLOAD);
+    struct peer *pe = LIST_FIRST(&t.ic.peers);
+    assert_true(pe->payload);
+    assert_true(pe->loopback);
+    assert_null(pe->tls);
+
+    struct chan_out o;
+    struct chan_route r;
+    uint32_t c = htonl(0x0a000001), tg = htonl(0xc000020a);
+    memset(&r, 0, sizeof(r));
+    addr_set_v4(&r.client, &c);
+    addr_set_v4(&r.target, &tg);
+    r.cport = 40000;
+    r.tport = 80;
+    r.flags = CHAN_ROUTE_F_PAYLOAD;
+    chan_out_init(&o, 1024);
+    assert_int_equal(chan_put_route(&o, CHAN_ROUTE_ADD, &r), 0);
+    client_send(&t, &o);
+    tp_run(&t, 20);
+    struct route_key k;
+    uint8_t fl = 0;
+    route_key_set(&k, &r.client, r.cport, &r.target, r.tport);
+    assert_ptr_equal(route_lookup_flags(t.ic.routes, &k, &fl), &pe->routes);
+    assert_int_equal(fl, CHAN_ROUTE_F_PAYLOAD);
+
+    /* A 2000-byte answer of that session goes out whole, in one record. */
+    struct pkt_spec sp = {0};
+    static uint8_t data[2000], seg[2100];
+    memset(data, 'x', sizeof(data));
+    sp.t.src = r.target;
+    sp.t.dst = r.client;
+    sp.t.sport = 80;
+    sp.t.dport = 40000;
+    sp.flags = TCPF_ACK;
+    sp.data = data;
+    sp.data_len = sizeof(data);
+    size_t n = pkt_build(seg, sizeof(seg), &sp);
+    struct pkt p;
+    assert_int_equal(pkt_parse_ip(&p, seg, n, 0), PKT_OK);
+    peer_forward_payload(pe, &p, seg, (size_t)p.ip_hlen + p.tcp_hlen, 0);
+    tp_flush(t.ic.loop, &t.ic);
+    assert_true(client_frame(&t, b, sizeof(b), &f) > 0);
+    assert_int_equal(f.type, CHAN_REPLY);
+    assert_int_equal(f.len, 2 + n);
+    assert_memory_equal(f.body + 2, seg, n);
+    assert_int_equal(t.ic.st.pay.records, 1);
+    assert_int_equal(t.ic.st.pay.bytes, sizeof(data));
+
+    /* The rule itself: in clear only to this host; without --payload never. */
+    pe->loopback = false;
+    assert_int_equal(peer_payload_offer(pe), 0);
+    pe->tls = (struct tls *)1; /* only tested for NULL */
+    assert_int_equal(peer_payload_offer(pe), CHAN_FEAT_PAYLOAD);
+    t.opts.payload = false;
+    assert_int_equal(peer_payload_offer(pe), 0);
+    pe->tls = NULL;
+    tp_free(&t);
+
+    /* --tls-required: a plain HELLO reads a BYE code 3 naming --tls. */
+    tp_new(&t, "127.0.0.0/8", "s3cret");
+    t.opts.tls_required = true;
+    client_hello(&t, CHAN_VERSION, CHAN_ROLE_TCPCOPY, CHAN_FEAT_HEARTBEAT | CHAN_FEAT_AUTH, NULL);
+    tp_run(&t, 20);
+    expect_bye(&t, CHAN_BYE_AUTH);
+    assert_int_equal(t.ic.st.plain_refused, 1);
+    assert_int_equal(t.ic.npeers, 0);
+    tp_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_bad_frames_close),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_output_bounded),
+        cmocka_unit_test(test_payload_and_tls_rules),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

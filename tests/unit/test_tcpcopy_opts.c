@@ -392,6 +392,40 @@ static void test_channel_options(void **state)
     bad("--lonely", ARGS(X, S, "--lonely=yes"));
 }
 
+/* The channel's TLS and payload (doc/protocol.md 6.1, 14): --tls needs a key,
+ * certificates go three together and imply --tls, payload with a secret implies it. */
+static void test_channel_tls_options(void **state)
+{
+    (void)state;
+    char err[256];
+    struct tc_opts *o = NULL;
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS(X, S)), 0);
+    assert_false(o->tls);
+    assert_false(o->channel_payload);
+    free(o);
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS(X, S, "--tls", "--secret-file", "s")), 0);
+    assert_true(o->tls);
+    free(o);
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS(X, S, "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca",
+                                "ca.pem")),
+                     0);
+    assert_true(o->tls);
+    assert_non_null(o->tls_ca); /* (argv is freed: not read) */
+    free(o);
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS(X, S, "--channel-payload", "--secret-file", "s")), 0);
+    assert_true(o->tls);
+    assert_true(o->channel_payload);
+    free(o);
+    /* Payload to a local intercept may go without a key: intercept judges. */
+    assert_int_equal(parse(&o, err, sizeof(err), ARGS(X, S, "--channel-payload")), 0);
+    assert_false(o->tls);
+    free(o);
+    bad("--secret-file", ARGS(X, S, "--tls"));
+    bad("--tls-ca", ARGS(X, S, "--tls-cert", "c.pem", "--tls-key", "k.pem"));
+}
+
 /* --stats-json FILE and --metrics ADDR:PORT (doc/metrics.md). */
 static void test_counter_options(void **state)
 {
@@ -823,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_bad_long_option_with_value),
         cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_channel_options),
+        cmocka_unit_test(test_channel_tls_options),
         cmocka_unit_test(test_counter_options),
         cmocka_unit_test(test_module_options),
         cmocka_unit_test(test_mode_defaults),
