@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The built-in `mysql` module with Debian's MariaDB on online and on target (same user and
+# password, separate data directories, general query log on both). The channel carries the
+# target's answers (intercept --payload over PSK TLS), so the module sees the target's greeting.
+#  (a) sysbench oltp_read_write (prepared statements: sysbench's default), bounded by events,
+#      through the online server with --module mysql: every sysbench connection logs in on the
+#      target (no "Access denied"), the module rewrote that many logins, and the target
+#      executes the prepared statements the online server executed (same count of Execute).
+#  (b) the same load without --module: the target refuses the copied logins (the test can
+#      fail).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+THREADS=4 EVENTS=${DB_EVENTS:-200}
+command -v mariadbd >/dev/null && command -v sysbench >/dev/null ||
+    fail "mariadb-server and sysbench are needed (scripts/deps.sh)"
+lab_up
+chmod 755 "$LAB_DIR"
+
+# start_mariadb NS NAME: a server on 0.0.0.0:3306 in NS, data and logs in $LAB_DIR/NAME.
+start_mariadb() {
+    local ns=$1 d=$LAB_DIR/$2
+    mkdir -p "$d"
+    chown mysql:mysql "$d"
+    mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
+        --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
+        fail "mariadb-install-db $2: $(tail -3 "$d/install.log")"
+    ip netns exec "$ns" mariadbd --no-defaults --user=mysql --datadir="$d/data" \
+        --socket="$d/sock" --port=3306 --bind-address=0.0.0.0 --skip-name-resolve \
+        --pid-file="$d/pid" --log-error="$d/error.log" --general-log=1 \
+        --general-log-file="$d/general.log" --innodb-buffer-pool-size=32M \
+        --performance-schema=0 >/dev/null 2>&1 &
+    lab_track $!
+    wait_until "mariadb --no-defaults -S $d/sock -uroot -e 'SELECT 1'" 60 ||
+        fail "mariadbd $2 did not start: $(tail -5 "$d/error.log")"
+    mariadb --no-defaults -S "$d/sock" -uroot -e "CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbpass';
+        GRANT ALL ON sbtest.* TO 'sbtest'@'%'; CREATE DATABASE sbtest;"
+    sysbench oltp_read_write --db-driver=mysql --mysql-socket="$d/sock" --mysql-user=sbtest \
+        --mysql-password=sbpass --mysql-db=sbtest --tables=1 --table-size=1000 prepare \
+        >"$d/prepare.log" 2>&1 || fail "sysbench prepare on $2: $(tail -3 "$d/prepare.log")"
+    : >"$d/general.log"
+    mariadb --no-defaults -S "$d/sock" -uroot -e "FLUSH GENERAL LOGS"
+}
+
+start_mariadb "$NS_ONL" online
+start_mariadb "$NS_TGT" target
+ON=$LAB_DIR/online/general.log
+TG=$LAB_DIR/target/general.log
+SECRET=$LAB_DIR/secret
+CONF=$LAB_DIR/db.conf
+(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && echo "sbtest sbpass" >"$CONF")
+ICPT=(-i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SECRET")
+TC=(-x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload --secret-file "$SECRET")
+
+# load NAME: sysbench through the online server, bounded by events.
+load() {
+    on_cli sysbench oltp_read_write --db-driver=mysql --mysql-host="$IP_ONL" --mysql-user=sbtest \
+        --mysql-password=sbpass --mysql-db=sbtest --tables=1 --table-size=1000 \
+        --threads="$THREADS" --events="$EVENTS" --time=0 run >"$LAB_DIR/sysbench-$1.log" 2>&1 ||
+        fail "sysbench $1: $(tail -5 "$LAB_DIR/sysbench-$1.log")"
+}
+
+count() { grep -c "$2" "$1" 2>/dev/null || true; }
+
+# ---- (a) with the module ------------------------------------------------------------------
+start_intercept "${ICPT[@]}"
+start_tcpcopy "${TC[@]}" --module mysql --module-conf "$CONF"
+load module
+on_exec=$(count "$ON" "Execute")
+on_conn=$(count "$ON" "Connect.*sbtest@")
+assert_ge "$on_exec" "$EVENTS" "(a) statements executed online"
+settle "count $TG Execute" 90 "$on_exec" >/dev/null
+tg_exec=$(count "$TG" "Execute")
+tg_conn=$(count "$TG" "Connect.*sbtest@")
+denied=$(count "$TG" "Access denied")
+stop_tc || fail "(a) tcpcopy or intercept did not stop cleanly"
+summary=$(grep -o 'mysql: logins rewritten.*' "$TCPCOPY_LOG" | tail -1 || true)
+log "(a) online: $on_conn logins, $on_exec executes; target: $tg_conn logins, $tg_exec executes," \
+    "$denied refused; $summary"
+rewritten=$(sed -n 's/.*logins rewritten \([0-9]*\).*/\1/p' <<<"$summary")
+mapped=$(sed -n 's/.*statements mapped \([0-9]*\).*/\1/p' <<<"$summary")
+assert_eq "$denied" 0 "(a) logins refused by the target"
+assert_eq "$tg_conn" "$on_conn" "(a) logins on the target"
+assert_eq "${rewritten:-0}" "$on_conn" "(a) logins the module rewrote"
+assert_ge "${mapped:-0}" 1 "(a) prepared statements mapped to the target's ids"
+assert_eq "$tg_exec" "$on_exec" "(a) prepared statements executed on the target"
+want=$(grep -o 'Execute.*' "$ON" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
+got=$(grep -o 'Execute.*' "$TG" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
+assert_eq "$got" "$want" "(a) the statements executed, by kind"
+
+# ---- (b) without it: the copied answers to production's scramble are refused ---------------
+: >"$ON"
+: >"$TG"
+start_intercept "${ICPT[@]}"
+start_tcpcopy "${TC[@]}"
+EVENTS=20 load plain
+on_conn=$(count "$ON" "Connect.*sbtest@")
+settle "count $TG 'Access denied'" 30 "$on_conn" >/dev/null
+denied=$(count "$TG" "Access denied")
+tg_exec_plain=$(count "$TG" "Execute")
+stop_tc || fail "(b) tcpcopy or intercept did not stop cleanly"
+log "(b) without --module: $on_conn logins online, $denied refused on the target, $tg_exec_plain executes"
+assert_eq "$denied" "$on_conn" "(b) logins refused by the target without the module"
+assert_eq "$tg_exec_plain" 0 "(b) statements executed on the target without the module"
+pass "mariadb: $tg_conn/$on_conn logins and $tg_exec/$on_exec prepared statements on the target with --module mysql; $denied/$on_conn logins refused without it"
