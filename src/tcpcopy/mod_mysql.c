@@ -7,7 +7,8 @@
  * same for COM_CHANGE_USER, and maps prepared-statement ids (production's are numbered 1,
  * 2, ... per connection by both servers; the target's come from its COM_STMT_PREPARE_OK).
  * A session seen mid-stream is logged in by the module (the last user and database seen,
- * else the first user of --module-conf) and the statements other sessions prepared are
+ * else the first user of --module-conf and the database of its "@database NAME" line) and
+ * the statements other sessions prepared are
  * prepared again, their ids mapped. TLS and unknown methods are counted not replayable.
  *
  * Session phases (target side drives GREET and the own phases, client side the others):
@@ -111,8 +112,12 @@ static long answer_packet(struct my_sess *s, const char *user, const char *plugi
 static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
 {
     struct my_mod *m = s->m;
-    const char *user = m->have_login ? m->user : m->host->user_at(m->host, 0);
+    const char *user = m->have_login ? m->user : NULL;
+    for (size_t i = 0; user == NULL && m->host->user_at(m->host, i) != NULL; i++)
+        if (m->host->user_at(m->host, i)[0] != '@') /* "@database NAME" is no user */
+            user = m->host->user_at(m->host, i);
     const char *pw = user != NULL ? m->host->password(m->host, user) : NULL;
+    const char *db = m->have_login ? m->db : m->host->password(m->host, "@database");
     const char *plugin = s->g.plugin[0] != '\0' ? s->g.plugin : "mysql_native_password";
     uint8_t ans[MYSQL_AUTH_MAX];
     size_t alen, n;
@@ -126,8 +131,8 @@ static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
     snprintf(s->user, sizeof(s->user), "%s", user);
     s->caps = m->have_login ? m->caps : 0x000fa68dU; /* libmariadb's usual set */
     s->caps &= s->g.caps | MYSQL_CLIENT_CONNECT_WITH_DB;
-    if (mysql_login_build(s->caps, m->have_login ? m->charset : 33, user, ans, alen,
-                          m->have_login ? m->db : NULL, plugin, out + MYSQL_HDR_LEN,
+    if (mysql_login_build(s->caps, m->have_login ? m->charset : 33, user, ans, alen, db, plugin,
+                          out + MYSQL_HDR_LEN,
                           cap - MYSQL_HDR_LEN, &n) != 0)
         return TCM_ERR;
     mysql_hdr_write(out, (uint32_t)n, 1);

@@ -7,7 +7,8 @@
  * salt, SCRAM-SHA-256 with a nonce of ours, the server's signature verified. An
  * SSLRequest answered 'N' goes on in clear; 'S' (TLS) is counted not replayable. A
  * session seen mid-stream is logged in by the module with the last startup message seen
- * (else one for the first user of --module-conf), its answers hidden from the engine's
+ * (else one for the first user of --module-conf and the database of its "@database NAME"
+ * line), its answers hidden from the engine's
  * request accounting until ReadyForQuery.
  *
  *   STARTUP --SSLRequest--> SSLWAIT --'N'--> STARTUP --startup--> AUTH --R 0..Z--> READY
@@ -356,8 +357,12 @@ static long pgm_start(void *sess, enum tcm_start why, uint8_t *out, size_t cap)
         snprintf(s->user, sizeof(s->user), "%s", m->startup_user);
         return (long)m->startup_len;
     }
-    const char *user = m->host->user_at(m->host, 0);
-    if (user == NULL || pg_startup_build(user, NULL, out, cap, &n) != 0) {
+    const char *user = NULL;
+    for (size_t i = 0; user == NULL && m->host->user_at(m->host, i) != NULL; i++)
+        if (m->host->user_at(m->host, i)[0] != '@') /* "@database NAME" is no user */
+            user = m->host->user_at(m->host, i);
+    if (user == NULL ||
+        pg_startup_build(user, m->host->password(m->host, "@database"), out, cap, &n) != 0) {
         m->c.not_replayable++;
         return TCM_ERR;
     }

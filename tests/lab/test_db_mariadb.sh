@@ -6,8 +6,11 @@
 #      through the online server with --module mysql: every sysbench connection logs in on the
 #      target (no "Access denied"), the module rewrote that many logins, and the target
 #      executes the prepared statements the online server executed (same count of Execute).
-#  (b) the same load without --module: the target refuses the copied logins (the test can
-#      fail).
+#  (b) sessions logged in before tcpcopy started (sysbench with plain queries, rate-limited
+#      and bounded by events): the module logs each in on the target itself; >= 99% of the
+#      statements the online server ran after tcpcopy started run on the target, none refused.
+#  (c) the same load as (a) without --module: the target refuses the copied logins (the test
+#      can fail).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,7 +51,8 @@ ON=$LAB_DIR/online/general.log
 TG=$LAB_DIR/target/general.log
 SECRET=$LAB_DIR/secret
 CONF=$LAB_DIR/db.conf
-(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && echo "sbtest sbpass" >"$CONF")
+(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" &&
+    printf 'sbtest sbpass\n@database sbtest\n' >"$CONF")
 ICPT=(-i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SECRET")
 TC=(-x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload --secret-file "$SECRET")
 
@@ -88,7 +92,35 @@ want=$(grep -o 'Execute.*' "$ON" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uni
 got=$(grep -o 'Execute.*' "$TG" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
 assert_eq "$got" "$want" "(a) the statements executed, by kind"
 
-# ---- (b) without it: the copied answers to production's scramble are refused ---------------
+# ---- (b) mid-stream: connections logged in before tcpcopy started --------------------------
+: >"$ON"
+: >"$TG"
+start_intercept "${ICPT[@]}"
+on_cli sysbench oltp_read_write --db-driver=mysql --mysql-host="$IP_ONL" --mysql-user=sbtest \
+    --mysql-password=sbpass --mysql-db=sbtest --tables=1 --table-size=1000 --db-ps-mode=disable \
+    --threads="$THREADS" --events=300 --rate=40 --time=0 run >"$LAB_DIR/sysbench-mid.log" 2>&1 &
+SB=$!
+lab_track "$SB"
+wait_until "[ \$(count $ON 'Query') -ge 100 ]" 30 || fail "(b) sysbench did not start"
+start_tcpcopy "${TC[@]}" --module mysql --module-conf "$CONF"
+mark=$(wc -l <"$ON")
+wait "$SB" || fail "(b) sysbench: $(tail -5 "$LAB_DIR/sysbench-mid.log")"
+on_after=$(tail -n +"$((mark + 1))" "$ON" | grep -c 'Query' || true)
+settle "count $TG Query" 90 "$on_after" >/dev/null
+tg_q=$(count "$TG" "Query")
+tg_conn=$(count "$TG" "Connect.*sbtest@.* on sbtest ")
+denied=$(count "$TG" "Access denied")
+stop_tc || fail "(b) tcpcopy or intercept did not stop cleanly"
+summary=$(grep -o 'mysql: logins rewritten.*' "$TCPCOPY_LOG" | tail -1 || true)
+log "(b) online: $on_after statements after tcpcopy started; target: $tg_conn logins, $tg_q" \
+    "statements, $denied refused; $summary"
+assert_eq "$denied" 0 "(b) logins refused by the target"
+assert_eq "$tg_conn" "$THREADS" "(b) logins of the module's own on the target (database sbtest)"
+assert_eq "$(sed -n 's/.*resumed \([0-9]*\).*/\1/p' <<<"$summary")" "$THREADS" "(b) sessions resumed"
+assert_ge "$((tg_q * 100))" "$((on_after * 99))" "(b) statements on the target x 100 (>= 99% of online's)"
+mid_q=$tg_q mid_on=$on_after
+
+# ---- (c) without it: the copied answers to production's scramble are refused ---------------
 : >"$ON"
 : >"$TG"
 start_intercept "${ICPT[@]}"
@@ -98,8 +130,8 @@ on_conn=$(count "$ON" "Connect.*sbtest@")
 settle "count $TG 'Access denied'" 30 "$on_conn" >/dev/null
 denied=$(count "$TG" "Access denied")
 tg_exec_plain=$(count "$TG" "Execute")
-stop_tc || fail "(b) tcpcopy or intercept did not stop cleanly"
-log "(b) without --module: $on_conn logins online, $denied refused on the target, $tg_exec_plain executes"
-assert_eq "$denied" "$on_conn" "(b) logins refused by the target without the module"
-assert_eq "$tg_exec_plain" 0 "(b) statements executed on the target without the module"
-pass "mariadb: $tg_conn/$on_conn logins and $tg_exec/$on_exec prepared statements on the target with --module mysql; $denied/$on_conn logins refused without it"
+stop_tc || fail "(c) tcpcopy or intercept did not stop cleanly"
+log "(c) without --module: $on_conn logins online, $denied refused on the target, $tg_exec_plain executes"
+assert_eq "$denied" "$on_conn" "(c) logins refused by the target without the module"
+assert_eq "$tg_exec_plain" 0 "(c) statements executed on the target without the module"
+pass "mariadb: $tg_exec/$on_exec prepared statements on the target with --module mysql, mid-stream $mid_q/$mid_on; $denied/$on_conn logins refused without it"

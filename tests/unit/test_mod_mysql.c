@@ -213,6 +213,39 @@ static void test_not_replayable(void **state)
     free(ssl);
 }
 
+/* Mid-stream with nothing seen yet: the first user of the file, its "@database" line. */
+static void test_midstream_first(void **state)
+{
+    struct fx *f = *state;
+    static const char *const conf[] = {"@database", "sbtest", "sbtest", "sbpass", NULL};
+    struct tcm_sess_info info = {0};
+    struct mysql_login l;
+    void *s;
+    unsigned fl;
+    fake_creds = conf;
+    assert_int_equal(f->t->sess_new(f->mod, &info, &s), 0);
+    assert_int_equal(f->t->start(s, TCM_START_MIDSTREAM, out, sizeof(out)), 0);
+    long n = target(f, s, f->tgt->b[0], f->tgt->len[0], &fl);
+    assert_int_equal(fl, TCM_ANSWER_OWN);
+    assert_int_equal(mysql_login_parse(out + 4, (size_t)n - 4, &l), 0);
+    assert_int_equal(l.user_len, 6);
+    assert_memory_equal(out + 4 + l.user_off, "sbtest", 6);
+    assert_int_equal(l.db_len, 6);
+    assert_memory_equal(out + 4 + l.db_off, "sbtest", 6);
+    assert_int_equal(target(f, s, f->tgt->b[2], f->tgt->len[2], &fl), 0); /* OK, nothing cached */
+    assert_int_equal(fl, TCM_ANSWER_OWN | TCM_ANSWER_DONE);
+    assert_int_equal(mod_mysql_counts(f->mod)->resumed, 1);
+    f->t->sess_end(f->mod, s);
+    /* Nobody to log in as: the session ends, counted. */
+    static const char *const none[] = {"@database", "sbtest", NULL};
+    fake_creds = none;
+    assert_int_equal(f->t->sess_new(f->mod, &info, &s), 0);
+    assert_int_equal(f->t->start(s, TCM_START_MIDSTREAM, out, sizeof(out)), 0);
+    assert_true(target(f, s, f->tgt->b[0], f->tgt->len[0], &fl) < 0);
+    assert_int_equal(mod_mysql_counts(f->mod)->not_replayable, 1);
+    f->t->sess_end(f->mod, s);
+}
+
 /* Hostile target bytes end the session, never read past what was given. */
 static void test_hostile_target(void **state)
 {
@@ -239,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_login_and_change_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_replayable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_midstream_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
