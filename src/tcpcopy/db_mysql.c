@@ -381,6 +381,70 @@ int mysql_prepare_ok_parse(const uint8_t *p, size_t len, uint32_t *id, uint16_t 
     return 0;
 }
 
+/* The size of a binary-protocol value of a type at c (false: a type we do not know). */
+static bool value_skip(struct cur *c, uint8_t type)
+{
+    uint8_t b;
+    uint64_t v;
+    switch (type) {
+    case 0x06: /* NULL */
+        return true;
+    case 0x01: /* TINY */
+        return cur_skip(c, 1);
+    case 0x02: /* SHORT */
+    case 0x0d: /* YEAR */
+        return cur_skip(c, 2);
+    case 0x03: /* LONG */
+    case 0x04: /* FLOAT */
+    case 0x09: /* INT24 */
+        return cur_skip(c, 4);
+    case 0x05: /* DOUBLE */
+    case 0x08: /* LONGLONG */
+        return cur_skip(c, 8);
+    case 0x07: /* TIMESTAMP */
+    case 0x0a: /* DATE */
+    case 0x0b: /* TIME */
+    case 0x0c: /* DATETIME */
+        return cur_u8(c, &b) && cur_skip(c, b);
+    case 0x00: /* DECIMAL */
+    case 0x0f: /* VARCHAR */
+    case 0x10: /* BIT */
+    default:   /* 0xf5..0xff: JSON, NEWDECIMAL, ENUM, SET, BLOBs, VAR_STRING, STRING, GEOMETRY */
+        if (type > 0x10 && type < 0xf5)
+            return false;
+        return cur_lenenc(c, &v) && v <= c->len - c->off && cur_skip(c, (size_t)v);
+    }
+}
+
+bool mysql_execute_fits(const uint8_t *p, size_t len, uint16_t n)
+{
+    struct cur c = {p, len, 10};
+    size_t nb = ((size_t)n + 7) / 8;
+    uint8_t bound;
+
+    if (len < 10 || p[0] != MYSQL_COM_STMT_EXECUTE)
+        return false;
+    if (n == 0)
+        return len == 10;
+    const uint8_t *nulls = p + 10;
+    if (!cur_skip(&c, nb) || !cur_u8(&c, &bound) || bound > 1)
+        return false;
+    if ((n % 8) != 0 && (nulls[nb - 1] >> (n % 8)) != 0)
+        return false; /* bits past the last parameter are zero */
+    if (bound == 0)
+        return true; /* the types were sent before: nothing more to check */
+    const uint8_t *types = p + c.off;
+    if (!cur_skip(&c, 2 * (size_t)n))
+        return false;
+    for (uint16_t i = 0; i < n; i++) {
+        if (nulls[i / 8] & (1U << (i % 8)))
+            continue;
+        if (!value_skip(&c, types[2 * i]))
+            return false;
+    }
+    return c.off == len;
+}
+
 bool mysql_cmd_has_stmt(const uint8_t *p, size_t len)
 {
     if (len < 5)

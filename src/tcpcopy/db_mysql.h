@@ -180,6 +180,14 @@ static inline int mysql_reply_kind(const uint8_t *p, size_t len)
 int mysql_prepare_ok_parse(const uint8_t *p, size_t len, uint32_t *id, uint16_t *ncols,
                            uint16_t *nparams);
 
+/*
+ * Whether a COM_STMT_EXECUTE payload can be for a statement of n parameters: its null
+ * bitmap, and when it carries the parameters' types, their values, must end where the
+ * packet ends. (Production's statement ids cannot be predicted: this tells candidates
+ * apart.)
+ */
+bool mysql_execute_fits(const uint8_t *p, size_t len, uint16_t n);
+
 /* Whether a command payload carries a statement id (in bytes 1..4). */
 bool mysql_cmd_has_stmt(const uint8_t *p, size_t len);
 

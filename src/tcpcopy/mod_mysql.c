@@ -25,49 +25,9 @@
 
 #include "db_mysql.h"
 #include "mod_db.h"
+#include "mod_mysql_impl.h"
 
-#define MY_TBUF 512      /* the prefix of a target packet we look at */
-#define MY_PEND 16       /* client prepares awaiting the target's answer */
-#define MY_CACHE 64      /* statement texts kept for re-prepare */
-#define MY_TEXT_MAX 2048 /* longest statement text kept */
-#define MY_DEPRECATE_EOF (1U << 24)
-
-struct my_text {
-    uint32_t id; /* production's id; 0: free */
-    uint16_t len;
-    char text[MY_TEXT_MAX];
-};
-
-struct my_mod {
-    const struct tcm_host *host;
-    struct mod_db_counts c;
-    bool have_login; /* the last login seen: a mid-stream session logs in like it */
-    uint32_t caps;
-    uint8_t charset;
-    char user[MYSQL_NAME_MAX], db[MYSQL_NAME_MAX];
-    struct my_text cache[MY_CACHE];
-};
-
-enum my_phase { MY_GREET, MY_LOGIN, MY_AUTH, MY_CMD, MY_OWN_AUTH, MY_OWN_PREP };
-
-struct my_sess {
-    struct my_mod *m;
-    enum my_phase ph;
-    bool midstream;
-    struct mysql_greeting g; /* the target's */
-    uint32_t caps;           /* the session's login */
-    char user[MYSQL_NAME_MAX];
-    /* the target's packets: a kept prefix, the rest skipped */
-    uint8_t th[MY_TBUF];
-    size_t tfill, tkeep;
-    uint32_t tplen, tskip;
-    uint32_t cpass; /* client bytes of the current packet still to pass unchanged */
-    uint32_t prepares, pend[MY_PEND];
-    uint8_t npend;
-    int prep_i;         /* OWN_PREP: the cache slot being prepared */
-    uint32_t prep_left; /* OWN_PREP: packets of its answer still to come */
-    struct mysql_stmt_map map;
-};
+#define MY_WHOLE_MAX 16384 /* a command this long is looked at whole (MOD_IN_MAX) */
 
 __attribute__((format(printf, 3, 4))) static void my_log(const struct my_mod *m, int level,
                                                          const char *fmt, ...)
@@ -139,17 +99,18 @@ static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
     return MYSQL_HDR_LEN + (long)n;
 }
 
-/* OWN_PREP: send the next cached statement from slot i on, or end the own exchange. */
-static long own_prepare_next(struct my_sess *s, int i, unsigned *flags, uint8_t *out,
+/* OWN_PREP: prepare the cached statement of slot i again, or end the own exchange. */
+static long own_prepare_next(struct my_sess *s, uint32_t i, unsigned *flags, uint8_t *out,
                              size_t cap)
 {
-    for (; i < MY_CACHE; i++) {
+    if (i < s->m->ncache && s->st.n < MY_PREP_MAX) {
         const struct my_text *t = &s->m->cache[i];
-        if (t->id == 0 || cap < MYSQL_HDR_LEN + 1 + (size_t)t->len)
-            continue;
+        if (cap < MYSQL_HDR_LEN + 1 + (size_t)t->len)
+            return TCM_ERR;
         mysql_hdr_write(out, 1 + t->len, 0);
         out[MYSQL_HDR_LEN] = MYSQL_COM_STMT_PREPARE;
         memcpy(out + MYSQL_HDR_LEN + 1, t->text, t->len);
+        my_stmt_prepared(s, NULL, 0);
         s->prep_i = i;
         s->prep_left = 0;
         s->ph = MY_OWN_PREP;
@@ -170,13 +131,16 @@ static long own_prepare_reply(struct my_sess *s, const uint8_t *p, size_t keep, 
     if (s->prep_left > 0) {
         if (--s->prep_left > 0)
             return 0;
-    } else if (keep > 0 && p[0] == 0x00 && mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0) {
-        uint32_t eof = (s->caps & MY_DEPRECATE_EOF) ? 0 : 1;
-        s->prep_left = (np > 0 ? np + eof : 0) + (nc > 0 ? nc + eof : 0);
-        if (mysql_stmt_map_set(&s->map, s->m->cache[s->prep_i].id, id) == 0)
+    } else {
+        bool ok = mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0;
+        my_stmt_answer(s, p, keep);
+        if (ok) {
+            uint32_t eof = (s->caps & MY_DEPRECATE_EOF) ? 0 : 1;
+            s->prep_left = (np > 0 ? np + eof : 0) + (nc > 0 ? nc + eof : 0);
             s->m->c.stmts_reprepared++;
-        if (s->prep_left > 0)
-            return 0;
+            if (s->prep_left > 0)
+                return 0;
+        }
     }
     return own_prepare_next(s, s->prep_i + 1, flags, out, cap);
 }
@@ -223,9 +187,6 @@ static long auth_reply(struct my_sess *s, const uint8_t *p, size_t keep, uint32_
 static long tgt_packet(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t plen,
                        uint8_t seq, unsigned *flags, uint8_t *out, size_t cap)
 {
-    uint32_t id;
-    uint16_t nc, np;
-
     switch (s->ph) {
     case MY_GREET:
         if (keep < plen || mysql_greeting_parse(p, keep, &s->g) != 0) {
@@ -250,12 +211,8 @@ static long tgt_packet(struct my_sess *s, const uint8_t *p, size_t keep, uint32_
         return own_prepare_reply(s, p, keep, flags, out, cap);
     case MY_CMD:
         /* The first packet of an answer has sequence 1: the oldest prepare's. */
-        if (s->npend > 0 && seq == 1 && keep > 0 && (p[0] == 0x00 || p[0] == 0xff)) {
-            if (mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0 &&
-                mysql_stmt_map_set(&s->map, s->pend[0], id) == 0)
-                s->m->c.stmts_mapped++;
-            memmove(s->pend, s->pend + 1, (size_t)(--s->npend) * sizeof(s->pend[0]));
-        }
+        if (s->st.answered < s->st.n && seq == 1 && keep > 0 && (p[0] == 0x00 || p[0] == 0xff))
+            my_stmt_answer(s, p, keep);
         return 0;
     case MY_LOGIN:
         return 0;
@@ -373,17 +330,6 @@ static long client_chuser(struct my_sess *s, const uint8_t *p, uint32_t plen, ui
     return MYSQL_HDR_LEN + (long)plen;
 }
 
-/* Keep a prepared statement's text for sessions resumed later (by production id). */
-static void cache_text(struct my_mod *m, uint32_t id, const uint8_t *text, size_t n)
-{
-    struct my_text *t = &m->cache[(id - 1) % MY_CACHE];
-    if (n > MY_TEXT_MAX || id == 0)
-        return;
-    t->id = id;
-    t->len = (uint16_t)n;
-    memcpy(t->text, text, n);
-}
-
 /* CMD: one command; *used 0 when more bytes are needed. */
 static long client_cmd(struct my_sess *s, const uint8_t *in, size_t avail, uint32_t plen,
                        size_t *used, uint8_t *out, size_t cap)
@@ -398,6 +344,7 @@ static long client_cmd(struct my_sess *s, const uint8_t *in, size_t avail, uint3
     }
     if (avail < MYSQL_HDR_LEN + 1)
         return 0;
+    bool prepare = p[0] == MYSQL_COM_STMT_PREPARE;
     switch (p[0]) {
     case MYSQL_COM_CHANGE_USER:
         if (plen > MYSQL_LOGIN_MAX)
@@ -405,31 +352,31 @@ static long client_cmd(struct my_sess *s, const uint8_t *in, size_t avail, uint3
         if (avail < whole || cap < whole + MYSQL_AUTH_MAX)
             return 0;
         *used = whole;
+        s->st.after_prepare = false;
         return client_chuser(s, p, plen, out, cap);
     case MYSQL_COM_STMT_PREPARE:
-        if (avail < whole && whole <= 16384)
-            return 0; /* a short text comes whole: keep it */
-        s->prepares++;
-        if (s->npend < MY_PEND)
-            s->pend[s->npend++] = s->prepares;
-        if (avail >= whole)
-            cache_text(s->m, s->prepares, p + 1, plen - 1);
-        s->cpass = (uint32_t)whole;
-        return 0;
+    case MYSQL_COM_STMT_EXECUTE:
+        if (avail < whole && whole <= MY_WHOLE_MAX)
+            return 0; /* a short one comes whole: its text kept, its parameters checked */
+        break;
     default:
         break;
     }
-    if (!mysql_cmd_has_stmt(p, plen)) {
+    if (prepare)
+        my_stmt_prepared(s, avail >= whole ? p + 1 : NULL, plen - 1);
+    if (prepare || !mysql_cmd_has_stmt(p, plen)) {
+        s->st.after_prepare = prepare;
         s->cpass = (uint32_t)whole;
         return 0;
     }
     if (avail < MYSQL_HDR_LEN + 5 || cap < MYSQL_HDR_LEN + 5)
         return 0;
     memcpy(out, in, MYSQL_HDR_LEN + 5);
-    uint32_t id = p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
-    (void)mysql_stmt_rewrite(out + MYSQL_HDR_LEN, 5, &s->map); /* unknown: the same id */
-    if (p[0] == MYSQL_COM_STMT_CLOSE)
-        mysql_stmt_map_del(&s->map, id);
+    uint32_t t;
+    if (my_stmt_target(s, p, avail >= whole ? plen : avail - MYSQL_HDR_LEN, avail >= whole, &t))
+        for (int i = 0; i < 4; i++)
+            out[MYSQL_HDR_LEN + 1 + i] = (uint8_t)(t >> (8 * i));
+    s->st.after_prepare = false;
     *used = MYSQL_HDR_LEN + 5;
     s->cpass = plen - 5;
     return MYSQL_HDR_LEN + 5;

@@ -11,6 +11,8 @@
 #      statements the online server ran after tcpcopy started run on the target, none refused.
 #  (c) the same load as (a) without --module: the target refuses the copied logins (the test
 #      can fail).
+#  (d) oltp_write_only, one thread, from the same rows on both: CHECKSUM TABLE equal after it
+#      (and changed by it).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +43,11 @@ start_mariadb() {
     sysbench oltp_read_write --db-driver=mysql --mysql-socket="$d/sock" --mysql-user=sbtest \
         --mysql-password=sbpass --mysql-db=sbtest --tables=1 --table-size=1000 prepare \
         >"$d/prepare.log" 2>&1 || fail "sysbench prepare on $2: $(tail -3 "$d/prepare.log")"
+    # The same rows on both servers (a fixed seed), for the write-only part.
+    mariadb --no-defaults -S "$d/sock" -uroot -e "CREATE DATABASE wo; GRANT ALL ON wo.* TO 'sbtest'@'%';"
+    sysbench oltp_write_only --db-driver=mysql --mysql-socket="$d/sock" --mysql-user=sbtest \
+        --mysql-password=sbpass --mysql-db=wo --tables=1 --table-size=1000 --rand-seed=1 prepare \
+        >>"$d/prepare.log" 2>&1 || fail "sysbench prepare wo on $2: $(tail -3 "$d/prepare.log")"
     : >"$d/general.log"
     mariadb --no-defaults -S "$d/sock" -uroot -e "FLUSH GENERAL LOGS"
 }
@@ -134,4 +141,27 @@ stop_tc || fail "(c) tcpcopy or intercept did not stop cleanly"
 log "(c) without --module: $on_conn logins online, $denied refused on the target, $tg_exec_plain executes"
 assert_eq "$denied" "$on_conn" "(c) logins refused by the target without the module"
 assert_eq "$tg_exec_plain" 0 "(c) statements executed on the target without the module"
-pass "mariadb: $tg_exec/$on_exec prepared statements on the target with --module mysql, mid-stream $mid_q/$mid_on; $denied/$on_conn logins refused without it"
+# ---- (d) write-only from the same rows: the same table after it ----------------------------
+checksum() {
+    mariadb --no-defaults -S "$LAB_DIR/$1/sock" -uroot -N -e "CHECKSUM TABLE wo.sbtest1" | awk '{ print $2 }'
+}
+before=$(checksum online)
+assert_eq "$(checksum target)" "$before" "(d) the tables' checksums before"
+: >"$ON"
+: >"$TG"
+start_intercept "${ICPT[@]}"
+start_tcpcopy "${TC[@]}" --module mysql --module-conf "$CONF"
+on_cli sysbench oltp_write_only --db-driver=mysql --mysql-host="$IP_ONL" --mysql-user=sbtest \
+    --mysql-password=sbpass --mysql-db=wo --tables=1 --table-size=1000 --rand-seed=2 \
+    --threads=1 --events=100 --time=0 run >"$LAB_DIR/sysbench-wo.log" 2>&1 ||
+    fail "sysbench wo: $(tail -5 "$LAB_DIR/sysbench-wo.log")"
+wo_exec=$(count "$ON" "Execute")
+settle "count $TG Execute" 60 "$wo_exec" >/dev/null
+stop_tc || fail "(d) tcpcopy or intercept did not stop cleanly"
+after_on=$(checksum online)
+after_tg=$(checksum target)
+log "(d) $wo_exec statements; checksums before $before, after: online $after_on, target $after_tg"
+[ "$after_on" != "$before" ] || fail "(d) the write-only load changed nothing online"
+assert_eq "$after_tg" "$after_on" "(d) the target's checksum after the write-only load"
+
+pass "mariadb: $tg_exec/$on_exec prepared statements on the target with --module mysql, mid-stream $mid_q/$mid_on; $denied/$on_conn logins refused without it; write-only: equal checksums"

@@ -202,6 +202,14 @@ static void test_change_user_and_stmt_recorded(void **state)
     assert_true(mysql_frame(r->b[9], r->len[9], &seq, &n) > 0);
     memcpy(ex, r->b[9] + 4, n);
     assert_int_equal(ex[0], MYSQL_COM_STMT_EXECUTE);
+    /* It fits a statement of one parameter (its type and value), not of none or two. */
+    assert_true(mysql_execute_fits(ex, n, 1));
+    assert_false(mysql_execute_fits(ex, n, 0));
+    assert_false(mysql_execute_fits(ex, n, 2));
+    assert_false(mysql_execute_fits(ex, n - 1, 1));
+    const uint8_t begin[10] = {MYSQL_COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0};
+    assert_true(mysql_execute_fits(begin, 10, 0));
+    assert_false(mysql_execute_fits(begin, 10, 1));
     assert_int_equal(mysql_stmt_rewrite(ex, n, m), -MYSQL_E_STMT);
     assert_int_equal(mysql_stmt_map_set(m, id, 7), 0);
     assert_int_equal(mysql_stmt_rewrite(ex, n, m), 1);

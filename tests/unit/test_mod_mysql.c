@@ -246,6 +246,45 @@ static void test_midstream_first(void **state)
     f->t->sess_end(f->mod, s);
 }
 
+/* Production's ids start anywhere (a cached server thread's counter): learned from use. */
+static void test_stmt_ids_learned(void **state)
+{
+    struct fx *f = *state;
+    struct tcm_sess_info info = {0};
+    void *s;
+    size_t used;
+    unsigned fl;
+    assert_int_equal(f->t->sess_new(f->mod, &info, &s), 0);
+    assert_int_equal(target(f, s, f->tgt->b[0], f->tgt->len[0], &fl), 0);
+    assert_true(client(f, s, f->prod->b[1], f->prod->len[1], &used) > 0);
+    assert_int_equal(target(f, s, f->tgt->b[2], f->tgt->len[2], &fl), 0);
+    /* Two statements, of no parameter and of one; the target numbers them 3 and 4. */
+    const uint8_t p1[] = {9, 0, 0, 0, 0x16, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1'};
+    const uint8_t p2[] = {9, 0, 0, 0, 0x16, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '?'};
+    const uint8_t ok1[] = {12, 0, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    const uint8_t ok2[] = {12, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+                           5, 0, 0, 2, 0xfe, 0, 0, 2, 0};
+    assert_int_equal(client(f, s, p1, sizeof(p1), &used), (long)sizeof(p1));
+    assert_int_equal(target(f, s, ok1, sizeof(ok1), &fl), 0);
+    assert_int_equal(client(f, s, p2, sizeof(p2), &used), (long)sizeof(p2));
+    assert_int_equal(target(f, s, ok2, sizeof(ok2), &fl), 0);
+    /* Production numbered them 45 and 46: the one-parameter one is executed first. */
+    uint8_t e2[] = {22, 0, 0, 0, 0x17, 46, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 41, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t e1[] = {10, 0, 0, 0, 0x17, 45, 0, 0, 0, 0, 1, 0, 0, 0};
+    assert_int_equal(client(f, s, e2, sizeof(e2), &used), (long)sizeof(e2));
+    assert_int_equal(out[5], 4);
+    assert_memory_equal(out + 9, e2 + 9, sizeof(e2) - 9);
+    assert_int_equal(client(f, s, e1, sizeof(e1), &used), (long)sizeof(e1));
+    assert_int_equal(out[5], 3);
+    assert_int_equal(client(f, s, e2, sizeof(e2), &used), (long)sizeof(e2));
+    assert_int_equal(out[5], 4);
+    /* An id that fits no statement is left alone. */
+    e1[5] = 99;
+    assert_int_equal(client(f, s, e1, sizeof(e1), &used), (long)sizeof(e1));
+    assert_int_equal(out[5], 99);
+    f->t->sess_end(f->mod, s);
+}
+
 /* Hostile target bytes end the session, never read past what was given. */
 static void test_hostile_target(void **state)
 {
@@ -273,6 +312,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_and_change_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_replayable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_midstream_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stmt_ids_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
