@@ -4,8 +4,8 @@
  * module waits for the target's greeting, rebuilds the client's HandshakeResponse41 with
  * the answer for the target's scramble (password from --module-conf), answers the target's
  * auth-switch requests itself (dropping the client's answers to production's), does the
- * same for COM_CHANGE_USER, and maps prepared-statement ids (production's are numbered 1,
- * 2, ... per connection by both servers; the target's come from its COM_STMT_PREPARE_OK).
+ * same for COM_CHANGE_USER, and maps prepared-statement ids (the target's from its
+ * COM_STMT_PREPARE_OK, production's learned from the client's use: mod_mysql_stmt.c).
  * A session seen mid-stream is logged in by the module (the last user and database seen,
  * else the first user of --module-conf and the database of its "@database NAME" line) and
  * the statements other sessions prepared are
