@@ -8,6 +8,10 @@
 #  (b) md5 (password_encryption md5, pg_hba md5): the same.
 #  (c) scram-sha-256 without --module: the target refuses every copied login (the test can
 #      fail).
+#  (d) pgbench connections logged in before tcpcopy started (simple protocol, rate-limited
+#      and bounded by transactions): the module logs each in itself (md5 from --module-conf,
+#      database from its '@database' line); >= 99% of the statements the online server ran
+#      after tcpcopy started run on the target.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -54,7 +58,8 @@ ON=$LAB_DIR/online/log
 TG=$LAB_DIR/target/log
 SECRET=$LAB_DIR/secret
 CONF=$LAB_DIR/db.conf
-(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && echo "pgu pgpass" >"$CONF")
+(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" &&
+    printf 'pgu pgpass\n@database app\n' >"$CONF")
 ICPT=(-i eth0 -F 'tcp and src port 5432' --payload --secret-file "$SECRET")
 TC=(-x 5432-192.0.2.20:5432 -s 192.0.2.30 -c 203.0.113.x --channel-payload --secret-file "$SECRET")
 
@@ -117,4 +122,34 @@ run plain
 assert_ge "$tg_fail" "$on_auth" "plain: logins refused by the target without the module"
 assert_eq "$tg_auth" 0 "plain: logins accepted by the target without the module"
 assert_eq "$tg_exec" 0 "plain: statements executed on the target without the module"
-pass "postgres: scram-sha-256 $scram_exec and md5 $md5_exec statements on the target with --module postgresql, every login accepted; without it 0/$on_auth logins accepted ($tg_fail refusals)"
+plain_fail=$tg_fail plain_auth=$on_auth
+
+# ---- (d) mid-stream: connections logged in before tcpcopy started --------------------------
+off_tg=$(wc -l <"$TG")
+start_intercept "${ICPT[@]}"
+on_cli env PGPASSWORD=pgpass pgbench -h "$IP_ONL" -U pgu -c "$CLIENTS" -t 60 -R 40 -M simple \
+    -n app >"$LAB_DIR/pgbench-mid.log" 2>&1 &
+PB=$!
+lab_track "$PB"
+off_on=$(wc -l <"$ON")
+wait_until "[ \$(tail -n +$((off_on + 1)) $ON | grep -c 'LOG:  statement: ') -ge 50 ]" 30 ||
+    fail "(d) pgbench did not start"
+start_tcpcopy "${TC[@]}" --module postgresql --module-conf "$CONF"
+mark=$(wc -l <"$ON")
+wait "$PB" || fail "(d) pgbench: $(tail -3 "$LAB_DIR/pgbench-mid.log")"
+on_after=$(tail -n +"$((mark + 1))" "$ON" | grep -c 'LOG:  statement: ' || true)
+settle "tail -n +$((off_tg + 1)) $TG | grep -c 'LOG:  statement: '" 90 "$on_after" >/dev/null
+tail -n +"$((off_tg + 1))" "$TG" >"$LAB_DIR/mid.target.log"
+tg_q=$(count "$LAB_DIR/mid.target.log" "LOG:  statement: ")
+tg_auth=$(count "$LAB_DIR/mid.target.log" "connection authorized: user=pgu database=app")
+tg_fail=$(count "$LAB_DIR/mid.target.log" "$REFUSED")
+stop_tc || fail "(d) tcpcopy or intercept did not stop cleanly"
+summary=$(grep -o 'postgresql: logins rewritten.*' "$TCPCOPY_LOG" | tail -1 || true)
+log "(d) online: $on_after statements after tcpcopy started; target: $tg_auth logins, $tg_q" \
+    "statements, $tg_fail refused; $summary"
+assert_eq "$tg_fail" 0 "(d) logins refused by the target"
+assert_eq "$tg_auth" "$CLIENTS" "(d) logins of the module's own on the target"
+assert_eq "$(sed -n 's/.*resumed \([0-9]*\).*/\1/p' <<<"$summary")" "$CLIENTS" "(d) sessions resumed"
+assert_ge "$((tg_q * 100))" "$((on_after * 99))" "(d) statements on the target x 100 (>= 99% of online's)"
+
+pass "postgres: scram-sha-256 $scram_exec and md5 $md5_exec statements on the target with --module postgresql, every login accepted; mid-stream $tg_q/$on_after; without it 0/$plain_auth logins accepted ($plain_fail refusals)"
