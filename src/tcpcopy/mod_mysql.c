@@ -228,6 +228,13 @@ static long my_target_data(void *sess, const uint8_t *d, size_t len, uint64_t lo
 
     if (lost > 0 && s->ph != MY_CMD)
         return TCM_ERR; /* a hole in the handshake: its place is lost */
+    if (lost > 0 && !s->st.tlost) {
+        s->st.tlost = true; /* the packets' boundaries are lost: statements go by tbase */
+        my_log(s->m, 1, "mysql: %llu answer bytes unseen: the target's statement ids are "
+                        "counted from here on", (unsigned long long)lost);
+    }
+    if (s->st.tlost)
+        return 0;
     while (o < len) {
         if (s->tskip > 0) {
             size_t k = len - o < s->tskip ? len - o : s->tskip;
@@ -370,6 +377,10 @@ static long client_cmd(struct my_sess *s, const uint8_t *in, size_t avail, uint3
         return 0;
     }
     if (avail < MYSQL_HDR_LEN + 5 || cap < MYSQL_HDR_LEN + 5)
+        return 0;
+    /* The target's answers to the statements prepared so far first: the client may run
+     * ahead of them, and an id guessed before would bind parameters to the wrong one. */
+    if (s->st.answered < s->st.n && !s->st.tlost)
         return 0;
     memcpy(out, in, MYSQL_HDR_LEN + 5);
     uint32_t t;

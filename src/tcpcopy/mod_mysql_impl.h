@@ -51,6 +51,9 @@ struct my_stmts {
         uint8_t state; /* enum my_prep_state */
     } p[MY_PREP_MAX];
     bool based, after_prepare;
+    bool have_tbase; /* the target numbers them tbase + k (its thread's counter too) */
+    bool tlost;      /* answer bytes were lost: the target's packets are no longer framed */
+    uint32_t tbase;
     uint32_t x0;
     uint64_t mask; /* bit k0 - 1: base x0 - k0 still possible */
 };

@@ -41,6 +41,10 @@ void my_stmt_answer(struct my_sess *s, const uint8_t *p, size_t keep)
     if (st->answered >= st->n)
         return;
     if (mysql_prepare_ok_parse(p, keep, &id, &nc, &np) == 0) {
+        if (!st->have_tbase) {
+            st->tbase = id - (st->answered + 1);
+            st->have_tbase = true;
+        }
         st->p[st->answered].target = id;
         st->p[st->answered].nparams = np;
         st->p[st->answered].state = MY_PREP_OK;
@@ -51,10 +55,24 @@ void my_stmt_answer(struct my_sess *s, const uint8_t *p, size_t keep)
     st->answered++;
 }
 
+/*
+ * After answer bytes were lost the target's answers are no longer read: a statement prepared
+ * since is taken as prepared, numbered tbase + k by the target (its ids are consecutive per
+ * connection as production's are), its parameters unknown.
+ */
+static bool unread(const struct my_stmts *st, int64_t k)
+{
+    return st->tlost && st->have_tbase && st->p[k - 1].state == MY_PREP_WAIT;
+}
+
 /* Does statement k (1-based) fit command p? */
 static bool fits(const struct my_stmts *st, int64_t k, const uint8_t *p, size_t len, bool whole)
 {
-    if (k < 1 || k > (int64_t)st->n || st->p[k - 1].state != MY_PREP_OK)
+    if (k < 1 || k > (int64_t)st->n)
+        return false;
+    if (unread(st, k))
+        return true;
+    if (st->p[k - 1].state != MY_PREP_OK)
         return false;
     if (p[0] != MYSQL_COM_STMT_EXECUTE || !whole)
         return true;
@@ -100,6 +118,6 @@ bool my_stmt_target(struct my_sess *s, const uint8_t *p, size_t len, bool whole,
     int64_t k = (int64_t)x - st->x0 + k0;
     if (!fits(st, k, p, len, whole))
         return false;
-    *target = st->p[k - 1].target;
+    *target = unread(st, k) ? st->tbase + (uint32_t)k : st->p[k - 1].target;
     return true;
 }

@@ -28,6 +28,7 @@ static uint8_t out[65536];
 
 struct fx {
     void *mod, *sess;
+    bool lost; /* test_stmt_ids_learned: the second answer's bytes go missing */
     struct db_rec *prod, *tgt;
     const struct tcm_module *t;
 };
@@ -128,6 +129,9 @@ static void test_login_and_change_user(void **state)
     n = client(f, s, f->prod->b[7], f->prod->len[7], &used);
     assert_int_equal(n, f->prod->len[7]);
     assert_memory_equal(out, f->prod->b[7], (size_t)n);
+    /* Its execution waits for the target's answer to the prepare. */
+    assert_int_equal(client(f, s, f->prod->b[9], f->prod->len[9], &used), 0);
+    assert_int_equal(used, 0);
     uint8_t ok[512];
     memcpy(ok, f->prod->b[8], f->prod->len[8]);
     ok[5] = 9;
@@ -247,7 +251,7 @@ static void test_midstream_first(void **state)
 }
 
 /* Production's ids start anywhere (a cached server thread's counter): learned from use. */
-static void test_stmt_ids_learned(void **state)
+static void stmt_ids_learned(void **state)
 {
     struct fx *f = *state;
     struct tcm_sess_info info = {0};
@@ -267,7 +271,15 @@ static void test_stmt_ids_learned(void **state)
     assert_int_equal(client(f, s, p1, sizeof(p1), &used), (long)sizeof(p1));
     assert_int_equal(target(f, s, ok1, sizeof(ok1), &fl), 0);
     assert_int_equal(client(f, s, p2, sizeof(p2), &used), (long)sizeof(p2));
-    assert_int_equal(target(f, s, ok2, sizeof(ok2), &fl), 0);
+    if (f->lost) {
+        /* Answer bytes lost: the second statement's id is counted from the first (3 + 1). */
+        fl = 0;
+        assert_int_equal(f->t->target_data(s, ok2 + 4, sizeof(ok2) - 4, 4, &fl, out, sizeof(out)),
+                         0);
+        assert_non_null(strstr(fake_log, "answer bytes unseen"));
+    } else {
+        assert_int_equal(target(f, s, ok2, sizeof(ok2), &fl), 0);
+    }
     /* Production numbered them 45 and 46: the one-parameter one is executed first. */
     uint8_t e2[] = {22, 0, 0, 0, 0x17, 46, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 41, 0, 0, 0, 0, 0, 0, 0};
     uint8_t e1[] = {10, 0, 0, 0, 0x17, 45, 0, 0, 0, 0, 1, 0, 0, 0};
@@ -283,6 +295,17 @@ static void test_stmt_ids_learned(void **state)
     assert_int_equal(client(f, s, e1, sizeof(e1), &used), (long)sizeof(e1));
     assert_int_equal(out[5], 99);
     f->t->sess_end(f->mod, s);
+}
+
+static void test_stmt_ids_learned(void **state)
+{
+    stmt_ids_learned(state);
+}
+
+static void test_stmt_ids_answer_lost(void **state)
+{
+    ((struct fx *)*state)->lost = true;
+    stmt_ids_learned(state);
 }
 
 /* Hostile target bytes end the session, never read past what was given. */
@@ -313,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_replayable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_midstream_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stmt_ids_learned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stmt_ids_answer_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
