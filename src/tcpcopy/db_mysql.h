@@ -167,6 +167,15 @@ enum mysql_plugin mysql_plugin_of(const char *name);
 int mysql_auth_answer(enum mysql_plugin m, const char *pw, const uint8_t *scramble, size_t slen,
                       uint8_t *out, size_t *olen);
 
+/*
+ * caching_sha2_password's full authentication without TLS: the password and a NUL, XORed
+ * with the scramble (repeated), encrypted with the server's RSA public key (pem[pemlen],
+ * as the server sent it after a request 0x02) with OAEP padding. 0, -MYSQL_E_PLUGIN (not
+ * a key we can use) or -MYSQL_E_SIZE.
+ */
+int mysql_sha2_rsa(const char *pw, const uint8_t *scramble, size_t slen, const uint8_t *pem,
+                   size_t pemlen, uint8_t *out, size_t cap, size_t *olen);
+
 /* caching_sha2_password's "more data" packet (0x01 + status): 3 fast OK, 4 full auth, -1 neither. */
 int mysql_sha2_status(const uint8_t *p, size_t len);
 

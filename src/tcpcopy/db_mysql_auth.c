@@ -7,6 +7,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "db_mysql.h"
 
@@ -85,4 +87,34 @@ int mysql_auth_answer(enum mysql_plugin m, const char *pw, const uint8_t *scramb
         break;
     }
     return -MYSQL_E_PLUGIN;
+}
+
+int mysql_sha2_rsa(const char *pw, const uint8_t *scramble, size_t slen, const uint8_t *pem,
+                   size_t pemlen, uint8_t *out, size_t cap, size_t *olen)
+{
+    uint8_t plain[MYSQL_AUTH_MAX + 1];
+    size_t n = strlen(pw) + 1, need = 0;
+    int rc = -MYSQL_E_PLUGIN;
+
+    if (n > sizeof(plain) || slen == 0 || pemlen > 16384)
+        return -MYSQL_E_SIZE;
+    for (size_t i = 0; i < n; i++)
+        plain[i] = (uint8_t)pw[i] ^ scramble[i % slen];
+    BIO *b = BIO_new_mem_buf(pem, (int)pemlen);
+    EVP_PKEY *k = b != NULL ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    EVP_PKEY_CTX *c = k != NULL ? EVP_PKEY_CTX_new(k, NULL) : NULL;
+    if (c != NULL && EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA && EVP_PKEY_encrypt_init(c) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) == 1 &&
+        EVP_PKEY_encrypt(c, NULL, &need, plain, n) == 1) {
+        rc = -MYSQL_E_SIZE;
+        if (need <= cap && EVP_PKEY_encrypt(c, out, &need, plain, n) == 1) {
+            *olen = need;
+            rc = 0;
+        }
+    }
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    OPENSSL_cleanse(plain, sizeof(plain));
+    return rc;
 }

@@ -50,6 +50,13 @@ static void name_of(char *dst, const uint8_t *p, size_t n)
 
 /* ---- the target's side ------------------------------------------------------------ */
 
+static void remember_scramble(struct my_sess *s, const uint8_t *scr, size_t slen)
+{
+    s->scr_len = slen < MYSQL_SCRAMBLE_LEN ? slen : MYSQL_SCRAMBLE_LEN;
+    memcpy(s->scr, scr, s->scr_len);
+    s->want_key = false;
+}
+
 /* The answer packet for method/scramble with sequence seq into out: its length, or < 0. */
 static long answer_packet(struct my_sess *s, const char *user, const char *plugin,
                           const uint8_t *scr, size_t slen, uint8_t seq, uint8_t *out, size_t cap)
@@ -63,6 +70,7 @@ static long answer_packet(struct my_sess *s, const char *user, const char *plugi
         my_log(s->m, 2, "mysql: cannot answer the method %s", plugin);
         return TCM_ERR;
     }
+    remember_scramble(s, scr, slen);
     mysql_hdr_write(out, (uint32_t)alen, seq);
     memcpy(out + MYSQL_HDR_LEN, ans, alen);
     return MYSQL_HDR_LEN + (long)alen;
@@ -89,6 +97,7 @@ static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
         return TCM_ERR;
     }
     snprintf(s->user, sizeof(s->user), "%s", user);
+    remember_scramble(s, s->g.scramble, s->g.scramble_len);
     s->caps = m->have_login ? m->caps : 0x000fa68dU; /* libmariadb's usual set */
     s->caps &= s->g.caps | MYSQL_CLIENT_CONNECT_WITH_DB;
     if (mysql_login_build(s->caps, m->have_login ? m->charset : 33, user, ans, alen, db, plugin,
@@ -145,6 +154,38 @@ static long own_prepare_reply(struct my_sess *s, const uint8_t *p, size_t keep, 
     return own_prepare_next(s, s->prep_i + 1, flags, out, cap);
 }
 
+/*
+ * caching_sha2_password after our fast answer: 0x01 0x03, the OK follows; 0x01 0x04, the
+ * server's cache is cold and it wants the password itself: without TLS, encrypted with its
+ * RSA key, which we ask for (0x02) and which comes as 0x01 + PEM.
+ */
+static long sha2_more(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t plen,
+                      uint8_t seq, uint8_t *out, size_t cap)
+{
+    int st = mysql_sha2_status(p, keep);
+    size_t n;
+
+    if (st == 3)
+        return 0;
+    if (st == 4 && !s->want_key && cap >= MYSQL_HDR_LEN + 1) {
+        s->want_key = true;
+        mysql_hdr_write(out, 1, (uint8_t)(seq + 1));
+        out[MYSQL_HDR_LEN] = 0x02;
+        return MYSQL_HDR_LEN + 1;
+    }
+    const char *pw = s->m->host->password(s->m->host, s->user);
+    if (st < 0 && s->want_key && keep == plen && keep > 1 && pw != NULL && cap > MYSQL_HDR_LEN &&
+        mysql_sha2_rsa(pw, s->scr, s->scr_len, p + 1, keep - 1, out + MYSQL_HDR_LEN,
+                       cap - MYSQL_HDR_LEN, &n) == 0) {
+        s->want_key = false;
+        mysql_hdr_write(out, (uint32_t)n, (uint8_t)(seq + 1));
+        return MYSQL_HDR_LEN + (long)n;
+    }
+    s->m->c.not_replayable++;
+    my_log(s->m, 2, "mysql: caching_sha2_password full authentication failed for %s", s->user);
+    return TCM_ERR;
+}
+
 /* AUTH / OWN_AUTH: the target's answer to a login, a switch answer or COM_CHANGE_USER. */
 static long auth_reply(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t plen,
                        uint8_t seq, unsigned *flags, uint8_t *out, size_t cap)
@@ -175,10 +216,7 @@ static long auth_reply(struct my_sess *s, const uint8_t *p, size_t keep, uint32_
         return answer_packet(s, s->user, sw.plugin, sw.data, sw.data_len, (uint8_t)(seq + 1),
                              out, cap);
     case 0x01:
-        if (mysql_sha2_status(p, keep) == 3)
-            return 0; /* caching_sha2 fast path: the OK follows */
-        s->m->c.not_replayable++; /* full authentication wants TLS or the server's RSA key */
-        return TCM_ERR;
+        return sha2_more(s, p, keep, plen, seq, out, cap);
     default:
         return TCM_ERR;
     }
@@ -288,6 +326,7 @@ static long client_login(struct my_sess *s, const uint8_t *p, uint32_t plen, uin
     const char *plugin = l.plugin[0] != '\0' ? l.plugin : "mysql_native_password";
     s->caps = l.caps;
     s->ph = MY_AUTH;
+    remember_scramble(s, s->g.scramble, s->g.scramble_len);
     m->have_login = true;
     m->caps = l.caps;
     m->charset = l.charset;
@@ -318,6 +357,7 @@ static long client_chuser(struct my_sess *s, const uint8_t *p, uint32_t plen, ui
     size_t alen, n;
 
     s->ph = MY_AUTH;
+    remember_scramble(s, s->g.scramble, s->g.scramble_len);
     if (mysql_chuser_parse(p, plen, s->caps, &l) == 0) {
         name_of(s->user, p + l.user_off, l.user_len);
         const char *pw = s->m->host->password(s->m->host, s->user);

@@ -11,7 +11,7 @@
 #include "db_mysql.h"
 #include "mod_db.h"
 
-#define MY_TBUF 512      /* the prefix of a target packet we look at */
+#define MY_TBUF 1024     /* the prefix of a target packet we look at (an RSA key fits) */
 #define MY_PREP_MAX 64   /* statements per connection whose ids are followed */
 #define MY_CACHE 64      /* statement texts kept for re-prepare */
 #define MY_TEXT_MAX 2048 /* longest statement text kept */
@@ -67,6 +67,9 @@ struct my_sess {
     struct mysql_greeting g; /* the target's */
     uint32_t caps;           /* the session's login */
     char user[MYSQL_NAME_MAX];
+    uint8_t scr[MYSQL_SCRAMBLE_LEN]; /* the scramble being answered */
+    size_t scr_len;
+    bool want_key; /* caching_sha2 full authentication: the server's RSA key was asked */
     /* the target's packets: a kept prefix, the rest skipped */
     uint8_t th[MY_TBUF];
     size_t tfill, tkeep;

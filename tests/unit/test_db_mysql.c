@@ -289,6 +289,14 @@ static void test_vectors(void **state)
     assert_int_equal(alen, 7);
     assert_int_equal(mysql_auth_answer(MYSQL_PLUGIN_UNKNOWN, "x", s3, 20, ans, &alen),
                      -MYSQL_E_PLUGIN);
+    /* Full authentication: what is not an RSA public key in PEM is refused. */
+    const uint8_t notpem[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    uint8_t enc[512];
+    assert_int_equal(mysql_sha2_rsa("secret", s3, 20, notpem, sizeof(notpem) - 1, enc,
+                                    sizeof(enc), &alen),
+                     -MYSQL_E_PLUGIN);
+    assert_int_equal(mysql_sha2_rsa("secret", s3, 20, notpem, 0, enc, sizeof(enc), &alen),
+                     -MYSQL_E_PLUGIN);
     /* caching_sha2's status after the fast answer (go-sql-driver's mock exchange). */
     const uint8_t fast[] = {1, 3}, full[] = {1, 4}, ok[] = {0, 0, 0, 2, 0, 0, 0};
     assert_int_equal(mysql_sha2_status(fast, 2), 3);

@@ -17,6 +17,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "db_host.h"
 #include "db_mysql.h"
@@ -308,6 +311,77 @@ static void test_stmt_ids_answer_lost(void **state)
     stmt_ids_learned(state);
 }
 
+/*
+ * caching_sha2_password with a cold cache on the target (MySQL 8 after a restart): "perform
+ * full authentication" (0x01 0x04) is answered by asking for the server's RSA key (0x02)
+ * and sending the password XOR the scramble encrypted with it (OAEP): the test's key
+ * decrypts it back.
+ */
+static void test_sha2_full_auth(void **state)
+{
+    struct fx *f = *state;
+    struct db_rec *sw = db_rec_load("mysql_switch.txt");
+    assert_non_null(sw);
+    struct tcm_sess_info info = {0};
+    struct mysql_greeting tg;
+    void *s;
+    size_t used;
+    unsigned fl;
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    assert_non_null(key);
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PUBKEY(b, key), 1);
+    char *pem;
+    long pemlen = BIO_get_mem_data(b, &pem);
+    assert_true(pemlen > 0 && pemlen < 1000);
+
+    assert_int_equal(mysql_greeting_parse(f->tgt->b[0] + 4, f->tgt->len[0] - 4, &tg), 0);
+    assert_int_equal(f->t->sess_new(f->mod, &info, &s), 0);
+    assert_int_equal(target(f, s, f->tgt->b[0], f->tgt->len[0], &fl), 0);
+    /* libmariadb's caching_sha2 login (an empty answer) gets the fast answer (32 bytes). */
+    long n = client(f, s, sw->b[1], sw->len[1], &used);
+    assert_int_equal(n, sw->len[1] + 32);
+    const uint8_t full[] = {2, 0, 0, 2, 1, 4};
+    n = target(f, s, full, sizeof(full), &fl);
+    assert_int_equal(n, 5);
+    const uint8_t ask[] = {1, 0, 0, 3, 2};
+    assert_memory_equal(out, ask, 5);
+    uint8_t km[1100];
+    mysql_hdr_write(km, (uint32_t)pemlen + 1, 4);
+    km[4] = 1;
+    memcpy(km + 5, pem, (size_t)pemlen);
+    n = target(f, s, km, 5 + (size_t)pemlen, &fl);
+    assert_int_equal(n, 4 + 256);
+    assert_int_equal(out[3], 5);
+    uint8_t plain[512]; /* RSA decryption wants room for a whole block */
+    size_t plen = sizeof(plain);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(key, NULL);
+    assert_int_equal(EVP_PKEY_decrypt_init(c), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+    assert_int_equal(EVP_PKEY_decrypt(c, plain, &plen, out + 4, 256), 1);
+    assert_int_equal(plen, 7); /* "sbpass" and its NUL */
+    for (size_t i = 0; i < plen; i++)
+        plain[i] ^= tg.scramble[i % 20];
+    assert_memory_equal(plain, "sbpass", 7);
+    const uint8_t ok[] = {7, 0, 0, 6, 0, 0, 0, 2, 0, 0, 0};
+    assert_int_equal(target(f, s, ok, sizeof(ok), &fl), 0);
+    assert_int_equal(mod_mysql_counts(f->mod)->not_replayable, 0);
+    f->t->sess_end(f->mod, s);
+    /* Not a key: the session ends, counted. */
+    assert_int_equal(f->t->sess_new(f->mod, &info, &s), 0);
+    assert_int_equal(target(f, s, f->tgt->b[0], f->tgt->len[0], &fl), 0);
+    assert_true(client(f, s, sw->b[1], sw->len[1], &used) > 0);
+    assert_int_equal(target(f, s, full, sizeof(full), &fl), 5);
+    const uint8_t junk[] = {5, 0, 0, 4, 1, 'x', 'y', 'z', 'w'};
+    assert_true(target(f, s, junk, sizeof(junk), &fl) < 0);
+    assert_int_equal(mod_mysql_counts(f->mod)->not_replayable, 1);
+    f->t->sess_end(f->mod, s);
+    EVP_PKEY_CTX_free(c);
+    BIO_free(b);
+    EVP_PKEY_free(key);
+    free(sw);
+}
+
 /* Hostile target bytes end the session, never read past what was given. */
 static void test_hostile_target(void **state)
 {
@@ -337,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_midstream_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stmt_ids_learned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stmt_ids_answer_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sha2_full_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_target, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
