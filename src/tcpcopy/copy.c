@@ -209,6 +209,7 @@ static void copy_fill(void *arg, struct metrics *m)
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
         .module = c->mod != NULL ? mod_name(c->mod) : NULL,
+        .db = c->mod != NULL ? mod_db_counts(c->mod) : NULL,
     };
     memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
     if (c->off != NULL)

@@ -46,6 +46,15 @@ static const struct tcm_module *const builtins[] = {
     &mod_pgsql_module,
 };
 
+const struct mod_db_counts *mod_db_counts(const struct mod *m)
+{
+    if (m->t == &mod_mysql_module)
+        return mod_mysql_counts(m->state);
+    if (m->t == &mod_pgsql_module)
+        return mod_pgsql_counts(m->state);
+    return NULL;
+}
+
 /* ---- the host's services ----------------------------------------------------------- */
 
 static const char *host_password(const struct tcm_host *h, const char *user)

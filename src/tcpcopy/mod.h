@@ -27,6 +27,7 @@
 #include "tcpcopy/module.h"
 
 struct eng;
+struct mod_db_counts;
 struct sess;
 struct pkt;
 
@@ -94,6 +95,8 @@ int mod_load(const char *spec, const char *conf, struct mod **out, char *err, si
 void mod_free(struct mod *m);
 /* The module's name. */
 const char *mod_name(const struct mod *m);
+/* A built-in database module's own counters (mod_db.h), else NULL. */
+const struct mod_db_counts *mod_db_counts(const struct mod *m);
 
 /* The credentials format ("USER PASSWORD" lines, '#' comment lines), parsed from
  * buf[0..len): 0, or -EINVAL with the line in err. Entries go to m (replacing any). */

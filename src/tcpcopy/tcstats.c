@@ -4,6 +4,7 @@
  * stay together. Keep doc/metrics.md in step with every row.
  */
 #include "tcstats.h"
+#include "mod_db.h"
 
 #define C(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_COUNTER, help, v)
 #define G(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_GAUGE, help, v)
@@ -137,6 +138,23 @@ static void fill_module(struct metrics *m, const struct tcstats_src *src)
        s->mod_own_answer_bytes);
     CL("module.bytes.answers_unseen", "tcpcopy_module_bytes_total", "kind", "answers_unseen", h_mb,
        s->mod_answer_unseen_bytes);
+    const struct mod_db_counts *d = src->db;
+    if (d == NULL)
+        return;
+    static const char h_ml[] = "Logins the database module answered for the target, logged in "
+                               "itself (mid-stream), saw refused, or could not replay.";
+    CL("module.logins.rewritten", "tcpcopy_module_logins_total", "event", "rewritten", h_ml,
+       d->rewritten);
+    CL("module.logins.resumed", "tcpcopy_module_logins_total", "event", "resumed", h_ml, d->resumed);
+    CL("module.logins.refused", "tcpcopy_module_logins_total", "event", "refused", h_ml, d->refused);
+    CL("module.logins.not_replayable", "tcpcopy_module_logins_total", "event", "not_replayable", h_ml,
+       d->not_replayable);
+    static const char h_mt[] = "Prepared statements whose target id the database module knows, "
+                               "and those it prepared again for resumed sessions.";
+    CL("module.statements.mapped", "tcpcopy_module_statements_total", "event", "mapped", h_mt,
+       d->stmts_mapped);
+    CL("module.statements.prepared_again", "tcpcopy_module_statements_total", "event",
+       "prepared_again", h_mt, d->stmts_reprepared);
 }
 
 static void fill_capture(struct metrics *m, const struct tcstats_src *src)

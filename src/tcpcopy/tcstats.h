@@ -15,6 +15,8 @@
 #include "send.h"
 #include "tcp.h"
 
+struct mod_db_counts;
+
 /* Everything the table is made from, gathered by copy.c (no pointer is kept). */
 struct tcstats_src {
     const struct eng_stats *eng;
@@ -29,6 +31,7 @@ struct tcstats_src {
     double uptime_s;
     const char *version;
     const char *module;                /* --module's name (NULL: none, no module rows) */
+    const struct mod_db_counts *db;    /* a database module's own counters (NULL: no rows) */
 };
 
 /* Requests answered by the target / requests seen, the copy ratio tcpcopy can

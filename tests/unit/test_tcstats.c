@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "tcstats.h"
+#include "mod_db.h"
 
 #include "metrics_golden.h"
 
@@ -79,6 +80,19 @@ static void test_module_rows(void **state)
     assert_int_equal(metrics_render_prom(&m, &b), 0);
     assert_non_null(strstr(out, "\ntcpcopy_module_sessions_total{event=\"taken\"} 7\n"));
     assert_non_null(strstr(out, "\ntcpcopy_module_bytes_total{kind=\"target_out\"} 1234\n"));
+    assert_null(strstr(out, "tcpcopy_module_logins_total"));
+    /* A database module adds its own. */
+    struct mod_db_counts dc = {.rewritten = 5, .resumed = 4, .stmts_mapped = 44};
+    src.db = &dc;
+    size_t with = m.n;
+    tcstats_fill(&m, &src);
+    assert_int_equal(m.n, with + 6);
+    documented(&m);
+    mbuf_init(&b, out, sizeof(out));
+    assert_int_equal(metrics_render_prom(&m, &b), 0);
+    assert_non_null(strstr(out, "\ntcpcopy_module_logins_total{event=\"rewritten\"} 5\n"));
+    assert_non_null(strstr(out, "\ntcpcopy_module_logins_total{event=\"resumed\"} 4\n"));
+    assert_non_null(strstr(out, "\ntcpcopy_module_statements_total{event=\"mapped\"} 44\n"));
 }
 
 static void test_ratio(void **state)
