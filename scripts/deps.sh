@@ -3,10 +3,12 @@
 # Idempotent and quiet: when every package is already installed, apt is not run at all.
 set -euo pipefail
 
+# chromium: tests/lab/test_compare_report.sh opens report.html in it (headless).
 PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clang libclang-rt-14-dev
       valgrind cppcheck nginx wrk apache2-utils curl tcpdump nftables iproute2 python3 procps util-linux
       ca-certificates universal-ctags prometheus
       libcap2-bin systemd debhelper devscripts lintian fakeroot adduser
+      chromium
       mariadb-server mariadb-client postgresql postgresql-contrib sysbench)
 
 missing=()

@@ -5,10 +5,14 @@
   - no function over 80 lines, except option parsing (*_opts_parse);
   - no call cycle between .c files: file A calls a function defined in file B, and B
     (directly or through others) calls one defined in A;
-  - no include cycle between headers.
+  - no include cycle between headers;
+  - every module has a unit test: each .c file of src/ is exercised by tests/unit/test_<name>.c,
+    or by the test TEST_OF names for it; "exercised" means the test calls (directly, or through
+    the shared fixtures it includes) a function from which the file is reached in the call
+    graph between .c files. main.c files are exempt (TEST_EXEMPT).
 
 Functions are found with Universal Ctags. Prints every violation and exits 1 if any.
-Usage: scripts/structure.py [SRC_DIR]
+Usage: scripts/structure.py [SRC_DIR [TEST_DIR]]   (TEST_DIR: SRC_DIR/../tests/unit)
 """
 import os
 import re
@@ -19,6 +23,37 @@ import sys
 MAX_FILE_LINES = 700
 MAX_FUNC_LINES = 80
 FUNC_EXEMPT = re.compile(r"_opts_parse$")
+
+# Files without a unit test of their own: the programs' main.c only parse the options (tested
+# through *_opts_parse in test_tcpcopy_opts and test_icpt_opts) and call the modules.
+TEST_EXEMPT = {"tcpcopy/main.c", "intercept/main.c"}
+# Files whose test has another name than test_<name>.c (paths relative to src/): the parts of
+# a module tested through the module's API (a capture backend, the channel client's states,
+# frames and route sharding, the setup doctor's probes, the comparison's helpers), and the
+# files that share a name with the other program's.
+TEST_OF = {
+    "capture_raw.c": "test_rawio.c",
+    "pkt_build.c": "test_pkt.c",
+    "intercept/check.c": "test_icpt_check.c",
+    "intercept/check_peers.c": "test_icpt_check.c",
+    "intercept/opts.c": "test_icpt_opts.c",
+    "tcpcopy/opts.c": "test_tcpcopy_opts.c",
+    "tcpcopy/mod_sess.c": "test_mod.c",
+    "tcpcopy/db_mysql_auth.c": "test_db_mysql.c",
+    "tcpcopy/db_pgsql_scram.c": "test_db_pgsql.c",
+    "tcpcopy/mod_mysql_stmt.c": "test_mod_mysql.c",
+    "tcpcopy/chanc_conn.c": "test_chanc.c",
+    "tcpcopy/chanc_frame.c": "test_chanc.c",
+    "tcpcopy/chanc_route.c": "test_chanc.c",
+    "tcpcopy/check_chan.c": "test_check.c",
+    "tcpcopy/check_probe.c": "test_check.c",
+    "tcpcopy/client.c": "test_tcp.c",
+    "tcpcopy/reply.c": "test_tcp.c",
+    "tcpcopy/cmp_diff.c": "test_cmp_unit.c",
+    "tcpcopy/cmp_line.c": "test_cmp_http.c",
+    "tcpcopy/cmp_noise.c": "test_cmp_http.c",
+    "tcpcopy/cmp_pct.c": "test_cmp_report.c",
+}
 
 
 def sources(root):
@@ -101,8 +136,54 @@ def cycles(graph):
     return out
 
 
+def idents_of(path):
+    with open(path, encoding="utf-8") as fh:
+        return set(re.findall(r"\b[A-Za-z_]\w*\b", strip_c(fh.read())))
+
+
+def reach(graph, start):
+    seen, todo = set(start), list(start)
+    while todo:
+        for g in graph.get(todo.pop(), ()):
+            if g not in seen:
+                seen.add(g)
+                todo.append(g)
+    return seen
+
+
+def untested(root, tests, cfiles, defined, calls):
+    """Problems for .c files of root that no unit test in tests exercises."""
+    out = []
+    claimed = {}
+    for f in cfiles:
+        rel = os.path.relpath(f, root)
+        if rel in TEST_EXEMPT:
+            continue
+        test = TEST_OF.get(rel, "test_" + os.path.basename(rel))
+        if rel not in TEST_OF:
+            claimed.setdefault(test, []).append(rel)
+        tpath = os.path.join(tests, test)
+        if not os.path.exists(tpath):
+            out.append(f"{f}: no unit test ({os.path.normpath(tpath)} missing; other names: TEST_OF)")
+            continue
+        ids = idents_of(tpath)
+        with open(tpath, encoding="utf-8") as fh:
+            for inc in re.findall(r'^#include "([^"]+)"', fh.read(), flags=re.M):
+                if os.path.exists(os.path.join(tests, inc)):
+                    ids |= idents_of(os.path.join(tests, inc))
+        direct = {g for name in ids & defined.keys() for g in defined[name]}
+        if f not in reach(calls, direct):
+            out.append(f"{f}: {test} calls nothing that reaches it")
+    # check.c of both programs would both take test_check.c: one of them must be named.
+    for test, rels in sorted(claimed.items()):
+        if len(rels) > 1:
+            out.append(f"{test}: the test of {', '.join(rels)} by name (name each in TEST_OF)")
+    return out
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "src"
+    tests = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "..", "tests", "unit")
     files = sources(root)
     problems = []
 
@@ -137,6 +218,11 @@ def main():
                     calls.setdefault(f, set()).add(g)
     for comp in cycles(calls):
         problems.append("call cycle between " + ", ".join(comp))
+
+    if os.path.isdir(tests):
+        problems += untested(root, tests, cfiles, defined, calls)
+    else:
+        problems.append(f"{tests}: no unit test directory")
 
     includes = {}
     for f in files:

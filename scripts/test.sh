@@ -8,6 +8,9 @@
 #   valgrind  the unit tests of build/debug under valgrind memcheck
 #   static    cppcheck over src/ (any finding fails); scripts/structure.py (file and function
 #             lengths, call and include cycles between files)
+# Artifacts kept for people: build/fuzz-artifacts/<target>/ (crash inputs) and
+#   build/artifacts/compare-report/ (report.html, its DOM and a screenshot from headless
+#   Chromium, by tests/lab/test_compare_report.sh; TC_ARTIFACTS moves build/artifacts).
 # TC_STAGES selects stages (default: "static unit asan fuzz valgrind"). Every stage runs even when
 # an earlier one failed; the exit status is non-zero when any failed. The last line counts
 # individual tests across stages: "N passed, N failed". TC_BUILD_ROOT moves the build trees.

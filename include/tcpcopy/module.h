@@ -23,8 +23,8 @@
  * client_data) instead of copying them.
  *
  * Errors: a hook returns a negative number (TCM_ERR or -errno) to fail the session; the
- * engine then ends that session (counted as mod_errors, outcome "module_error", logged at a
- * limited rate), never the process.
+ * engine then ends that session (counted as module.sessions.failed, outcome "module_ended",
+ * logged at a limited rate), never the process.
  */
 #ifndef TCPCOPY_MODULE_H
 #define TCPCOPY_MODULE_H
@@ -41,6 +41,10 @@ extern "C" {
 #define TCM_MODULE_SYMBOL "tcm_module_v1"
 
 #define TCM_ERR (-1)
+
+/* A module's own counters (struct tcm_module's counters): at most this many. */
+#define TCM_COUNTERS_MAX 16
+#define TCM_COUNTER_NAME_MAX 32
 
 /* Room a hook may write into: out_cap is at least this much. */
 #define TCM_OUT_MIN 16384
@@ -83,6 +87,8 @@ struct tcm_host {
     /* The i-th user of --module-conf (0 first, in file order), or NULL past the last: a
      * session seen mid-stream gives no user name, the module may resume it as the first. */
     const char *(*user_at)(const struct tcm_host *h, size_t i);
+    /* Add n to the module's own counter idx (its index in struct tcm_module's counters). */
+    void (*count)(const struct tcm_host *h, unsigned idx, uint64_t n);
 };
 
 struct tcm_module {
@@ -118,7 +124,8 @@ struct tcm_module {
      * the target in their place into out (at most out_cap, at least TCM_OUT_MIN) and set
      * *consumed to the input bytes used (0..len); return the output length (>= 0) or a
      * negative number (the session ends). Unused input is offered again, with what the
-     * client sends next appended, after the next client packet or target answer. To
+     * client sends next appended, after the next client packet or target answer (a call
+     * that consumes nothing is not repeated before then, whatever it wrote). To
      * pass bytes through unchanged: copy them, *consumed = len, return len.
      * NULL: bytes pass through unchanged.
      */
@@ -134,6 +141,13 @@ struct tcm_module {
      */
     long (*target_data)(void *sess, const uint8_t *data, size_t len, uint64_t lost,
                         unsigned *flags, uint8_t *out, size_t out_cap);
+
+    /* Optional: the names of the module's own counters, NULL-terminated, at most
+     * TCM_COUNTERS_MAX, each 1 to TCM_COUNTER_NAME_MAX characters of [a-z0-9_] (checked at
+     * load). tcpcopy shows them as module.events.NAME (--stats-json) and
+     * tcpcopy_module_events_total{event="NAME"} (--metrics); the module adds to them with
+     * host->count (e.g. "logins_rewritten", "not_replayable"). */
+    const char *const *counters;
 };
 
 /* An external module's entry point. */

@@ -55,7 +55,6 @@ struct copy {
     struct eng *eng;
     struct offline *off; /* offline replay (then cap is NULL) */
     struct eng_conf ec;
-    struct mod *mod;     /* --module (NULL: none) */
     struct loop_timer eng_timer, stats_timer, lost_timer, drops_timer, status_timer;
     struct statsout *so; /* --stats-json, --metrics */
     uint64_t t0_us;      /* copying started */
@@ -138,6 +137,10 @@ static void on_reply(void *arg, const uint8_t *hdr, size_t len)
 {
     struct copy *c = arg;
     struct pkt p;
+    /* During startup (chanc_connect_all runs the loop) there is no engine yet, and no
+     * session a reply could belong to: the channel's counters have it (replies_in). */
+    if (c->eng == NULL)
+        return;
     int rc = pkt_parse_ip(&p, hdr, len, PKT_PARSE_HDRONLY);
     if (rc != PKT_OK) {
         c->reply_err[-rc > 0 && -rc < PKT_E_COUNT ? -rc : 0]++;
@@ -208,8 +211,7 @@ static void copy_fill(void *arg, struct metrics *m)
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,
         .uptime_s = (double)(loop_update_time(c->loop) - c->t0_us) / 1e6, .version = TC_VERSION,
-        .module = c->mod != NULL ? mod_name(c->mod) : NULL,
-        .db = c->mod != NULL ? mod_db_counts(c->mod) : NULL,
+        .module = c->ec.mod,
     };
     memcpy(src.decap_err, c->decap_err, sizeof(src.decap_err));
     if (c->off != NULL)
@@ -382,8 +384,6 @@ static int open_channel(struct copy *c, char *err, size_t errlen)
         .out_max = 0,
         .connect_timeout_ms = (int)o->intercept_timeout_ms,
         .secret = c->secret.len > 0 ? &c->secret : NULL,
-        .use_tls = o->tls, .tls_cert = o->tls_cert, .tls_key = o->tls_key, .tls_ca = o->tls_ca,
-        .want_payload = o->channel_payload,
     };
     struct chanc_cb cb = {
         .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
@@ -461,7 +461,7 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
      * to fix first, and says so precisely. */
     if (o->secret_file != NULL && auth_load_secret(&c->secret, o->secret_file, err, errlen) < 0)
         goto fail;
-    if (o->module != NULL && mod_load(o->module, o->module_conf, &c->mod, err, errlen) < 0)
+    if (o->module != NULL && mod_load(o->module, o->module_conf, &c->ec.mod, err, errlen) < 0)
         goto fail;
     if (open_io(c, err, errlen) < 0)
         goto fail;
@@ -473,7 +473,6 @@ struct copy *copy_new(const struct tc_opts *o, char *err, size_t errlen)
     if (open_channel(c, err, errlen) < 0)
         goto fail;
     engine_conf(&c->ec, o);
-    c->ec.mod = c->mod;
     struct eng_io io = {.arg = c, .pkt_buf = io_pkt_buf, .pkt_send = io_pkt_send, .route = io_route};
     c->eng = eng_new(&c->ec, &io, loop_update_time(c->loop), hash_seed_random());
     if (c->eng == NULL) {
@@ -685,7 +684,7 @@ void copy_free(struct copy *c)
     statsout_free(c->so);
     eng_free(c->eng);
     c->eng = NULL; /* chanc_free may report the connections going down */
-    mod_free(c->mod); /* after every session ended */
+    mod_free(c->ec.mod); /* after every session ended */
     chanc_free(c->ch);
     auth_secret_clear(&c->secret);
     if (c->loop != NULL && c->sigfd >= 0)

@@ -39,21 +39,12 @@ static const struct tcm_module identity_module = {
     .sess_end = identity_sess_end,
 };
 
-/* Built-in modules by name. A protocol module adds its table here. */
+/* Built-in modules by name. A protocol module adds its table here (declared in mod.h). */
 static const struct tcm_module *const builtins[] = {
     &identity_module,
     &mod_mysql_module,
     &mod_pgsql_module,
 };
-
-const struct mod_db_counts *mod_db_counts(const struct mod *m)
-{
-    if (m->t == &mod_mysql_module)
-        return mod_mysql_counts(m->state);
-    if (m->t == &mod_pgsql_module)
-        return mod_pgsql_counts(m->state);
-    return NULL;
-}
 
 /* ---- the host's services ----------------------------------------------------------- */
 
@@ -66,6 +57,13 @@ static const char *host_user_at(const struct tcm_host *h, size_t i)
 {
     const struct mod *m = h->priv;
     return i < m->ncreds ? m->creds[i].user : NULL;
+}
+
+static void host_count(const struct tcm_host *h, unsigned idx, uint64_t n)
+{
+    struct mod *m = h->priv;
+    if (idx < m->ncounters)
+        m->counters[idx] += n;
 }
 
 static void host_log(const struct tcm_host *h, int level, const char *msg)
@@ -133,8 +131,8 @@ static bool next_field(const uint8_t *line, size_t n, size_t *i, size_t *lo, siz
 }
 
 /* One line: "USER PASSWORD", blank, or a comment. 0, 1 (an entry added) or -EINVAL. */
-static int conf_line(struct mod_cred *c, const uint8_t *line, size_t n, unsigned lineno,
-                     char *err, size_t errlen)
+static int conf_line(struct mod_cred *c, const uint8_t *line, size_t n, unsigned lineno, char *err,
+                     size_t errlen)
 {
     size_t i = 0, ulo, uhi, plo, phi, xlo, xhi;
     if (!next_field(line, n, &i, &ulo, &uhi) || line[ulo] == '#')
@@ -145,8 +143,7 @@ static int conf_line(struct mod_cred *c, const uint8_t *line, size_t n, unsigned
         return -EINVAL;
     }
     if (next_field(line, n, &i, &xlo, &xhi)) {
-        errbuf_set(err, errlen, "line %u: more than two fields (expected USER PASSWORD)",
-                   lineno);
+        errbuf_set(err, errlen, "line %u: more than two fields (expected USER PASSWORD)", lineno);
         return -EINVAL;
     }
     for (size_t k = 0; k < n; k++) {
@@ -234,8 +231,10 @@ static int conf_load(struct mod *m, const char *path, char *err, size_t errlen)
         goto cleanup;
     }
     if (st.st_uid != geteuid() && st.st_uid != 0) {
-        errbuf_set(err, errlen, "--module-conf %s: owned by uid %u, neither this user (%u) nor "
-                   "root", path, (unsigned)st.st_uid, (unsigned)geteuid());
+        errbuf_set(err, errlen,
+                   "--module-conf %s: owned by uid %u, neither this user (%u) nor "
+                   "root",
+                   path, (unsigned)st.st_uid, (unsigned)geteuid());
         rc = -EPERM;
         goto cleanup;
     }
@@ -274,12 +273,32 @@ cleanup:
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
+/* The module's own counters: names checked, keys made. */
+static int counters_load(struct mod *m, char *err, size_t errlen)
+{
+    const char *const *names = m->t->counters;
+    for (unsigned i = 0; names != NULL && names[i] != NULL; i++) {
+        size_t n = strlen(names[i]);
+        if (i == TCM_COUNTERS_MAX || n == 0 || n > TCM_COUNTER_NAME_MAX ||
+            strspn(names[i], "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+            errbuf_set(err, errlen,
+                       "module %s: counter %u: more than %u, or a name not of "
+                       "1 to %u characters [a-z0-9_]",
+                       m->t->name, i, TCM_COUNTERS_MAX, TCM_COUNTER_NAME_MAX);
+            return -EINVAL;
+        }
+        snprintf(m->counter_keys[i], sizeof(m->counter_keys[i]), "module.events.%s", names[i]);
+        m->ncounters = i + 1;
+    }
+    return 0;
+}
+
 int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **out, char *err,
                    size_t errlen)
 {
     *out = NULL;
-    if (t == NULL || t->api_version != TCM_API_VERSION || t->name == NULL ||
-        t->sess_new == NULL || t->sess_end == NULL) {
+    if (t == NULL || t->api_version != TCM_API_VERSION || t->name == NULL || t->sess_new == NULL ||
+        t->sess_end == NULL) {
         errbuf_set(err, errlen, "module API version %u, tcpcopy speaks %u%s",
                    t != NULL ? t->api_version : 0, TCM_API_VERSION,
                    t != NULL && t->api_version == TCM_API_VERSION
@@ -293,8 +312,16 @@ int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **ou
         return -ENOMEM;
     }
     m->t = t;
-    m->host = (struct tcm_host){.api_version = TCM_API_VERSION, .password = host_password,
-                                .log = host_log, .priv = m, .user_at = host_user_at};
+    if (counters_load(m, err, errlen) < 0) {
+        free(m);
+        return -EINVAL;
+    }
+    m->host = (struct tcm_host){.api_version = TCM_API_VERSION,
+                                .password = host_password,
+                                .log = host_log,
+                                .priv = m,
+                                .user_at = host_user_at,
+                                .count = host_count};
     if (conf != NULL) {
         int rc = conf_load(m, conf, err, errlen);
         if (rc < 0) {
@@ -362,7 +389,8 @@ int mod_load(const char *spec, const char *conf, struct mod **out, char *err, si
     }
     errbuf_set(err, errlen,
                "--module %s: no such built-in module (built in: %s; a shared object is given "
-               "by a path containing '/' or ending in .so)", spec, names);
+               "by a path containing '/' or ending in .so)",
+               spec, names);
     return -ENOENT;
 }
 

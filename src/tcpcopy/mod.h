@@ -27,7 +27,6 @@
 #include "tcpcopy/module.h"
 
 struct eng;
-struct mod_db_counts;
 struct sess;
 struct pkt;
 
@@ -49,6 +48,9 @@ struct mod {
     struct mod_cred *creds;
     size_t ncreds;
     struct log_rl rl_log, rl_err;
+    unsigned ncounters;     /* the module's own counters (tcm_module.counters) */
+    uint64_t counters[TCM_COUNTERS_MAX];
+    char counter_keys[TCM_COUNTERS_MAX][TCM_COUNTER_NAME_MAX + 16]; /* module.events.NAME */
     uint8_t in[MOD_IN_MAX];
     uint8_t out[MOD_OUT_MAX];
 };
@@ -95,8 +97,6 @@ int mod_load(const char *spec, const char *conf, struct mod **out, char *err, si
 void mod_free(struct mod *m);
 /* The module's name. */
 const char *mod_name(const struct mod *m);
-/* A built-in database module's own counters (mod_db.h), else NULL. */
-const struct mod_db_counts *mod_db_counts(const struct mod *m);
 
 /* The credentials format ("USER PASSWORD" lines, '#' comment lines), parsed from
  * buf[0..len): 0, or -EINVAL with the line in err. Entries go to m (replacing any). */
@@ -106,6 +106,8 @@ const char *mod_password(const struct mod *m, const char *user);
 /* Load from a module's table (a built-in one, a test's): as mod_load without dlopen. */
 int mod_open_table(const struct tcm_module *t, const char *conf, struct mod **out, char *err,
                    size_t errlen);
+
+/* Built-in modules' tables (mod.c's builtins): declare each here. */
 
 /* ---- the engine's hooks (only when a module is loaded) ---------------------------- */
 

@@ -19,6 +19,25 @@ struct mod_db_counts {
     uint64_t stmts_reprepared;
 };
 
+/* Their indexes in the modules' counter names (struct tcm_module's counters). */
+enum {
+    DB_C_REWRITTEN,
+    DB_C_RESUMED,
+    DB_C_REFUSED,
+    DB_C_NOT_REPLAYABLE,
+    DB_C_MAPPED,
+    DB_C_REPREPARED,
+};
+
+/* Count one event: in the module's own struct (tests, the exit line) and the host's
+ * module.events.NAME row. */
+static inline void db_count(const struct tcm_host *h, uint64_t *field, unsigned idx)
+{
+    (*field)++;
+    if (h->count != NULL)
+        h->count(h, idx, 1);
+}
+
 extern const struct tcm_module mod_mysql_module;
 extern const struct tcm_module mod_pgsql_module;
 

@@ -66,7 +66,7 @@ static long answer_packet(struct my_sess *s, const char *user, const char *plugi
     size_t alen;
     if (pw == NULL || cap < MYSQL_HDR_LEN + MYSQL_AUTH_MAX ||
         mysql_auth_answer(mysql_plugin_of(plugin), pw, scr, slen, ans, &alen) != 0) {
-        s->m->c.not_replayable++;
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         my_log(s->m, 2, "mysql: cannot answer the method %s", plugin);
         return TCM_ERR;
     }
@@ -93,7 +93,7 @@ static long own_login(struct my_sess *s, uint8_t *out, size_t cap)
     if (pw == NULL ||
         mysql_auth_answer(mysql_plugin_of(plugin), pw, s->g.scramble, s->g.scramble_len, ans,
                           &alen) != 0) {
-        m->c.not_replayable++;
+        db_count(m->host, &m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     snprintf(s->user, sizeof(s->user), "%s", user);
@@ -146,7 +146,7 @@ static long own_prepare_reply(struct my_sess *s, const uint8_t *p, size_t keep, 
         if (ok) {
             uint32_t eof = (s->caps & MY_DEPRECATE_EOF) ? 0 : 1;
             s->prep_left = (np > 0 ? np + eof : 0) + (nc > 0 ? nc + eof : 0);
-            s->m->c.stmts_reprepared++;
+            db_count(s->m->host, &s->m->c.stmts_reprepared, DB_C_REPREPARED);
             if (s->prep_left > 0)
                 return 0;
         }
@@ -181,7 +181,7 @@ static long sha2_more(struct my_sess *s, const uint8_t *p, size_t keep, uint32_t
         mysql_hdr_write(out, (uint32_t)n, (uint8_t)(seq + 1));
         return MYSQL_HDR_LEN + (long)n;
     }
-    s->m->c.not_replayable++;
+    db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
     my_log(s->m, 2, "mysql: caching_sha2_password full authentication failed for %s", s->user);
     return TCM_ERR;
 }
@@ -203,10 +203,10 @@ static long auth_reply(struct my_sess *s, const uint8_t *p, size_t keep, uint32_
             s->ph = MY_CMD;
             return 0;
         }
-        s->m->c.resumed++;
+        db_count(s->m->host, &s->m->c.resumed, DB_C_RESUMED);
         return own_prepare_next(s, 0, flags, out, cap);
     case 0xff:
-        s->m->c.refused++;
+        db_count(s->m->host, &s->m->c.refused, DB_C_REFUSED);
         my_log(s->m, 2, "mysql: the target refused a login%s", own ? " of our own" : "");
         s->ph = MY_CMD;
         return own ? TCM_ERR : 0;
@@ -229,9 +229,9 @@ static long tgt_packet(struct my_sess *s, const uint8_t *p, size_t keep, uint32_
     case MY_GREET:
         if (keep < plen || mysql_greeting_parse(p, keep, &s->g) != 0) {
             if (keep > 0 && p[0] == 0xff)
-                s->m->c.refused++;
+                db_count(s->m->host, &s->m->c.refused, DB_C_REFUSED);
             else
-                s->m->c.not_replayable++;
+                db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
             return TCM_ERR;
         }
         if (!s->midstream) {
@@ -316,7 +316,7 @@ static long client_login(struct my_sess *s, const uint8_t *p, uint32_t plen, uin
 
     int rc = mysql_login_parse(p, plen, &l);
     if (rc != 0) {
-        m->c.not_replayable++;
+        db_count(m->host, &m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         my_log(m, 2, "mysql: a client login %s", rc == -MYSQL_E_SSL ? "asks for TLS" : "is malformed");
         return TCM_ERR;
     }
@@ -338,12 +338,12 @@ static long client_login(struct my_sess *s, const uint8_t *p, uint32_t plen, uin
         cap < MYSQL_HDR_LEN ||
         mysql_login_rewrite(p, plen, &l, ans, alen, out + MYSQL_HDR_LEN, cap - MYSQL_HDR_LEN,
                             &n) != 0) {
-        m->c.not_replayable++;
+        db_count(m->host, &m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         my_log(m, 2, "mysql: login of %s passes unchanged (no password or method)", user);
         memcpy(out, p - MYSQL_HDR_LEN, MYSQL_HDR_LEN + plen);
         return MYSQL_HDR_LEN + (long)plen;
     }
-    m->c.rewritten++;
+    db_count(m->host, &m->c.rewritten, DB_C_REWRITTEN);
     mysql_hdr_write(out, (uint32_t)n, seq);
     return MYSQL_HDR_LEN + (long)n;
 }
@@ -367,12 +367,12 @@ static long client_chuser(struct my_sess *s, const uint8_t *p, uint32_t plen, ui
                               ans, &alen) == 0 &&
             mysql_login_rewrite(p, plen, &l, ans, alen, out + MYSQL_HDR_LEN,
                                 cap - MYSQL_HDR_LEN, &n) == 0) {
-            s->m->c.rewritten++;
+            db_count(s->m->host, &s->m->c.rewritten, DB_C_REWRITTEN);
             mysql_hdr_write(out, (uint32_t)n, 0);
             return MYSQL_HDR_LEN + (long)n;
         }
     }
-    s->m->c.not_replayable++;
+    db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
     memcpy(out, p - MYSQL_HDR_LEN, MYSQL_HDR_LEN + plen);
     return MYSQL_HDR_LEN + (long)plen;
 }
@@ -446,7 +446,7 @@ static long client_packet(struct my_sess *s, const uint8_t *in, size_t avail, si
     if (s->ph == MY_CMD)
         return client_cmd(s, in, avail, plen, used, out, cap);
     if (plen > MYSQL_LOGIN_MAX) {
-        s->m->c.not_replayable++;
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     if (avail < whole || cap < whole + MYSQL_AUTH_MAX)
@@ -544,6 +544,11 @@ const struct mod_db_counts *mod_mysql_counts(const void *mod)
     return &((const struct my_mod *)mod)->c;
 }
 
+static const char *const my_counters[] = {
+    "logins_rewritten", "logins_resumed", "logins_refused", "not_replayable",
+    "stmts_mapped",     "stmts_prepared_again", NULL,
+};
+
 const struct tcm_module mod_mysql_module = {
     .api_version = TCM_API_VERSION,
     .name = "mysql",
@@ -554,4 +559,5 @@ const struct tcm_module mod_mysql_module = {
     .start = my_start,
     .client_data = my_client_data,
     .target_data = my_target_data,
+    .counters = my_counters,
 };

@@ -48,7 +48,7 @@ void my_stmt_answer(struct my_sess *s, const uint8_t *p, size_t keep)
         st->p[st->answered].target = id;
         st->p[st->answered].nparams = np;
         st->p[st->answered].state = MY_PREP_OK;
-        s->m->c.stmts_mapped++;
+        db_count(s->m->host, &s->m->c.stmts_mapped, DB_C_MAPPED);
     } else {
         st->p[st->answered].state = MY_PREP_FAILED;
     }

@@ -66,7 +66,7 @@ static long pgm_answer(struct pgm_sess *s, uint8_t *out, size_t cap)
     int rc;
 
     if (pw == NULL) {
-        s->m->c.not_replayable++;
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         pgm_log(s->m, 2, "postgresql: no password for the session's user");
         return TCM_ERR;
     }
@@ -89,7 +89,7 @@ static long pgm_answer(struct pgm_sess *s, uint8_t *out, size_t cap)
         rc = -PG_E_AUTH;
     }
     if (rc != 0) {
-        s->m->c.not_replayable++;
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     s->need_answer = false;
@@ -108,22 +108,22 @@ static long pgm_auth_req(struct pgm_sess *s, const uint8_t *msg, size_t len, uns
     switch (a.code) {
     case PG_AUTH_OK:
         if (own)
-            s->m->c.resumed++;
+            db_count(s->m->host, &s->m->c.resumed, DB_C_RESUMED);
         else if (s->rewrote)
-            s->m->c.rewritten++;
+            db_count(s->m->host, &s->m->c.rewritten, DB_C_REWRITTEN);
         if (!own)
             s->ph = PGM_READY;
         return 0;
     case PG_AUTH_SASL_FINAL:
         if (pg_scram_verify(&s->sc, a.data, a.data_len) != 0) {
-            s->m->c.not_replayable++;
+            db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
             pgm_log(s->m, 2, "postgresql: the target's SCRAM signature does not verify");
             return TCM_ERR;
         }
         return 0;
     case PG_AUTH_SASL:
         if (!pg_sasl_offers(&a, "SCRAM-SHA-256")) {
-            s->m->c.not_replayable++;
+            db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
             return TCM_ERR;
         }
         break;
@@ -139,7 +139,8 @@ static long pgm_auth_req(struct pgm_sess *s, const uint8_t *msg, size_t len, uns
     case PG_AUTH_CLEARTEXT:
         break;
     default:
-        s->m->c.not_replayable++; /* GSSAPI, SSPI, ... */
+        /* GSSAPI, SSPI, ... */
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     s->req = a.code;
@@ -161,7 +162,7 @@ static long pgm_tgt_msg(struct pgm_sess *s, const uint8_t *msg, size_t keep, siz
     case 'R':
         return keep < len ? TCM_ERR : pgm_auth_req(s, msg, keep, flags, out, cap);
     case 'E':
-        s->m->c.refused++;
+        db_count(s->m->host, &s->m->c.refused, DB_C_REFUSED);
         pgm_log(s->m, 2, own ? "postgresql: the target refused our login"
                              : "postgresql: the target refused a login");
         s->ph = PGM_READY;
@@ -189,7 +190,7 @@ static long pgm_target_data(void *sess, const uint8_t *d, size_t len, uint64_t l
         return TCM_ERR;
     if (s->ph == PGM_SSLWAIT && len > 0) {
         if (d[0] != 'N') { /* 'S': the target wants TLS; 'E': a pre-7.1 server */
-            s->m->c.not_replayable++;
+            db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
             return TCM_ERR;
         }
         s->ph = PGM_STARTUP_PH;
@@ -236,7 +237,8 @@ static long pgm_client_startup(struct pgm_sess *s, const uint8_t *in, size_t len
     size_t total;
 
     if (pg_frame(in, len, true, &total) != 0 || (total > 0 && pg_startup_parse(in, total, &st))) {
-        s->m->c.not_replayable++; /* TLS bytes after 'S', protocol 2, garbage */
+        /* TLS bytes after 'S', protocol 2, garbage */
+        db_count(s->m->host, &s->m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     if (total == 0 || total > cap)
@@ -363,7 +365,7 @@ static long pgm_start(void *sess, enum tcm_start why, uint8_t *out, size_t cap)
             user = m->host->user_at(m->host, i);
     if (user == NULL ||
         pg_startup_build(user, m->host->password(m->host, "@database"), out, cap, &n) != 0) {
-        m->c.not_replayable++;
+        db_count(m->host, &m->c.not_replayable, DB_C_NOT_REPLAYABLE);
         return TCM_ERR;
     }
     snprintf(s->user, sizeof(s->user), "%s", user);
@@ -375,6 +377,10 @@ const struct mod_db_counts *mod_pgsql_counts(const void *mod)
     return &((const struct pgm_mod *)mod)->c;
 }
 
+static const char *const pgm_counters[] = {
+    "logins_rewritten", "logins_resumed", "logins_refused", "not_replayable", NULL,
+};
+
 const struct tcm_module mod_pgsql_module = {
     .api_version = TCM_API_VERSION,
     .name = "postgresql",
@@ -385,4 +391,5 @@ const struct tcm_module mod_pgsql_module = {
     .start = pgm_start,
     .client_data = pgm_client_data,
     .target_data = pgm_target_data,
+    .counters = pgm_counters,
 };

@@ -17,8 +17,8 @@ static void sess_fail(struct eng *e, struct sess *s, const char *why)
     struct mod *m = e->conf.mod;
     s->mod->flags |= MS_FAILED;
     e->st.mod_errors++;
-    log_warnx_rl(&m->rl_err, e->now_us, "module %s: %s: the session from port %u ends",
-                 m->t->name, why, s->ckey.sport);
+    log_warnx_rl(&m->rl_err, e->now_us, "module %s: %s: the session from port %u ends", m->t->name,
+                 why, s->ckey.sport);
 }
 
 /* Append n bytes of the module's output (in m->out, or at src) to the engine's stream. */
@@ -53,15 +53,17 @@ int mod_sess_open(struct eng *e, struct sess *s)
         e->st.mod_refused++;
         return -MOD_E_NOMEM;
     }
-    struct tcm_sess_info info = {.af = s->ckey.src.af, .client_port = s->ckey.sport,
-                                 .target_port = s->tkey.dport, .copy = s->copy};
+    struct tcm_sess_info info = {.af = s->ckey.src.af,
+                                 .client_port = s->ckey.sport,
+                                 .target_port = s->tkey.dport,
+                                 .copy = s->copy};
     memcpy(info.client, s->ckey.src.u.b, sizeof(info.client));
     memcpy(info.target, s->tkey.dst.u.b, sizeof(info.target));
     if (m->t->sess_new(m->state, &info, &ms->state) < 0) {
         free(ms);
         e->st.mod_refused++;
-        log_warnx_rl(&m->rl_err, e->now_us, "module %s: session from port %u refused",
-                     m->t->name, s->ckey.sport);
+        log_warnx_rl(&m->rl_err, e->now_us, "module %s: session from port %u refused", m->t->name,
+                     s->ckey.sport);
         return -MOD_E_MODULE;
     }
     uint32_t first = s->c_isn + 1;
@@ -122,12 +124,10 @@ bool mod_can_rebuild(const struct eng *e, const struct sess *s)
     return s->mod == NULL || e->conf.mod->t->start == NULL;
 }
 
-
 /* A client segment from seq (client's numbering) carried acknowledgement p->ack: a request
  * starts there if the client had received new answer bytes (as gate_note, before the
  * module has reached those bytes). */
-static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq,
-                      bool exact)
+static void mark_note(struct eng *e, struct sess *s, const struct pkt *p, uint32_t seq, bool exact)
 {
     struct mod_sess *ms = s->mod;
     if (!(p->flags & TCPF_ACK) || !(s->flags & SF_HAVE_ACKBASE) || seq_lt(seq, ms->c_next))
@@ -207,7 +207,9 @@ static uint32_t offer_len(struct mod_sess *ms)
     return len > MOD_IN_MAX ? MOD_IN_MAX : len;
 }
 
-/* One offer to the module. 1: it took or wrote something; 0: it waits; -MOD_E_*. */
+/* One offer to the module. 1: it consumed bytes (offer the rest); 0: it waits (what it
+ * wrote without consuming is kept, but it is not asked again until something new comes:
+ * a module cannot spin); -MOD_E_*. */
 static int offer(struct eng *e, struct sess *s, uint32_t len)
 {
     struct mod *m = e->conf.mod;
@@ -235,7 +237,7 @@ static int offer(struct eng *e, struct sess *s, uint32_t len)
     ms->c_next += (uint32_t)used;
     stream_release(&ms->cst, &e->pool, ms->c_next);
     e->st.mod_in_bytes += used;
-    return 1;
+    return used > 0;
 }
 
 int mod_pump(struct eng *e, struct sess *s)

@@ -228,8 +228,8 @@ static bool restart_gap_target(const struct eng *e, struct sess *s, uint32_t *to
 
 uint64_t restart_gap_due(const struct eng *e, struct sess *s)
 {
-    if (s->mod != NULL) /* a module's parser cannot skip: wait for the client's resend */
-        return s->hole_since_us + e->conf.gap_timeout_us;
+    if (s->mod != NULL) /* a module's parser cannot skip: see restart_skip_gap */
+        return restart_gap_settled(s) ? s->hole_since_us + e->conf.gap_timeout_us : UINT64_MAX;
     if (!s->hole_since_us || !restart_gap_settled(s))
         return UINT64_MAX; /* first deliver what came before the hole: its ACK reschedules */
     uint32_t to;
@@ -247,8 +247,16 @@ uint64_t restart_gap_due(const struct eng *e, struct sess *s)
 int restart_skip_gap(struct eng *e, struct sess *s)
 {
     if (s->mod != NULL) {
+        /* A protocol module's parser cannot jump over lost bytes. Once the client had its
+         * chance to resend them, the session starts over from its next request as one seen
+         * mid-stream: a new module session (TCM_START_MIDSTREAM) on a new connection. */
+        if (!restart_gap_settled(s) || e->now_us < s->hole_since_us + e->conf.gap_timeout_us)
+            return SO_NONE;
         e->st.mod_gaps++;
-        return SO_MODULE;
+        e->st.gap_bytes_lost += stream_held_bytes(&s->mod->cst);
+        mod_sess_close(e, s);
+        restart_resync(e, s);
+        return SO_NONE;
     }
     if (!restart_gap_settled(s))
         return SO_NONE;

@@ -78,8 +78,7 @@ enum sess_outcome {
     SO_MEMORY,           /* a queue bound was hit: data lost */
     SO_SHUTDOWN,         /* tcpcopy stopped */
     SO_NOT_STARTED,      /* seen mid-stream, ended before a request boundary to start at */
-    SO_MODULE,           /* --module: the module failed or refused the session, or cannot
-                          * go on past a capture gap */
+    SO_MODULE,           /* --module: the module failed or refused the session */
     SO_COUNT
 };
 const char *eng_outcome_str(int outcome);
@@ -123,7 +122,7 @@ struct eng_stats {
     uint64_t mod_sessions;         /* sessions the module took */
     uint64_t mod_refused;          /* sessions it refused (sess_new failed) */
     uint64_t mod_errors;           /* sessions it failed later */
-    uint64_t mod_gaps;             /* sessions ended by a capture gap the module cannot skip */
+    uint64_t mod_gaps;             /* sessions started over after a capture gap (no skipping) */
     uint64_t mod_rebuild_refused;  /* sessions not rebuilt: the module has a start hook */
     uint64_t mod_starts;           /* sessions it sent bytes of its own first */
     uint64_t mod_own_done;         /* its own exchanges it reported done */

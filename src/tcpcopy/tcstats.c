@@ -4,7 +4,8 @@
  * stay together. Keep doc/metrics.md in step with every row.
  */
 #include "tcstats.h"
-#include "mod_db.h"
+
+#include "mod.h"
 
 #define C(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_COUNTER, help, v)
 #define G(key, name, help, v) metrics_add(m, key, name, NULL, NULL, METRIC_GAUGE, help, v)
@@ -120,8 +121,8 @@ static void fill_requests(struct metrics *m, const struct tcstats_src *src)
 static void fill_module(struct metrics *m, const struct tcstats_src *src)
 {
     const struct eng_stats *s = src->eng;
-    static const char h_ms[] = "Sessions the protocol module took, refused, failed, or ended "
-                               "(a capture gap, a rebuild it cannot resume).";
+    static const char h_ms[] = "Sessions the protocol module took, refused, failed, started over "
+                               "(a capture gap), did not rebuild; its own exchanges.";
     CL("module.sessions.taken", "tcpcopy_module_sessions_total", "event", "taken", h_ms, s->mod_sessions);
     CL("module.sessions.refused", "tcpcopy_module_sessions_total", "event", "refused", h_ms, s->mod_refused);
     CL("module.sessions.failed", "tcpcopy_module_sessions_total", "event", "failed", h_ms, s->mod_errors);
@@ -138,23 +139,10 @@ static void fill_module(struct metrics *m, const struct tcstats_src *src)
        s->mod_own_answer_bytes);
     CL("module.bytes.answers_unseen", "tcpcopy_module_bytes_total", "kind", "answers_unseen", h_mb,
        s->mod_answer_unseen_bytes);
-    const struct mod_db_counts *d = src->db;
-    if (d == NULL)
-        return;
-    static const char h_ml[] = "Logins the database module answered for the target, logged in "
-                               "itself (mid-stream), saw refused, or could not replay.";
-    CL("module.logins.rewritten", "tcpcopy_module_logins_total", "event", "rewritten", h_ml,
-       d->rewritten);
-    CL("module.logins.resumed", "tcpcopy_module_logins_total", "event", "resumed", h_ml, d->resumed);
-    CL("module.logins.refused", "tcpcopy_module_logins_total", "event", "refused", h_ml, d->refused);
-    CL("module.logins.not_replayable", "tcpcopy_module_logins_total", "event", "not_replayable", h_ml,
-       d->not_replayable);
-    static const char h_mt[] = "Prepared statements whose target id the database module knows, "
-                               "and those it prepared again for resumed sessions.";
-    CL("module.statements.mapped", "tcpcopy_module_statements_total", "event", "mapped", h_mt,
-       d->stmts_mapped);
-    CL("module.statements.prepared_again", "tcpcopy_module_statements_total", "event",
-       "prepared_again", h_mt, d->stmts_reprepared);
+    static const char h_me[] = "The protocol module's own counters (named by the module).";
+    for (unsigned i = 0; i < src->module->ncounters; i++)
+        CL(src->module->counter_keys[i], "tcpcopy_module_events_total", "event",
+           src->module->t->counters[i], h_me, src->module->counters[i]);
 }
 
 static void fill_capture(struct metrics *m, const struct tcstats_src *src)

@@ -15,7 +15,7 @@
 #include "send.h"
 #include "tcp.h"
 
-struct mod_db_counts;
+struct mod;
 
 /* Everything the table is made from, gathered by copy.c (no pointer is kept). */
 struct tcstats_src {
@@ -30,8 +30,7 @@ struct tcstats_src {
     uint64_t offline_read, offline_replayed, offline_skipped;
     double uptime_s;
     const char *version;
-    const char *module;                /* --module's name (NULL: none, no module rows) */
-    const struct mod_db_counts *db;    /* a database module's own counters (NULL: no rows) */
+    const struct mod *module;          /* --module (NULL: none, no module rows) */
 };
 
 /* Requests answered by the target / requests seen, the copy ratio tcpcopy can

@@ -88,12 +88,12 @@ stop_tc || fail "(a) tcpcopy or intercept did not stop cleanly"
 summary=$(grep -o 'mysql: logins rewritten.*' "$TCPCOPY_LOG" | tail -1 || true)
 log "(a) online: $on_conn logins, $on_exec executes; target: $tg_conn logins, $tg_exec executes," \
     "$denied refused; $summary"
-rewritten=$(tc_stat module.logins.rewritten)
-mapped=$(tc_stat module.statements.mapped)
+rewritten=$(tc_stat module.events.logins_rewritten)
+mapped=$(tc_stat module.events.stmts_mapped)
 assert_eq "$denied" 0 "(a) logins refused by the target"
 assert_eq "$tg_conn" "$on_conn" "(a) logins on the target"
-assert_eq "$rewritten" "$on_conn" "(a) logins the module rewrote (module.logins.rewritten)"
-assert_ge "$mapped" 1 "(a) prepared statements mapped to the target's ids (module.statements.mapped)"
+assert_eq "$rewritten" "$on_conn" "(a) logins the module rewrote (module.events.logins_rewritten)"
+assert_ge "$mapped" 1 "(a) prepared statements mapped to the target's ids (module.events.stmts_mapped)"
 assert_eq "$tg_exec" "$on_exec" "(a) prepared statements executed on the target"
 want=$(grep -o 'Execute.*' "$ON" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
 got=$(grep -o 'Execute.*' "$TG" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
@@ -123,7 +123,7 @@ log "(b) online: $on_after statements after tcpcopy started; target: $tg_conn lo
     "statements, $denied refused; $summary"
 assert_eq "$denied" 0 "(b) logins refused by the target"
 assert_eq "$tg_conn" "$THREADS" "(b) logins of the module's own on the target (database sbtest)"
-assert_eq "$(tc_stat module.logins.resumed)" "$THREADS" "(b) sessions resumed (module.logins.resumed)"
+assert_eq "$(tc_stat module.events.logins_resumed)" "$THREADS" "(b) sessions resumed (module.events.logins_resumed)"
 assert_ge "$((tg_q * 100))" "$((on_after * 99))" "(b) statements on the target x 100 (>= 99% of online's)"
 mid_q=$tg_q mid_on=$on_after
 

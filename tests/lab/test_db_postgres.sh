@@ -102,8 +102,8 @@ check() {
     assert_ge "$on_auth" "$CLIENTS" "$1: logins online"
     assert_eq "$tg_fail" 0 "$1: authentication failures on the target"
     assert_eq "$tg_auth" "$on_auth" "$1: logins on the target"
-    assert_eq "$(tc_stat module.logins.rewritten)" "$on_auth" \
-        "$1: logins the module rewrote (module.logins.rewritten)"
+    assert_eq "$(tc_stat module.events.logins_rewritten)" "$on_auth" \
+        "$1: logins the module rewrote (module.events.logins_rewritten)"
     assert_eq "$tg_exec" "$on_exec" "$1: statements executed on the target"
     want=$(grep -o 'execute .*' "$LAB_DIR/$1.online.log" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | md5sum)
     got=$(grep -o 'execute .*' "$LAB_DIR/$1.target.log" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | md5sum)
@@ -149,7 +149,7 @@ log "(d) online: $on_after statements after tcpcopy started; target: $tg_auth lo
     "statements, $tg_fail refused; $summary"
 assert_eq "$tg_fail" 0 "(d) logins refused by the target"
 assert_eq "$tg_auth" "$CLIENTS" "(d) logins of the module's own on the target"
-assert_eq "$(tc_stat module.logins.resumed)" "$CLIENTS" "(d) sessions resumed (module.logins.resumed)"
+assert_eq "$(tc_stat module.events.logins_resumed)" "$CLIENTS" "(d) sessions resumed (module.events.logins_resumed)"
 assert_ge "$((tg_q * 100))" "$((on_after * 99))" "(d) statements on the target x 100 (>= 99% of online's)"
 
 pass "postgres: scram-sha-256 $scram_exec and md5 $md5_exec statements on the target with --module postgresql, every login accepted; mid-stream $tg_q/$on_after; without it 0/$plain_auth logins accepted ($plain_fail refusals)"

@@ -17,7 +17,7 @@ TG_LOG=$NGINX_LOG
 # ---- record --------------------------------------------------------------------------------
 CAP=$LAB_DIR/big.pcap
 # Only the client's side is needed (its ACKs tell the answers' sizes). A 256 MB buffer of
-# TPACKET_V3 blocks (no --immediate-mode: see test_offline.sh): a recording that dropped
+# TPACKET_V3 blocks (no --immediate-mode: see offline_lib.sh): a recording that dropped
 # packets could not be replayed whole, and would say nothing of tcpcopy. Blocks are handed
 # over when full or after tcpdump's 1 s timeout: the recording stops 2 s after the load.
 ip netns exec "$NS_ONL" tcpdump -Z root -B 262144 -i eth0 -s 0 -w "$CAP" 'tcp dst port 80' \

@@ -38,11 +38,21 @@ static void fake_logf(const struct tcm_host *h, int level, const char *msg)
     snprintf(fake_log + n, sizeof(fake_log) - n, "%d %s\n", level, msg);
 }
 
+static uint64_t fake_counts[TCM_COUNTERS_MAX];
+
+static void fake_count(const struct tcm_host *h, unsigned idx, uint64_t n)
+{
+    (void)h;
+    if (idx < TCM_COUNTERS_MAX)
+        fake_counts[idx] += n;
+}
+
 static const struct tcm_host fake_host = {
     .api_version = TCM_API_VERSION,
     .password = fake_password,
     .log = fake_logf,
     .user_at = fake_user_at,
+    .count = fake_count,
 };
 
 #endif

@@ -344,6 +344,20 @@ static void test_load(void **state)
     bad = dbl_module;
     bad.sess_end = NULL;
     assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), -EINVAL);
+    /* The module's own counters: names checked. */
+    static const char *const good[] = {"logins_rewritten", "x_1", NULL};
+    static const char *const upper[] = {"Logins", NULL};
+    bad = dbl_module;
+    bad.counters = good;
+    assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), 0);
+    assert_int_equal(m->ncounters, 2);
+    assert_string_equal(m->counter_keys[1], "module.events.x_1");
+    m->host.count(&m->host, 0, 3);
+    assert_int_equal(m->counters[0], 3);
+    mod_free(m);
+    bad.counters = upper;
+    assert_int_equal(mod_open_table(&bad, NULL, &m, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "counter 0"));
     mod_free(NULL);
 }
 
@@ -625,22 +639,41 @@ static void test_module_error_ends_one_session(void **state)
     mod_free(m);
 }
 
-static void test_capture_gap_ends_session(void **state)
+/* A capture gap: the module cannot skip it. Once everything before it is delivered and the
+ * gap timeout passed, the session starts over from the client's next request, as one seen
+ * mid-stream, with a new module session. */
+static void test_capture_gap_restarts_session(void **state)
 {
     struct mod *m = open_table(&dbl_module);
     struct fx *f = fx_new(m);
+    struct pkt *p;
     handshake(f, 40008);
-    cap(f, 40008, TCPF_ACK, C_ISN + 4, S_ISN + 1, "def"); /* "abc" never captured */
+    cap(f, 40008, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+    assert_payload(fresh_data(f), C_ISN + 1, "aabbcc");
+    reply(f, 40008, TCPF_ACK, T_ISN + 1, C_ISN + 7, NULL);
+    cap(f, 40008, TCPF_ACK, C_ISN + 7, S_ISN + 1, "ghi"); /* "def" never captured */
     assert_null(fresh_data(f));
     advance(f, 1000000);
-    assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 0);
-    advance(f, 1100000);
     const struct eng_stats *st = eng_stats(f->e);
+    assert_int_equal(st->mod_gaps, 0);
+    advance(f, 1100000);
     assert_int_equal(st->mod_gaps, 1);
-    assert_int_equal(st->outcome[SO_MODULE], 1);
-    assert_int_equal(st->lost_bytes[SO_MODULE], 3); /* "def", never offered to the module */
-    assert_int_equal(st->lost_requests[SO_MODULE], 1);
+    assert_int_equal(st->sess_resynced, 1);
+    assert_int_equal(st->gap_bytes_lost, 3); /* "ghi", never offered to the module */
+    assert_int_equal(live_sessions, 0);
+    (void)fresh(f, &p); /* the RST of the old connection */
+    /* The client's next request, after an answer: a new connection, a new module session. */
+    cap(f, 40008, TCPF_ACK, C_ISN + 10, S_ISN + 20, "jk");
+    assert_int_equal(fresh(f, &p), 1);
+    assert_true(p->flags & TCPF_SYN);
+    assert_int_equal(p->seq, C_ISN + 9);
+    reply(f, 40008, TCPF_SYN | TCPF_ACK, T_ISN + 100, C_ISN + 10, NULL);
+    assert_payload(fresh_data(f), C_ISN + 10, "jjkk");
+    assert_int_equal(st->mod_sessions, 2);
+    assert_int_equal(live_sessions, 1);
+    assert_int_equal(st->outcome[SO_MODULE], 0);
     fx_free(f);
+    assert_int_equal(live_sessions, 0);
     mod_free(m);
 }
 
@@ -661,6 +694,92 @@ static void test_refused_session_not_copied(void **state)
     assert_int_equal(f->out->routes_added, 0);
     assert_int_equal(eng_stats(f->e)->mod_refused, 1);
     assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 1);
+    fx_free(f);
+    mod_free(m);
+}
+
+/* A module that writes without ever consuming: asked once per event, never in a loop. */
+static int spin_calls;
+
+static long spin_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                      uint8_t *out, size_t cap)
+{
+    spin_calls++;
+    *consumed = 0;
+    out[0] = '#';
+    return 1;
+}
+
+static void test_module_cannot_spin(void **state)
+{
+    struct tcm_module t = dbl_module;
+    t.client_data = spin_data;
+    struct mod *m = open_table(&t);
+    struct fx *f = fx_new(m);
+    handshake(f, 40011);
+    spin_calls = 0;
+    cap(f, 40011, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+    assert_int_equal(spin_calls, 1);
+    assert_payload(fresh_data(f), C_ISN + 1, "#");
+    cap(f, 40011, TCPF_ACK, C_ISN + 4, S_ISN + 1, "d");
+    assert_int_equal(spin_calls, 2);
+    fx_free(f);
+    mod_free(m);
+}
+
+/* Modules that break the contract: each fails its session, counted, and nothing is sent. */
+static long overlong_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                          uint8_t *out, size_t cap)
+{
+    *consumed = len;
+    return (long)cap + 1;
+}
+
+static long overconsume_data(void *sess, const uint8_t *in, size_t len, size_t *consumed,
+                             uint8_t *out, size_t cap)
+{
+    *consumed = len + 1;
+    return 0;
+}
+
+static long bad_start(void *sess, enum tcm_start why, uint8_t *out, size_t cap)
+{
+    return -5;
+}
+
+static void test_contract_breaches(void **state)
+{
+    long (*const datas[])(void *, const uint8_t *, size_t, size_t *, uint8_t *, size_t) = {
+        overlong_data, overconsume_data};
+    for (int i = 0; i < 2; i++) {
+        struct tcm_module t = dbl_module;
+        t.client_data = datas[i];
+        struct mod *m = open_table(&t);
+        struct fx *f = fx_new(m);
+        struct pkt *p;
+        handshake(f, 40012);
+        cap(f, 40012, TCPF_ACK, C_ISN + 1, S_ISN + 1, "abc");
+        size_t n = fresh(f, &p);
+        assert_int_equal(n, 1);
+        assert_true(p->flags & TCPF_RST);
+        assert_int_equal(p->data_len, 0);
+        assert_int_equal(eng_stats(f->e)->mod_errors, 1);
+        assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 1);
+        assert_int_equal(live_sessions, 0);
+        fx_free(f);
+        mod_free(m);
+    }
+    /* A start hook that fails: the session is not copied (no SYN). */
+    struct tcm_module t = login_module;
+    t.start = bad_start;
+    struct mod *m = open_table(&t);
+    struct fx *f = fx_new(m);
+    struct pkt *p;
+    cap(f, 40013, TCPF_SYN, C_ISN, 0, NULL);
+    assert_int_equal(fresh(f, &p), 0);
+    assert_int_equal(eng_stats(f->e)->mod_errors, 1);
+    assert_int_equal(eng_stats(f->e)->outcome[SO_MODULE], 1);
+    assert_int_equal(live_sessions, 0);
     fx_free(f);
     mod_free(m);
 }
@@ -702,8 +821,10 @@ int main(void)
         cmocka_unit_test(test_fast_retransmit_with_sack),
         cmocka_unit_test(test_own_login_midstream),
         cmocka_unit_test(test_module_error_ends_one_session),
-        cmocka_unit_test(test_capture_gap_ends_session),
+        cmocka_unit_test(test_capture_gap_restarts_session),
         cmocka_unit_test(test_refused_session_not_copied),
+        cmocka_unit_test(test_module_cannot_spin),
+        cmocka_unit_test(test_contract_breaches),
         cmocka_unit_test(test_example_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,7 @@ static int setup(void **state)
     assert_non_null(f);
     fake_creds = creds;
     fake_log[0] = '\0';
+    memset(fake_counts, 0, sizeof(fake_counts));
     f->t = &mod_mysql_module;
     assert_int_equal(f->t->init(&fake_host, &f->mod), 0);
     f->prod = db_rec_load("mysql_stmt.txt");
@@ -184,6 +185,13 @@ static void test_login_and_change_user(void **state)
     assert_int_equal(out[5], 5);
     f->t->sess_end(f->mod, s);
     assert_int_equal(mod_mysql_counts(f->mod)->not_replayable, 0);
+    /* The host's module.events rows got the same, under the module's counter names. */
+    assert_string_equal(f->t->counters[DB_C_REWRITTEN], "logins_rewritten");
+    assert_int_equal(fake_counts[DB_C_REWRITTEN], 2);
+    assert_int_equal(fake_counts[DB_C_RESUMED], 1);
+    assert_int_equal(fake_counts[DB_C_MAPPED], 2); /* its own and the resumed session's */
+    assert_int_equal(fake_counts[DB_C_REPREPARED], 1);
+    assert_int_equal(fake_counts[DB_C_NOT_REPLAYABLE], 0);
 }
 
 /* An SSLRequest, an unknown user, a refused login. */

@@ -35,6 +35,7 @@ static int setup(void **state)
     (void)state;
     fake_creds = creds;
     fake_log[0] = '\0';
+    memset(fake_counts, 0, sizeof(fake_counts));
     return t->init(&fake_host, &mod);
 }
 
@@ -123,6 +124,9 @@ static void test_md5_and_resume(void **state)
     assert_int_equal(target(s, ready + 10, sizeof(ready) - 10, &fl), 0);
     assert_int_equal(fl, TCM_ANSWER_OWN | TCM_ANSWER_DONE);
     assert_int_equal(mod_pgsql_counts(mod)->resumed, 1);
+    assert_int_equal(fake_counts[DB_C_RESUMED], 1);
+    assert_int_equal(fake_counts[DB_C_REWRITTEN], 1);
+    assert_string_equal(t->counters[DB_C_RESUMED], "logins_resumed");
     assert_int_equal(client(s, r->b[4], r->len[4], &used), (long)r->len[4]);
     t->sess_end(mod, s);
     free(r);
