@@ -11,6 +11,8 @@
 #      tcpcopy asking for payload in clear is refused with a message naming --tls.
 #  (c) intercept --payload without --tls-required: a tcpcopy on another host asking for payload
 #      in clear is not offered it (counted) and exits naming --tls; without payload it copies.
+#  (d) 10 answers of 4 MB over PSK TLS (the capture sees segments as large as GSO made them):
+#      the payload forwarded is the answers' bytes, none cut, every answer acknowledged.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -150,4 +152,25 @@ settle "grep -c ' /plain/' $TG_LOG" 30 1 >/dev/null
 stop_tc || fail "(c) tcpcopy or intercept did not stop cleanly"
 assert_eq "$(ic_stat payload.records)" 0 "(c) payload records without payload asked"
 assert_eq "$(grep -c ' /plain/' "$TG_LOG")" 1 "(c) the plain copy"
+# ---- (d) large answers ------------------------------------------------------------------
+# The same 4 MB page on both: the client reads it all, so the replayed session lasts the
+# target's whole answer.
+head -c $((3 << 20)) /dev/urandom | base64 -w 1000 >"$LAB_DIR/nginx-target/html/page.html"
+cp "$LAB_DIR/nginx-target/html/page.html" "$LAB_DIR/nginx-online/html/page.html"
+INTERCEPT_NAME=intercept-big start_intercept "${ICPT_ARGS[@]}" --secret-file "$SECRET"
+TCPCOPY_NAME=tcpcopy-big start_tcpcopy "${TC_ARGS[@]}" --secret-file "$SECRET"
+for i in $(seq 10); do on_cli curl -s -o /dev/null "http://$IP_ONL/big/$i"; done
+settle "grep -c ' /big/' $TG_LOG" 30 10 >/dev/null
+body=$(awk 'index($0, " /big/") { s += $7 } END { print s + 0 }' "$TG_LOG")
+# Every answer's bytes reach tcpcopy, which acknowledges them from the records.
+got=$(settle "tc_stat_now replies.payload_bytes" 60 "$body")
+assert_ge "$got" "$body" "(d) answer bytes that reached tcpcopy"
+stop_tc || fail "(d) tcpcopy or intercept did not stop cleanly"
+pay=$(ic_stat payload.bytes)
+log "(d) body bytes $body, payload bytes $pay in $(ic_stat payload.records) records (split $(ic_stat payload.split), truncated $(ic_stat payload.truncated))"
+assert_eq "$(grep -c ' /big/' "$TG_LOG")" 10 "(d) large answers copied"
+assert_ge "$body" $((10 * (4 << 20))) "(d) the target's answer bytes (10 x 4 MB)"
+assert_ge "$pay" "$body" "(d) payload bytes forwarded >= the target's answers"
+assert_ge "$((body + 4000))" "$pay" "(d) payload bytes within the answers' size"
+assert_eq "$(ic_stat payload.truncated)" 0 "(d) payloads cut by the capture"
 pass "TLS (PSK, certificates) and reply payload: every request copied, payload bytes as the answers', no plaintext on the channel"
