@@ -383,7 +383,8 @@ static int open_channel(struct copy *c, char *err, size_t errlen)
         .conns_per_server = o->conns,
         .out_max = 0,
         .connect_timeout_ms = (int)o->intercept_timeout_ms,
-        .secret = c->secret.len > 0 ? &c->secret : NULL,
+        .secret = c->secret.len > 0 ? &c->secret : NULL, .want_payload = o->channel_payload,
+        .use_tls = o->tls, .tls_cert = o->tls_cert, .tls_key = o->tls_key, .tls_ca = o->tls_ca,
     };
     struct chanc_cb cb = {
         .on_reply = on_reply, .on_state = on_chan_state, .routes = on_chan_routes};
