@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config libpcap-dev libssl-dev libcmocka-dev clan
       ca-certificates universal-ctags prometheus
       libcap2-bin systemd debhelper devscripts lintian fakeroot adduser
       chromium
-      redis-server redis-tools)
+      redis-server redis-tools mariadb-server mariadb-client postgresql postgresql-contrib sysbench)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mod.h"
+#include "mod_db.h"
 
 #define CONF_MAX_BYTES (1U << 20)
 
@@ -41,6 +42,8 @@ static const struct tcm_module identity_module = {
 /* Built-in modules by name. A protocol module adds its table here (declared in mod.h). */
 static const struct tcm_module *const builtins[] = {
     &identity_module,
+    &mod_mysql_module,
+    &mod_pgsql_module,
 };
 
 /* ---- the host's services ----------------------------------------------------------- */
