@@ -13,11 +13,8 @@
 
 static void route_notify(struct eng *e, const struct sess *s, bool add)
 {
-    struct chan_route r;
-    r.client = s->tkey.src;
-    r.cport = s->tkey.sport;
-    r.target = s->tkey.dst;
-    r.tport = s->tkey.dport;
+    struct chan_route r = {
+        .client = s->tkey.src, .cport = s->tkey.sport, .target = s->tkey.dst, .tport = s->tkey.dport};
     e->io.route(e->io.arg, add, &r);
 }
 

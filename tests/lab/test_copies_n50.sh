@@ -26,7 +26,7 @@ assert_eq "$byquiet" 0 "answers complete by quiet (a close-delimited answer comp
 bytimeout=$(tc_stat requests.answer_by.timeout)
 resends=$(( $(tc_stat target.retransmissions.syn) + $(tc_stat target.retransmissions.timeout) ))
 log "answers by timeout $bytimeout; SYNs and segments resent on a timeout $resends"
-assert_eq "$((bybytes + bytimeout))" "$waits" "answer waits ended by bytes or by the timeout"
+assert_ge "$((bybytes + bytimeout))" "$waits" "answer waits ended by bytes or by the timeout (answers by bytes include those with no wait)"
 assert_ge "$resends" "$bytimeout" "answers by timeout (each after a resend to the target)"
 assert_ge "$bybytes" "$((WANT * 9 / 10))" "answers complete by bytes (90%)"
 stop_tc || fail "intercept did not stop cleanly"
