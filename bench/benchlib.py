@@ -330,6 +330,10 @@ def notes_for(name, runs, repeats):
         notes.append("tcpcopy CPU s/10k req without --compare %s, with %s: x %s"
                      % (figure(runs, "p_cpu10k", 3), figure(runs, "m_cpu10k", 3),
                         figure(runs, "cmp_x", 2)))
+        if median_of(runs, "t_cpu10k") is not None:
+            notes.append("of which the TLS channel with payload alone (--channel-payload, no "
+                         "--compare) %s: x %s" % (figure(runs, "t_cpu10k", 3),
+                                                  figure(runs, "tls_x", 2)))
         notes.append("intercept CPU s/10k req without %s, with --payload over TLS %s: x %s"
                      % (figure(runs, "p_ic_cpu10k", 3), figure(runs, "m_ic_cpu10k", 3),
                         figure(runs, "cmp_ic_x", 2)))

@@ -630,10 +630,12 @@ cmp_done() {
     stat_sum "$(stats_file "$TCPCOPY_LOG")" compare.equal compare.different compare.not_compared
 }
 
-# compare_phase plain|compare PREFIX: a fresh intercept and tcpcopy (plain: the ka50 command
-# lines; compare: intercept --payload --secret-file, tcpcopy --secret-file --compare DIR, the
-# channel in TLS 1.3), the ka50 wrk load with URI prefix PREFIX, the copy checked by URI set;
-# figures as PREFIX_* keys (compare: also the table's keys).
+# compare_phase plain|payload|compare PREFIX: a fresh intercept and tcpcopy (plain: the ka50
+# command lines; compare: intercept --payload --secret-file, tcpcopy --secret-file --compare
+# DIR, the channel in TLS 1.3; payload: the same channel without the comparison, tcpcopy
+# --channel-payload), the ka50 wrk load with URI prefix PREFIX, the copy checked by URI set;
+# figures as PREFIX_* keys (compare: also the table's keys). BENCH_PERF: the compare half's
+# profile.
 compare_phase() {
     local mode=$1 p=$2 rps join n c ic
     : >"$ON_LOG"
@@ -643,12 +645,19 @@ compare_phase() {
             --payload --secret-file "$SECRET"
         TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" \
             --secret-file "$SECRET" --compare "$LAB_DIR/compare"
+    elif [ "$mode" = payload ]; then
+        INTERCEPT_NAME="intercept-$p" bench_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" \
+            --payload --secret-file "$SECRET"
+        TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" \
+            --secret-file "$SECRET" --channel-payload
     else
         INTERCEPT_NAME="intercept-$p" bench_intercept
         TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy
     fi
     log "load ($mode): wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE)"
+    [ "$mode" != compare ] || perf_start
     rps=$(wrk_run "$p" "$LAB_DIR/wrk-$p.txt")
+    perf_stop
     kv "${p}_load_rps" "${rps:-}"
     settle "lines $TG_LOG" 120 "$(lines "$ON_LOG")" 5 >/dev/null
     join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
@@ -683,8 +692,8 @@ compare_phase() {
     echo >&2
 }
 
-# run_compare: the ceiling, then the plain and the compare phase in one lab, their order
-# alternating with the run number (BENCH_RUN, from run.sh): odd runs plain first.
+# run_compare: the ceiling, then the plain, payload and compare halves in one lab, their
+# order reversed on every other run (BENCH_RUN, from run.sh): odd runs plain first.
 run_compare() {
     local rps
     lab_up
@@ -701,16 +710,19 @@ run_compare() {
     kv ceiling_unit req/s
     sleep 1
     if [ $((${BENCH_RUN:-1} % 2)) -eq 1 ]; then
-        kv order plain,compare
+        kv order plain,payload,compare
         compare_phase plain p
+        compare_phase payload t
         compare_phase compare m
     else
-        kv order compare,plain
+        kv order compare,payload,plain
         compare_phase compare m
+        compare_phase payload t
         compare_phase plain p
     fi
     kv cmp_x "$(div "$(kv_get "$OUT" m_cpu10k)" "$(kv_get "$OUT" p_cpu10k)")"
     kv cmp_ic_x "$(div "$(kv_get "$OUT" m_ic_cpu10k)" "$(kv_get "$OUT" p_ic_cpu10k)")"
+    kv tls_x "$(div "$(kv_get "$OUT" t_cpu10k)" "$(kv_get "$OUT" p_cpu10k)")"
     grep -q '^stop_ok=no$' "$OUT" || kv stop_ok yes
 }
 
