@@ -634,8 +634,8 @@ cmp_done() {
 # command lines; compare: intercept --payload --secret-file, tcpcopy --secret-file --compare
 # DIR, the channel in TLS 1.3; payload: the same channel without the comparison, tcpcopy
 # --channel-payload), the ka50 wrk load with URI prefix PREFIX, the copy checked by URI set;
-# figures as PREFIX_* keys (compare: also the table's keys). BENCH_PERF: the compare half's
-# profile.
+# figures as PREFIX_* keys (compare: also the table's keys). BENCH_PERF: the compare part's
+# profile; BENCH_COMPARE_ARGS: options added to the compare part's tcpcopy only (word-split).
 compare_phase() {
     local mode=$1 p=$2 rps join n c ic
     : >"$ON_LOG"
@@ -643,8 +643,9 @@ compare_phase() {
     if [ "$mode" = compare ]; then
         INTERCEPT_NAME="intercept-$p" bench_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" \
             --payload --secret-file "$SECRET"
+        # shellcheck disable=SC2086 # BENCH_COMPARE_ARGS: split into words on purpose
         TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" \
-            --secret-file "$SECRET" --compare "$LAB_DIR/compare"
+            --secret-file "$SECRET" --compare "$LAB_DIR/compare" ${BENCH_COMPARE_ARGS:-}
     elif [ "$mode" = payload ]; then
         INTERCEPT_NAME="intercept-$p" bench_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" \
             --payload --secret-file "$SECRET"
@@ -666,7 +667,7 @@ compare_phase() {
     [ "$mode" = compare ] && settle_to_counter cmp_done compare.requests 60 >/dev/null
     c=$(proc_cpu_s "$TCPCOPY_PID")
     ic=$(proc_cpu_s "$INTERCEPT_PID")
-    echo "$join" | sed "s/^/${p}_/" >>"$OUT"
+    echo "$join" | awk -v p="${p}_" '{ print p $0 }' >>"$OUT"
     kv "${p}_cpu10k" "$(per10k "$c" "$n")"
     kv "${p}_ic_cpu10k" "$(per10k "$ic" "$n")"
     if [ "$mode" = compare ]; then
@@ -692,7 +693,7 @@ compare_phase() {
     echo >&2
 }
 
-# run_compare: the ceiling, then the plain, payload and compare halves in one lab, their
+# run_compare: the ceiling, then the plain, payload and compare parts in one lab, their
 # order reversed on every other run (BENCH_RUN, from run.sh): odd runs plain first.
 run_compare() {
     local rps
