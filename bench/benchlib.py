@@ -341,6 +341,9 @@ def notes_for(name, runs, repeats):
                      % (figure(runs, "compared", 0), figure(runs, "cmp_seen", 0),
                         figure_vals([100 * v for v in shares_of(runs)], 2) + "%",
                         figure(runs, "cmp_different", 0), figure(runs, "cmp_not_compared", 0)))
+        notes.append("tcpcopy peak RSS KB without %s, payload channel only %s, with --compare %s"
+                     % (figure(runs, "p_hwm_kb", 0), figure(runs, "t_hwm_kb", 0),
+                        figure(runs, "m_hwm_kb", 0)))
         notes.append("copy without --compare %s" % figure(runs, "p_ratio", 4))
         v = median_of(runs, "p_load_rps")
         if v is not None:

@@ -670,6 +670,7 @@ compare_phase() {
     echo "$join" | awk -v p="${p}_" '{ print p $0 }' >>"$OUT"
     kv "${p}_cpu10k" "$(per10k "$c" "$n")"
     kv "${p}_ic_cpu10k" "$(per10k "$ic" "$n")"
+    kv "${p}_hwm_kb" "$(proc_kb "$TCPCOPY_PID" VmHWM)"
     if [ "$mode" = compare ]; then
         kv load_rps "${rps:-}"
         echo "$join" >>"$OUT"
