@@ -341,6 +341,11 @@ def notes_for(name, runs, repeats):
                      % (figure(runs, "compared", 0), figure(runs, "cmp_seen", 0),
                         figure_vals([100 * v for v in shares_of(runs)], 2) + "%",
                         figure(runs, "cmp_different", 0), figure(runs, "cmp_not_compared", 0)))
+        reasons = sorted({k[len("cmp_nc_"):] for r in runs for k in r
+                          if k.startswith("cmp_nc_") and num(r[k])})
+        if reasons:
+            notes.append("not compared by reason: " + ", ".join(
+                "%s %s" % (k, figure(runs, "cmp_nc_" + k, 0)) for k in reasons))
         notes.append("tcpcopy peak RSS KB without %s, payload channel only %s, with --compare %s"
                      % (figure(runs, "p_hwm_kb", 0), figure(runs, "t_hwm_kb", 0),
                         figure(runs, "m_hwm_kb", 0)))

@@ -685,6 +685,12 @@ compare_phase() {
         kv cmp_not_compared "$(stat_get "$LAB_DIR/compare/summary.json" not_compared)"
         kv cmp_seen "$(tc_stat compare.requests)"
         kv cmp_share "$(div "$(kv_get "$OUT" compared)" "$(kv_get "$OUT" cmp_seen)" %.4f)"
+        local r
+        for r in online_incomplete target_incomplete no_answer_online no_answer_target \
+            unparsable over_limit noreply; do
+            kv "cmp_nc_$r" "$(tc_stat "compare.not_compared_by_reason.$r")"
+        done
+        kv cmp_orphans "$(tc_stat compare.orphans)"
         kv cmp_sessions_skipped "$(stat_sum "$(stats_file "$TCPCOPY_LOG")" \
             compare.sessions_skipped.over_cap compare.sessions_skipped.no_memory \
             compare.sessions_skipped.abandoned)"
