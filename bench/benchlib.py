@@ -341,6 +341,11 @@ def notes_for(name, runs, repeats):
                      % (figure(runs, "compared", 0), figure(runs, "cmp_seen", 0),
                         figure_vals([100 * v for v in shares_of(runs)], 2) + "%",
                         figure(runs, "cmp_different", 0), figure(runs, "cmp_not_compared", 0)))
+        kinds = sorted({k[len("cmp_diff_"):] for r in runs for k in r
+                        if k.startswith("cmp_diff_") and num(r[k])})
+        if kinds:
+            notes.append("different by kind: " + ", ".join(
+                "%s %s" % (k, figure(runs, "cmp_diff_" + k, 0)) for k in kinds))
         reasons = sorted({k[len("cmp_nc_"):] for r in runs for k in r
                           if k.startswith("cmp_nc_") and num(r[k])})
         if reasons:
@@ -548,12 +553,14 @@ def verdict_compare(runs):
     shares = shares_of(runs)
     if x is None or not shares:
         return None
-    ok = x <= COMPARE_GOAL_X and min(shares) == 1.0 and copied_all(runs)
+    false_diff = sum(int(num(r.get("cmp_different")) or 0) for r in runs)
+    ok = x <= COMPARE_GOAL_X and min(shares) == 1.0 and copied_all(runs) and false_diff == 0
     return ("tcpcopy's CPU with --compare %s x without on the keep-alive load (goal <= %.1f x), "
-            "requests compared %s (goal 100%%), copy %s; intercept with --payload x %s"
+            "requests compared %s (goal 100%%), false differences %d (the same page on both "
+            "sides), copy %s; intercept with --payload x %s"
             % (figure(runs, "cmp_x", 2), COMPARE_GOAL_X,
-               figure_vals([100 * v for v in shares], 2) + "%", figure(runs, "ratio", 4),
-               figure(runs, "cmp_ic_x", 2)), ok)
+               figure_vals([100 * v for v in shares], 2) + "%", false_diff,
+               figure(runs, "ratio", 4), figure(runs, "cmp_ic_x", 2)), ok)
 
 
 FANIN_STEPS = (1, 2, 4, 8)

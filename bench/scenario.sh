@@ -691,6 +691,13 @@ compare_phase() {
             kv "cmp_nc_$r" "$(tc_stat "compare.not_compared_by_reason.$r")"
         done
         kv cmp_orphans "$(tc_stat compare.orphans)"
+        # Differences by kind, and the first few, in the log (there should be none).
+        "$LAB_PY" -c 'import json, sys
+d = json.load(open(sys.argv[1])).get("different_by_kind", {})
+for k, v in sorted(d.items()):
+    if isinstance(v, int) and v:
+        print("cmp_diff_%s=%d" % (k, v))' "$LAB_DIR/compare/summary.json" >>"$OUT"
+        head -n 3 "$LAB_DIR/compare/mismatches.jsonl" | cut -c1-600 | sed 's/^/  mismatch: /' >&2
         kv cmp_sessions_skipped "$(stat_sum "$(stats_file "$TCPCOPY_LOG")" \
             compare.sessions_skipped.over_cap compare.sessions_skipped.no_memory \
             compare.sessions_skipped.abandoned)"
@@ -710,6 +717,10 @@ run_compare() {
     ON_LOG=$NGINX_LOG
     bench_nginx "$NS_TGT" 8080 target
     TG_LOG=$NGINX_LOG
+    # The same page on both sides down to its modification time (Last-Modified, ETag): the two
+    # files are written a moment apart, sometimes across a second.
+    touch -d '2026-01-01 00:00:00 UTC' "$LAB_DIR/nginx-online/html/page.html" \
+        "$LAB_DIR/nginx-target/html/page.html"
     SECRET="$LAB_DIR/secret"
     (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET")
     log "ceiling: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), no tcpcopy"
