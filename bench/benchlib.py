@@ -304,7 +304,8 @@ def notes_for(name, runs, repeats):
         notes.append("%d of %d runs failed" % (repeats - ok, repeats))
     if not runs:
         return notes
-    if name in ("ka10", "ka50", "ka50pcap", "ka50v6", "ka100", "short", "floor", "floorshort"):
+    if name in ("ka10", "ka50", "ka50pcap", "ka50v6", "ka100", "short", "floor", "floorshort",
+                "compare"):
         load = median_of(runs, "load_rps")
         if load is not None:
             s = "load %s req/s" % fmt(load, 0)
@@ -325,6 +326,38 @@ def notes_for(name, runs, repeats):
         bad = sum(1 for r in runs if r.get("floor_received") != r.get("floor_sent"))
         if bad:
             notes.append("floor sent less than it received in %d run(s)" % bad)
+    if name == "compare":
+        notes.append("tcpcopy CPU s/10k req without --compare %s, with %s: x %s"
+                     % (figure(runs, "p_cpu10k", 3), figure(runs, "m_cpu10k", 3),
+                        figure(runs, "cmp_x", 2)))
+        if median_of(runs, "t_cpu10k") is not None:
+            notes.append("of which the TLS channel with payload alone (--channel-payload, no "
+                         "--compare) %s: x %s" % (figure(runs, "t_cpu10k", 3),
+                                                  figure(runs, "tls_x", 2)))
+        notes.append("intercept CPU s/10k req without %s, with --payload over TLS %s: x %s"
+                     % (figure(runs, "p_ic_cpu10k", 3), figure(runs, "m_ic_cpu10k", 3),
+                        figure(runs, "cmp_ic_x", 2)))
+        notes.append("compared %s of %s requests seen (%s); different %s, not compared %s"
+                     % (figure(runs, "compared", 0), figure(runs, "cmp_seen", 0),
+                        figure_vals([100 * v for v in shares_of(runs)], 2) + "%",
+                        figure(runs, "cmp_different", 0), figure(runs, "cmp_not_compared", 0)))
+        kinds = sorted({k[len("cmp_diff_"):] for r in runs for k in r
+                        if k.startswith("cmp_diff_") and num(r[k])})
+        if kinds:
+            notes.append("different by kind: " + ", ".join(
+                "%s %s" % (k, figure(runs, "cmp_diff_" + k, 0)) for k in kinds))
+        reasons = sorted({k[len("cmp_nc_"):] for r in runs for k in r
+                          if k.startswith("cmp_nc_") and num(r[k])})
+        if reasons:
+            notes.append("not compared by reason: " + ", ".join(
+                "%s %s" % (k, figure(runs, "cmp_nc_" + k, 0)) for k in reasons))
+        notes.append("tcpcopy peak RSS KB without %s, payload channel only %s, with --compare %s"
+                     % (figure(runs, "p_hwm_kb", 0), figure(runs, "t_hwm_kb", 0),
+                        figure(runs, "m_hwm_kb", 0)))
+        notes.append("copy without --compare %s" % figure(runs, "p_ratio", 4))
+        v = median_of(runs, "p_load_rps")
+        if v is not None:
+            notes.append("load without --compare %s req/s" % fmt(v, 0))
     if name == "fanin":
         parts = ["%s %s" % (n, figure(runs, "fanin%s_ic10k" % n, 3)) for n in FANIN_STEPS]
         notes.append("intercept CPU s/10k forwarded replies by online hosts (one tcpcopy each, "
@@ -404,7 +437,7 @@ def notes_for(name, runs, repeats):
     if v is not None and (name.endswith("pcap") or any(num(r.get("kernel_drops")) for r in runs)):
         notes.append("tcpcopy kernel drops %s" % figure(runs, "kernel_drops", 0))
     v = median_of(runs, "ic_cpu10k")
-    if v is not None and name not in ("bulk", "fanin"):
+    if v is not None and name not in ("bulk", "fanin", "compare"):
         notes.append("intercept %.3f CPU s/10k" % v)
     bad = sum(1 for r in runs if r.get("stop_ok") == "no")
     if bad:
@@ -506,6 +539,30 @@ def verdict_short(runs):
                figure(runs, "ratio", 4)), ok)
 
 
+def shares_of(runs):
+    return [num(r.get("compared")) / num(r.get("cmp_seen")) for r in runs
+            if num(r.get("compared")) is not None and num(r.get("cmp_seen"))]
+
+
+COMPARE_GOAL_X = 1.5
+
+
+def verdict_compare(runs):
+    """Issue 20's cost: tcpcopy's CPU with --compare <= 1.5 x without, 100% compared."""
+    x = median_of(runs, "cmp_x")
+    shares = shares_of(runs)
+    if x is None or not shares:
+        return None
+    false_diff = sum(int(num(r.get("cmp_different")) or 0) for r in runs)
+    ok = x <= COMPARE_GOAL_X and min(shares) == 1.0 and copied_all(runs) and false_diff == 0
+    return ("tcpcopy's CPU with --compare %s x without on the keep-alive load (goal <= %.1f x), "
+            "requests compared %s (goal 100%%), false differences %d (the same page on both "
+            "sides), copy %s; intercept with --payload x %s"
+            % (figure(runs, "cmp_x", 2), COMPARE_GOAL_X,
+               figure_vals([100 * v for v in shares], 2) + "%", false_diff,
+               figure(runs, "ratio", 4), figure(runs, "cmp_ic_x", 2)), ok)
+
+
 FANIN_STEPS = (1, 2, 4, 8)
 
 
@@ -523,7 +580,7 @@ def verdict_fanin(runs):
 
 
 VERDICTS = {"floor": verdict_floor, "bulk": verdict_bulk, "short": verdict_short,
-            "fanin": verdict_fanin}
+            "fanin": verdict_fanin, "compare": verdict_compare}
 
 
 def verdicts(specs):

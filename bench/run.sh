@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [scenario...]        (as root; default: all scenarios)
 #
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md).
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin compare (see bench/README.md).
 # Environment: REPEATS (3), TC_BIN (a build directory; default: build a release build into
 # build/release), BENCH_DURATION (10 s of wrk), BULK_MB (200), IDLE_N (20000),
 # OFFLINE_CONNS (50), OFFLINE_DURATION (5 s), OFFLINE_DELAY_MS (10), OFFLINE_WORKERS (nproc) for offline,
@@ -13,7 +13,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$BENCH_DIR/.." && pwd)
-ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin)
+ALL=(ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin compare)
 REPEATS=${REPEATS:-3}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-360}   # seconds, one run of one scenario
 CSV=${BENCH_CSV:-$BENCH_DIR/results.csv}
@@ -85,13 +85,13 @@ for s in "${scen[@]}"; do
         kvf="$OUT/$s-$r.kv" logf="$OUT/$s-$r.log"
         say "$s: run $r/$REPEATS"
         rc=0
-        timeout -k 15 "$RUN_TIMEOUT" bash "$BENCH_DIR/scenario.sh" "$s" "$kvf" >"$logf" 2>&1 || rc=$?
+        BENCH_RUN=$r timeout -k 15 "$RUN_TIMEOUT" bash "$BENCH_DIR/scenario.sh" "$s" "$kvf" >"$logf" 2>&1 || rc=$?
         if [ "$rc" -ne 0 ] || ! grep -q '^complete=yes$' "$kvf" 2>/dev/null; then
             failed=$((failed + 1))
             say "$s: run $r FAILED (status $rc), log $logf:"
             grep -E 'FAIL|rror' "$logf" | tail -n 5 >&2 || true
         else
-            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|floor_x|fanin_scale|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
+            say "$s: run $r: $(grep -E '^(online|reproduced|ratio|load_rps|ceiling|cpu10k|mbps|bytes_per_session|lat_p50_ms|lat_p99_ms|floor_x|fanin_scale|p_cpu10k|m_cpu10k|cmp_x|cmp_share|capture_s|replay_s|x_realtime|sessions_per_s)=' "$kvf" | tr '\n' ' ')"
             [ -n "${BENCH_KEEP:-}" ] || rm -f "$logf"
         fi
         files+="$kvf,"

@@ -2,7 +2,7 @@
 # One run of one benchmark scenario, in its own lab (tests/lab/lib.sh): run by bench/run.sh.
 #   bash bench/scenario.sh SCENARIO OUT.kv
 # Writes key=value figures to OUT.kv, ending with complete=yes when the run finished.
-# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin (see bench/README.md). Root, TC_BIN = build dir.
+# Scenarios: ka10 ka50 ka50pcap ka50v6 ka100 short bulk idle offline floor floorshort fanin compare (see bench/README.md). Root, TC_BIN = build dir.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -621,6 +621,130 @@ run_fanin() {
     grep -q '^stop_ok=no$' "$OUT" || kv stop_ok yes
 }
 
+# --- compare (issue 20, "Cost"): the ka50 load without and with --compare ------------------
+
+# cmp_done: requests with a result so far (equal + different + not compared), as tcpcopy
+# counts them now.
+cmp_done() {
+    tc_stat_now compare.requests >/dev/null
+    stat_sum "$(stats_file "$TCPCOPY_LOG")" compare.equal compare.different compare.not_compared
+}
+
+# compare_phase plain|payload|compare PREFIX: a fresh intercept and tcpcopy (plain: the ka50
+# command lines; compare: intercept --payload --secret-file, tcpcopy --secret-file --compare
+# DIR, the channel in TLS 1.3; payload: the same channel without the comparison, tcpcopy
+# --channel-payload), the ka50 wrk load with URI prefix PREFIX, the copy checked by URI set;
+# figures as PREFIX_* keys (compare: also the table's keys). BENCH_PERF: the compare part's
+# profile; BENCH_COMPARE_ARGS: options added to the compare part's tcpcopy only (word-split).
+compare_phase() {
+    local mode=$1 p=$2 rps join n c ic
+    : >"$ON_LOG"
+    : >"$TG_LOG"
+    if [ "$mode" = compare ]; then
+        INTERCEPT_NAME="intercept-$p" bench_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" \
+            --payload --secret-file "$SECRET"
+        # shellcheck disable=SC2086 # BENCH_COMPARE_ARGS: split into words on purpose
+        TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" \
+            --secret-file "$SECRET" --compare "$LAB_DIR/compare" ${BENCH_COMPARE_ARGS:-}
+    elif [ "$mode" = payload ]; then
+        INTERCEPT_NAME="intercept-$p" bench_intercept "${INTERCEPT_ARGS_DEFAULT[@]}" \
+            --payload --secret-file "$SECRET"
+        TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy "${TCPCOPY_ARGS_DEFAULT[@]}" \
+            --secret-file "$SECRET" --channel-payload
+    else
+        INTERCEPT_NAME="intercept-$p" bench_intercept
+        TCPCOPY_NAME="tcpcopy-$p" bench_tcpcopy
+    fi
+    log "load ($mode): wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE)"
+    [ "$mode" != compare ] || perf_start
+    rps=$(wrk_run "$p" "$LAB_DIR/wrk-$p.txt")
+    perf_stop
+    kv "${p}_load_rps" "${rps:-}"
+    settle "lines $TG_LOG" 120 "$(lines "$ON_LOG")" 5 >/dev/null
+    join=$("$LAB_PY" "$BENCH_DIR/benchlib.py" join "$ON_LOG" "$TG_LOG")
+    n=$(echo "$join" | awk -F= '$1 == "online" { print $2 }')
+    # Every request has its result once both answers are in (wrk's connections have closed).
+    [ "$mode" = compare ] && settle_to_counter cmp_done compare.requests 60 >/dev/null
+    c=$(proc_cpu_s "$TCPCOPY_PID")
+    ic=$(proc_cpu_s "$INTERCEPT_PID")
+    echo "$join" | awk -v p="${p}_" '{ print p $0 }' >>"$OUT"
+    kv "${p}_cpu10k" "$(per10k "$c" "$n")"
+    kv "${p}_ic_cpu10k" "$(per10k "$ic" "$n")"
+    kv "${p}_hwm_kb" "$(proc_kb "$TCPCOPY_PID" VmHWM)"
+    if [ "$mode" = compare ]; then
+        kv load_rps "${rps:-}"
+        echo "$join" >>"$OUT"
+        sample_tc "$n"
+    fi
+    if stop_tc; then kv "${p}_stop_ok" yes; else kv "${p}_stop_ok" no; kv stop_ok no; fi
+    if [ "$mode" = compare ]; then
+        # After the stop: the final summary.json and counters.
+        kv compared "$(stat_get "$LAB_DIR/compare/summary.json" compared)"
+        kv cmp_equal "$(stat_get "$LAB_DIR/compare/summary.json" equal)"
+        kv cmp_different "$(stat_get "$LAB_DIR/compare/summary.json" different)"
+        kv cmp_not_compared "$(stat_get "$LAB_DIR/compare/summary.json" not_compared)"
+        kv cmp_seen "$(tc_stat compare.requests)"
+        kv cmp_share "$(div "$(kv_get "$OUT" compared)" "$(kv_get "$OUT" cmp_seen)" %.4f)"
+        local r
+        for r in online_incomplete target_incomplete no_answer_online no_answer_target \
+            unparsable over_limit noreply; do
+            kv "cmp_nc_$r" "$(tc_stat "compare.not_compared_by_reason.$r")"
+        done
+        kv cmp_orphans "$(tc_stat compare.orphans)"
+        # Differences by kind, and the first few, in the log (there should be none).
+        "$LAB_PY" -c 'import json, sys
+d = json.load(open(sys.argv[1])).get("different_by_kind", {})
+for k, v in sorted(d.items()):
+    if isinstance(v, int) and v:
+        print("cmp_diff_%s=%d" % (k, v))' "$LAB_DIR/compare/summary.json" >>"$OUT"
+        head -n 3 "$LAB_DIR/compare/mismatches.jsonl" | cut -c1-600 | sed 's/^/  mismatch: /' >&2
+        kv cmp_sessions_skipped "$(stat_sum "$(stats_file "$TCPCOPY_LOG")" \
+            compare.sessions_skipped.over_cap compare.sessions_skipped.no_memory \
+            compare.sessions_skipped.abandoned)"
+    fi
+    kv "${p}_kernel_drops" "$(tc_stat capture.kernel_drops)"
+    echo "$join" | tr '\n' ' ' >&2
+    echo >&2
+}
+
+# run_compare: the ceiling, then the plain, payload and compare parts in one lab, their
+# order reversed on every other run (BENCH_RUN, from run.sh): odd runs plain first.
+run_compare() {
+    local rps
+    lab_up
+    client_tuning
+    bench_nginx "$NS_ONL" 80 online
+    ON_LOG=$NGINX_LOG
+    bench_nginx "$NS_TGT" 8080 target
+    TG_LOG=$NGINX_LOG
+    # The same page on both sides down to its modification time (Last-Modified, ETag): the two
+    # files are written a moment apart, sometimes across a second.
+    touch -d '2026-01-01 00:00:00 UTC' "$LAB_DIR/nginx-online/html/page.html" \
+        "$LAB_DIR/nginx-target/html/page.html"
+    SECRET="$LAB_DIR/secret"
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET")
+    log "ceiling: wrk -t$THREADS -c$CONNS -d${DUR}s ($MODE), no tcpcopy"
+    rps=$(wrk_run c "$LAB_DIR/wrk-ceiling.txt")
+    kv ceiling "${rps:-}"
+    kv ceiling_unit req/s
+    sleep 1
+    if [ $((${BENCH_RUN:-1} % 2)) -eq 1 ]; then
+        kv order plain,payload,compare
+        compare_phase plain p
+        compare_phase payload t
+        compare_phase compare m
+    else
+        kv order compare,payload,plain
+        compare_phase compare m
+        compare_phase payload t
+        compare_phase plain p
+    fi
+    kv cmp_x "$(div "$(kv_get "$OUT" m_cpu10k)" "$(kv_get "$OUT" p_cpu10k)")"
+    kv cmp_ic_x "$(div "$(kv_get "$OUT" m_ic_cpu10k)" "$(kv_get "$OUT" p_ic_cpu10k)")"
+    kv tls_x "$(div "$(kv_get "$OUT" t_cpu10k)" "$(kv_get "$OUT" p_cpu10k)")"
+    grep -q '^stop_ok=no$' "$OUT" || kv stop_ok yes
+}
+
 case $SCEN in
 ka10) THREADS=1 CONNS=10 MODE=keepalive run_wrk_scenario ;;
 ka50) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_wrk_scenario ;;
@@ -637,6 +761,7 @@ bulk) run_bulk ;;
 idle) run_idle ;;
 offline) run_offline ;;
 fanin) run_fanin ;;
+compare) THREADS=1 CONNS=50 MODE=keepalive DUR=${BENCH_DURATION:-5} run_compare ;;
 *) echo "unknown scenario $SCEN" >&2; exit 2 ;;
 esac
 kv complete yes
