@@ -18,7 +18,7 @@ TOTAL=${TOTAL:-50000}
 # pace per session well below the replay's, at most CONNS * 1000 / THINK_MS requests a second.
 CONNS=${CONNS:-20}
 THINK_MS=${THINK_MS:-8}
-LAB_TIMEOUT=${TC_LAB_TIMEOUT:-600}
+LAB_TIMEOUT=${TC_LAB_TIMEOUT:-280} # ctest gives a lab test 300 s
 lab_up
 start_nginx_return "$NS_ONL" 80 online
 ON_LOG=$NGINX_LOG
