@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034
 # compare_more_lib.sh: helpers of the comparison's scenarios at scale (issue 20, "Tests"),
 # sourced after lib.sh and compare_lib.sh by test_compare_wrk.sh, test_compare_latency.sh and
 # test_compare_chunked_short.sh. Servers: nginx answering from `return` rules (every URL its

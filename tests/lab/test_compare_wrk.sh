@@ -18,10 +18,12 @@ TOTAL=${TOTAL:-50000}
 # pace per session well below the replay's, at most CONNS * 1000 / THINK_MS requests a second.
 CONNS=${CONNS:-20}
 THINK_MS=${THINK_MS:-8}
-LAB_TIMEOUT=${TC_LAB_TIMEOUT:-280} # ctest gives a lab test 300 s
+# shellcheck disable=SC2034 # read by lab_up (its watchdog); ctest gives a lab test 300 s
+LAB_TIMEOUT=${TC_LAB_TIMEOUT:-280}
 lab_up
 start_nginx_return "$NS_ONL" 80 online
 ON_LOG=$NGINX_LOG
+# shellcheck disable=SC2016 # nginx variables, for nginx
 start_nginx_return "$NS_TGT" 8080 target \
     'location ~ "[05]00$" { return 200 "another answer for $uri\n"; }
         location ~ "777$" { return 503 "unavailable\n"; }'
