@@ -4,8 +4,8 @@
 # its own (an answer spread over segments), the same bodies but for the paths ending in 7,
 # where the target's copy changes one byte inside the third chunk. Load, bounded by count:
 # SHORT one-request connections (Connection: close, one after another) and KEEP keep-alive
-# curl sessions of N requests. Asserts: every request compared (but a rare answer read before
-# its SYN, below), exactly the requests of the paths ending in 7 reported, kind body, at an
+# curl sessions of N requests. Asserts: every request compared (but rare ones the capture
+# could not pair, below, with their reason), exactly the requests of the paths ending in 7 reported, kind body, at an
 # offset past the first chunk.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -41,12 +41,16 @@ cmp_finish "$want"
 awk '$4 ~ /7$/ { print $4 }' "$ON_LOG" >"$LAB_DIR/want.txt"
 want_diff=$(lines "$LAB_DIR/want.txt")
 assert_ge "$want_diff" 40 "known differences among the requests (sanity)"
-# An answer read from the answers' socket before its connection's SYN from the other one
-# (tcpcopy descheduled between the two reads) has no session yet: not compared, with the
-# reason no_answer_online, never different. Seen once in a few runs; at most 1% here.
+# Two honest reasons not to compare, both rare, never a difference: an answer read from the
+# answers' socket before its connection's SYN from the other one (tcpcopy descheduled between
+# the two reads) has no session yet: no_answer_online; segments the packet socket missed on
+# a loaded host: online_incomplete, each with its gap counted. At most 2% here.
 nc=$(summary not_compared)
-assert_eq "$(summary not_compared_by_reason.no_answer_online)" "$nc" "not compared, all for an answer read before its SYN"
-assert_ge "$((SHORT / 100))" "$nc" "requests not compared (at most 1%)"
+inc=$(summary not_compared_by_reason.online_incomplete)
+assert_eq "$(($(summary not_compared_by_reason.no_answer_online) + inc))" "$nc" \
+    "not compared: only answers read before their SYN or with online gaps"
+assert_ge "$(tc_stat compare.online_gaps)" "$inc" "online gaps (one at least per online_incomplete)"
+assert_ge "$((SHORT * 2 / 100))" "$nc" "requests not compared (at most 2%)"
 assert_eq "$(($(summary compared) + nc))" "$want" "requests with a result = served online"
 assert_eq "$(summary compared)" "$((want - nc))" "requests compared (summary.json)"
 assert_eq "$(summary different_by_kind.body)" "$(summary different)" "differences, all of kind body"
@@ -68,5 +72,5 @@ offs = sorted(json.loads(l)["offset"] for l in open(sys.argv[1]))
 assert offs and all(200 <= o < 1400 for o in offs), offs[:5] + offs[-5:]
 print("offsets of the differences: %d .. %d" % (offs[0], offs[-1]))
 PY
-assert_eq "$(tc_stat compare.different)" "$want_diff" "tcpcopy's compare.different counter"
-pass "$want requests ($SHORT one-request connections), $(summary compared) compared ($nc not: read before the SYN), the $want_diff known differences inside a chunk reported, none other"
+assert_eq "$(tc_stat compare.different)" "$(summary different)" "tcpcopy's compare.different counter"
+pass "$want requests ($SHORT one-request connections), $(summary compared) compared ($nc not: read before the SYN or online gaps), the $want_diff known differences inside a chunk reported, none other"
