@@ -182,6 +182,10 @@ static int on_stamp(struct chanc_conn *cn, const struct chan_frame *f)
 {
     struct chanc_stats *st = &cn->c->st;
     uint64_t ts, lag;
+    /* The replies that follow reach the engine at the loop's time, and --compare places the
+     * target's answer at that time minus this lag: refresh it with the lag's own clock, or a
+     * long iteration before this frame (a capture batch) puts answers before their requests. */
+    loop_update_time(cn->c->loop);
     if (chan_stamp_decode(&ts, f) != 0 ||
         !chanlag_on_stamp(&cn->lag, ts, loop_realtime_us(), &lag))
         return 0;

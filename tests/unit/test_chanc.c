@@ -287,6 +287,7 @@ struct ctx {
     size_t rec_len[16];
     size_t nrec;
     size_t rec_bytes, rec_max; /* every record's length: their sum, the largest */
+    uint64_t rec_now_us, rec_lag_us; /* at the last record: the loop's time, the lag */
     bool (*until)(struct ctx *);
     struct loop_timer stop;
     bool timed_out;
@@ -303,6 +304,8 @@ struct ctx {
 static void on_reply(void *arg, const uint8_t *hdr, size_t len)
 {
     struct ctx *x = arg;
+    x->rec_now_us = loop_now(x->loop);
+    x->rec_lag_us = chanc_stats(x->c)->lag_last_us;
     if (x->nrec < 16 && len <= CHAN_REPLY_HDR_MAX) {
         memcpy(x->rec[x->nrec], hdr, len);
         x->rec_len[x->nrec] = len;
@@ -849,6 +852,76 @@ static void test_replies_reach_on_reply(void **state)
     assert_int_equal(st->frames_in, 1 + 3); /* HELLO, HEARTBEAT, 2 REPLY */
     assert_int_equal(st->bad_frames, 0);
     assert_int_equal(chanc_up(x.c), 1);
+    ctx_free(&x);
+    fake_close(&f);
+}
+
+/* A pipe whose callback takes 30 ms: an event loop iteration that is long before the
+ * channel's turn comes. */
+static void slow_cb(struct loop *l, int fd, unsigned events, void *arg)
+{
+    uint8_t b;
+    (void)l, (void)events, (void)arg;
+    assert_int_equal(read(fd, &b, 1), 1);
+    usleep(30000);
+}
+
+/* --compare places a target answer at the reply's loop time minus the lag of the STAMP
+ * before it. A STAMP read after a long iteration (a stale loop time) must refresh the loop's
+ * time, or the answer is placed 30 ms before it was captured (before its request). */
+static void test_stamp_refreshes_loop_time(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct ctx x = {0};
+    fake_feat_extra = CHAN_FEAT_CLOCK;
+    connect_one(&f, &x, 0);
+    fake_feat_extra = 0;
+    /* Our timestamped heartbeat, sent when the connection came up: echo it. */
+    uint8_t b[300];
+    struct chan_frame fr;
+    struct chan_hb hb = {0}, echo;
+    (void)run_until(&x, got_3_replies, 100); /* flushes what the client queued */
+    for (int i = 0; i < 8 && hb.sent_us == 0; i++) {
+        ssize_t n = read_frame(f.cfd[0], b, sizeof(b), 1000);
+        assert_true(n > 0);
+        assert_true(chan_frame_next(&fr, b, (size_t)n) > 0);
+        if (fr.type == CHAN_HEARTBEAT)
+            assert_int_equal(chan_heartbeat_decode(&hb, &fr), 0);
+    }
+    assert_true(hb.sent_us != 0);
+    uint64_t rt = loop_realtime_us(); /* held since it was sent: one clock, no transit */
+    echo = (struct chan_hb){.sent_us = rt, .echo_us = hb.sent_us, .held_us = rt - hb.sent_us};
+    struct chan_out o;
+    chan_out_init(&o, 4096);
+    assert_int_equal(chan_put_heartbeat(&o, &echo), 0);
+    assert_true(chan_out_flush(&o, f.cfd[0]) > 0);
+    (void)run_until(&x, got_3_replies, 100); /* the offset is known */
+
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    assert_int_equal(loop_fd_add(x.loop, pfd[0], LOOP_READ, slow_cb, NULL), 0);
+    assert_int_equal(write(pfd[1], "s", 1), 1); /* ready first: its callback runs first */
+    usleep(2000);
+    uint64_t mono_cap = loop_update_time(x.loop); /* the "capture", on our monotonic clock */
+    uint8_t h[40];
+    memset(h, 0x45, sizeof(h));
+    assert_int_equal(chan_put_stamp(&o, loop_realtime_us()), 0);
+    assert_int_equal(chan_put_reply(&o, h, sizeof(h)), 0);
+    assert_true(chan_out_flush(&o, f.cfd[0]) > 0);
+    chan_out_free(&o);
+    x.nrec = 0;
+    (void)run_until(&x, got_3_replies, 300);
+    assert_int_equal(x.nrec, 1);
+    assert_int_equal(chanc_stats(x.c)->lag_samples, 1);
+    assert_true(x.rec_lag_us >= 25000); /* the 30 ms callback ran before the channel's */
+    uint64_t at = x.rec_now_us - x.rec_lag_us;
+    /* Within the offset's error (half a loopback round trip) and the test's own steps. */
+    assert_true(at + 5000 >= mono_cap);
+    assert_true(at <= mono_cap + 5000);
+    loop_fd_del(x.loop, pfd[0]);
+    close(pfd[0]);
+    close(pfd[1]);
     ctx_free(&x);
     fake_close(&f);
 }
@@ -1780,6 +1853,7 @@ int main(void)
         cmocka_unit_test(test_routes_to_every_server),
         cmocka_unit_test(test_route_add_del_same_conn),
         cmocka_unit_test(test_replies_reach_on_reply),
+        cmocka_unit_test(test_stamp_refreshes_loop_time),
         cmocka_unit_test(test_garbage_closes_and_reconnects),
         cmocka_unit_test(test_bad_reply_record_closes),
         cmocka_unit_test(test_bye_closes),
