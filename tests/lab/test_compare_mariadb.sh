@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# tcpcopy --compare --compare-proto mysql with Debian's MariaDB on online and on target (the
+# mysql module logs the copied sessions in on the target): the same table on both, but for a
+# few rows whose value differs on the target. Debian's mariadb client runs SESSIONS sessions of
+# point SELECTs over every row, a range SELECT over one changed row, a COUNT and an UPDATE.
+# Asserts: every statement compared (COM_QUIT, answered by nothing, is "noreply"), exactly the SELECTs that read a
+# changed row reported (kind body, endpoint "SELECT t"), the logins and greetings equal.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ROWS=100 SESSIONS=3 CHANGED=(13 77)
+command -v mariadbd >/dev/null || fail "mariadb-server is needed (scripts/deps.sh)"
+lab_up
+chmod 755 "$LAB_DIR"
+
+# start_mariadb NS NAME: a server on 0.0.0.0:3306 in NS with table sbtest.t (ROWS rows; the
+# CHANGED ones hold another value on the target).
+start_mariadb() {
+    local ns=$1 d=$LAB_DIR/$2 i v
+    mkdir -p "$d"
+    chown mysql:mysql "$d"
+    mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
+        --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
+        fail "mariadb-install-db $2: $(tail -3 "$d/install.log")"
+    ip netns exec "$ns" mariadbd --no-defaults --user=mysql --datadir="$d/data" \
+        --socket="$d/sock" --port=3306 --bind-address=0.0.0.0 --skip-name-resolve \
+        --pid-file="$d/pid" --log-error="$d/error.log" --general-log=1 \
+        --general-log-file="$d/general.log" --innodb-buffer-pool-size=32M \
+        --performance-schema=0 >/dev/null 2>&1 &
+    lab_track $!
+    wait_until "mariadb --no-defaults -S $d/sock -uroot -e 'SELECT 1'" 60 ||
+        fail "mariadbd $2 did not start: $(tail -5 "$d/error.log")"
+    {
+        echo "CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbpass'; CREATE DATABASE sbtest;"
+        echo "GRANT ALL ON sbtest.* TO 'sbtest'@'%';"
+        echo "CREATE TABLE sbtest.t (id INT PRIMARY KEY, v VARCHAR(32), n INT);"
+        for ((i = 1; i <= ROWS; i++)); do
+            v="value $i"
+            if [ "$2" = target ]; then
+                for c in "${CHANGED[@]}"; do [ "$i" = "$c" ] && v="VALUE $i"; done
+            fi
+            echo "INSERT INTO sbtest.t VALUES ($i, '$v', 0);"
+        done
+    } | mariadb --no-defaults -S "$d/sock" -uroot || fail "loading $2"
+    : >"$d/general.log"
+}
+
+start_mariadb "$NS_ONL" online
+start_mariadb "$NS_TGT" target
+SECRET=$LAB_DIR/secret
+CONF=$LAB_DIR/db.conf
+(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && printf 'sbtest sbpass\n' >"$CONF")
+start_intercept -i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SECRET"
+CMP_DIR=$LAB_DIR/compare
+start_tcpcopy -x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload \
+    --secret-file "$SECRET" --module mysql --module-conf "$CONF" \
+    --compare "$CMP_DIR" --compare-proto mysql
+
+script() {
+    local i
+    for ((i = 1; i <= ROWS; i++)); do echo "SELECT v FROM t WHERE id=$i;"; done
+    echo "SELECT id, v FROM t WHERE id BETWEEN 10 AND 15;"
+    echo "SELECT COUNT(*) FROM t;"
+    echo "UPDATE t SET n = n + 1 WHERE id = 5;"
+}
+for ((s = 0; s < SESSIONS; s++)); do
+    script | on_cli timeout 60 mariadb --no-defaults -h "$IP_ONL" -usbtest -psbpass sbtest \
+        >"$LAB_DIR/cli-$s.out" || fail "mariadb session $s failed"
+    assert_eq "$(grep -c 'value' "$LAB_DIR/cli-$s.out")" "$((ROWS + 6))" "rows read in session $s"
+done
+# per session: the greeting, the login, ROWS + 3 statements compared (COM_QUIT is not)
+cmp_results() {
+    tc_stat_now compare.requests >/dev/null
+    stat_sum "$(stats_file "$TCPCOPY_LOG")" compare.equal compare.different compare.not_compared
+}
+want_min=$((SESSIONS * (ROWS + 5)))
+settle "cmp_results" 60 "$want_min" >/dev/null
+settle_stable "cmp_results" 10 >/dev/null
+stop_tc || fail "tcpcopy or intercept did not stop cleanly"
+summary() { stat_get "$CMP_DIR/summary.json" "$1"; }
+log "summary.json: $(tr -d '\n' <"$CMP_DIR/summary.json" | cut -c1-400)"
+# COM_QUIT has no answer: not compared, reason noreply; nothing else is left out
+assert_eq "$(summary not_compared)" "$SESSIONS" "requests not compared (the COM_QUITs)"
+assert_eq "$("$LAB_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["not_compared_by_reason"]["noreply"])' "$CMP_DIR/summary.json")" \
+    "$SESSIONS" "requests not compared for noreply"
+assert_ge "$(summary compared)" "$want_min" "statements compared"
+assert_eq "$(($(summary compared) + SESSIONS))" "$(tc_stat compare.requests)" "requests compared or noreply (all that were framed)"
+want_diff=$((SESSIONS * (${#CHANGED[@]} + 1)))
+assert_eq "$(summary different)" "$want_diff" "statements reported different"
+"$LAB_PY" - "$CMP_DIR/mismatches.jsonl" "${CHANGED[*]}" "$SESSIONS" <<'PY' || fail "mismatches.jsonl is not what was expected"
+import json, sys, collections
+want = set(sys.argv[2].split())
+seen = collections.Counter()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["endpoint"] != "SELECT t" or r["kind"] != "body":
+        sys.exit("unexpected: %r" % r)
+    q = r["request"]
+    if "BETWEEN 10 AND 15" in q:
+        seen["range"] += 1
+        continue
+    row = q.rstrip(";").split("=")[-1]
+    if row not in want:
+        sys.exit("unexpected row: %r" % r)
+    seen[row] += 1
+n = int(sys.argv[3])
+if seen != collections.Counter({**{w: n for w in want}, "range": n}):
+    sys.exit("reported: %r" % seen)
+print("mismatches.jsonl: %r" % dict(seen))
+PY
+pass "$(summary compared) MySQL statements compared, exactly the $want_diff reading changed rows reported"
