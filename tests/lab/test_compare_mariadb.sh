@@ -5,6 +5,7 @@
 # point SELECTs over every row, a range SELECT over one changed row, a COUNT and an UPDATE.
 # Asserts: every statement compared (COM_QUIT, answered by nothing, is "noreply"), exactly the SELECTs that read a
 # changed row reported (kind body, endpoint "SELECT t"), the logins and greetings equal.
+# COMPARE_PROTO=auto runs the same with auto detection from the client's login.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -54,7 +55,7 @@ start_intercept -i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SEC
 CMP_DIR=$LAB_DIR/compare
 start_tcpcopy -x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload \
     --secret-file "$SECRET" --module mysql --module-conf "$CONF" \
-    --compare "$CMP_DIR" --compare-proto mysql
+    --compare "$CMP_DIR" --compare-proto "${COMPARE_PROTO:-mysql}"
 
 script() {
     local i

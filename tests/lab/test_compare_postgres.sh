@@ -6,6 +6,7 @@
 # and pgbench -M prepared running a fixed script (extended protocol: Parse/Bind/Execute/Sync).
 # Asserts: every statement compared (Terminate, answered by nothing, is "noreply"), exactly
 # the SELECTs reading a changed row reported (kind body), the logins and SSLRequests equal.
+# COMPARE_PROTO=auto runs the same with auto detection from the client's first message.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,7 +53,7 @@ start_intercept -i eth0 -F 'tcp and src port 5432' --payload --secret-file "$SEC
 CMP_DIR=$LAB_DIR/compare
 start_tcpcopy -x 5432-192.0.2.20:5432 -s 192.0.2.30 -c 203.0.113.x --channel-payload \
     --secret-file "$SECRET" --module postgresql --module-conf "$CONF" \
-    --compare "$CMP_DIR" --compare-proto postgresql
+    --compare "$CMP_DIR" --compare-proto "${COMPARE_PROTO:-postgresql}"
 
 script() {
     local i
