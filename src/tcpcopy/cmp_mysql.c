@@ -144,6 +144,20 @@ static void first_packet(struct cmp_ansf *f, struct cmp_db *d, uint8_t cmd)
     }
 }
 
+/* COM_STMT_PREPARE's answer: its first packet, the statement id (per connection: production's
+ * and the target's differ when sessions were resumed) left out. */
+static void prepare_first(struct cmp_ansf *f, struct cmp_db *d)
+{
+    size_t n = d->pn < d->plen ? d->pn : d->plen;
+    cmp_ans_bytes(f, d->hdr, MYSQL_HDR_LEN);
+    if (n >= 5 && d->pre[0] == 0x00) {
+        cmp_ans_bytes(f, d->pre, 1);
+        cmp_ans_bytes(f, d->pre + 5, n - 5);
+    } else {
+        cmp_ans_bytes(f, d->pre, n);
+    }
+}
+
 /* A packet of a command's answer ended (not a continuation): where the answer goes on. */
 static void cmd_packet(struct cmp_ansf *f, struct cmp_db *d)
 {
@@ -151,6 +165,8 @@ static void cmd_packet(struct cmp_ansf *f, struct cmp_db *d)
     bool end = b == 0xfe && d->plen < (d->eofless ? 0xffffffU : 9U);
     switch (d->state) {
     case S_FIRST:
+        if (d->type == MYSQL_COM_STMT_PREPARE)
+            prepare_first(f, d);
         first_packet(f, d, d->type);
         break;
     case S_AUTH:
@@ -215,10 +231,13 @@ static void ans_packet_begin(struct cmp_ansf *f, struct cmp_db *d)
             d->state = S_AUTH;
     }
     cmp_ans_begin(f);
-    d->hashing = d->phase == P_CMD && d->state != S_AUTH;
+    /* COM_STMT_PREPARE's first packet is hashed at its end, without the statement id */
+    d->hashing = d->phase == P_CMD && d->state != S_AUTH &&
+                 !(d->state == S_FIRST && d->type == MYSQL_COM_STMT_PREPARE);
     if (d->hashing)
         cmp_ans_bytes(f, d->hdr, MYSQL_HDR_LEN);
 }
+
 
 static void ans_packet_end(struct cmp_ansf *f, struct cmp_db *d)
 {

@@ -241,6 +241,34 @@ static void test_result_sets(void **state)
     assert_true(g.u[2].flags & CMP_U_UNPARSABLE);
 }
 
+/* COM_STMT_PREPARE: its OK, parameter and column definitions; the statement id is left out */
+static void test_prepare(void **state)
+{
+    (void)state;
+    uint8_t b[1024];
+    struct got_units g[3];
+    uint32_t fl = (uint32_t)MYSQL_COM_STMT_PREPARE << CMP_R_CMD_SHIFT;
+    for (int k = 0; k < 3; k++) {
+        /* id 1 (k 0), id 7 (k 1), id 1 with one column more announced and sent (k 2) */
+        uint8_t ok_p[] = {0, k == 1 ? 7 : 1, 0, 0, 0, k == 2 ? 2 : 1, 0, 1, 0, 0, 0, 0};
+        size_t n = put(b, 0, 1, ok_p, sizeof(ok_p));
+        uint8_t seq = 2;
+        n = put(b, n, seq++, coldef, sizeof(coldef) - 1); /* the parameter */
+        n = put(b, n, seq++, eof, sizeof(eof));
+        for (int c = 0; c < (k == 2 ? 2 : 1); c++)
+            n = put(b, n, seq++, coldef, sizeof(coldef) - 1);
+        n = put(b, n, seq++, eof, sizeof(eof));
+        n = put(b, n, 1, err, sizeof(err) - 1); /* the next PREPARE's answer: an error */
+        ans_units(b, n, fl, 2, (unsigned)k * 3, &g[k]);
+        assert_int_equal(g[k].n, 4);
+        assert_int_equal(g[k].u[2].flags, 0);
+        assert_int_equal(g[k].u[2].body.len, 4 + 12 - 4 + 2 * (4 + 5) + (k == 2 ? 3 : 2) * (4 + sizeof(coldef) - 1));
+        assert_int_equal(g[k].u[3].body.len, 4 + sizeof(err) - 1); /* an ERR counts whole */
+    }
+    assert_int_equal(cmp_unit_hash(&g[0].u[2]), cmp_unit_hash(&g[1].u[2]));
+    assert_int_not_equal(cmp_unit_hash(&g[0].u[2]), cmp_unit_hash(&g[2].u[2]));
+}
+
 static void test_gap(void **state)
 {
     (void)state;
@@ -347,7 +375,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recorded),   cmocka_unit_test(test_login_noise),
-        cmocka_unit_test(test_result_sets), cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_result_sets), cmocka_unit_test(test_prepare),
+        cmocka_unit_test(test_gap),
         cmocka_unit_test(test_endpoints),  cmocka_unit_test(test_detect_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
