@@ -31,8 +31,19 @@
 #define MY_COM_INIT_DB 0x02
 
 enum { P_GREET = 0, P_LOGIN, P_CMD };
-enum { S_FIRST = 0, S_AUTH, S_COLS, S_COLEOF, S_ROWS, S_FIELDS, S_FINAL, S_PPAR, S_PPAR_EOF,
-       S_PCOL, S_PCOL_EOF };
+enum {
+    S_FIRST = 0,
+    S_AUTH,
+    S_COLS,
+    S_COLEOF,
+    S_ROWS,
+    S_FIELDS,
+    S_FINAL,
+    S_PPAR,
+    S_PPAR_EOF,
+    S_PCOL,
+    S_PCOL_EOF
+};
 
 static uint32_t le24(const uint8_t *p)
 {
@@ -238,7 +249,6 @@ static void ans_packet_begin(struct cmp_ansf *f, struct cmp_db *d)
         cmp_ans_bytes(f, d->hdr, MYSQL_HDR_LEN);
 }
 
-
 static void ans_packet_end(struct cmp_ansf *f, struct cmp_db *d)
 {
     d->hn = 0;
@@ -290,8 +300,7 @@ void cmp_mysql_ans(struct cmp_ansf *f, const uint8_t *p, size_t n)
 bool cmp_mysql_gap(struct cmp_ansf *f, uint64_t n)
 {
     struct cmp_db *d = &f->u.db;
-    if (d->hn < MYSQL_HDR_LEN || !d->hashing || d->pn == 0 || d->state != S_ROWS ||
-        n > d->left)
+    if (d->hn < MYSQL_HDR_LEN || !d->hashing || d->pn == 0 || d->state != S_ROWS || n > d->left)
         return false; /* only inside a row whose first byte was seen */
     d->left -= (uint32_t)n;
     if (d->left == 0)
@@ -305,10 +314,20 @@ static const struct {
     uint8_t cmd;
     const char *name;
 } cmd_names[] = {
-    {0x01, "QUIT"}, {0x02, "INIT_DB"}, {0x04, "FIELD_LIST"}, {0x09, "STATISTICS"},
-    {0x0e, "PING"}, {0x11, "CHANGE_USER"}, {0x16, "PREPARE"}, {0x17, "STMT_EXECUTE"},
-    {0x18, "STMT_SEND_LONG_DATA"}, {0x19, "STMT_CLOSE"}, {0x1a, "STMT_RESET"},
-    {0x1b, "SET_OPTION"}, {0x1c, "STMT_FETCH"}, {0x1f, "RESET_CONNECTION"},
+    {0x01, "QUIT"},
+    {0x02, "INIT_DB"},
+    {0x04, "FIELD_LIST"},
+    {0x09, "STATISTICS"},
+    {0x0e, "PING"},
+    {0x11, "CHANGE_USER"},
+    {0x16, "PREPARE"},
+    {0x17, "STMT_EXECUTE"},
+    {0x18, "STMT_SEND_LONG_DATA"},
+    {0x19, "STMT_CLOSE"},
+    {0x1a, "STMT_RESET"},
+    {0x1b, "SET_OPTION"},
+    {0x1c, "STMT_FETCH"},
+    {0x1f, "RESET_CONNECTION"},
     {0xfa, "STMT_BULK_EXECUTE"},
 };
 
@@ -331,8 +350,7 @@ static void command(struct cmp_reqf *f, struct cmp_db *d)
         cmd == MYSQL_COM_STMT_SEND_LONG_DATA)
         flags |= CMP_R_NOREPLY;
     if (cmd == MYSQL_COM_QUERY || cmd == MYSQL_COM_STMT_PREPARE) {
-        cmp_sql_endpoint(f, cmd == MYSQL_COM_QUERY ? "" : "PREPARE ", f->req.text,
-                         f->req.textlen);
+        cmp_sql_endpoint(f, cmd == MYSQL_COM_QUERY ? "" : "PREPARE ", f->req.text, f->req.textlen);
     } else {
         const char *name = NULL;
         for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
@@ -472,8 +490,8 @@ static bool word_is(const uint8_t *s, size_t n, const char *kw)
 }
 
 /* The table after the statement's keyword: after FROM, INTO, or UPDATE's modifiers. */
-static bool sql_table(const uint8_t *s, size_t n, size_t i, const uint8_t *kw, size_t kn,
-                      size_t *w, size_t *wn)
+static bool sql_table(const uint8_t *s, size_t n, size_t i, const uint8_t *kw, size_t kn, size_t *w,
+                      size_t *wn)
 {
     bool from = word_is(kw, kn, "SELECT") || word_is(kw, kn, "DELETE");
     bool into = word_is(kw, kn, "INSERT") || word_is(kw, kn, "REPLACE");

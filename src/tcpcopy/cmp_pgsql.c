@@ -148,7 +148,10 @@ static void typed_msg(struct cmp_reqf *f, struct cmp_db *d)
     const uint8_t *s;
     bool named = f->req.endpoint[0] != '\0';
     switch (d->type) {
-    case 'p': case 'd': case 'c': case 'f':
+    case 'p':
+    case 'd':
+    case 'c':
+    case 'f':
         return; /* authentication answers, COPY data: part of another exchange */
     case 'Q':
         cmp_req_bytes(f, 0);
@@ -188,7 +191,10 @@ static void typed_msg(struct cmp_reqf *f, struct cmp_db *d)
         d->group = false;
         cmp_req_emit(f, 0);
         return;
-    case 'D': case 'E': case 'C': case 'H':
+    case 'D':
+    case 'E':
+    case 'C':
+    case 'H':
         break;
     default:
         cmp_req_fail(f);

@@ -374,7 +374,9 @@ static int opts_compare(struct tc_opts *o, int c, const char *arg, char *err, si
         o->compare_dir = arg;
     } else if (c == OPT_COMPARE_PROTO) {
         if (cmp_proto_parse(arg, &p) < 0)
-            FAIL("tcpcopy: --compare-proto '%s': expected auto, http, resp, memcache, raw, mysql or postgresql", arg);
+            FAIL("tcpcopy: --compare-proto '%s': expected auto, http, resp, memcache, raw, "
+                 "mysql or postgresql",
+                 arg);
         o->compare_proto = (uint8_t)p;
     } else if (c == OPT_COMPARE_IGNORE) {
         if (o->compare_nignore == TC_COMPARE_RULES_MAX)

@@ -64,9 +64,11 @@ static void test_recorded(void **state)
     } recs[] = {
         {"mysql_native.txt", 3, 3, {"(login)", "SELECT", "QUIT"}},
         {"mysql_switch.txt", 3, 3, {"(login)", "SELECT", "QUIT"}},
-        {"mysql_stmt.txt", 7, 6,
-         {"(login)", "CHANGE_USER", "PREPARE SELECT", "STMT_EXECUTE", "STMT_RESET",
-          "STMT_CLOSE", "QUIT"}},
+        {"mysql_stmt.txt",
+         7,
+         6,
+         {"(login)", "CHANGE_USER", "PREPARE SELECT", "STMT_EXECUTE", "STMT_RESET", "STMT_CLOSE",
+          "QUIT"}},
     };
     for (unsigned k = 0; k < 3; k++) {
         struct got_reqs rq0, rq;
@@ -137,8 +139,19 @@ static size_t put(uint8_t *b, size_t off, uint8_t seq, const void *pl, size_t n)
     return off + 4 + n;
 }
 
-static const uint8_t coldef[] = "\x03" "def" "\x06" "sbtest" "\x07" "sbtest1" "\x07" "sbtest1"
-                                "\x01" "c" "\x01" "c" "\x0c\x08\x00\x78\x00\x00\x00\xfe\x00\x00\x00\x00\x00";
+static const uint8_t coldef[] = "\x03"
+                                "def"
+                                "\x06"
+                                "sbtest"
+                                "\x07"
+                                "sbtest1"
+                                "\x07"
+                                "sbtest1"
+                                "\x01"
+                                "c"
+                                "\x01"
+                                "c"
+                                "\x0c\x08\x00\x78\x00\x00\x00\xfe\x00\x00\x00\x00\x00";
 static const uint8_t eof[] = {0xfe, 0, 0, 0x02, 0};
 static const uint8_t eof_more[] = {0xfe, 0, 0, 0x0a, 0};
 static const uint8_t ok[] = {0, 0, 0, 0x02, 0, 0, 0};
@@ -177,8 +190,14 @@ static void ans_units(const uint8_t *b, size_t n, uint32_t flags, unsigned nreq,
     }
     /* a greeting-less stream: answers after the login */
     uint8_t all[4096];
-    size_t k = put(all, 0, 0, "\x0a" "5.5.5-x\0" "\x01\0\0\0" "abcdefgh\0" "\xff\xf7\x08\x02\0\xff\x81\x15"
-                            "\0\0\0\0\0\0\0\0\0\0" "ijklmnopqrst\0",
+    size_t k = put(all, 0, 0,
+                   "\x0a"
+                   "5.5.5-x\0"
+                   "\x01\0\0\0"
+                   "abcdefgh\0"
+                   "\xff\xf7\x08\x02\0\xff\x81\x15"
+                   "\0\0\0\0\0\0\0\0\0\0"
+                   "ijklmnopqrst\0",
                    47);
     k = put(all, k, 2, ok, sizeof(ok));
     memcpy(all + k, b, n);
@@ -262,7 +281,8 @@ static void test_prepare(void **state)
         ans_units(b, n, fl, 2, (unsigned)k * 3, &g[k]);
         assert_int_equal(g[k].n, 4);
         assert_int_equal(g[k].u[2].flags, 0);
-        assert_int_equal(g[k].u[2].body.len, 4 + 12 - 4 + 2 * (4 + 5) + (k == 2 ? 3 : 2) * (4 + sizeof(coldef) - 1));
+        assert_int_equal(g[k].u[2].body.len,
+                         4 + 12 - 4 + 2 * (4 + 5) + (k == 2 ? 3 : 2) * (4 + sizeof(coldef) - 1));
         assert_int_equal(g[k].u[3].body.len, 4 + sizeof(err) - 1); /* an ERR counts whole */
     }
     assert_int_equal(cmp_unit_hash(&g[0].u[2]), cmp_unit_hash(&g[1].u[2]));
@@ -374,10 +394,10 @@ static void test_detect_tls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recorded),   cmocka_unit_test(test_login_noise),
+        cmocka_unit_test(test_recorded),    cmocka_unit_test(test_login_noise),
         cmocka_unit_test(test_result_sets), cmocka_unit_test(test_prepare),
-        cmocka_unit_test(test_gap),
-        cmocka_unit_test(test_endpoints),  cmocka_unit_test(test_detect_tls),
+        cmocka_unit_test(test_gap),         cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_detect_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

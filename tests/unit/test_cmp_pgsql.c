@@ -124,7 +124,8 @@ static void test_extended(void **state)
     uint8_t c[2048], s[2048];
     size_t cn = 0, sn = 0;
     /* unnamed: Parse, Bind, Describe, Execute, Sync */
-    cn = msg(c, cn, 'P', S("\0UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;\0\0\0"));
+    cn = msg(c, cn, 'P',
+             S("\0UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;\0\0\0"));
     cn = msg(c, cn, 'B', S("\0\0\0\0\0\0\0\0\0\0"));
     cn = msg(c, cn, 'D', S("P\0"));
     cn = msg(c, cn, 'E', S("\0\0\0\0\0"));
