@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmp_sess.h"
+#include "mod.h"
 #include "tcp_impl.h"
 
 #define CS_RING CMP_PAIR_SLOTS /* the latest requests that expect an answer: times, flags */
@@ -304,13 +305,14 @@ static void abandon(struct cmp_sess *cs)
 void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
 {
     struct cmp_sess *cs = s->cmp;
+    struct stream *st = mod_cstream(s); /* the client's bytes before a module rewrote them */
     if (cs->dead)
         return;
-    if (s->state == SS_PROBE || seq_gt(stream_start(&s->st), cs->c_fed)) {
+    if (s->state == SS_PROBE || seq_gt(stream_start(st), cs->c_fed)) {
         abandon(cs);
         return;
     }
-    uint32_t end = stream_contig_end(&s->st);
+    uint32_t end = stream_contig_end(st);
     if (!seq_gt(end, cs->c_fed))
         return;
     /* The client's first bytes acknowledge answer bytes: the server spoke first. (Not the
@@ -326,7 +328,7 @@ void cmp_sess_client(struct eng *e, struct sess *s, const struct pkt *p)
     uint8_t buf[CS_COPY]; /* a hole was filled: the bytes come from the stream */
     while (seq_lt(cs->c_fed, end)) {
         uint32_t n = end - cs->c_fed < CS_COPY ? end - cs->c_fed : CS_COPY;
-        stream_copy(&s->st, cs->c_fed, buf, n);
+        stream_copy(st, cs->c_fed, buf, n);
         client_feed(cs, buf, n);
     }
 }
