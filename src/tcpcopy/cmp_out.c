@@ -47,15 +47,24 @@ static double now_s(void)
 static void out_sink(void *arg, const struct cmp_result *r, const struct tuple *ckey)
 {
     struct cmp_out *o = arg;
-    cmp_summary_add(o->sum, r, false);
+    cmp_summary_add(o->sum, r, r->noise);
     if (r->verdict != CMP_DIFFERENT)
         return;
+    char sess[ADDR_STRLEN + 8];
+    addr_port_str(&ckey->src, ckey->sport, sess, sizeof(sess));
+    if (r->noise) { /* noise.jsonl shares mismatches.jsonl's line bound */
+        if (o->x->st.lines_written >= CMP_OUT_LINES_MAX)
+            o->x->st.lines_dropped++;
+        else if (cmp_report_line(o->noise, r, now_s(), sess, o->has_mask ? &o->mask : NULL) < 0)
+            o->write_errors++;
+        else
+            o->x->st.lines_written++;
+        return;
+    }
     if (o->x->st.lines_written >= CMP_OUT_LINES_MAX) {
         o->x->st.lines_dropped++;
         return;
     }
-    char sess[ADDR_STRLEN + 8];
-    addr_port_str(&ckey->src, ckey->sport, sess, sizeof(sess));
     cmp_html_examples_add(o->ex, r, sess, o->has_mask ? &o->mask : NULL);
     if (cmp_report_line(o->mism, r, now_s(), sess, o->has_mask ? &o->mask : NULL) < 0)
         o->write_errors++;

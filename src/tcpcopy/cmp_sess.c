@@ -80,9 +80,13 @@ static void cs_result(void *arg, const struct cmp_result *r)
 {
     struct cmp_sess *cs = arg;
     struct cmp_ctx *x = cs->x;
-    x->st.results[r->verdict <= CMP_NOT_COMPARED ? r->verdict : CMP_NOT_COMPARED]++;
+    if (r->noise) /* counted apart, as in summary.json */
+        x->st.noise++;
+    else
+        x->st.results[r->verdict <= CMP_NOT_COMPARED ? r->verdict : CMP_NOT_COMPARED]++;
     if (r->verdict == CMP_NOT_COMPARED && (unsigned)r->reason < CMP_REASON_COUNT)
         x->st.reasons[r->reason]++;
+    x->st.baseline_missing += r->baseline_missing;
     if (x->conf.sink != NULL)
         x->conf.sink(x->conf.sink_arg, r, &cs->ckey);
 }
@@ -100,7 +104,7 @@ static void cs_request(void *arg, const struct cmp_req *r)
     cs->c_req_end += (uint32_t)r->len;
     cmp_ansf_expect(cs->af[CMP_ONLINE], r);
     cmp_ansf_expect(cs->af[CMP_TARGET], r);
-    uint64_t lat[2] = {0, 0};
+    uint64_t lat[CMP_SIDES] = {0, 0, 0};
     if (!(r->flags & CMP_R_NOREPLY)) {
         uint64_t a = cs->nans_req++;
         cs->ring[a % CS_RING] = (struct cs_req){
@@ -234,6 +238,8 @@ void cmp_sess_open(struct eng *e, struct sess *s)
         cs->af[CMP_ONLINE] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_online, cs);
         cs->af[CMP_TARGET] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_target, cs);
         cs->pair = cmp_pair_new(cs_result, cs);
+        if (cs->pair && x->conf.baseline)
+            cmp_pair_baseline(cs->pair);
     }
     if (cs == NULL || !cs->rq || !cs->af[0] || !cs->af[1] || !cs->pair) {
         if (cs != NULL)

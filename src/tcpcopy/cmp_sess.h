@@ -32,6 +32,7 @@ struct cmp_conf {
     enum cmp_proto proto;          /* --compare-proto (auto) */
     const struct cmp_rules *rules; /* --compare-ignore (NULL: the defaults); outlives the context */
     uint32_t max_sessions;         /* compared sessions at once */
+    bool baseline;                 /* pair a baseline's answers too (noise learning) */
     cmp_sink_cb sink;
     void *sink_arg;
 };
@@ -47,6 +48,7 @@ struct cmp_stats {
     uint64_t target_bytes, target_gaps, target_gap_bytes, target_no_payload;
     uint64_t orphans, dropped_late;
     uint64_t lines_written, lines_dropped; /* mismatches.jsonl (cmp_out.c) */
+    uint64_t noise, baseline_missing; /* with a baseline (cmp_pair.h) */
 };
 
 struct cmp_ctx {
