@@ -98,12 +98,12 @@ static int header_layer(const struct cmp_unit *o, const struct cmp_unit *t,
     for (unsigned i = 0; known && i < ot.n && !real; i++)
         if (!names_has(&ob, ot.s[i]))
             real = ot.s[i];
-    memset(d, 0, sizeof(*d));
-    d->kind = CMP_KIND_HEADER, d->exact = true;
     if (!known || ot.n == 0) {
-        cmp_diff_units(o, t, d); /* names unknown (or lines repeated): cmp_diff's own pick */
+        cmp_diff_header(o, t, d); /* names unknown: cmp_diff's own pick */
         return -1;
     }
+    memset(d, 0, sizeof(*d));
+    d->kind = CMP_KIND_HEADER, d->exact = true;
     const char *shown = real ? real : ot.s[0];
     d->alen = put_line(d->a, o, shown);
     d->blen = put_line(d->b, t, shown);

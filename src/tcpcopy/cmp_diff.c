@@ -185,13 +185,20 @@ bool cmp_diff_units(const struct cmp_unit *a, const struct cmp_unit *b, struct c
         d->blen = put_text(d->b, b->status_text);
         return false;
     }
-    if (http && (a->head_h != b->head_h || a->nheaders != b->nheaders)) {
-        d->kind = CMP_KIND_HEADER, d->exact = true;
-        d->alen = put_text(d->a, hdr_extra(a, b));
-        d->blen = put_text(d->b, hdr_extra(b, a));
-        return false;
-    }
+    if (http && (a->head_h != b->head_h || a->nheaders != b->nheaders))
+        return cmp_diff_header(a, b, d);
     return cmp_diff_body(a, b, d);
+}
+
+bool cmp_diff_header(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (a->head_h == b->head_h && a->nheaders == b->nheaders)
+        return true;
+    d->kind = CMP_KIND_HEADER, d->exact = true;
+    d->alen = put_text(d->a, hdr_extra(a, b));
+    d->blen = put_text(d->b, hdr_extra(b, a));
+    return false;
 }
 
 bool cmp_diff_body(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d)
