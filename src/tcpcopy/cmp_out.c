@@ -39,6 +39,19 @@ struct cmp_out {
     struct loop_timer timer;
 };
 
+struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
+{
+    struct cmp_ctx *x = calloc(1, sizeof(*x));
+    if (x != NULL)
+        x->conf = *c;
+    return x;
+}
+
+void cmp_ctx_free(struct cmp_ctx *x)
+{
+    free(x);
+}
+
 static double now_s(void)
 {
     return (double)loop_realtime_us() / 1e6;
@@ -258,6 +271,9 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l, const str
         .proto = (enum cmp_proto)op->compare_proto,
         .rules = &o->rules,
         .max_sessions = op->compare_sessions,
+        .baseline = op->compare_base_port != 0,
+        .base = op->compare_base,
+        .base_port = op->compare_base_port,
         .sink = out_sink,
         .sink_arg = o,
     };

@@ -278,6 +278,8 @@ void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason r
         try_resolve(p, s);
     }
     p->next_ans[side] = p->tail;
+    if (side == CMP_BASELINE)
+        p->lost[side] = reason; /* never rebuilt: later requests do not wait for it */
     compact(p);
 }
 

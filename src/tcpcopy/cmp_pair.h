@@ -72,7 +72,8 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
 /* One side will give no more answers to the requests seen so far (its connection ended, or
  * its capture stopped): those still waiting for it get not_compared with this reason
  * (no_answer_*, or *_incomplete when the caller knows bytes were lost). Later requests (a
- * rebuilt connection) are paired with later answers as usual. */
+ * rebuilt connection) are paired with later answers as usual; but not the baseline's: its
+ * later requests are given without it. */
 void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason reason);
 /* As cmp_pair_side_end, but only for requests with an index below nreq (a rebuilt
  * connection: the old one owed the answers of those; the requests from nreq on are sent
