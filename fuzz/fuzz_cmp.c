@@ -4,7 +4,9 @@
  * PostgreSQL among them, and
  * how the streams are cut into pieces), the pairer and the report writers; and the JSON path
  * filter alone; capture gaps now and then. Checks: one result per request, each unit equal to itself, the filter never
- * invents or loses bytes, the writers accept every result.
+ * invents or loses bytes, the writers accept every result. With rules bit 1 a baseline
+ * (--compare-baseline) gets the target's answers again: every difference it can name
+ * (all but a header one past the kept header lines) is then noise.
  *
  * Input: [proto+split][rules][reqlen hi][reqlen lo][onlen hi][onlen lo] requests online target
  */
@@ -22,7 +24,8 @@
 
 struct run {
     struct cmp_pair *pair;
-    struct cmp_ansf *ans[2];
+    struct cmp_ansf *ans[3];
+    bool baseline;
     struct cmp_summary *sum;
     FILE *out;
     uint64_t requests, results;
@@ -36,6 +39,8 @@ static void on_req(void *arg, const struct cmp_req *r)
     x->requests++;
     cmp_ansf_expect(x->ans[0], r);
     cmp_ansf_expect(x->ans[1], r);
+    if (x->baseline)
+        cmp_ansf_expect(x->ans[2], r);
     cmp_pair_request(x->pair, r);
 }
 
@@ -57,12 +62,22 @@ static void on_target(void *arg, const struct cmp_unit *u)
     on_ans(arg, CMP_TARGET, u);
 }
 
+static void on_baseline(void *arg, const struct cmp_unit *u)
+{
+    on_ans(arg, CMP_BASELINE, u);
+}
+
 static void on_result(void *arg, const struct cmp_result *r)
 {
     struct run *x = arg;
     x->results++;
+    CHECK(!r->noise || (x->baseline && r->verdict == CMP_DIFFERENT));
+    CHECK(x->baseline || !r->baseline_missing);
+    if (x->baseline && r->verdict == CMP_DIFFERENT && !r->baseline_missing &&
+        r->diff.kind != CMP_KIND_HEADER)
+        CHECK(r->noise);
     CHECK(r->diff.alen <= sizeof(r->diff.a) && r->diff.blen <= sizeof(r->diff.b));
-    cmp_summary_add(x->sum, r, r->index % 3 == 0);
+    cmp_summary_add(x->sum, r, r->noise || r->index % 3 == 0);
     if (r->verdict == CMP_DIFFERENT)
         CHECK(cmp_report_line(x->out, r, 1.5, "192.0.2.1:1", NULL) == 0);
 }
@@ -146,8 +161,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *req = data + 6, *on = req + reqn, *tg = on + onn;
     size_t tgn = n - reqn - onn;
 
-    struct run x = {.sum = cmp_summary_new(), .out = devnull};
+    struct run x = {.sum = cmp_summary_new(), .out = devnull, .baseline = (data[1] & 2) != 0};
     x.pair = cmp_pair_new(on_result, &x);
+    if (x.pair && x.baseline) {
+        cmp_pair_baseline(x.pair);
+        x.ans[2] = cmp_ansf_new(proto, r, on_baseline, &x);
+        CHECK(x.ans[2]);
+    }
     x.ans[0] = cmp_ansf_new(proto, r, on_online, &x);
     x.ans[1] = cmp_ansf_new(proto, r, on_target, &x);
     struct cmp_reqf *rf = cmp_reqf_new(proto, on_req, &x);
@@ -155,15 +175,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pieces(feed_req, rf, req, reqn, cut);
     pieces(feed_ans, x.ans[0], on, onn, cut * 3);
     pieces(feed_ans, x.ans[1], tg, tgn, cut * 5);
+    if (x.baseline)
+        pieces(feed_ans, x.ans[2], tg, tgn, cut * 5);
     cmp_reqf_close(rf);
     cmp_ansf_close(x.ans[0]);
     cmp_ansf_close(x.ans[1]);
+    if (x.baseline)
+        cmp_ansf_close(x.ans[2]);
     cmp_pair_finish(x.pair);
     CHECK(x.results == x.requests);
     CHECK(cmp_summary_write(x.sum, devnull) == 0);
     cmp_reqf_free(rf);
     cmp_ansf_free(x.ans[0]);
     cmp_ansf_free(x.ans[1]);
+    cmp_ansf_free(x.ans[2]);
     cmp_pair_free(x.pair);
     cmp_summary_free(x.sum);
     fuzz_json(data, size);

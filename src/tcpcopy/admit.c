@@ -185,6 +185,8 @@ void admit_free(struct eng *e, struct sess *s)
 {
     if (s->cmp != NULL)
         cmp_sess_close(e, s);
+    else if (s->copy == CMP_BASE_COPY && e->conf.cmp != NULL)
+        cmp_sess_base(e, s, NULL);
     conn_hs_release(e, s);
     conn_ack_unlist(e, s);
     wheel_del(&e->wheel, &s->timer);

@@ -294,4 +294,9 @@ void eng_on_capture(struct eng *e, const struct pkt *p, uint64_t now_us)
     }
     for (uint16_t copy = 0; copy < e->conf.copies; copy++)
         capture_one(e, p, r, (uint16_t)(e->epoch * e->conf.copies + copy), now_us);
+    if (e->conf.cmp != NULL && e->conf.cmp->conf.baseline) { /* one more copy, to the baseline */
+        struct xfer_rule rb = *r;
+        rb.target = e->conf.cmp->conf.base, rb.target_port = e->conf.cmp->conf.base_port;
+        capture_one(e, p, &rb, CMP_BASE_COPY, now_us);
+    }
 }

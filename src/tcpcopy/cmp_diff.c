@@ -25,8 +25,7 @@ static uint64_t umin(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
-/* Block k of s lifted to `level` (>= s->level), or false when it is not complete. */
-static bool lifted(const struct cmp_stream *s, uint32_t level, uint32_t k, uint64_t *h)
+bool cmp_diff_block(const struct cmp_stream *s, uint32_t level, uint32_t k, uint64_t *h)
 {
     uint32_t per = 1U << (level - s->level);
     if ((uint64_t)(k + 1) * per > s->nblocks)
@@ -125,7 +124,7 @@ static void body_offset(const struct cmp_stream *a, const struct cmp_stream *b,
     uint64_t same = headn; /* bytes known equal */
     for (uint32_t k = 0;; k++) {
         uint64_t ha, hb;
-        if (!lifted(a, level, k, &ha) || !lifted(b, level, k, &hb))
+        if (!cmp_diff_block(a, level, k, &ha) || !cmp_diff_block(b, level, k, &hb))
             break;
         if (ha != hb) {
             block_offset(a, b, level, k, d);
@@ -179,7 +178,6 @@ static uint32_t put_text(uint8_t *out, const char *s)
 bool cmp_diff_units(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d)
 {
     memset(d, 0, sizeof(*d));
-    uint32_t closing = CMP_U_CLOSED | CMP_U_TRUNCATED;
     bool http = (a->flags & b->flags & CMP_U_HTTP) != 0;
     if (http && a->status_h != b->status_h) {
         d->kind = CMP_KIND_STATUS, d->exact = true;
@@ -187,12 +185,26 @@ bool cmp_diff_units(const struct cmp_unit *a, const struct cmp_unit *b, struct c
         d->blen = put_text(d->b, b->status_text);
         return false;
     }
-    if (http && (a->head_h != b->head_h || a->nheaders != b->nheaders)) {
-        d->kind = CMP_KIND_HEADER, d->exact = true;
-        d->alen = put_text(d->a, hdr_extra(a, b));
-        d->blen = put_text(d->b, hdr_extra(b, a));
-        return false;
-    }
+    if (http && (a->head_h != b->head_h || a->nheaders != b->nheaders))
+        return cmp_diff_header(a, b, d);
+    return cmp_diff_body(a, b, d);
+}
+
+bool cmp_diff_header(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (a->head_h == b->head_h && a->nheaders == b->nheaders)
+        return true;
+    d->kind = CMP_KIND_HEADER, d->exact = true;
+    d->alen = put_text(d->a, hdr_extra(a, b));
+    d->blen = put_text(d->b, hdr_extra(b, a));
+    return false;
+}
+
+bool cmp_diff_body(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d)
+{
+    memset(d, 0, sizeof(*d));
+    uint32_t closing = CMP_U_CLOSED | CMP_U_TRUNCATED;
     bool same_body = cmp_stream_hash(&a->body) == cmp_stream_hash(&b->body);
     if (same_body && ((a->flags ^ b->flags) & closing) == 0)
         return true;

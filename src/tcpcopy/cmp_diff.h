@@ -33,6 +33,14 @@ struct cmp_diff {
 /* Compare a (online) with b (target). True when equal; otherwise d says how and where.
  * Pure; d is always filled. */
 bool cmp_diff_units(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d);
+/* As cmp_diff_units, for the HTTP header multiset only (the first line each side has more
+ * often than the other, as excerpts). */
+bool cmp_diff_header(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d);
+/* As cmp_diff_units, for the body (and the way each answer ended) only. */
+bool cmp_diff_body(const struct cmp_unit *a, const struct cmp_unit *b, struct cmp_diff *d);
+/* The hash of block k of s at block size CMP_CHUNK << level (level >= s->level: finer blocks
+ * combined), or false when that block is not complete. */
+bool cmp_diff_block(const struct cmp_stream *s, uint32_t level, uint32_t k, uint64_t *h);
 const char *cmp_kind_name(enum cmp_kind k);
 
 #endif

@@ -39,6 +39,19 @@ struct cmp_out {
     struct loop_timer timer;
 };
 
+struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
+{
+    struct cmp_ctx *x = calloc(1, sizeof(*x));
+    if (x != NULL)
+        x->conf = *c;
+    return x;
+}
+
+void cmp_ctx_free(struct cmp_ctx *x)
+{
+    free(x);
+}
+
 static double now_s(void)
 {
     return (double)loop_realtime_us() / 1e6;
@@ -47,15 +60,24 @@ static double now_s(void)
 static void out_sink(void *arg, const struct cmp_result *r, const struct tuple *ckey)
 {
     struct cmp_out *o = arg;
-    cmp_summary_add(o->sum, r, false);
+    cmp_summary_add(o->sum, r, r->noise);
     if (r->verdict != CMP_DIFFERENT)
         return;
+    char sess[ADDR_STRLEN + 8];
+    addr_port_str(&ckey->src, ckey->sport, sess, sizeof(sess));
+    if (r->noise) { /* noise.jsonl shares mismatches.jsonl's line bound */
+        if (o->x->st.lines_written >= CMP_OUT_LINES_MAX)
+            o->x->st.lines_dropped++;
+        else if (cmp_report_line(o->noise, r, now_s(), sess, o->has_mask ? &o->mask : NULL) < 0)
+            o->write_errors++;
+        else
+            o->x->st.lines_written++;
+        return;
+    }
     if (o->x->st.lines_written >= CMP_OUT_LINES_MAX) {
         o->x->st.lines_dropped++;
         return;
     }
-    char sess[ADDR_STRLEN + 8];
-    addr_port_str(&ckey->src, ckey->sport, sess, sizeof(sess));
     cmp_html_examples_add(o->ex, r, sess, o->has_mask ? &o->mask : NULL);
     if (cmp_report_line(o->mism, r, now_s(), sess, o->has_mask ? &o->mask : NULL) < 0)
         o->write_errors++;
@@ -249,6 +271,9 @@ struct cmp_ctx *cmp_out_open(const struct tc_opts *op, struct loop *l, const str
         .proto = (enum cmp_proto)op->compare_proto,
         .rules = &o->rules,
         .max_sessions = op->compare_sessions,
+        .baseline = op->compare_base_port != 0,
+        .base = op->compare_base,
+        .base_port = op->compare_base_port,
         .sink = out_sink,
         .sink_arg = o,
     };

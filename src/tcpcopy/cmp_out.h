@@ -1,9 +1,9 @@
 /*
  * cmp_out: tcpcopy --compare DIR's outputs (doc/compare.md, "Outputs"). Owns the
- * comparison's context for the engine (cmp_sess.h), the rules and the mask compiled from
- * the options, the running summary, and the files in DIR:
+ * comparison's context for the engine (cmp_sess.h; cmp_ctx_new/free are here), the rules
+ * and the mask compiled from the options, the running summary, and the files in DIR:
  *   mismatches.jsonl  one line per differing request, appended as results come;
- *   noise.jsonl       differences a baseline shows too (empty until noise learning);
+ *   noise.jsonl       differences a baseline shows too (--compare-baseline; else empty);
  *   summary.json      the totals, rewritten every 10 s and at exit (temp file + rename);
  *   report.html       the page for people (cmp_html.c), written with summary.json.
  */

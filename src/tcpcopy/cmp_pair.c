@@ -8,20 +8,23 @@
  * and both answers (or a reason not to wait for one), so results may leave out of order;
  * each carries its request index. When a new slot is needed and the ring is full, the oldest
  * slot is resolved as over_limit (an answer that comes for it later is dropped, counted).
- * Answers are kept only until both sides of their slot are there: at most 2 * 64 units
- * (about 5 KB each) per session.
+ * Answers are kept only until both sides of their slot are there: at most 2 * 256 units
+ * (about 5 KB each) per session, 3 * 256 with a baseline (cmp_pair_baseline), whose answers
+ * fill a third side like the target's; its reasons not to answer only flag the result.
  */
 #include "cmp_pair.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmp_base.h"
+
 struct cmp_slot {
     bool has_req, done;
     uint64_t index;
     struct cmp_req req;
-    struct cmp_unit *ans[2];
-    enum cmp_reason missing[2]; /* a side that will not answer, and why */
+    struct cmp_unit *ans[CMP_SIDES];
+    enum cmp_reason missing[CMP_SIDES]; /* a side that will not answer, and why */
 };
 
 struct cmp_pair {
@@ -30,9 +33,10 @@ struct cmp_pair {
     uint64_t base;     /* absolute number of the oldest slot kept */
     uint64_t tail;     /* absolute number of the next new slot */
     uint64_t next_req; /* slot of the next request that expects an answer */
-    uint64_t next_ans[2];
+    uint64_t next_ans[CMP_SIDES];
+    int nsides;        /* 2, or 3 with a baseline */
     uint64_t nreq;     /* requests seen: the next request's index */
-    enum cmp_reason lost[2]; /* a side gives no more answers, and why */
+    enum cmp_reason lost[CMP_SIDES]; /* a side gives no more answers, and why */
     struct cmp_pair_stats st;
     struct cmp_slot slot[CMP_PAIR_SLOTS];
 };
@@ -58,7 +62,13 @@ struct cmp_pair *cmp_pair_new(cmp_result_cb cb, void *arg)
         return NULL;
     p->cb = cb;
     p->arg = arg;
+    p->nsides = 2;
     return p;
+}
+
+void cmp_pair_baseline(struct cmp_pair *p)
+{
+    p->nsides = CMP_SIDES;
 }
 
 static struct cmp_slot *slot_at(struct cmp_pair *p, uint64_t abs)
@@ -68,8 +78,8 @@ static struct cmp_slot *slot_at(struct cmp_pair *p, uint64_t abs)
 
 static void slot_clear(struct cmp_slot *s)
 {
-    free(s->ans[0]);
-    free(s->ans[1]);
+    for (int i = 0; i < CMP_SIDES; i++)
+        free(s->ans[i]);
     memset(s, 0, sizeof(*s));
 }
 
@@ -101,6 +111,24 @@ static enum cmp_reason unit_reason(const struct cmp_unit *u, enum cmp_side side)
     return CMP_REASON_NONE;
 }
 
+/* With a baseline: is r's difference noise, or does r stand without the baseline? */
+static void baseline(struct cmp_pair *p, const struct cmp_slot *s, struct cmp_result *r)
+{
+    if (p->nsides < CMP_SIDES)
+        return;
+    const struct cmp_unit *b = s->ans[CMP_BASELINE];
+    if (s->missing[CMP_BASELINE] != CMP_REASON_NONE || !b ||
+        (b->flags & (CMP_U_INCOMPLETE | CMP_U_UNPARSABLE))) {
+        r->baseline_missing = true;
+        p->st.baseline_missing++;
+        return;
+    }
+    if (r->verdict == CMP_DIFFERENT && cmp_base_noise(s->ans[0], s->ans[1], b, &r->diff)) {
+        r->noise = true;
+        p->st.noise++;
+    }
+}
+
 /* Emit s's result, either a reason or the comparison. */
 static void resolve(struct cmp_pair *p, struct cmp_slot *s, enum cmp_reason why)
 {
@@ -120,10 +148,12 @@ static void resolve(struct cmp_pair *p, struct cmp_slot *s, enum cmp_reason why)
         r.reason = why;
     } else {
         r.verdict = cmp_diff_units(s->ans[0], s->ans[1], &r.diff) ? CMP_EQUAL : CMP_DIFFERENT;
+        baseline(p, s, &r);
     }
-    free(s->ans[0]);
-    free(s->ans[1]);
-    s->ans[0] = s->ans[1] = NULL;
+    for (int i = 0; i < CMP_SIDES; i++) {
+        free(s->ans[i]);
+        s->ans[i] = NULL;
+    }
     s->done = true;
     p->st.results++;
     p->cb(p->arg, &r);
@@ -134,7 +164,7 @@ static void try_resolve(struct cmp_pair *p, struct cmp_slot *s)
 {
     if (s->done || !s->has_req)
         return;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < p->nsides; i++)
         if (!s->ans[i] && s->missing[i] == CMP_REASON_NONE)
             return;
     resolve(p, s, CMP_REASON_NONE);
@@ -166,18 +196,18 @@ static struct cmp_slot *slot_new(struct cmp_pair *p)
     }
     struct cmp_slot *s = slot_at(p, p->tail++);
     memset(s, 0, sizeof(*s));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CMP_SIDES; i++)
         s->missing[i] = p->lost[i];
     return s;
 }
 
 void cmp_pair_request(struct cmp_pair *p, const struct cmp_req *r)
 {
-    static const uint64_t none[2];
+    static const uint64_t none[CMP_SIDES];
     cmp_pair_request_lat(p, r, none);
 }
 
-void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[2])
+void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uint64_t lat_us[CMP_SIDES])
 {
     p->st.requests++;
     uint64_t index = p->nreq++;
@@ -196,7 +226,7 @@ void cmp_pair_request_lat(struct cmp_pair *p, const struct cmp_req *r, const uin
     s->has_req = true;
     s->index = index;
     s->req = *r;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CMP_SIDES; i++)
         if (s->ans[i] && s->ans[i]->lat_us == 0)
             s->ans[i]->lat_us = lat_us[i];
     try_resolve(p, s);
@@ -209,6 +239,8 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
         p->st.pushes++; /* a RESP3 push answers no request */
         return;
     }
+    if ((int)side >= p->nsides)
+        return; /* no baseline asked for */
     if (p->next_ans[side] < p->base) {
         p->next_ans[side]++; /* its slot was given up */
         p->st.dropped_late++;
@@ -246,6 +278,8 @@ void cmp_pair_side_end(struct cmp_pair *p, enum cmp_side side, enum cmp_reason r
         try_resolve(p, s);
     }
     p->next_ans[side] = p->tail;
+    if (side == CMP_BASELINE)
+        p->lost[side] = reason; /* never rebuilt: later requests do not wait for it */
     compact(p);
 }
 
@@ -277,12 +311,13 @@ void cmp_pair_finish(struct cmp_pair *p)
             p->st.orphans++; /* answers to no request seen */
             continue;
         }
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < p->nsides; i++)
             if (!s->ans[i] && s->missing[i] == CMP_REASON_NONE)
                 s->missing[i] = i == 0 ? CMP_REASON_NO_ANSWER_ONLINE : CMP_REASON_NO_ANSWER_TARGET;
         try_resolve(p, s);
     }
     for (uint64_t a = p->base; a < p->tail; a++)
         slot_clear(slot_at(p, a));
-    p->base = p->tail = p->next_req = p->next_ans[0] = p->next_ans[1] = 0;
+    p->base = p->tail = p->next_req = 0;
+    memset(p->next_ans, 0, sizeof(p->next_ans));
 }

@@ -1,18 +1,17 @@
 /*
- * cmp_sess: the comparison of one copied session's answers (see cmp_sess.h).
- *
- * Three streams, each fed in sequence order: the client's (stream.c, as its contiguous end
- * grows) to the request framer; the online server's segments captured here, and the target's
- * reply payload from intercept, each tracked by sequence number (retransmissions feed only
- * new bytes; holes are gaps) to an answer framer. Latencies: capture of a request's last byte
- * to capture of the online answer's first (kernel stamps); our first send of the request's
- * last byte to intercept's capture of the target answer's first (arrival minus channel lag).
- * An answer's first byte is found without the framer: each segment is fed as all its bytes
- * but the last, then the last; an answer ending in the first part has a successor there.
+ * cmp_sess: the comparison of one copied session's answers (see cmp_sess.h). Streams fed in
+ * sequence order: the client's (stream.c) to the request framer; the online server's segments
+ * captured here and the target's reply payload from intercept, tracked by sequence number
+ * (retransmissions feed only new bytes; holes are gaps), to answer framers; with a baseline,
+ * its copy's replies (cmp_bside.c). Latencies: capture of a request's last byte to capture of
+ * the online answer's first; our first send of it to intercept's capture of the target
+ * answer's first (arrival minus channel lag). An answer's first byte is found without the
+ * framer: each segment is fed as all its bytes but the last, then the last.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmp_bside.h"
 #include "cmp_sess.h"
 #include "mod.h"
 #include "tcp_impl.h"
@@ -34,6 +33,7 @@ struct cmp_sess {
     struct cmp_reqf *rq;
     struct cmp_ansf *af[2];
     struct cmp_pair *pair;
+    struct cmp_bside *bs; /* --compare-baseline (cmp_bside.c) */
     uint64_t now_us;           /* when the bytes being fed were seen */
     uint32_t c_fed, c_req_end; /* client: next byte to feed; where the next request starts */
     uint32_t c_cut;            /* raw: a request ends there */
@@ -64,26 +64,17 @@ struct cmp_sess {
     struct stream o_rx;
 };
 
-struct cmp_ctx *cmp_ctx_new(const struct cmp_conf *c)
-{
-    struct cmp_ctx *x = calloc(1, sizeof(*x));
-    if (x != NULL)
-        x->conf = *c;
-    return x;
-}
-
-void cmp_ctx_free(struct cmp_ctx *x)
-{
-    free(x);
-}
-
 static void cs_result(void *arg, const struct cmp_result *r)
 {
     struct cmp_sess *cs = arg;
     struct cmp_ctx *x = cs->x;
-    x->st.results[r->verdict <= CMP_NOT_COMPARED ? r->verdict : CMP_NOT_COMPARED]++;
+    if (r->noise) /* counted apart, as in summary.json */
+        x->st.noise++;
+    else
+        x->st.results[r->verdict <= CMP_NOT_COMPARED ? r->verdict : CMP_NOT_COMPARED]++;
     if (r->verdict == CMP_NOT_COMPARED && (unsigned)r->reason < CMP_REASON_COUNT)
         x->st.reasons[r->reason]++;
+    x->st.baseline_missing += r->baseline_missing;
     if (x->conf.sink != NULL)
         x->conf.sink(x->conf.sink_arg, r, &cs->ckey);
 }
@@ -101,7 +92,9 @@ static void cs_request(void *arg, const struct cmp_req *r)
     cs->c_req_end += (uint32_t)r->len;
     cmp_ansf_expect(cs->af[CMP_ONLINE], r);
     cmp_ansf_expect(cs->af[CMP_TARGET], r);
-    uint64_t lat[2] = {0, 0};
+    if (cs->bs != NULL)
+        cmp_bside_expect(cs->bs, r);
+    uint64_t lat[CMP_SIDES] = {0, 0, 0};
     if (!(r->flags & CMP_R_NOREPLY)) {
         uint64_t a = cs->nans_req++;
         cs->ring[a % CS_RING] = (struct cs_req){
@@ -215,6 +208,7 @@ static void cs_free(struct cmp_sess *cs)
     cmp_reqf_free(cs->rq);
     cmp_ansf_free(cs->af[0]);
     cmp_ansf_free(cs->af[1]);
+    cmp_bside_free(cs->bs);
     cmp_pair_free(cs->pair);
     free(cs);
 }
@@ -235,8 +229,12 @@ void cmp_sess_open(struct eng *e, struct sess *s)
         cs->af[CMP_ONLINE] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_online, cs);
         cs->af[CMP_TARGET] = cmp_ansf_new(x->conf.proto, x->conf.rules, cs_target, cs);
         cs->pair = cmp_pair_new(cs_result, cs);
+        if (cs->pair && x->conf.baseline) {
+            cmp_pair_baseline(cs->pair);
+            cs->bs = cmp_bside_new(x->conf.proto, x->conf.rules, cs->pair, &x->bst);
+        }
     }
-    if (cs == NULL || !cs->rq || !cs->af[0] || !cs->af[1] || !cs->pair) {
+    if (!cs || !cs->rq || !cs->af[0] || !cs->af[1] || !cs->pair || (x->conf.baseline && !cs->bs)) {
         if (cs != NULL)
             cs_free(cs);
         x->st.sessions_no_memory++;
@@ -250,47 +248,6 @@ void cmp_sess_open(struct eng *e, struct sess *s)
     x->st.sessions++;
     x->st.sessions_active++;
     s->cmp = cs;
-}
-
-static void target_settle(struct eng *e, struct cmp_sess *cs);
-static void online_release(struct eng *e, struct cmp_sess *cs, uint32_t at, bool cut);
-
-void cmp_sess_close(struct eng *e, struct sess *s)
-{
-    struct cmp_sess *cs = s->cmp;
-    struct cmp_ctx *x = e->conf.cmp;
-    target_settle(e, cs);
-    if (cs->o_rx_on)
-        online_release(e, cs, cs->o_nxt, false);
-    if (cs->o_rx_on) { /* not drained (no memory) */
-        stream_clear(&cs->o_rx, &e->pool);
-        cs->o_rx_on = false;
-    }
-    if (!cs->dead) {
-        cmp_reqf_close(cs->rq);
-        if (cs->o_done)
-            cmp_ansf_close(cs->af[CMP_ONLINE]);
-    }
-    cmp_pair_finish(cs->pair);
-    x->st.orphans += cmp_pair_stats(cs->pair)->orphans;
-    x->st.dropped_late += cmp_pair_stats(cs->pair)->dropped_late;
-    x->st.sessions_active--;
-    cs_free(cs);
-    s->cmp = NULL;
-}
-
-void cmp_sess_close_all(struct eng *e)
-{
-    struct sess *s;
-    TAILQ_FOREACH(s, &e->tab.all, all)
-    if (s->cmp != NULL)
-        cmp_sess_close(e, s);
-}
-
-void cmp_sess_ended(struct eng *e, struct sess *s)
-{
-    if (s->cmp->o_done || s->cmp->dead)
-        cmp_sess_close(e, s);
 }
 
 /* The client's stream lost bytes we never fed (a capture gap skipped, a resync): the
@@ -547,8 +504,7 @@ static void target_rebuilt(struct eng *e, struct cmp_sess *cs, struct sess *s)
     }
     cmp_pair_side_end_before(cs->pair, CMP_TARGET, CMP_REASON_NO_ANSWER_TARGET, idx);
     cs->nans[CMP_TARGET] = k;
-    cs->unsent = k < cs->unsent ? k : cs->unsent;
-    cs->start_us[CMP_TARGET] = 0;
+    cs->unsent = k < cs->unsent ? k : cs->unsent, cs->start_us[CMP_TARGET] = 0;
 }
 
 static void target_gap(struct cmp_sess *cs, uint32_t n)
@@ -691,4 +647,54 @@ void cmp_sess_sent(struct eng *e, struct sess *s)
         if (q->sent_us == 0)
             q->sent_us = e->now_us;
     }
+}
+
+void cmp_sess_base(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    struct sess *s0 = sess_find_c(&e->tab, &s->ckey, (uint16_t)(e->epoch * e->conf.copies));
+    struct cmp_bside *b = s0 && s0->cmp ? s0->cmp->bs : NULL; /* NULL: no longer compared */
+    bool whole = p && p->data && p->cap_len >= (uint32_t)p->ip_hlen + p->tcp_hlen + p->data_len;
+    if (b != NULL && p == NULL)
+        cmp_bside_end(b);
+    else if (b != NULL)
+        cmp_bside_segment(b, s->tc.t_isn, s->rebuilds, p->seq, whole ? p->data : NULL,
+                          p->data_len, (p->flags & TCPF_FIN) != 0);
+}
+
+void cmp_sess_close(struct eng *e, struct sess *s)
+{
+    struct cmp_sess *cs = s->cmp;
+    struct cmp_ctx *x = e->conf.cmp;
+    target_settle(e, cs);
+    if (cs->o_rx_on)
+        online_release(e, cs, cs->o_nxt, false);
+    if (cs->o_rx_on) { /* not drained (no memory) */
+        stream_clear(&cs->o_rx, &e->pool);
+        cs->o_rx_on = false;
+    }
+    if (!cs->dead) {
+        cmp_reqf_close(cs->rq);
+        if (cs->o_done)
+            cmp_ansf_close(cs->af[CMP_ONLINE]);
+    }
+    cmp_pair_finish(cs->pair);
+    x->st.orphans += cmp_pair_stats(cs->pair)->orphans;
+    x->st.dropped_late += cmp_pair_stats(cs->pair)->dropped_late;
+    x->st.sessions_active--;
+    cs_free(cs);
+    s->cmp = NULL;
+}
+
+void cmp_sess_close_all(struct eng *e)
+{
+    struct sess *s;
+    TAILQ_FOREACH(s, &e->tab.all, all)
+    if (s->cmp != NULL)
+        cmp_sess_close(e, s);
+}
+
+void cmp_sess_ended(struct eng *e, struct sess *s)
+{
+    if (s->cmp->o_done || s->cmp->dead)
+        cmp_sess_close(e, s);
 }

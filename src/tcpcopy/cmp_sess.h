@@ -18,12 +18,16 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cmp_bside.h"
 #include "cmp_frame.h"
 #include "cmp_pair.h"
 #include "pkt.h"
 
 struct eng;
 struct sess;
+
+/* The copy number of a session's baseline copy (--compare-baseline): beyond any -n copy. */
+#define CMP_BASE_COPY 0xffffu
 
 /* One result of a session (client address and port in ckey) for the outputs. */
 typedef void (*cmp_sink_cb)(void *arg, const struct cmp_result *r, const struct tuple *ckey);
@@ -32,6 +36,9 @@ struct cmp_conf {
     enum cmp_proto proto;          /* --compare-proto (auto) */
     const struct cmp_rules *rules; /* --compare-ignore (NULL: the defaults); outlives the context */
     uint32_t max_sessions;         /* compared sessions at once */
+    bool baseline;                 /* pair a baseline's answers too (noise learning) */
+    struct addr base;              /* --compare-baseline IP:PORT */
+    uint16_t base_port;
     cmp_sink_cb sink;
     void *sink_arg;
 };
@@ -47,11 +54,13 @@ struct cmp_stats {
     uint64_t target_bytes, target_gaps, target_gap_bytes, target_no_payload;
     uint64_t orphans, dropped_late;
     uint64_t lines_written, lines_dropped; /* mismatches.jsonl (cmp_out.c) */
+    uint64_t noise, baseline_missing; /* with a baseline (cmp_pair.h) */
 };
 
 struct cmp_ctx {
     struct cmp_conf conf;
     struct cmp_stats st;
+    struct cmp_bside_stats bst; /* the baseline's side (cmp_bside.c) */
     /* the channel's lag of the replies being read, intercept's capture to our arrival
      * (chanc_stats.lag_last_us; NULL: 0) */
     const uint64_t *lag_us;
@@ -81,6 +90,10 @@ void cmp_sess_sent(struct eng *e, struct sess *s);
 void cmp_sess_ended(struct eng *e, struct sess *s);
 /* s->cmp set: the session is freed: every request still waiting gets its result. */
 void cmp_sess_close(struct eng *e, struct sess *s);
+/* The baseline's copy of a session (copy CMP_BASE_COPY, s->cmp NULL): a target packet p with
+ * answer bytes or a FIN, or NULL when that session is freed. Fed to the compared copy's
+ * baseline side, if that copy is still compared. */
+void cmp_sess_base(struct eng *e, struct sess *s, const struct pkt *p);
 /* Close the comparison of every session (tcpcopy stops). */
 void cmp_sess_close_all(struct eng *e);
 

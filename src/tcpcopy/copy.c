@@ -209,6 +209,7 @@ static void copy_src(struct copy *c, struct tcstats_src *out)
     *out = (struct tcstats_src){
         .eng = eng_stats(c->eng), .snd = sender_stats(c->snd), .ch = chanc_stats(c->ch),
         .ch_up = chanc_up(c->ch), .ch_total = c->total, .cmp = c->ec.cmp ? &c->ec.cmp->st : NULL,
+        .cmp_baseline = c->ec.cmp && c->ec.cmp->conf.baseline,
         .parse_errors = sum(c->parse_err, PKT_E_COUNT), .reply_errors = sum(c->reply_err, PKT_E_COUNT),
         .kernel_drops = c->cap ? capture_kernel_drops(c->cap) : 0,
         .offline_read = rd, .offline_replayed = rp, .offline_skipped = sk,

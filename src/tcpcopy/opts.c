@@ -23,7 +23,7 @@ enum { OPT_DEBUG = 256, OPT_ANSWER_TIMEOUT, OPT_SECRET_FILE, OPT_INTERCEPT_TIMEO
        OPT_METRICS, OPT_CHECK, OPT_JSON, OPT_CHECK_WAIT, OPT_CONFIG,
        OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_CHANNEL_PAYLOAD, OPT_MODULE,
        OPT_MODULE_CONF, OPT_COMPARE, OPT_COMPARE_PROTO, OPT_COMPARE_IGNORE, OPT_COMPARE_MASK,
-       OPT_COMPARE_SESSIONS };
+       OPT_COMPARE_SESSIONS, OPT_COMPARE_BASELINE };
 
 static const struct option long_opts[] = {
     {"transfer", required_argument, NULL, 'x'},
@@ -91,6 +91,7 @@ static const struct option long_opts[] = {
     {"compare-ignore", required_argument, NULL, OPT_COMPARE_IGNORE},
     {"compare-mask", required_argument, NULL, OPT_COMPARE_MASK},
     {"compare-sessions", required_argument, NULL, OPT_COMPARE_SESSIONS},
+    {"compare-baseline", required_argument, NULL, OPT_COMPARE_BASELINE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
@@ -168,6 +169,9 @@ static const char usage[] =
     "                          blank what matches in the excerpts written to DIR\n"
     "      --compare-sessions N\n"
     "                          sessions compared at once, the others counted (1024)\n"
+    "      --compare-baseline IP:PORT\n"
+    "                          a second target running production's version gets the same\n"
+    "                          copy; differences it shows too are noise (noise.jsonl)\n"
     "Capture and send (default: raw socket capture, raw IP send):\n"
     "      --pcap-capture      capture with libpcap at the link layer (also what this\n"
     "                          host itself sends)\n"
@@ -384,6 +388,19 @@ static int opts_compare(struct tc_opts *o, int c, const char *arg, char *err, si
         o->compare_ignore[o->compare_nignore++] = arg;
     } else if (c == OPT_COMPARE_MASK) {
         o->compare_mask = arg;
+    } else if (c == OPT_COMPARE_BASELINE) {
+        const char *colon = strrchr(arg, ':');
+        char host[64];
+        size_t hn = colon ? (size_t)(colon - arg) : 0;
+        if (hn > 1 && arg[0] == '[' && arg[hn - 1] == ']') /* [IPv6]:PORT */
+            arg++, hn -= 2;
+        if (!colon || hn == 0 || hn >= sizeof(host))
+            FAIL("tcpcopy: --compare-baseline '%s': expected IP:PORT", arg);
+        memcpy(host, arg, hn), host[hn] = '\0';
+        if (!addr_parse(&o->compare_base, host) ||
+            num("--compare-baseline port", colon + 1, 1, 65535, &v, err, errlen))
+            FAIL("tcpcopy: --compare-baseline '%s': expected IP:PORT", arg);
+        o->compare_base_port = (uint16_t)v;
     } else {
         if (num("--compare-sessions", arg, 1, 1000000, &v, err, errlen))
             return -EINVAL;
@@ -578,7 +595,7 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
                 return -EINVAL;
             break;
         case OPT_COMPARE: case OPT_COMPARE_PROTO: case OPT_COMPARE_IGNORE: case OPT_COMPARE_MASK:
-        case OPT_COMPARE_SESSIONS:
+        case OPT_COMPARE_SESSIONS: case OPT_COMPARE_BASELINE:
             if (opts_compare(o, c, optarg, err, errlen) < 0)
                 return -EINVAL;
             break;
@@ -660,8 +677,10 @@ int tc_opts_parse(struct tc_opts *o, int argc, char **argv, char *err, size_t er
     if (o->module_conf != NULL && o->module == NULL)
         FAIL("tcpcopy: --module-conf needs --module");
     if (o->compare_dir == NULL &&
-        (o->compare_nignore || o->compare_mask || o->compare_proto != CMP_PROTO_AUTO))
-        FAIL("tcpcopy: --compare-proto, --compare-ignore and --compare-mask need --compare DIR");
+        (o->compare_nignore || o->compare_mask || o->compare_proto != CMP_PROTO_AUTO ||
+         o->compare_base_port))
+        FAIL("tcpcopy: --compare-proto, --compare-ignore, --compare-mask and --compare-baseline "
+             "need --compare DIR");
     if (!k_set)
         o->keepalive_s = o->timeout_s + TC_KEEPALIVE_EXTRA_S;
     if (o->compare_dir != NULL)

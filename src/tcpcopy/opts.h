@@ -89,6 +89,8 @@ struct tc_opts {
     const char *compare_ignore[TC_COMPARE_RULES_MAX]; /* --compare-ignore, in order */
     const char *compare_mask;  /* --compare-mask REGEX */
     uint32_t compare_sessions; /* --compare-sessions: compared sessions at once (4096) */
+    struct addr compare_base;  /* --compare-baseline IP:PORT (port 0: none) */
+    uint16_t compare_base_port;
 };
 
 void tc_opts_init(struct tc_opts *o);

@@ -79,6 +79,8 @@ static void reply_data(struct eng *e, struct sess *s, const struct pkt *p, uint6
     }
     if (s->cmp != NULL)
         cmp_sess_target(e, s, p);
+    else if (s->copy == CMP_BASE_COPY && e->conf.cmp != NULL)
+        cmp_sess_base(e, s, p);
     if (c->flags & CF_HS_SLOT)
         conn_hs_release(e, s); /* an accepted connection speaks (or closes) */
     if (p->data_len > 0 && seq_gt(end, c->rcv_nxt)) {

@@ -305,7 +305,7 @@ static void fill_queue(struct metrics *m, const struct tcstats_src *src)
 }
 
 /* --compare: the summary's totals and the wiring's own counts (doc/metrics.md). */
-static void fill_compare(struct metrics *m, const struct cmp_stats *s)
+static void fill_compare(struct metrics *m, const struct cmp_stats *s, bool baseline)
 {
     static const char h_res[] = "Requests compared (online and target answers), by verdict.";
     CL("compare.equal", "tcpcopy_compare_results_total", "verdict", "equal", h_res,
@@ -369,6 +369,14 @@ static void fill_compare(struct metrics *m, const struct cmp_stats *s)
       "Lines written to mismatches.jsonl.", s->lines_written);
     C("compare.lines_dropped", "tcpcopy_compare_lines_dropped_total",
       "Differing requests not written to mismatches.jsonl (its line bound).", s->lines_dropped);
+    if (baseline) { /* noise learning (--compare-baseline) only */
+        C("compare.noise", "tcpcopy_compare_noise_total",
+          "Differences the baseline showed too (noise.jsonl; not in compare.different).",
+          s->noise);
+        C("compare.baseline_missing", "tcpcopy_compare_baseline_missing_total",
+          "Results without the baseline's answer (missing or incomplete): the target's alone.",
+          s->baseline_missing);
+    }
 }
 
 void tcstats_fill(struct metrics *m, const struct tcstats_src *src)
@@ -387,5 +395,5 @@ void tcstats_fill(struct metrics *m, const struct tcstats_src *src)
     fill_channel(m, src);
     fill_queue(m, src);
     if (src->cmp != NULL)
-        fill_compare(m, src->cmp);
+        fill_compare(m, src->cmp, src->cmp_baseline);
 }

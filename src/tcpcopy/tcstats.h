@@ -24,6 +24,7 @@ struct tcstats_src {
     const struct sender_stats *snd;
     const struct chanc_stats *ch;
     const struct cmp_stats *cmp;       /* --compare (NULL: off, no rows) */
+    bool cmp_baseline;                 /* --compare-baseline: its rows too */
     uint64_t ch_up, ch_total;          /* intercept connections up, and configured */
     uint64_t parse_errors;             /* captured packets not parsed */
     uint64_t reply_errors;             /* reply records not parsed */

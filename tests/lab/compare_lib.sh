@@ -21,6 +21,7 @@ CHANGED=(7 42 99)    # content differs on the target (same length)
 GONE=(55)            # missing on the target
 
 # start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.
+# NGINX_EXTRA: more directives for its server block (test_compare_baseline.sh).
 start_nginx_files() {
     local ns=$1 port=$2 name=$3 root=$4 dir pid
     dir="$LAB_DIR/nginx-$name"
@@ -42,7 +43,7 @@ http {
     scgi_temp_path $dir/tmp/scgi;
     keepalive_requests 100000;
     server_tokens off;
-    server { listen $port; root $root; default_type text/plain; }
+    server { listen $port; root $root; default_type text/plain; ${NGINX_EXTRA:-} }
 }
 EOF
     : >"$dir/access.log"

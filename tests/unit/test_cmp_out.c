@@ -104,6 +104,16 @@ static void test_files(void **state)
     assert_non_null(strstr(s, "GET /x"));
     assert_non_null(strstr(slurp(dir, "out/report.html"), "GET /x"));
     assert_string_equal(slurp(dir, "out/noise.jsonl"), "");
+    /* noise (--compare-baseline): noise.jsonl and summary's noise, not mismatches.jsonl */
+    struct cmp_result nz = result(CMP_DIFFERENT, "GET /n HTTP/1.1");
+    nz.noise = true;
+    x->conf.sink(x->conf.sink_arg, &nz, &k);
+    assert_int_equal(cmp_out_write(x), 0);
+    assert_non_null(strstr(slurp(dir, "out/noise.jsonl"), "\"request\":\"GET /n HTTP/1.1\""));
+    assert_null(strstr(slurp(dir, "out/mismatches.jsonl"), "GET /n"));
+    s = slurp(dir, "out/summary.json");
+    assert_non_null(strstr(s, "\"noise\": 1"));
+    assert_non_null(strstr(s, "\"different\": 1"));
     cmp_out_free(x);
     cmp_out_free(NULL);
 

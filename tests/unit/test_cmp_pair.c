@@ -223,6 +223,87 @@ static void test_framer_stopped_and_push(void **state)
     free(g);
 }
 
+/* --compare-baseline: three answers per request. */
+static void test_baseline(void **state)
+{
+    (void)state;
+    struct cmp_pair *p;
+    struct got *g = g_new(&p);
+    cmp_pair_baseline(p);
+    struct cmp_req r = req("GET /", 0);
+    struct cmp_unit on = ans("id=1 ok", 0, 10), tg = ans("id=2 ok", 0, 20),
+                    bl = ans("id=3 ok", 0, 30), tr = ans("id=2 KO", 0, 20),
+                    cut = ans("id", CMP_U_INCOMPLETE, 0);
+    /* noise: the baseline differs at the same place; the result waits for it */
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &tg);
+    assert_int_equal(g->n, 0);
+    cmp_pair_answer(p, CMP_BASELINE, &bl);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->r[0].verdict, CMP_DIFFERENT);
+    assert_true(g->r[0].noise);
+    assert_false(g->r[0].baseline_missing);
+    assert_int_equal(g->r[0].diff.offset, 3);
+    assert_int_equal(g->r[0].target_us, 20);
+    /* real: the target differs elsewhere too (the baseline's answer came first) */
+    cmp_pair_answer(p, CMP_BASELINE, &bl);
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_TARGET, &tr);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->r[1].verdict, CMP_DIFFERENT);
+    assert_false(g->r[1].noise);
+    assert_int_equal(g->r[1].diff.offset, 3);
+    /* equal stays equal whatever the baseline said */
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &on);
+    cmp_pair_answer(p, CMP_BASELINE, &bl);
+    assert_int_equal(g->r[2].verdict, CMP_EQUAL);
+    /* the baseline's answer incomplete: the target's verdict stands, flagged */
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &tg);
+    cmp_pair_answer(p, CMP_BASELINE, &cut);
+    assert_int_equal(g->n, 4);
+    assert_int_equal(g->r[3].verdict, CMP_DIFFERENT);
+    assert_false(g->r[3].noise);
+    assert_true(g->r[3].baseline_missing);
+    /* the baseline's connection ends: waiting results go on without it */
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &tg);
+    assert_int_equal(g->n, 4);
+    cmp_pair_side_end(p, CMP_BASELINE, CMP_REASON_NO_ANSWER_TARGET);
+    assert_int_equal(g->n, 5);
+    assert_true(g->r[4].baseline_missing);
+    assert_false(g->r[4].noise);
+    /* and at the session's end */
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &tg);
+    cmp_pair_finish(p);
+    assert_int_equal(g->n, 6);
+    assert_int_equal(g->r[5].verdict, CMP_DIFFERENT);
+    assert_true(g->r[5].baseline_missing);
+    assert_int_equal(cmp_pair_stats(p)->noise, 1);
+    assert_int_equal(cmp_pair_stats(p)->baseline_missing, 3);
+    cmp_pair_free(p);
+    free(g);
+    /* without cmp_pair_baseline a baseline answer is ignored and nothing waits for it */
+    g = g_new(&p);
+    cmp_pair_request(p, &r);
+    cmp_pair_answer(p, CMP_BASELINE, &bl);
+    cmp_pair_answer(p, CMP_ONLINE, &on);
+    cmp_pair_answer(p, CMP_TARGET, &tg);
+    assert_int_equal(g->n, 1);
+    assert_false(g->r[0].noise);
+    assert_false(g->r[0].baseline_missing);
+    cmp_pair_free(p);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_incomplete_and_noreply),
         cmocka_unit_test(test_over_limit),
         cmocka_unit_test(test_framer_stopped_and_push),
+        cmocka_unit_test(test_baseline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -298,6 +298,26 @@ static void test_compare(void **state)
     bad("--compare", ARGS(X, S, "--compare-proto", "raw"));
     bad("--compare-sessions", ARGS(X, S, "--compare", "/tmp/c", "--compare-sessions", "0"));
     bad("--compare", ARGS(X, S, "--compare", ""));
+    /* --compare-baseline IP:PORT */
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS(X, S, "--compare", "/tmp/c", "--compare-baseline",
+                                "192.0.2.20:8081")),
+                     0);
+    assert_int_equal(o->compare_base_port, 8081);
+    struct addr want;
+    assert_true(addr_parse(&want, "192.0.2.20"));
+    assert_true(addr_eq(&o->compare_base, &want));
+    opts_free(o);
+    assert_int_equal(parse(&o, err, sizeof(err),
+                           ARGS(X, S, "--compare", "/tmp/c", "--compare-baseline",
+                                "[2001:db8::20]:8081")),
+                     0);
+    assert_int_equal(o->compare_base.af, AF_INET6);
+    opts_free(o);
+    bad("--compare-baseline", ARGS(X, S, "--compare", "/tmp/c", "--compare-baseline", "192.0.2.20"));
+    bad("--compare-baseline", ARGS(X, S, "--compare", "/tmp/c", "--compare-baseline", "x:80"));
+    bad("--compare-baseline", ARGS(X, S, "--compare", "/tmp/c", "--compare-baseline", "192.0.2.20:0"));
+    bad("--compare", ARGS(X, S, "--compare-baseline", "192.0.2.20:8081"));
 }
 
 static void test_bad_required(void **state)
