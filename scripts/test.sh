@@ -4,7 +4,7 @@
 #   lab       the same build, ctest -L lab (network-namespace scenarios, tests/lab); not
 #             in the default stages, since asan runs the lab scenarios already
 #   asan      AddressSanitizer + UBSan build in build/asan, unit and lab tests
-#   fuzz      clang libFuzzer build in build/fuzz, each fuzzer for FUZZ_SECONDS (60)
+#   fuzz      clang libFuzzer build in build/fuzz, each fuzzer for FUZZ_SECONDS (40)
 #   valgrind  the unit tests of build/debug under valgrind memcheck
 #   static    cppcheck over src/ (any finding fails); scripts/structure.py (file and function
 #             lengths, call and include cycles between files)
@@ -21,7 +21,7 @@ SRC=$(pwd)
 # The lab runs once, in the sanitizer build: the same scenarios again in the debug build
 # would double CI time for little (TC_STAGES=lab runs them there on demand).
 STAGES=${TC_STAGES:-static unit asan fuzz valgrind}
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-40}
 JOBS=${JOBS:-2}
 B=${TC_BUILD_ROOT:-build}   # where the build trees go (build/debug, build/asan, ...)
 LOGDIR=$(mktemp -d /tmp/tc-test.XXXXXX)
