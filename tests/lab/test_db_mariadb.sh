@@ -98,6 +98,29 @@ assert_eq "$tg_exec" "$on_exec" "(a) prepared statements executed on the target"
 want=$(grep -o 'Execute.*' "$ON" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
 got=$(grep -o 'Execute.*' "$TG" | sed 's/[0-9][0-9]*/N/g' | LC_ALL=C sort | uniq -c | md5sum)
 assert_eq "$got" "$want" "(a) the statements executed, by kind"
+# Per connection: each sysbench connection's statements, in order and with their values
+# (general log, Execute and Query lines of the sbtest connections), the same on the target.
+"$LAB_PY" - "$ON" "$TG" <<'PY' || fail "(a) the statements per connection differ between online and target"
+import re, sys
+line = re.compile(r"^(?:\d{6} +[\d:]{7,8})?\s+(\d+) (\w+)\t(.*)$")
+def conns(path):
+    user, stmts = {}, {}
+    for l in open(path, errors="replace"):
+        m = line.match(l.rstrip("\n"))
+        if not m:
+            continue
+        tid, cmd, arg = m.groups()
+        if cmd == "Connect":
+            user[tid] = arg.startswith("sbtest@")
+        elif cmd in ("Execute", "Query") and user.get(tid):
+            stmts.setdefault(tid, []).append(cmd + " " + arg)
+    return sorted(tuple(v) for v in stmts.values())
+on, tg = conns(sys.argv[1]), conns(sys.argv[2])
+print(f"connections online {len(on)}, target {len(tg)}; statements {sum(map(len, on))} / {sum(map(len, tg))}",
+      file=sys.stderr)
+sys.exit(0 if on == tg and on else 1)
+PY
+log "ok: (a) every connection's statements, in order and with their values, the same on the target"
 
 # ---- (b) mid-stream: connections logged in before tcpcopy started --------------------------
 : >"$ON"
