@@ -86,10 +86,9 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
  */
 struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, size_t errlen);
 
-/* A capture_multi_new handle whose every dispatch reads its sub-captures in order, a later
- * one only once the earlier ones are drained, instead of taking turns: tcpcopy --compare
- * reads the client's requests before the server's answers they caused. 0, or -EINVAL for
- * another kind of capture. */
+/* A capture_multi_new handle whose every dispatch reads caps[0] first (each still takes
+ * its share), instead of taking turns: tcpcopy --compare reads the client's requests
+ * before the server's answers they caused. 0, or -EINVAL for another kind of capture. */
 int capture_multi_set_ordered(struct capture *c);
 
 /* The fd to poll for readability. */

@@ -40,23 +40,6 @@ static int multi_dispatch(void *priv, int max, capture_cb *cb, void *arg)
 
     if (m->n == 0 || max <= 0)
         return 0;
-    if (m->ordered) {
-        /* A later sub-capture is read only once every earlier one is drained: the online
-         * server's answers (the last) never overtake the requests, or the SYN, that they
-         * answer (an answer with no session yet is lost to the comparison). */
-        for (size_t i = 0; i < m->n && total < max; i++) {
-            int want = max - total;
-            int r = capture_dispatch(m->caps[i], want, cb, arg);
-            if (r < 0) {
-                err = r;
-                continue;
-            }
-            total += r;
-            if (r >= want)
-                break;
-        }
-        return total > 0 || err == 0 ? total : err;
-    }
     int share = max / (int)m->n > 0 ? max / (int)m->n : 1;
     for (int pass = 0; pass < 2 && total < max; pass++) {
         for (size_t k = 0; k < m->n && total < max; k++) {
@@ -72,7 +55,8 @@ static int multi_dispatch(void *priv, int max, capture_cb *cb, void *arg)
             m->full[i] = r >= want;
         }
     }
-    m->next = (m->next + 1) % m->n;
+    if (!m->ordered)
+        m->next = (m->next + 1) % m->n;
     return total > 0 || err == 0 ? total : err;
 }
 

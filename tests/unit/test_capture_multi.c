@@ -151,32 +151,6 @@ static void test_quiet_share_to_busy(void **state)
     capture_free(m);
 }
 
-/* Ordered (--compare): a later capture is read only once the earlier ones are drained, so
- * answers never overtake the requests they answer. */
-static void test_ordered_drains_first(void **state)
-{
-    struct capture *m = multi_of(2);
-    struct got g = {0};
-
-    (void)state;
-    assert_int_equal(capture_multi_set_ordered(m), 0);
-    subs[0].queued = 100;
-    subs[1].queued = 100;
-    assert_int_equal(capture_dispatch(m, 64, got_cb, &g), 64);
-    assert_int_equal(subs[1].calls, 0); /* requests still waiting: no answer read */
-    g.n = 0;
-    assert_int_equal(capture_dispatch(m, 64, got_cb, &g), 64);
-    assert_int_equal(subs[0].queued, 0); /* the last 36 requests, then 28 answers */
-    assert_int_equal(g.id[35], 0);
-    assert_int_equal(g.id[36], 1);
-    assert_int_equal(subs[1].asked[0], 28);
-    g.n = 0;
-    assert_int_equal(capture_dispatch(m, 64, got_cb, &g), 64); /* answers: 72 were left */
-    assert_int_equal(g.id[0], 1);
-    assert_int_equal(subs[1].queued, 8);
-    capture_free(m);
-}
-
 /* An error counts only when nothing was read; drops add up. */
 static void test_errors_and_drops(void **state)
 {
@@ -233,7 +207,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shares_round_robin),
         cmocka_unit_test(test_quiet_share_to_busy),
-        cmocka_unit_test(test_ordered_drains_first),
         cmocka_unit_test(test_errors_and_drops),
         cmocka_unit_test(test_fd_readable),
         cmocka_unit_test(test_new_fails_releases),
