@@ -20,13 +20,13 @@ SINGLES=30           # one-request sessions
 CHANGED=(7 42 99)    # content differs on the target (same length)
 GONE=(55)            # missing on the target
 
-# start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.
-# NGINX_EXTRA: more directives for its server block (test_compare_baseline.sh).
-start_nginx_files() {
-    local ns=$1 port=$2 name=$3 root=$4 dir pid
+# start_nginx_conf NS PORT NAME SERVER: Debian's nginx in NS with its own prefix in
+# $LAB_DIR/nginx-NAME, SERVER its server block; NGINX_LOG is its access log (field 4: the URI).
+start_nginx_conf() {
+    local ns=$1 port=$2 name=$3 server=$4 dir pid
     dir="$LAB_DIR/nginx-$name"
     mkdir -p "$dir/tmp"
-    cat >"$dir/nginx.conf" <<EOF
+    cat >"$dir/nginx.conf" <<NGX
 user root root;
 worker_processes 1;
 daemon off;
@@ -41,11 +41,12 @@ http {
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
-    keepalive_requests 100000;
+    keepalive_requests 1000000;
     server_tokens off;
-    server { listen $port; root $root; default_type text/plain; ${NGINX_EXTRA:-} }
+    default_type text/plain;
+    $server
 }
-EOF
+NGX
     : >"$dir/access.log"
     ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
         >"$dir/stdout.log" 2>&1 &
@@ -53,6 +54,12 @@ EOF
     lab_track "$pid"
     wait_until "listening $ns $port" 10 || fail "nginx $name did not listen on $port in $ns"
     NGINX_LOG="$dir/access.log"
+}
+
+# start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.
+# NGINX_EXTRA: more directives for its server block (test_compare_baseline.sh).
+start_nginx_files() {
+    start_nginx_conf "$1" "$2" "$3" "server { listen $2; root $4; ${NGINX_EXTRA:-} }"
 }
 
 # The two trees: file i holds a line naming it, padded to a length that varies with i.

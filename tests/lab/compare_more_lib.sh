@@ -10,41 +10,8 @@
 # plus RULES (nginx `location` blocks, matched before the default one). NGINX_LOG is its
 # access log (field 4: the URI).
 start_nginx_return() {
-    local ns=$1 port=$2 name=$3 rules=${4:-} dir pid
-    dir="$LAB_DIR/nginx-$name"
-    mkdir -p "$dir/tmp"
-    cat >"$dir/nginx.conf" <<NGX
-user root root;
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent';
-    access_log $dir/access.log lab;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    keepalive_requests 1000000;
-    server_tokens off;
-    default_type text/plain;
-    server {
-        listen $port;
-        $rules
-        location / { return 200 "the answer for \$uri\n"; }
-    }
-}
-NGX
-    : >"$dir/access.log"
-    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
-        >"$dir/stdout.log" 2>&1 &
-    pid=$!
-    lab_track "$pid"
-    wait_until "listening $ns $port" 10 || fail "nginx $name did not listen on $port in $ns"
-    NGINX_LOG="$dir/access.log"
+    start_nginx_conf "$1" "$2" "$3" "server { listen $2; ${4:-}
+        location / { return 200 \"the answer for \$uri\n\"; } }"
 }
 
 # start_cmp_server NS PORT NAME [ARGS...]: cmp_server.py in NS; SRV_LOG is its request log
