@@ -32,6 +32,8 @@ TEST_EXEMPT = {"tcpcopy/main.c", "intercept/main.c"}
 # frames and route sharding, the setup doctor's probes, the comparison's helpers), and the
 # files that share a name with the other program's.
 TEST_OF = {
+    "tcpcopy/cmp_starget.c": "test_cmp_sess.c",
+    "tcpcopy/cmp_sfeed.c": "test_cmp_sess.c",
     "capture_raw.c": "test_rawio.c",
     "pkt_build.c": "test_pkt.c",
     "intercept/check.c": "test_icpt_check.c",

@@ -37,6 +37,7 @@ struct capture_raw_conf {
     int rcvbuf_bytes;       /* SO_RCVBUF(FORCE) of each socket; 0 = 256 MB */
     bool stamps;            /* the kernel's receive time of each datagram (SO_TIMESTAMPNS);
                              * else ts_us is when its batch was read */
+    bool inbound;           /* capture_raw_out_open: the arriving segments too */
 };
 
 /*
@@ -48,10 +49,11 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
 
 /*
  * The host's own outgoing TCP segments whose source port is in c->ports (IPv4) or
- * c->ports6 (IPv6): an AF_PACKET socket on every interface that keeps only outgoing
- * packets, for tcpcopy --compare (the online server's answers, which the raw socket of
- * capture_raw_open, inbound only, never sees). DLT_RAW datagrams of either family.
- * NULL on failure with a message in err.
+ * c->ports6 (IPv6), and with c->inbound also the segments arriving for this host whose
+ * destination port is: one AF_PACKET socket on every interface (tcpcopy --compare: the
+ * online server's answers, which the inbound-only raw socket of capture_raw_open never
+ * sees, in one queue with the requests that caused them, so in the kernel's order).
+ * DLT_RAW datagrams of either family. NULL on failure with a message in err.
  */
 struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err, size_t errlen);
 
@@ -85,11 +87,6 @@ struct capture *capture_pcap_open(const struct capture_pcap_conf *c, char *err, 
  * Takes ownership of caps[0..n) (also on failure); NULL with err on failure.
  */
 struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, size_t errlen);
-
-/* A capture_multi_new handle whose every dispatch reads caps[0] first (each still takes
- * its share), instead of taking turns: tcpcopy --compare reads the client's requests
- * before the server's answers they caused. 0, or -EINVAL for another kind of capture. */
-int capture_multi_set_ordered(struct capture *c);
 
 /* The fd to poll for readability. */
 int capture_fd(struct capture *c);

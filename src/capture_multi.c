@@ -24,7 +24,6 @@ struct capture_multi {
     size_t n, next;
     struct capture **caps;
     bool *full; /* per sub-capture: it filled its share in this call's first pass */
-    bool ordered; /* every call starts with the first sub-capture */
 };
 
 static int multi_fd(void *priv)
@@ -55,8 +54,7 @@ static int multi_dispatch(void *priv, int max, capture_cb *cb, void *arg)
             m->full[i] = r >= want;
         }
     }
-    if (!m->ordered)
-        m->next = (m->next + 1) % m->n;
+    m->next = (m->next + 1) % m->n;
     return total > 0 || err == 0 ? total : err;
 }
 
@@ -122,12 +120,4 @@ struct capture *capture_multi_new(struct capture **caps, size_t n, char *err, si
     if (c == NULL)
         errbuf_set(err, errlen, "capture: %s", strerror(ENOMEM));
     return c;
-}
-
-int capture_multi_set_ordered(struct capture *c)
-{
-    if (c == NULL || c->ops != &multi_ops)
-        return -EINVAL;
-    ((struct capture_multi *)c->priv)->ordered = true;
-    return 0;
 }

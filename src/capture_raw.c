@@ -463,23 +463,22 @@ struct capture *capture_raw_open(const struct capture_raw_conf *c, char *err, si
     return n == 1 ? caps[0] : capture_multi_new(caps, n, err, errlen);
 }
 
-/* ---- the host's own outgoing segments (tcpcopy --compare: the online server's answers) ---- */
+/* ---- the link layer (tcpcopy --compare): the online server's answers, and its requests ---- */
 
 /*
- * A filter for an AF_PACKET SOCK_DGRAM socket (data from the IP header on): outgoing
- * packets only (pkttype PACKET_OUTGOING, so a loopback packet counts once), TCP, source
- * port in ports4 (IPv4, not a fragment) or ports6 (IPv6 with TCP as the first next header:
- * extension headers are not followed). Returns the program's length.
+ * One direction's part of the link filter (see raw_link_filter_build), self-contained:
+ * TCP, and the port at off past the IPv4 header (not a fragment) or past the IPv6 one (TCP
+ * as the first next header: extension headers are not followed) is one of ports4 / ports6.
+ * It ends in its own "ret #0" and "ret #-1", so every jump stays within the 8-bit reach of
+ * a conditional branch (at most 2 * 64 ports + 15 instructions).
  */
-static unsigned raw_out_filter_build(struct sock_filter *prog, const uint16_t *ports4,
-                                     unsigned n4, const uint16_t *ports6, unsigned n6)
+static unsigned raw_link_part(struct sock_filter *prog, unsigned off, const uint16_t *ports4,
+                              unsigned n4, const uint16_t *ports6, unsigned n6)
 {
     unsigned i = 0;
-    const unsigned v6 = 10 + n4 + 1, drop = v6 + 4 + n6, accept = drop + 1;
+    const unsigned v6 = 8 + n4 + 1, drop = v6 + 4 + n6, accept = drop + 1;
 #define J(cond, k, jt, jf) \
     (struct sock_filter)BPF_JUMP(BPF_JMP | (cond) | BPF_K, (k), (uint8_t)(jt), (uint8_t)(jf))
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
-    prog[i] = J(BPF_JEQ, PACKET_OUTGOING, 0, drop - i - 1), i++;
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL);
     prog[i] = J(BPF_JEQ, ETH_P_IP, 0, v6 - i - 1), i++;
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9);
@@ -487,14 +486,14 @@ static unsigned raw_out_filter_build(struct sock_filter *prog, const uint16_t *p
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);
     prog[i] = J(BPF_JSET, 0x1fff, drop - i - 1, 0), i++;
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0);
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, off);
     for (unsigned k = 0; k < n4; k++, i++)
         prog[i] = J(BPF_JEQ, ports4[k], accept - i - 1, 0);
     prog[i] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, drop - i - 1), i++;
     prog[i] = J(BPF_JEQ, ETH_P_IPV6, 0, drop - i - 1), i++; /* v6: A holds the protocol */
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6);
     prog[i] = J(BPF_JEQ, IPPROTO_TCP, 0, drop - i - 1), i++;
-    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40);
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40 + off);
     for (unsigned k = 0; k < n6; k++, i++)
         prog[i] = J(BPF_JEQ, ports6[k], accept - i - 1, 0);
     prog[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
@@ -503,18 +502,57 @@ static unsigned raw_out_filter_build(struct sock_filter *prog, const uint16_t *p
     return i;
 }
 
+/*
+ * A filter for an AF_PACKET SOCK_DGRAM socket (data from the IP header on): outgoing
+ * packets (pkttype PACKET_OUTGOING, so a loopback packet counts once) whose TCP source
+ * port is one of the rules', and with inbound, packets to this host (PACKET_HOST) whose
+ * destination port is:
+ *
+ *   ld   pkttype
+ *   jeq  #OUTGOING, next, +1 ; ja out
+ *   jeq  #HOST, next, +1     ; ja in       (inbound only)
+ *   ret  #0
+ *   out: raw_link_part(source port)
+ *   in:  raw_link_part(destination port)
+ *
+ * Returns the program's length.
+ */
+static unsigned raw_link_filter_build(struct sock_filter *prog, bool inbound,
+                                      const uint16_t *ports4, unsigned n4,
+                                      const uint16_t *ports6, unsigned n6)
+{
+    const unsigned out = inbound ? 6 : 4; /* where the first part starts */
+    unsigned i = 0;
+
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    prog[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1);
+    prog[i] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, out - i - 1), i++;
+    unsigned ja_in = 0;
+    if (inbound) {
+        prog[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 1);
+        ja_in = i++;
+    }
+    prog[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+    i += raw_link_part(prog + i, 0, ports4, n4, ports6, n6);
+    if (inbound) {
+        prog[ja_in] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, i - ja_in - 1);
+        i += raw_link_part(prog + i, 2, ports4, n4, ports6, n6);
+    }
+    return i;
+}
+
 /* The socket: it takes nothing until the filter is on, then every interface's packets. */
 static int raw_out_socket(struct capture_raw *r, const struct capture_raw_conf *c, int rcvbuf,
                           char *err, size_t errlen)
 {
-    struct sock_filter prog[2 * RAW_FILTER_MAX_PORTS + 24];
+    struct sock_filter prog[4 * RAW_FILTER_MAX_PORTS + 40];
     struct sock_fprog fp = {.filter = prog};
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
     int one = 1;
     const char *what = "socket";
 
     if (c->nports > RAW_FILTER_MAX_PORTS || c->nports6 > RAW_FILTER_MAX_PORTS) {
-        errbuf_set(err, errlen, "answer capture: more than %d ports", RAW_FILTER_MAX_PORTS);
+        errbuf_set(err, errlen, "link capture: more than %d ports", RAW_FILTER_MAX_PORTS);
         return -EINVAL;
     }
     r->fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -526,8 +564,9 @@ static int raw_out_socket(struct capture_raw *r, const struct capture_raw_conf *
     if (setsockopt(r->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) < 0)
         goto fail;
     (void)setsockopt(r->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-    fp.len = (unsigned short)raw_out_filter_build(prog, c->ports, c->ports ? (unsigned)c->nports : 0,
-                                                  c->ports6, c->ports6 ? (unsigned)c->nports6 : 0);
+    fp.len = (unsigned short)raw_link_filter_build(
+        prog, c->inbound, c->ports, c->ports ? (unsigned)c->nports : 0, c->ports6,
+        c->ports6 ? (unsigned)c->nports6 : 0);
     what = "SO_ATTACH_FILTER";
     if (setsockopt(r->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0)
         goto fail;
@@ -538,7 +577,7 @@ static int raw_out_socket(struct capture_raw *r, const struct capture_raw_conf *
 
 fail:;
     int e = errno;
-    errbuf_set(err, errlen, "answer capture (AF_PACKET): %s: %s%s", what, strerror(e),
+    errbuf_set(err, errlen, "link capture (AF_PACKET): %s: %s%s", what, strerror(e),
                e == EPERM || e == EACCES ? " (needs root or CAP_NET_RAW)" : "");
     return -e;
 }
@@ -549,7 +588,7 @@ struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err
     struct capture_raw *r = calloc(1, sizeof(*r));
     if (r == NULL || (r->bufs = malloc((size_t)RAW_SLOTS * (RAW_HEAD + RAW_SLOT_BYTES))) == NULL) {
         free(r);
-        errbuf_set(err, errlen, "answer capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "link capture: %s", strerror(ENOMEM));
         return NULL;
     }
     r->fd = -1;
@@ -566,6 +605,6 @@ struct capture *capture_raw_out_open(const struct capture_raw_conf *c, char *err
     }
     struct capture *cap = capture_new(&raw_ops, r);
     if (cap == NULL)
-        errbuf_set(err, errlen, "answer capture: %s", strerror(ENOMEM));
+        errbuf_set(err, errlen, "link capture: %s", strerror(ENOMEM));
     return cap;
 }

@@ -51,6 +51,11 @@ void cmp_bside_expect(struct cmp_bside *b, const struct cmp_req *r)
         cmp_ansf_expect(b->f, r);
 }
 
+bool cmp_bside_done(const struct cmp_bside *b)
+{
+    return b == NULL || b->done;
+}
+
 void cmp_bside_end(struct cmp_bside *b)
 {
     if (b->done)

@@ -32,6 +32,8 @@ void cmp_bside_segment(struct cmp_bside *b, uint32_t isn, uint16_t conn, uint32_
                        const uint8_t *d, uint32_t n, bool fin);
 /* The baseline's session is gone: answers still owed are missing. */
 void cmp_bside_end(struct cmp_bside *b);
+/* The side ended (its FIN, its end, a rebuilt connection): no more answers. NULL: true. */
+bool cmp_bside_done(const struct cmp_bside *b);
 void cmp_bside_free(struct cmp_bside *b); /* NULL-safe */
 
 #endif

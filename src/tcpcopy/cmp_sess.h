@@ -64,6 +64,10 @@ struct cmp_ctx {
     /* the channel's lag of the replies being read, intercept's capture to our arrival
      * (chanc_stats.lag_last_us; NULL: 0) */
     const uint64_t *lag_us;
+    /* Sessions whose compared copy ended while the baseline's copy still owed answers:
+     * their results wait for it (cmp_sess.c); closing: cmp_sess_close_all is running. */
+    struct cmp_sess *parked;
+    bool closing;
 };
 
 /* A context for the engine's conf (eng_conf.cmp); NULL when out of memory. */

@@ -172,22 +172,18 @@ struct capture *modes_capture_open(const struct tc_opts *o, char *err, size_t er
         .rcvbuf_bytes = 0,
         .stamps = o->compare_dir != NULL, /* --compare: the online latency */
     };
-    log_info("capturing with raw sockets:%s%s", np ? " IPv4" : "", np6 ? " IPv6" : "");
-    struct capture *caps[2] = {capture_raw_open(&rc, err, errlen), NULL};
-    if (caps[0] == NULL || o->compare_dir == NULL)
-        return caps[0];
-    /* --compare: the online server's answers leave the host; the raw socket sees only
-     * what arrives. A packet socket takes the outgoing segments from the -x ports. */
-    caps[1] = capture_raw_out_open(&rc, err, errlen);
-    if (caps[1] == NULL) {
-        capture_free(caps[0]);
-        return NULL;
+    if (o->compare_dir != NULL) {
+        /* --compare: the online server's answers leave the host, and the raw socket sees
+         * only what arrives. One packet socket takes both directions, so each answer
+         * comes after the request that caused it, in the kernel's order (two sockets have
+         * none: an answer could be read before its session's SYN or after its end). */
+        rc.inbound = true;
+        log_info("capturing with a packet socket, requests and answers (--compare):%s%s",
+                 np ? " IPv4" : "", np6 ? " IPv6" : "");
+        return capture_raw_out_open(&rc, err, errlen);
     }
-    log_info("capturing the online server's answers with a packet socket (--compare)");
-    struct capture *both = capture_multi_new(caps, 2, err, errlen);
-    if (both != NULL)
-        capture_multi_set_ordered(both);
-    return both;
+    log_info("capturing with raw sockets:%s%s", np ? " IPv4" : "", np6 ? " IPv6" : "");
+    return capture_raw_open(&rc, err, errlen);
 }
 
 struct sender *modes_sender_open(const struct tc_opts *o, char *err, size_t errlen)

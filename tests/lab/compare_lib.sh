@@ -263,17 +263,11 @@ compare_redis_run() {
     stop_tc || fail "tcpcopy or intercept did not stop cleanly"
     want_diff=$((RSESSIONS * ${#RKEYS_CHANGED[@]}))
     log "summary.json: $(tr -d '\n' <"$CMP_DIR/summary.json" | cut -c1-300)"
-    # Not compared only for the online capture's reasons (two sockets with no common order,
-    # a gap stopping the session's framer: seen under ASan; issue 20), never a difference.
-    local nc
-    nc=$(summary not_compared)
-    assert_eq "$(($(summary not_compared_by_reason.no_answer_online) + \
-        $(summary not_compared_by_reason.online_incomplete)))" "$nc" \
-        "not compared: only for the online capture's reasons"
-    assert_eq "$(($(summary compared) + nc))" "$(tc_stat compare.requests)" "requests with a result (all that were framed)"
-    assert_ge "$(($(summary compared) + nc))" "$((RSESSIONS * RKEYS + RBENCH))" "requests with a result"
-    assert_ge "$(summary compared)" "$(($(tc_stat compare.requests) / 2))" "requests compared (at least half)"
-    "$LAB_PY" - "$CMP_DIR/mismatches.jsonl" "${RKEYS_CHANGED[*]}" "$want_diff" "$nc" <<'PY' || fail "mismatches.jsonl is not what was expected"
+    # Every request compared: requests and answers through one socket, in the kernel's order.
+    assert_eq "$(summary not_compared)" 0 "requests not compared"
+    assert_eq "$(summary compared)" "$(tc_stat compare.requests)" "requests compared (all that were framed)"
+    assert_ge "$(summary compared)" "$((RSESSIONS * RKEYS + RBENCH))" "requests compared"
+    "$LAB_PY" - "$CMP_DIR/mismatches.jsonl" "${RKEYS_CHANGED[*]}" "$want_diff" <<'PY' || fail "mismatches.jsonl is not what was expected"
 import json, sys
 want = set("k" + x for x in sys.argv[2].split())
 seen, gets = set(), 0
@@ -286,10 +280,7 @@ for line in open(sys.argv[1]):
         sys.exit("unexpected: %r" % r)
     seen.add(key)
     gets += 1
-if int(sys.argv[4]) > 0:  # some not compared: every reported one known, none other
-    if not seen <= want or gets > int(sys.argv[3]):
-        sys.exit("GETs reported: %d of %s, expected at most %s for %s" % (gets, sorted(seen), sys.argv[3], sorted(want)))
-elif seen != want or gets != int(sys.argv[3]):
+if seen != want or gets != int(sys.argv[3]):
     sys.exit("GETs reported: %d of %s, expected %s for %s" % (gets, sorted(seen), sys.argv[3], sorted(want)))
 print("mismatches.jsonl: %d GETs of %s, kind body" % (gets, " ".join(sorted(seen))))
 PY

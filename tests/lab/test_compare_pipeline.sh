@@ -32,14 +32,9 @@ out=$(on_cli timeout 60 "$LAB_PY" "$LAB_LIB_DIR/pipeline_client.py" pipeline --h
 N=$((CONNS * ROUNDS * DEPTH))
 settle "cmp_results" 30 "$N" >/dev/null
 stop_tc || fail "tcpcopy or intercept did not stop cleanly"
-# Not compared only for the online capture's reasons (the requests and the answers come
-# through two sockets with no common order: under a sanitizer build a slow turn reads some
-# answers out of place), counted, never a difference; at most a quarter (issue 20).
-nc=$(summary not_compared)
-inc=$(summary not_compared_by_reason.online_incomplete)
-assert_eq "$(($(summary not_compared_by_reason.no_answer_online) + inc))" "$nc" \
-    "not compared: only for the online capture's reasons"
-assert_ge "$((N / 4))" "$nc" "pipelined requests not compared (at most a quarter)"
-assert_eq "$(summary compared)" "$((N - nc))" "pipelined requests compared"
-assert_eq "$(summary equal)" "$((N - nc))" "equal"
-pass "pipelined: $((N - nc)) of $N requests compared, all equal ($nc not compared)"
+# Every one compared: requests and answers come through one socket, in the kernel's order
+# (with two sockets a sanitizer build read most answers out of place).
+assert_eq "$(summary not_compared)" 0 "pipelined requests not compared"
+assert_eq "$(summary compared)" "$N" "pipelined requests compared"
+assert_eq "$(summary equal)" "$N" "equal"
+pass "pipelined: $N of $N requests compared, all equal"

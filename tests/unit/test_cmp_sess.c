@@ -422,6 +422,99 @@ static void test_no_payload_and_cap(void **state)
     tfx_free(t);
 }
 
+/* The latest SYN the engine sent toward port: its tuple, answered with a SYN-ACK. */
+static void tgt_accept_port(struct tfx *t, uint16_t port)
+{
+    size_t i = t->f->n;
+    while (i > 0 && !(t->f->p[i - 1].flags == TCPF_SYN && t->f->p[i - 1].t.dport == port))
+        i--;
+    assert_true(i > 0);
+    t->tkey = t->f->p[i - 1].t;
+    t->t_seq = T_ISN;
+    tgt(t, TCPF_SYN, NULL);
+}
+
+/* --compare-baseline: the baseline's copy still answers after the compared copy ended (a
+ * one-request session whose baseline is slower): the result waits for the baseline's
+ * answer, and a difference the baseline shows too is noise, not baseline_missing. */
+static void test_baseline_after_end(void **state)
+{
+    (void)state;
+    struct tfx *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 10, .sink = sink,
+                          .sink_arg = &t->got, .baseline = true, .base_port = 8081};
+    assert_true(addr_parse(&cc.base, "192.0.2.20"));
+    t->x = cmp_ctx_new(&cc);
+    assert_non_null(t->x);
+    t->f = efx_alloc();
+    t->f->conf.cmp = t->x;
+    efx_start(t->f);
+    t->now = 2000000;
+    t->cport = 5000;
+
+    t->c_seq = C_ISN;
+    cli(t, TCPF_SYN, NULL);
+    t->o_seq = O_ISN;
+    onl(t, TCPF_SYN | TCPF_ACK, NULL);
+    cli(t, TCPF_ACK, NULL);
+    tgt_accept_port(t, 8081);
+    struct tuple bkey = t->tkey;
+    uint32_t bseq = t->t_seq;
+    tgt_accept_port(t, 8080);
+    cli(t, TCPF_ACK, REQ("/a"));
+    onl(t, TCPF_ACK, ANS("hello"));
+    tgt(t, 0, ANS("hellx"));
+    close_session(t); /* the compared copy ends: its result waits for the baseline */
+    assert_int_equal(t->got.n, 0);
+    assert_int_equal(t->x->st.sessions_active, 1);
+    t->tkey = bkey, t->t_seq = bseq;
+    tgt(t, 0, ANS("helly"));
+    tgt(t, TCPF_FIN, NULL);
+    assert_int_equal(t->got.n, 1);
+    assert_true(result(t, 0)->noise);
+    assert_false(result(t, 0)->baseline_missing);
+    assert_int_equal(t->x->st.noise, 1);
+    assert_int_equal(t->x->st.sessions_active, 0);
+    assert_null(t->x->parked);
+    tfx_free(t);
+}
+
+/* A parked comparison whose baseline never answers is finished at exit: baseline_missing. */
+static void test_baseline_parked_at_exit(void **state)
+{
+    (void)state;
+    struct tfx *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 10, .sink = sink,
+                          .sink_arg = &t->got, .baseline = true, .base_port = 8081};
+    assert_true(addr_parse(&cc.base, "192.0.2.20"));
+    t->x = cmp_ctx_new(&cc);
+    assert_non_null(t->x);
+    t->f = efx_alloc();
+    t->f->conf.cmp = t->x;
+    efx_start(t->f);
+    t->now = 2000000;
+    t->cport = 5000;
+    t->c_seq = C_ISN;
+    cli(t, TCPF_SYN, NULL);
+    t->o_seq = O_ISN;
+    onl(t, TCPF_SYN | TCPF_ACK, NULL);
+    cli(t, TCPF_ACK, NULL);
+    tgt_accept_port(t, 8080);
+    cli(t, TCPF_ACK, REQ("/a"));
+    onl(t, TCPF_ACK, ANS("hello"));
+    tgt(t, 0, ANS("hellx"));
+    close_session(t);
+    assert_int_equal(t->got.n, 0);
+    eng_shutdown(t->f->e, t->now);
+    assert_int_equal(t->got.n, 1);
+    assert_int_equal(result(t, 0)->verdict, CMP_DIFFERENT);
+    assert_true(result(t, 0)->baseline_missing);
+    assert_null(t->x->parked);
+    tfx_free(t);
+}
+
 static void test_off_keeps_nothing(void **state)
 {
     (void)state;
@@ -454,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_greeting),
         cmocka_unit_test(test_rebuilt),
         cmocka_unit_test(test_no_payload_and_cap),
+        cmocka_unit_test(test_baseline_after_end),
+        cmocka_unit_test(test_baseline_parked_at_exit),
         cmocka_unit_test(test_off_keeps_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -673,10 +673,12 @@ static void test_sender_conf(void **state)
 }
 
 
-/* --compare's answer capture: the host's outgoing segments from the server's port, each
- * once (loopback delivers every packet twice: out and in), and nothing toward that port. */
+/* --compare's link capture: the host's outgoing segments from the server's port, each
+ * once (loopback delivers every packet twice: out and in); toward that port nothing, or
+ * with inbound each segment once, the request before the answer it caused. */
 struct out_seen {
     int answers, toward, other;
+    int asks_before_answer; /* the client's "ask" segments seen before the answer */
     uint16_t port;
     uint64_t ts_us; /* the answer's capture time */
 };
@@ -687,9 +689,11 @@ static void out_cb(void *arg, const struct capture_pkt *cp)
     struct pkt p;
     assert_int_equal(cp->dlt, DLT_RAW);
     assert_int_equal(pkt_parse_ip(&p, cp->data, cp->caplen, 0), PKT_OK);
-    if (p.t.dport == o->port)
+    if (p.t.dport == o->port) {
         o->toward++;
-    else if (p.t.sport == o->port && p.data_len == 5 && memcmp(p.data, "hello", 5) == 0)
+        if (o->answers == 0 && p.data_len == 3 && memcmp(p.data, "ask", 3) == 0)
+            o->asks_before_answer++;
+    } else if (p.t.sport == o->port && p.data_len == 5 && memcmp(p.data, "hello", 5) == 0)
         o->answers++, o->ts_us = cp->ts_us;
     else if (p.t.sport != o->port)
         o->other++;
@@ -713,7 +717,7 @@ static uint16_t tcp_pair6(int *tx, int *rx)
     return ntohs(sin.sin6_port);
 }
 
-static void out_answers(bool v6)
+static void out_answers(bool v6, bool inbound)
 {
     if (netns_lo("test_rawio") < 0)
         fail();
@@ -730,7 +734,8 @@ static void out_answers(bool v6)
     }
     uint16_t ports[1] = {o.port};
     struct capture_raw_conf cc = {.ports = v6 ? NULL : ports, .nports = v6 ? 0 : 1,
-                                  .ports6 = v6 ? ports : NULL, .nports6 = v6 ? 1 : 0};
+                                  .ports6 = v6 ? ports : NULL, .nports6 = v6 ? 1 : 0,
+                                  .inbound = inbound};
     char err[256], buf[16];
     struct capture *c = capture_raw_out_open(&cc, err, sizeof(err));
     if (c == NULL)
@@ -756,7 +761,13 @@ static void out_answers(bool v6)
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t now_us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
     assert_true(o.ts_us <= now_us && o.ts_us + 20000000 > now_us);
-    assert_int_equal(o.toward, 0);
+    if (inbound) {
+        /* the request once, before the answer; then the client's ACK and FIN at least */
+        assert_int_equal(o.asks_before_answer, 1);
+        assert_true(o.toward >= 3);
+    } else {
+        assert_int_equal(o.toward, 0);
+    }
     assert_int_equal(o.other, 0);
     capture_free(c);
 }
@@ -764,13 +775,25 @@ static void out_answers(bool v6)
 static void test_out_answers(void **state)
 {
     (void)state;
-    out_answers(false);
+    out_answers(false, false);
 }
 
 static void test_out_answers6(void **state)
 {
     (void)state;
-    out_answers(true);
+    out_answers(true, false);
+}
+
+static void test_both_ways(void **state)
+{
+    (void)state;
+    out_answers(false, true);
+}
+
+static void test_both_ways6(void **state)
+{
+    (void)state;
+    out_answers(true, true);
 }
 
 int main(void)
@@ -788,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_v6_rebuilt_and_filtered, setup_v4v6, teardown),
         cmocka_unit_test(test_out_answers),
         cmocka_unit_test(test_out_answers6),
+        cmocka_unit_test(test_both_ways),
+        cmocka_unit_test(test_both_ways6),
         cmocka_unit_test(test_eperm_message),
         cmocka_unit_test(test_sender_conf),
     };
