@@ -1,6 +1,7 @@
 /*
  * fuzz_cmp: drive the comparison core with arbitrary bytes: a request stream and two answer
- * streams through the framers (the first byte picks the protocol, with auto among them, and
+ * streams through the framers (the first byte picks the protocol, with auto, MySQL and
+ * PostgreSQL among them, and
  * how the streams are cut into pieces), the pairer and the report writers; and the JSON path
  * filter alone; capture gaps now and then. Checks: one result per request, each unit equal to itself, the filter never
  * invents or loses bytes, the writers accept every result. With rules bit 1 a baseline
@@ -152,8 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 6)
         return 0;
-    enum cmp_proto proto = (enum cmp_proto)(data[0] % 5);
-    unsigned cut = data[0] / 5 + 1;
+    enum cmp_proto proto = (enum cmp_proto)(data[0] % 7);
+    unsigned cut = data[0] / 7 + 1;
     const struct cmp_rules *r = (data[1] & 1) ? &rules : NULL;
     size_t n = size - 6, reqn = ((size_t)data[2] << 8 | data[3]) % (n + 1);
     size_t onn = ((size_t)data[4] << 8 | data[5]) % (n - reqn + 1);

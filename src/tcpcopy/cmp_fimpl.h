@@ -42,6 +42,26 @@ struct cmp_mc {
     uint64_t left; /* data block bytes (with CRLF) still to come */
 };
 
+/* MySQL and PostgreSQL: one packet (message) at a time, its first DB_PRE bytes kept. */
+#define CMP_DB_PRE 256
+struct cmp_db {
+    uint8_t phase;      /* where the session is: greeting, login, commands */
+    uint8_t state;      /* where the answer in progress is (result set parts) */
+    uint8_t hn;         /* header bytes read */
+    uint8_t hdr[5];
+    bool cont;          /* MySQL: the previous packet was 0xffffff long: this one goes on */
+    bool hashing;       /* this packet's bytes go into the unit as they come */
+    bool eofless;       /* MySQL: CLIENT_DEPRECATE_EOF on both sides */
+    bool srv_eofless;   /* MySQL: the server's greeting offers it */
+    bool group;         /* PostgreSQL requests: an extended-protocol group is open */
+    uint8_t type;       /* PostgreSQL: the message's type */
+    uint32_t plen, left; /* payload length, bytes of it still to come */
+    uint64_t rem;       /* MySQL: column or parameter definitions still to come */
+    uint64_t rem2;      /* MySQL prepare: column definitions after the parameters */
+    uint32_t pn;
+    uint8_t pre[CMP_DB_PRE];
+};
+
 struct cmp_ansf {
     enum cmp_proto proto;
     const struct cmp_rules *rules;
@@ -55,6 +75,7 @@ struct cmp_ansf {
         struct cmp_http http;
         struct cmp_resp resp;
         struct cmp_mc mc;
+        struct cmp_db db;
     } u;
     uint32_t pendlen;
     uint8_t pend[CMP_PEND];
@@ -73,6 +94,7 @@ struct cmp_reqf {
         struct cmp_http http;
         struct cmp_resp resp;
         struct cmp_mc mc;
+        struct cmp_db db;
     } u;
     uint32_t pendlen;
     uint8_t pend[64]; /* the first bytes, until the protocol is known */
@@ -88,6 +110,8 @@ void cmp_ans_begin(struct cmp_ansf *f);
 void cmp_ans_bytes(struct cmp_ansf *f, const uint8_t *p, size_t n);
 /* Pass the unit on with these flags added; pops the oldest awaited request. */
 void cmp_ans_emit(struct cmp_ansf *f, uint32_t flags);
+/* Pass on a unit that answers no awaited request (a server's greeting): the queue stays. */
+void cmp_ans_emit_unasked(struct cmp_ansf *f);
 /* The oldest awaited request's flags, or 0. */
 uint32_t cmp_ans_peek(const struct cmp_ansf *f);
 /* Unparsable: pass on what was begun (or an empty unit), then ignore the stream. */
@@ -112,6 +136,20 @@ void cmp_resp_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
 void cmp_resp_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
 void cmp_mc_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
 void cmp_mc_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
+
+void cmp_mysql_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
+void cmp_mysql_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
+bool cmp_mysql_gap(struct cmp_ansf *f, uint64_t n);
+void cmp_pgsql_req(struct cmp_reqf *f, const uint8_t *p, size_t n);
+void cmp_pgsql_ans(struct cmp_ansf *f, const uint8_t *p, size_t n);
+bool cmp_pgsql_gap(struct cmp_ansf *f, uint64_t n);
+/* MySQL and PostgreSQL auto detection from the client's first bytes: 1 yes, 0 no, -1 more
+ * bytes needed. */
+int cmp_mysql_detect(const uint8_t *p, size_t n);
+int cmp_pgsql_detect(const uint8_t *p, size_t n);
+/* The endpoint of an SQL statement s[0..n): its first word in upper case and, for SELECT,
+ * INSERT, UPDATE, DELETE, REPLACE, the first table ("SELECT sbtest1"), after prefix. */
+void cmp_sql_endpoint(struct cmp_reqf *f, const char *prefix, const uint8_t *s, size_t n);
 
 /* Parse a decimal (or, with hex, hexadecimal) number of at most 18 digits from s[0..n),
  * skipping leading spaces; stops at the first other byte. False when there is no digit. */

@@ -5,7 +5,9 @@
  * Auto detection looks at the client's first bytes only: an HTTP method followed by a space,
  * a RESP array ('*'), a memcached command in lower case followed by a space or CRLF, a Redis
  * command known by name (any case; "GET k" in upper case is Redis, "get k" memcached), else
- * raw. The answer framer learns the protocol from the first expected request.
+ * raw; before those, a MySQL login (sequence id 1, CLIENT_PROTOCOL_41, a zero filler) or a
+ * PostgreSQL StartupMessage, SSLRequest, GSSENCRequest or CancelRequest (a length and a code
+ * that fit). The answer framer learns the protocol from the first expected request.
  */
 #include "cmp_fimpl.h"
 
@@ -15,7 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const proto_names[] = {"auto", "raw", "http", "resp", "memcache"};
+static const char *const proto_names[] = {"auto", "raw", "http", "resp", "memcache",
+                                           "mysql", "postgresql"};
 
 int cmp_proto_parse(const char *s, enum cmp_proto *p)
 {
@@ -27,6 +30,10 @@ int cmp_proto_parse(const char *s, enum cmp_proto *p)
     }
     if (strcmp(s, "redis") == 0 || strcmp(s, "memcached") == 0) {
         *p = s[0] == 'r' ? CMP_PROTO_RESP : CMP_PROTO_MC;
+        return 0;
+    }
+    if (strcmp(s, "mariadb") == 0 || strcmp(s, "pgsql") == 0 || strcmp(s, "postgres") == 0) {
+        *p = s[0] == 'm' ? CMP_PROTO_MYSQL : CMP_PROTO_PGSQL;
         return 0;
     }
     return -EINVAL;
@@ -81,6 +88,14 @@ enum cmp_proto cmp_proto_detect(const uint8_t *p, size_t n)
         return CMP_PROTO_AUTO;
     if (p[0] == '*')
         return CMP_PROTO_RESP;
+    /* binary logins first: their bytes are no text command */
+    int my = cmp_mysql_detect(p, n), pg = cmp_pgsql_detect(p, n);
+    if (my > 0)
+        return CMP_PROTO_MYSQL;
+    if (pg > 0)
+        return CMP_PROTO_PGSQL;
+    if (my < 0 || pg < 0)
+        return CMP_PROTO_AUTO;
     int h = word_in(p, n, http_methods, COUNT(http_methods), false);
     int m = word_in(p, n, mc_cmds, COUNT(mc_cmds), false);
     int r = word_in(p, n, redis_cmds, COUNT(redis_cmds), true);
@@ -154,6 +169,12 @@ static void reqf_dispatch(struct cmp_reqf *f, const uint8_t *p, size_t n)
         break;
     case CMP_PROTO_MC:
         cmp_mc_req(f, p, n);
+        break;
+    case CMP_PROTO_MYSQL:
+        cmp_mysql_req(f, p, n);
+        break;
+    case CMP_PROTO_PGSQL:
+        cmp_pgsql_req(f, p, n);
         break;
     default:
         raw_req(f, p, n);
@@ -238,6 +259,12 @@ static void ansf_dispatch(struct cmp_ansf *f, const uint8_t *p, size_t n)
     case CMP_PROTO_MC:
         cmp_mc_ans(f, p, n);
         break;
+    case CMP_PROTO_MYSQL:
+        cmp_mysql_ans(f, p, n);
+        break;
+    case CMP_PROTO_PGSQL:
+        cmp_pgsql_ans(f, p, n);
+        break;
     default:
         cmp_ans_bytes(f, p, n);
         break;
@@ -304,6 +331,12 @@ bool cmp_ansf_gap(struct cmp_ansf *f, uint64_t n)
         break;
     case CMP_PROTO_MC:
         on = cmp_mc_gap(f, n);
+        break;
+    case CMP_PROTO_MYSQL:
+        on = cmp_mysql_gap(f, n);
+        break;
+    case CMP_PROTO_PGSQL:
+        on = cmp_pgsql_gap(f, n);
         break;
     default:
         on = true; /* raw: the caller's boundaries still hold */

@@ -30,6 +30,8 @@ enum cmp_proto {
     CMP_PROTO_HTTP,
     CMP_PROTO_RESP,
     CMP_PROTO_MC,
+    CMP_PROTO_MYSQL,
+    CMP_PROTO_PGSQL,
 };
 
 #define CMP_ENDPOINT_MAX 64
@@ -42,7 +44,13 @@ enum cmp_rflag {
     CMP_R_UNPARSABLE = 1U << 2, /* the framer could not follow the request */
     CMP_R_TRUNCATED = 1U << 3,  /* the stream closed inside it */
     CMP_R_UPGRADE = 1U << 4,    /* HTTP CONNECT or Upgrade: what follows is not HTTP */
+    CMP_R_LOGIN = 1U << 5,      /* MySQL, PostgreSQL: its answer is the login exchange */
+    CMP_R_EOFLESS = 1U << 6,    /* MySQL: the client announced CLIENT_DEPRECATE_EOF */
+    CMP_R_ONEBYTE = 1U << 7,    /* PostgreSQL SSLRequest/GSSENCRequest: a one-byte answer */
 };
+/* MySQL: the command byte of a request is kept in its flags' top byte. */
+#define CMP_R_CMD_SHIFT 24
+#define CMP_R_CMD(flags) ((uint8_t)((flags) >> CMP_R_CMD_SHIFT))
 
 struct cmp_req {
     enum cmp_proto proto;
@@ -63,7 +71,7 @@ typedef void (*cmp_ans_cb)(void *arg, const struct cmp_unit *u);
 struct cmp_reqf;
 struct cmp_ansf;
 
-/* "auto", "http", "resp", "memcache", "raw": 0 or -EINVAL. */
+/* "auto", "http", "resp", "memcache", "raw", "mysql", "postgresql": 0 or -EINVAL. */
 int cmp_proto_parse(const char *s, enum cmp_proto *p);
 const char *cmp_proto_name(enum cmp_proto p);
 /* The protocol of a client stream from its first bytes: CMP_PROTO_AUTO while n bytes are not

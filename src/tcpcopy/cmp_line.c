@@ -93,6 +93,14 @@ void cmp_ans_emit(struct cmp_ansf *f, uint32_t flags)
     f->cb(f->arg, &f->unit);
 }
 
+void cmp_ans_emit_unasked(struct cmp_ansf *f)
+{
+    uint32_t n = f->exp_n;
+    f->exp_n = 0; /* the awaited requests stay awaited */
+    cmp_ans_emit(f, 0);
+    f->exp_n = n;
+}
+
 void cmp_ans_fail(struct cmp_ansf *f)
 {
     if (f->line.overflow)

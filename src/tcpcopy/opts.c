@@ -161,7 +161,7 @@ static const char usage[] =
     "Comparison of answers (doc/compare.md):\n"
     "      --compare DIR       compare every copied request's online and target answers;\n"
     "                          results in DIR (mismatches.jsonl, summary.json)\n"
-    "      --compare-proto auto|http|resp|memcache|raw\n"
+    "      --compare-proto auto|http|resp|memcache|raw|mysql|postgresql\n"
     "                          how answers are framed (auto: from the client's first bytes)\n"
     "      --compare-ignore RULE\n"
     "                          header:NAME, regex:EXPR or json:PATH left out (repeatable)\n"
@@ -378,7 +378,9 @@ static int opts_compare(struct tc_opts *o, int c, const char *arg, char *err, si
         o->compare_dir = arg;
     } else if (c == OPT_COMPARE_PROTO) {
         if (cmp_proto_parse(arg, &p) < 0)
-            FAIL("tcpcopy: --compare-proto '%s': expected auto, http, resp, memcache or raw", arg);
+            FAIL("tcpcopy: --compare-proto '%s': expected auto, http, resp, memcache, raw, "
+                 "mysql or postgresql",
+                 arg);
         o->compare_proto = (uint8_t)p;
     } else if (c == OPT_COMPARE_IGNORE) {
         if (o->compare_nignore == TC_COMPARE_RULES_MAX)
