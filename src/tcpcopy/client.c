@@ -258,6 +258,10 @@ static void capture_one(struct eng *e, const struct pkt *p, const struct xfer_ru
         return;
     }
     s = session_of(e, s, p, r, copy);
+    if (s != NULL && restart_relogin(e, s, p)) { /* the target closed: log in again, go on */
+        eng_finish(e, s, SO_TARGET_CLOSED, true);
+        s = session_of(e, s, p, r, copy);
+    }
     if (s == NULL)
         return;
     if (s->state == SS_PROBE) {

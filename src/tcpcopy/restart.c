@@ -48,6 +48,27 @@ int restart_probe(struct eng *e, struct sess *s, const struct pkt *p)
     return (s->flags & SF_MOD_FAILED) ? SO_MODULE : SO_NONE;
 }
 
+/*
+ * A module's session (its module has a start hook: a login of its own) whose target closed
+ * the connection while nothing waited (a server's idle timeout, a KILL, a restart): the
+ * client's next request would go to a dead connection, be refused, and be lost, since
+ * restart_rebuild cannot put the module's login before bytes it already rewrote. True when
+ * p is that next request (new bytes, nothing held or unanswered before them): the caller
+ * ends the session and p starts a new one as if seen mid-stream (TCM_START_MIDSTREAM: the
+ * module logs in again, then this request follows).
+ */
+bool restart_relogin(struct eng *e, struct sess *s, const struct pkt *p)
+{
+    if (s->mod == NULL || mod_can_rebuild(e, s) || s->state != SS_ESTAB ||
+        !(s->tc.flags & CF_TARGET_FIN) || (s->tc.flags & CF_TARGET_RST) ||
+        (s->flags & SF_CLIENT_FIN) || p->data_len == 0 || p->data == NULL ||
+        conn_bytes_waiting(s) || stream_held_bytes(mod_cstream(s)) != 0 ||
+        seq_lt(p->seq, stream_end(mod_cstream(s))))
+        return false;
+    e->st.mod_relogins++;
+    return true;
+}
+
 /* Restart toward the target with a new connection whose first byte is from. */
 static void restart_from(struct eng *e, struct sess *s, uint32_t from);
 static void restart_resync(struct eng *e, struct sess *s);

@@ -126,6 +126,7 @@ struct eng_stats {
     uint64_t mod_errors;           /* sessions it failed later */
     uint64_t mod_gaps;             /* sessions started over after a capture gap (no skipping) */
     uint64_t mod_rebuild_refused;  /* sessions not rebuilt: the module has a start hook */
+    uint64_t mod_relogins;         /* sessions started over (own login) after the target closed */
     uint64_t mod_starts;           /* sessions it sent bytes of its own first */
     uint64_t mod_own_done;         /* its own exchanges it reported done */
     uint64_t mod_in_bytes, mod_out_bytes; /* client bytes it consumed, bytes it wrote */

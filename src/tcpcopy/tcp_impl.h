@@ -66,6 +66,9 @@ void eng_mod_fail(struct eng *e, struct sess *s, int rc);
 int restart_probe(struct eng *e, struct sess *s, const struct pkt *p);
 /* The target ended the connection while client bytes wait; false: the session must end. */
 bool restart_rebuild(struct eng *e, struct sess *s);
+/* A module's session whose target closed while nothing waited: is client packet p the next
+ * request, to start over with (counted)? The caller ends s and copies p as mid-stream. */
+bool restart_relogin(struct eng *e, struct sess *s, const struct pkt *p);
 /* When a hole in the captured stream is to be looked at again (UINT64_MAX: no timer; an
  * event will reschedule), and looking at it: skip it, start over, or wait on. SO_NONE, or
  * the outcome the session ends with (nothing but the client's close followed the hole). */

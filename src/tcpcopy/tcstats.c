@@ -122,7 +122,8 @@ static void fill_module(struct metrics *m, const struct tcstats_src *src)
 {
     const struct eng_stats *s = src->eng;
     static const char h_ms[] = "Sessions the protocol module took, refused, failed, started over "
-                               "(a capture gap), did not rebuild; its own exchanges.";
+                               "(a capture gap), did not rebuild, logged in again after the "
+                               "target closed; its own exchanges.";
     CL("module.sessions.taken", "tcpcopy_module_sessions_total", "event", "taken", h_ms, s->mod_sessions);
     CL("module.sessions.refused", "tcpcopy_module_sessions_total", "event", "refused", h_ms, s->mod_refused);
     CL("module.sessions.failed", "tcpcopy_module_sessions_total", "event", "failed", h_ms, s->mod_errors);
@@ -130,6 +131,8 @@ static void fill_module(struct metrics *m, const struct tcstats_src *src)
        s->mod_gaps);
     CL("module.sessions.not_rebuilt", "tcpcopy_module_sessions_total", "event", "not_rebuilt", h_ms,
        s->mod_rebuild_refused);
+    CL("module.sessions.relogin", "tcpcopy_module_sessions_total", "event", "relogin", h_ms,
+       s->mod_relogins);
     CL("module.sessions.own_start", "tcpcopy_module_sessions_total", "event", "own_start", h_ms, s->mod_starts);
     CL("module.sessions.own_done", "tcpcopy_module_sessions_total", "event", "own_done", h_ms, s->mod_own_done);
     static const char h_mb[] = "Bytes through the protocol module.";

@@ -10,6 +10,7 @@
 # COMPARE_PROTO=auto runs the same with auto detection from the client's login.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
 
 ROWS=100 SESSIONS=3 CHANGED=(13 77)
 command -v mariadbd >/dev/null && command -v sysbench >/dev/null ||
@@ -20,23 +21,9 @@ chmod 755 "$LAB_DIR"
 # start_mariadb NS NAME: a server on 0.0.0.0:3306 in NS with table sbtest.t (ROWS rows; the
 # CHANGED ones hold another value on the target).
 start_mariadb() {
-    local ns=$1 d=$LAB_DIR/$2 i v
-    mkdir -p "$d"
-    chown mysql:mysql "$d"
-    mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
-        --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
-        fail "mariadb-install-db $2: $(tail -3 "$d/install.log")"
-    ip netns exec "$ns" mariadbd --no-defaults --user=mysql --datadir="$d/data" \
-        --socket="$d/sock" --port=3306 --bind-address=0.0.0.0 --skip-name-resolve \
-        --pid-file="$d/pid" --log-error="$d/error.log" --general-log=1 \
-        --general-log-file="$d/general.log" --innodb-buffer-pool-size=32M \
-        --performance-schema=0 >/dev/null 2>&1 &
-    lab_track $!
-    wait_until "mariadb --no-defaults -S $d/sock -uroot -e 'SELECT 1'" 60 ||
-        fail "mariadbd $2 did not start: $(tail -5 "$d/error.log")"
+    local d=$LAB_DIR/$2 i v
+    mariadb_start "$1" "$2"
     {
-        echo "CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbpass'; CREATE DATABASE sbtest;"
-        echo "GRANT ALL ON sbtest.* TO 'sbtest'@'%';"
         echo "CREATE TABLE sbtest.t (id INT PRIMARY KEY, v VARCHAR(32), n INT);"
         for ((i = 1; i <= ROWS; i++)); do
             v="value $i"

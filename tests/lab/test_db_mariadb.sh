@@ -15,6 +15,7 @@
 #      (and changed by it).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
 
 THREADS=4 EVENTS=${DB_EVENTS:-200}
 command -v mariadbd >/dev/null && command -v sysbench >/dev/null ||
@@ -22,24 +23,10 @@ command -v mariadbd >/dev/null && command -v sysbench >/dev/null ||
 lab_up
 chmod 755 "$LAB_DIR"
 
-# start_mariadb NS NAME: a server on 0.0.0.0:3306 in NS, data and logs in $LAB_DIR/NAME.
+# start_mariadb NS NAME: mariadb_start, then sysbench's tables (the same rows on both).
 start_mariadb() {
-    local ns=$1 d=$LAB_DIR/$2
-    mkdir -p "$d"
-    chown mysql:mysql "$d"
-    mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
-        --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
-        fail "mariadb-install-db $2: $(tail -3 "$d/install.log")"
-    ip netns exec "$ns" mariadbd --no-defaults --user=mysql --datadir="$d/data" \
-        --socket="$d/sock" --port=3306 --bind-address=0.0.0.0 --skip-name-resolve \
-        --pid-file="$d/pid" --log-error="$d/error.log" --general-log=1 \
-        --general-log-file="$d/general.log" --innodb-buffer-pool-size=32M \
-        --performance-schema=0 >/dev/null 2>&1 &
-    lab_track $!
-    wait_until "mariadb --no-defaults -S $d/sock -uroot -e 'SELECT 1'" 60 ||
-        fail "mariadbd $2 did not start: $(tail -5 "$d/error.log")"
-    mariadb --no-defaults -S "$d/sock" -uroot -e "CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbpass';
-        GRANT ALL ON sbtest.* TO 'sbtest'@'%'; CREATE DATABASE sbtest;"
+    local d=$LAB_DIR/$2
+    mariadb_start "$1" "$2"
     sysbench oltp_read_write --db-driver=mysql --mysql-socket="$d/sock" --mysql-user=sbtest \
         --mysql-password=sbpass --mysql-db=sbtest --tables=1 --table-size=1000 prepare \
         >"$d/prepare.log" 2>&1 || fail "sysbench prepare on $2: $(tail -3 "$d/prepare.log")"

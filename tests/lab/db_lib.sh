@@ -1,0 +1,25 @@
+# Shared by the MariaDB lab scenarios (sourced after lib.sh).
+
+# mariadb_start NS NAME: Debian's MariaDB on 0.0.0.0:3306 in NS, data and logs in
+# $LAB_DIR/NAME (the general query log in general.log), user sbtest/sbpass with all rights
+# on database sbtest. mariadb_sql NAME runs root's SQL from stdin on it.
+mariadb_start() {
+    local ns=$1 d=$LAB_DIR/$2
+    mkdir -p "$d"
+    chown mysql:mysql "$d"
+    mariadb-install-db --user=mysql --datadir="$d/data" --skip-test-db \
+        --auth-root-authentication-method=normal >"$d/install.log" 2>&1 ||
+        fail "mariadb-install-db $2: $(tail -3 "$d/install.log")"
+    ip netns exec "$ns" mariadbd --no-defaults --user=mysql --datadir="$d/data" \
+        --socket="$d/sock" --port=3306 --bind-address=0.0.0.0 --skip-name-resolve \
+        --pid-file="$d/pid" --log-error="$d/error.log" --general-log=1 \
+        --general-log-file="$d/general.log" --innodb-buffer-pool-size=32M \
+        --performance-schema=0 >/dev/null 2>&1 &
+    lab_track $!
+    wait_until "mariadb --no-defaults -S $d/sock -uroot -e 'SELECT 1'" 60 ||
+        fail "mariadbd $2 did not start: $(tail -5 "$d/error.log")"
+    mariadb_sql "$2" <<<"CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbpass'; CREATE DATABASE sbtest;
+        GRANT ALL ON sbtest.* TO 'sbtest'@'%';" || fail "creating user sbtest on $2"
+}
+
+mariadb_sql() { mariadb --no-defaults -S "$LAB_DIR/$1/sock" -uroot "${@:2}"; }
