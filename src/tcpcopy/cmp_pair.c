@@ -10,7 +10,9 @@
  * slot is resolved as over_limit (an answer that comes for it later is dropped, counted).
  * Answers are kept only until both sides of their slot are there: at most 2 * 256 units
  * (about 5 KB each) per session, 3 * 256 with a baseline (cmp_pair_baseline), whose answers
- * fill a third side like the target's; its reasons not to answer only flag the result.
+ * fill a third side like the target's; its reasons not to answer only flag the result. The
+ * answer that completes a slot (usually the target's: it comes last) is compared where it
+ * is, never copied; a few freed units are kept for the next answers (PAIR_SPARE).
  */
 #include "cmp_pair.h"
 
@@ -18,6 +20,8 @@
 #include <string.h>
 
 #include "cmp_base.h"
+
+#define PAIR_SPARE 4 /* freed units kept for reuse: a keep-alive session needs one or two */
 
 struct cmp_slot {
     bool has_req, done;
@@ -38,6 +42,9 @@ struct cmp_pair {
     uint64_t nreq;     /* requests seen: the next request's index */
     enum cmp_reason lost[CMP_SIDES]; /* a side gives no more answers, and why */
     struct cmp_pair_stats st;
+    const struct cmp_unit *borrowed; /* the caller's answer, resolved without a copy */
+    unsigned nspare;
+    struct cmp_unit *spare[PAIR_SPARE];
     struct cmp_slot slot[CMP_PAIR_SLOTS];
 };
 
@@ -76,10 +83,26 @@ static struct cmp_slot *slot_at(struct cmp_pair *p, uint64_t abs)
     return &p->slot[abs % CMP_PAIR_SLOTS];
 }
 
-static void slot_clear(struct cmp_slot *s)
+static struct cmp_unit *unit_get(struct cmp_pair *p)
+{
+    return p->nspare > 0 ? p->spare[--p->nspare] : malloc(sizeof(struct cmp_unit));
+}
+
+/* Give back a slot's answer (NULL, or the borrowed one: nothing to do). */
+static void unit_put(struct cmp_pair *p, struct cmp_unit *u)
+{
+    if (u == NULL || u == p->borrowed)
+        return;
+    if (p->nspare < PAIR_SPARE)
+        p->spare[p->nspare++] = u;
+    else
+        free(u);
+}
+
+static void slot_clear(struct cmp_pair *p, struct cmp_slot *s)
 {
     for (int i = 0; i < CMP_SIDES; i++)
-        free(s->ans[i]);
+        unit_put(p, s->ans[i]);
     memset(s, 0, sizeof(*s));
 }
 
@@ -88,7 +111,9 @@ void cmp_pair_free(struct cmp_pair *p)
     if (!p)
         return;
     for (uint32_t i = 0; i < CMP_PAIR_SLOTS; i++)
-        slot_clear(&p->slot[i]);
+        slot_clear(p, &p->slot[i]);
+    while (p->nspare > 0)
+        free(p->spare[--p->nspare]);
     free(p);
 }
 
@@ -151,12 +176,23 @@ static void resolve(struct cmp_pair *p, struct cmp_slot *s, enum cmp_reason why)
         baseline(p, s, &r);
     }
     for (int i = 0; i < CMP_SIDES; i++) {
-        free(s->ans[i]);
+        unit_put(p, s->ans[i]);
         s->ans[i] = NULL;
     }
     s->done = true;
     p->st.results++;
     p->cb(p->arg, &r);
+}
+
+/* Would side's answer complete slot s (its request and every other side are there)? */
+static bool completes(const struct cmp_pair *p, const struct cmp_slot *s, enum cmp_side side)
+{
+    if (!s->has_req)
+        return false;
+    for (int i = 0; i < p->nsides; i++)
+        if (i != (int)side && !s->ans[i] && s->missing[i] == CMP_REASON_NONE)
+            return false;
+    return true;
 }
 
 /* A slot resolves when it has its request and each side an answer or a reason. */
@@ -174,7 +210,7 @@ static void try_resolve(struct cmp_pair *p, struct cmp_slot *s)
 static void compact(struct cmp_pair *p)
 {
     while (p->base < p->tail && slot_at(p, p->base)->done) {
-        slot_clear(slot_at(p, p->base));
+        slot_clear(p, slot_at(p, p->base));
         p->base++;
     }
 }
@@ -190,7 +226,7 @@ static struct cmp_slot *slot_new(struct cmp_pair *p)
         } else {
             p->st.orphans++;
         }
-        slot_clear(old);
+        slot_clear(p, old);
         p->base++;
         compact(p);
     }
@@ -250,8 +286,13 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
     p->next_ans[side]++;
     if (s->done || s->ans[side] || s->missing[side] != CMP_REASON_NONE) {
         p->st.dropped_late++;
+    } else if (completes(p, s, side)) { /* compared at once: no copy */
+        p->borrowed = u;
+        s->ans[side] = (struct cmp_unit *)u;
+        resolve(p, s, CMP_REASON_NONE);
+        p->borrowed = NULL;
     } else {
-        s->ans[side] = malloc(sizeof(*u));
+        s->ans[side] = unit_get(p);
         if (s->ans[side])
             memcpy(s->ans[side], u, sizeof(*u));
         else
@@ -317,7 +358,7 @@ void cmp_pair_finish(struct cmp_pair *p)
         try_resolve(p, s);
     }
     for (uint64_t a = p->base; a < p->tail; a++)
-        slot_clear(slot_at(p, a));
+        slot_clear(p, slot_at(p, a));
     p->base = p->tail = p->next_req = 0;
     memset(p->next_ans, 0, sizeof(p->next_ans));
 }

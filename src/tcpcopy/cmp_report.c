@@ -139,13 +139,17 @@ void cmp_summary_free(struct cmp_summary *s)
 
 static struct cmp_ep_stats *ep_find(struct cmp_summary *s, const char *name)
 {
-    for (uint32_t i = 0; i < s->nep; i++)
-        if (strcmp(s->ep[i].name, name) == 0)
-            return &s->ep[i];
-    if (s->nep == CMP_SUM_ENDPOINTS - 1)
-        name = "(other)";
+    const uint32_t mask = 2 * CMP_SUM_ENDPOINTS - 1;
+    uint32_t h = (uint32_t)cmp_hash_bytes(name, strlen(name)) & mask;
+    for (; s->idx[h] != 0; h = (h + 1) & mask)
+        if (strcmp(s->ep[s->idx[h] - 1].name, name) == 0)
+            return &s->ep[s->idx[h] - 1];
     if (s->nep == CMP_SUM_ENDPOINTS)
         return &s->ep[CMP_SUM_ENDPOINTS - 1];
+    if (s->nep == CMP_SUM_ENDPOINTS - 1)
+        name = "(other)"; /* not indexed: every later name lands here, once the table is full */
+    else
+        s->idx[h] = (uint16_t)(s->nep + 1);
     struct cmp_ep_stats *e = &s->ep[s->nep++];
     snprintf(e->name, sizeof(e->name), "%s", name);
     cmp_pct_init(&e->online);

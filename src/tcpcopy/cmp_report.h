@@ -45,6 +45,9 @@ struct cmp_summary {
     uint64_t by_kind[CMP_KIND_CLOSED + 1];
     uint32_t nep;
     struct cmp_ep_stats ep[CMP_SUM_ENDPOINTS]; /* the last one is "(other)" when full */
+    /* ep's index + 1 by name hash (open addressing, 0: free): a result finds its
+     * endpoint without comparing every name */
+    uint16_t idx[2 * CMP_SUM_ENDPOINTS];
 };
 
 /* A summary with nothing counted; NULL when out of memory (it holds about 700 KB). */

@@ -311,8 +311,8 @@ bool cmp_sess_online(struct eng *e, const struct pkt *p, uint64_t now_us)
     }
     if (p->flags & (TCPF_FIN | TCPF_RST)) {
         /* The framer is closed with the session: the client's last request may not have
-         * been read yet (its socket is another one), and in auto mode it decides how the
-         * answer is framed. */
+         * been read yet (--pcap-capture on several devices reads each from its own
+         * handle), and in auto mode it decides how the answer is framed. */
         cs->o_done = true;
         if (s->state == SS_CLOSED)
             cmp_sess_close(e, s);
