@@ -23,3 +23,10 @@ mariadb_start() {
 }
 
 mariadb_sql() { mariadb --no-defaults -S "$LAB_DIR/$1/sock" -uroot "${@:2}"; }
+
+# db_secrets CREDENTIALS: the channel's secret in $SECRET and the module's credentials file
+# in $CONF (mode 600), holding CREDENTIALS (printf format).
+db_secrets() {
+    SECRET=$LAB_DIR/secret CONF=$LAB_DIR/db.conf
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && printf "$1" >"$CONF")
+}

@@ -42,9 +42,7 @@ start_mariadb() {
 
 start_mariadb "$NS_ONL" online
 start_mariadb "$NS_TGT" target
-SECRET=$LAB_DIR/secret
-CONF=$LAB_DIR/db.conf
-(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" && printf 'sbtest sbpass\n' >"$CONF")
+db_secrets 'sbtest sbpass\n'
 start_intercept -i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SECRET"
 CMP_DIR=$LAB_DIR/compare
 start_tcpcopy -x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload \

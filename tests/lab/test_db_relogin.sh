@@ -19,10 +19,7 @@ mariadb_start "$NS_ONL" online
 mariadb_start "$NS_TGT" target
 ON=$LAB_DIR/online/general.log
 TG=$LAB_DIR/target/general.log
-SECRET=$LAB_DIR/secret
-CONF=$LAB_DIR/db.conf
-(umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET" &&
-    printf 'sbtest sbpass\n@database sbtest\n' >"$CONF")
+db_secrets 'sbtest sbpass\n@database sbtest\n'
 start_intercept -i eth0 -F 'tcp and src port 3306' --payload --secret-file "$SECRET"
 start_tcpcopy -x 3306-192.0.2.20:3306 -s 192.0.2.30 -c 203.0.113.x --channel-payload \
     --secret-file "$SECRET" --module mysql --module-conf "$CONF"

@@ -47,12 +47,13 @@ static void sink(void *arg, const struct cmp_result *r, const struct tuple *ckey
     g->n++;
 }
 
-static struct tfx *tfx_new(enum cmp_proto proto, uint32_t max_sessions)
+/* An engine with --compare as cc says (its results go to t->got). */
+static struct tfx *tfx_with(struct cmp_conf cc)
 {
     struct tfx *t = calloc(1, sizeof(*t));
     assert_non_null(t);
-    struct cmp_conf cc = {
-        .proto = proto, .max_sessions = max_sessions, .sink = sink, .sink_arg = &t->got};
+    cc.sink = sink;
+    cc.sink_arg = &t->got;
     t->x = cmp_ctx_new(&cc);
     assert_non_null(t->x);
     t->f = efx_alloc();
@@ -61,6 +62,11 @@ static struct tfx *tfx_new(enum cmp_proto proto, uint32_t max_sessions)
     t->now = 2000000;
     t->cport = 5000;
     return t;
+}
+
+static struct tfx *tfx_new(enum cmp_proto proto, uint32_t max_sessions)
+{
+    return tfx_with((struct cmp_conf){.proto = proto, .max_sessions = max_sessions});
 }
 
 static void tfx_free(struct tfx *t)
@@ -147,8 +153,8 @@ static void tgt_accept(struct tfx *t)
     tgt(t, TCPF_SYN, NULL);
 }
 
-/* Client SYN, the online server's SYN-ACK, the client's ACK, the target's SYN-ACK. */
-static void open_session(struct tfx *t)
+/* Client SYN, the online server's SYN-ACK, the client's ACK. */
+static void open_handshake(struct tfx *t)
 {
     t->c_seq = C_ISN;
     t->o_seq = 0;
@@ -156,6 +162,12 @@ static void open_session(struct tfx *t)
     t->o_seq = O_ISN;
     onl(t, TCPF_SYN | TCPF_ACK, NULL);
     cli(t, TCPF_ACK, NULL);
+}
+
+/* The handshake, then the target's SYN-ACK. */
+static void open_session(struct tfx *t)
+{
+    open_handshake(t);
     tgt_accept(t);
 }
 
@@ -434,30 +446,23 @@ static void tgt_accept_port(struct tfx *t, uint16_t port)
     tgt(t, TCPF_SYN, NULL);
 }
 
+/* An engine comparing with a baseline (--compare-baseline 192.0.2.20:8081). */
+static struct tfx *tfx_base_new(void)
+{
+    struct cmp_conf cc = {
+        .proto = CMP_PROTO_AUTO, .max_sessions = 10, .baseline = true, .base_port = 8081};
+    assert_true(addr_parse(&cc.base, "192.0.2.20"));
+    return tfx_with(cc);
+}
+
 /* --compare-baseline: the baseline's copy still answers after the compared copy ended (a
  * one-request session whose baseline is slower): the result waits for the baseline's
  * answer, and a difference the baseline shows too is noise, not baseline_missing. */
 static void test_baseline_after_end(void **state)
 {
     (void)state;
-    struct tfx *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 10, .sink = sink,
-                          .sink_arg = &t->got, .baseline = true, .base_port = 8081};
-    assert_true(addr_parse(&cc.base, "192.0.2.20"));
-    t->x = cmp_ctx_new(&cc);
-    assert_non_null(t->x);
-    t->f = efx_alloc();
-    t->f->conf.cmp = t->x;
-    efx_start(t->f);
-    t->now = 2000000;
-    t->cport = 5000;
-
-    t->c_seq = C_ISN;
-    cli(t, TCPF_SYN, NULL);
-    t->o_seq = O_ISN;
-    onl(t, TCPF_SYN | TCPF_ACK, NULL);
-    cli(t, TCPF_ACK, NULL);
+    struct tfx *t = tfx_base_new();
+    open_handshake(t);
     tgt_accept_port(t, 8081);
     struct tuple bkey = t->tkey;
     uint32_t bseq = t->t_seq;
@@ -484,23 +489,8 @@ static void test_baseline_after_end(void **state)
 static void test_baseline_parked_at_exit(void **state)
 {
     (void)state;
-    struct tfx *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 10, .sink = sink,
-                          .sink_arg = &t->got, .baseline = true, .base_port = 8081};
-    assert_true(addr_parse(&cc.base, "192.0.2.20"));
-    t->x = cmp_ctx_new(&cc);
-    assert_non_null(t->x);
-    t->f = efx_alloc();
-    t->f->conf.cmp = t->x;
-    efx_start(t->f);
-    t->now = 2000000;
-    t->cport = 5000;
-    t->c_seq = C_ISN;
-    cli(t, TCPF_SYN, NULL);
-    t->o_seq = O_ISN;
-    onl(t, TCPF_SYN | TCPF_ACK, NULL);
-    cli(t, TCPF_ACK, NULL);
+    struct tfx *t = tfx_base_new();
+    open_handshake(t);
     tgt_accept_port(t, 8080);
     cli(t, TCPF_ACK, REQ("/a"));
     onl(t, TCPF_ACK, ANS("hello"));
