@@ -59,7 +59,7 @@ NGX
 # start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.
 # NGINX_EXTRA: more directives for its server block (test_compare_baseline.sh).
 start_nginx_files() {
-    start_nginx_conf "$1" "$2" "$3" "server { listen $2; root $4; ${NGINX_EXTRA:-} }"
+    start_nginx_conf "$1" "$2" "$3" "server { listen $2; listen [::]:$2; root $4; ${NGINX_EXTRA:-} }"
 }
 
 # The two trees: file i holds a line naming it, padded to a length that varies with i.
@@ -107,20 +107,29 @@ compare_run() {
     (umask 077 && head -c 24 /dev/urandom | base64 >"$SECRET")
     start_intercept -i eth0 -F 'tcp and src port 8080' --payload --secret-file "$SECRET"
     CMP_DIR="$LAB_DIR/compare"
-    start_tcpcopy -x 80-192.0.2.20:8080 -s 192.0.2.30 -c 203.0.113.x --secret-file "$SECRET" \
-        --compare "$CMP_DIR" "${mode[@]}"
+    # COMPARE_V6=1: the same over IPv6 (the packet socket's IPv6 path for requests and answers).
+    local host=$IP_ONL rule=(-x 80-192.0.2.20:8080 -c 203.0.113.x)
+    if [ -n "${COMPARE_V6:-}" ]; then
+        host="[2001:db8:1::10]"
+        rule=(-x "[2001:db8:1::10]:80-[2001:db8:1::20]:8080" -c 2001:db8:3::x)
+    fi
+    start_tcpcopy "${rule[@]}" -s 192.0.2.30 --secret-file "$SECRET" --compare "$CMP_DIR" "${mode[@]}"
     [ -e "$CMP_DIR/summary.json" ] || fail "no $CMP_DIR/summary.json at startup"
+    [ -z "${COMPARE_V6:-}" ] ||
+        grep -q 'capturing with a packet socket, requests and answers (--compare): IPv6$' \
+            "$TCPCOPY_LOG" || fail "no IPv6 packet socket capture"
 
-    log "$SESSIONS keep-alive sessions of $NFILES requests, $SINGLES one-request sessions"
-    for ((i = 0; i < SESSIONS; i++)); do
-        on_cli timeout 60 curl -s -m 30 -o /dev/null "http://$IP_ONL/f/[1-$NFILES]" ||
-            fail "curl session $i failed"
+    log "$SESSIONS keep-alive sessions of $NFILES requests, $SINGLES one-request sessions ($host)"
+    local urls=()
+    for ((i = 1; i <= NFILES; i++)); do urls+=(-o /dev/null "http://$host/f/$i"); done
+    for ((i = 0; i < SESSIONS; i++)); do # one curl, one connection: keep-alive
+        on_cli timeout 60 curl -g -s -m 30 "${urls[@]}" || fail "curl session $i failed"
     done
     for ((i = 1; i <= SINGLES; i++)); do
-        on_cli timeout 10 curl -s -m 5 -o /dev/null "http://$IP_ONL/f/$(((i * 7) % NFILES + 1))" ||
+        on_cli timeout 10 curl -g -s -m 5 -o /dev/null "http://$host/f/$(((i * 7) % NFILES + 1))" ||
             fail "curl $i failed"
     done
-    on_cli timeout 60 curl -s -m 30 -o /dev/null "http://$IP_ONL/big" || fail "curl /big failed"
+    on_cli timeout 60 curl -g -s -m 30 -o /dev/null "http://$host/big" || fail "curl /big failed"
     want_req=$((SESSIONS * NFILES + SINGLES + 1))
     assert_eq "$(lines "$ON_LOG")" "$want_req" "requests served online"
     settle "lines $TG_LOG" 30 "$want_req" >/dev/null
