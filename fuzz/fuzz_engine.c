@@ -16,7 +16,8 @@
  *                           from a second address
  *
  * The configuration byte with both MTU bits set (0x0c) turns --compare on: replies then
- * carry their payload, and every result the comparison gives is checked for sense.
+ * carry their payload, and every result the comparison gives is checked for sense. With
+ * 0x10 too it is the module below instead, and with 0x30 both (the database scenarios).
  *
  * op >> 3 picks the client port among four, so sessions collide, end and are
  * reused. Packet fields follow: flags, a sequence and an acknowledgement delta
@@ -473,7 +474,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((cfg & 0x1c) == 0x1c) /* mtu bits both set: a module, or (0x10 clear) compare */
         CHECK(mod_open_table(&pieces_module, NULL, &m, err, sizeof(err)) == 0);
     conf.mod = m;
-    if ((cfg & 0x1c) == 0x0c) {
+    if ((cfg & 0x1c) == 0x0c || (cfg & 0x3c) == 0x3c) { /* 0x3c: the module and compare */
         struct cmp_conf cc = {.proto = CMP_PROTO_AUTO, .max_sessions = 3, .sink = on_result};
         fz.cmp = cmp_ctx_new(&cc);
         CHECK(fz.cmp != NULL);
