@@ -294,7 +294,7 @@ void cmp_pair_answer(struct cmp_pair *p, enum cmp_side side, const struct cmp_un
     } else {
         s->ans[side] = unit_get(p);
         if (s->ans[side])
-            memcpy(s->ans[side], u, sizeof(*u));
+            cmp_unit_copy(s->ans[side], u);
         else
             s->missing[side] = side == CMP_ONLINE ? CMP_REASON_ONLINE_INCOMPLETE
                                                    : CMP_REASON_TARGET_INCOMPLETE;

@@ -12,6 +12,7 @@
 #include "cmp_unit.h"
 
 #include <endian.h>
+#include <stddef.h>
 #include <string.h>
 
 #define FNV_OFF 0xcbf29ce484222325ULL
@@ -148,8 +149,22 @@ uint64_t cmp_stream_hash(const struct cmp_stream *s)
 
 void cmp_unit_init(struct cmp_unit *u)
 {
-    memset(u, 0, sizeof(*u));
+    /* One per answer and side: the header lines' hashes and texts (2.8 KB) are each written
+     * before they are read (readers stop at nheaders), so only what precedes them, the
+     * status text's end and the body are cleared. */
+    memset(u, 0, offsetof(struct cmp_unit, hdr_h));
+    u->status_text[0] = '\0';
     cmp_stream_init(&u->body);
+}
+
+void cmp_unit_copy(struct cmp_unit *dst, const struct cmp_unit *src)
+{
+    uint32_t n = src->nheaders < CMP_NHEADERS ? src->nheaders : CMP_NHEADERS;
+    memcpy(dst, src, offsetof(struct cmp_unit, hdr_h));
+    memcpy(dst->hdr_h, src->hdr_h, n * sizeof(src->hdr_h[0]));
+    memcpy(dst->hdr_text, src->hdr_text, n * sizeof(src->hdr_text[0]));
+    memcpy(dst->status_text, src->status_text, sizeof(dst->status_text));
+    dst->body = src->body;
 }
 
 void cmp_unit_status(struct cmp_unit *u, const char *line, size_t n)

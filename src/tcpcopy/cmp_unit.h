@@ -80,6 +80,8 @@ void cmp_unit_init(struct cmp_unit *u);
 void cmp_unit_status(struct cmp_unit *u, const char *line, size_t n);
 /* One normalised header line: hashed into the multiset; its text kept while there is room. */
 void cmp_unit_header(struct cmp_unit *u, const char *line, size_t n);
+/* dst = src, without the header lines src does not use (see cmp_unit_init). */
+void cmp_unit_copy(struct cmp_unit *dst, const struct cmp_unit *src);
 /* The unit's hash: status, head and body together. */
 uint64_t cmp_unit_hash(const struct cmp_unit *u);
 

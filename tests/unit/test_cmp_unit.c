@@ -149,6 +149,35 @@ static void test_head(void **state)
     assert_true(cmp_hash_bytes("a", 1) != cmp_hash_bytes("b", 1));
 }
 
+/* A unit reused after a longer answer, then copied: the copy compares equal to a fresh unit
+ * with the same answer, and keeps the header text a difference shows. */
+static void test_reuse_and_copy(void **state)
+{
+    (void)state;
+    struct cmp_unit *a = malloc(sizeof(*a)), *c = malloc(sizeof(*c)), f;
+    memset(a, 0xa5, sizeof(*a)); /* what a previous answer left */
+    memset(c, 0x5a, sizeof(*c));
+    cmp_unit_init(a);
+    cmp_unit_init(&f);
+    a->flags = f.flags = CMP_U_HTTP;
+    cmp_unit_status(a, "HTTP/1.1 200 OK", 15);
+    cmp_unit_status(&f, "HTTP/1.1 200 OK", 15);
+    cmp_unit_header(a, "x-a:1", 5);
+    cmp_unit_header(&f, "x-a:1", 5);
+    cmp_stream_add(&a->body, (const uint8_t *)"hello", 5);
+    cmp_stream_add(&f.body, (const uint8_t *)"hello", 5);
+    cmp_unit_copy(c, a);
+    struct cmp_diff d;
+    assert_true(cmp_diff_units(c, &f, &d));
+    assert_int_equal(cmp_unit_hash(c), cmp_unit_hash(&f));
+    assert_string_equal(c->status_text, "HTTP/1.1 200 OK");
+    cmp_unit_header(&f, "x-b:2", 5);
+    assert_false(cmp_diff_units(&f, c, &d));
+    assert_memory_equal(d.a, "x-b:2", 5);
+    free(a);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_first_difference),
         cmocka_unit_test(test_prefix_and_levels),
         cmocka_unit_test(test_head),
+        cmocka_unit_test(test_reuse_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
