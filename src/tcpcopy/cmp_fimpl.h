@@ -108,6 +108,10 @@ bool cmp_line_take(struct cmp_line *l, const uint8_t **p, size_t *n);
 /* Answers: the unit in progress (started on first use), bytes into its body, its end. */
 void cmp_ans_begin(struct cmp_ansf *f);
 void cmp_ans_bytes(struct cmp_ansf *f, const uint8_t *p, size_t n);
+/* MySQL and PostgreSQL answers: up to d->left payload bytes of the message in progress from
+ * p[0..n): its first CMP_DB_PRE kept in d->pre, hashed into the unit when d->hashing.
+ * Returns how many were taken. */
+size_t cmp_db_take(struct cmp_ansf *f, struct cmp_db *d, const uint8_t *p, size_t n);
 /* Pass the unit on with these flags added; pops the oldest awaited request. */
 void cmp_ans_emit(struct cmp_ansf *f, uint32_t flags);
 /* Pass on a unit that answers no awaited request (a server's greeting): the queue stays. */

@@ -72,6 +72,18 @@ void cmp_ans_bytes(struct cmp_ansf *f, const uint8_t *p, size_t n)
     cmp_bodyf_add(&f->bodyf, p, n);
 }
 
+size_t cmp_db_take(struct cmp_ansf *f, struct cmp_db *d, const uint8_t *p, size_t n)
+{
+    size_t k = d->left < n ? d->left : n;
+    size_t keep = CMP_DB_PRE - d->pn < k ? CMP_DB_PRE - d->pn : k;
+    memcpy(d->pre + d->pn, p, keep);
+    d->pn += (uint32_t)keep;
+    if (d->hashing)
+        cmp_ans_bytes(f, p, k);
+    d->left -= (uint32_t)k;
+    return k;
+}
+
 uint32_t cmp_ans_peek(const struct cmp_ansf *f)
 {
     return f->exp_n > 0 ? f->exp[f->exp_head] : 0;

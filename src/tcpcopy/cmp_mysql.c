@@ -285,13 +285,8 @@ void cmp_mysql_ans(struct cmp_ansf *f, const uint8_t *p, size_t n)
                 ans_packet_end(f, d);
             continue;
         }
-        size_t k = d->left < n ? d->left : n;
-        size_t keep = CMP_DB_PRE - d->pn < k ? CMP_DB_PRE - d->pn : k;
-        memcpy(d->pre + d->pn, p, keep);
-        d->pn += (uint32_t)keep;
-        if (d->hashing)
-            cmp_ans_bytes(f, p, k);
-        d->left -= (uint32_t)k, p += k, n -= k;
+        size_t k = cmp_db_take(f, d, p, n);
+        p += k, n -= k;
         if (d->left == 0)
             ans_packet_end(f, d);
     }

@@ -9,29 +9,18 @@
 # COMPARE_PROTO=auto runs the same with auto detection from the client's first message.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
 
 ROWS=60 SESSIONS=2 TX=5 CHANGED=(13 42)
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/postgres" ] && command -v pgbench >/dev/null ||
-    fail "postgresql 15 and pgbench are needed (scripts/deps.sh)"
+pg_need
 lab_up
 chmod 755 "$LAB_DIR"
 
 # pg_start NS NAME: a cluster on 0.0.0.0:5432 in NS with table app.t (ROWS rows; the CHANGED
 # ones hold another value on the target).
 pg_start() {
-    local ns=$1 d=$LAB_DIR/$2 i v
-    mkdir -p "$d"
-    chown postgres "$d"
-    runuser -u postgres -- "$PGBIN/initdb" -D "$d/data" -A trust -U postgres >"$d/initdb.log" 2>&1 ||
-        fail "initdb $2: $(tail -3 "$d/initdb.log")"
-    echo "local all all trust" >"$d/data/pg_hba.conf"
-    echo "host all pgu 0.0.0.0/0 scram-sha-256" >>"$d/data/pg_hba.conf"
-    ip netns exec "$ns" runuser -u postgres -- "$PGBIN/postgres" -D "$d/data" -k "$d" \
-        -c listen_addresses='*' -c port=5432 -c shared_buffers=16MB -c fsync=off >"$d/log" 2>&1 &
-    lab_track $!
-    wait_until "psql -h $d -U postgres -Atc 'SELECT 1'" 30 || fail "postgres $2 did not start: $(tail -5 "$d/log")"
-    psql -q -h "$d" -U postgres -c "CREATE USER pgu PASSWORD 'pgpass'" -c "CREATE DATABASE app OWNER pgu"
+    local d=$LAB_DIR/$2 i v
+    pg_cluster_start "$1" "$2"
     {
         echo "CREATE TABLE t (id INT PRIMARY KEY, v TEXT, n INT);"
         for ((i = 1; i <= ROWS; i++)); do

@@ -14,29 +14,17 @@
 #      after tcpcopy started run on the target.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/db_lib.sh"
 
 CLIENTS=4 TX=${PG_TX:-25}
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/postgres" ] && command -v pgbench >/dev/null ||
-    fail "postgresql 15 and pgbench are needed (scripts/deps.sh)"
+pg_need
 lab_up
 chmod 755 "$LAB_DIR"
 
 # pg_start NS NAME: a cluster on 0.0.0.0:5432 in NS, data and log in $LAB_DIR/NAME.
 pg_start() {
-    local ns=$1 d=$LAB_DIR/$2
-    mkdir -p "$d"
-    chown postgres "$d"
-    runuser -u postgres -- "$PGBIN/initdb" -D "$d/data" -A trust -U postgres >"$d/initdb.log" 2>&1 ||
-        fail "initdb $2: $(tail -3 "$d/initdb.log")"
-    echo "local all all trust" >"$d/data/pg_hba.conf"
-    echo "host all pgu 0.0.0.0/0 scram-sha-256" >>"$d/data/pg_hba.conf"
-    ip netns exec "$ns" runuser -u postgres -- "$PGBIN/postgres" -D "$d/data" -k "$d" \
-        -c listen_addresses='*' -c port=5432 -c log_connections=on -c log_statement=all \
-        -c shared_buffers=16MB -c fsync=off >"$d/log" 2>&1 &
-    lab_track $!
-    wait_until "psql -h $d -U postgres -Atc 'SELECT 1'" 30 || fail "postgres $2 did not start: $(tail -5 "$d/log")"
-    psql -q -h "$d" -U postgres -c "CREATE USER pgu PASSWORD 'pgpass'" -c "CREATE DATABASE app OWNER pgu"
+    local d=$LAB_DIR/$2
+    pg_cluster_start "$1" "$2" -c log_connections=on -c log_statement=all
     PGPASSWORD=pgpass pgbench -q -i -s 1 -h "$d" -U pgu app >"$d/init.log" 2>&1 ||
         fail "pgbench -i on $2: $(tail -3 "$d/init.log")"
 }

@@ -14,44 +14,12 @@
 
 #include <cmocka.h>
 
-#include "cmp_feed.h"
+#include "cmp_dbrec.h"
 #include "db_mysql.h"
-#include "db_rec.h"
-
-struct dbx {
-    uint8_t c[16384], s[16384];
-    size_t cn, sn;
-};
-
-static void rec_split(const char *name, struct dbx *x)
-{
-    struct db_rec *r = db_rec_load(name);
-    assert_non_null(r);
-    x->cn = x->sn = 0;
-    for (int i = 0; i < r->n; i++) {
-        uint8_t *dst = r->dir[i] == 'C' ? x->c + x->cn : x->s + x->sn;
-        memcpy(dst, r->b[i], r->len[i]);
-        *(r->dir[i] == 'C' ? &x->cn : &x->sn) += r->len[i];
-    }
-    free(r);
-}
-
-static void frame_reqs(enum cmp_proto p, const uint8_t *b, size_t n, unsigned mode,
-                       struct got_reqs *g)
-{
-    memset(g, 0, sizeof(*g));
-    struct cmp_reqf *f = cmp_reqf_new(p, got_req, g);
-    feed_pieces(feed_req, f, b, n, mode);
-    cmp_reqf_close(f);
-    cmp_reqf_free(f);
-}
 
 static void frame_rec(const char *name, unsigned mode, struct got_reqs *rq, struct got_units *u)
 {
-    static struct dbx x;
-    rec_split(name, &x);
-    frame_reqs(CMP_PROTO_MYSQL, x.c, x.cn, mode, rq);
-    run_ans(CMP_PROTO_MYSQL, NULL, rq, x.s, x.sn, mode, u);
+    frame_rec_as(CMP_PROTO_MYSQL, name, mode, rq, u);
 }
 
 static void test_recorded(void **state)
