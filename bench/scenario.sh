@@ -130,35 +130,17 @@ bench_tcpcopy() {
 # fields) plus $msec as the last field of each access-log line, as many connections as the
 # file-descriptor limit allows, and WORKERS processes (reuseport spreads the connections).
 bench_nginx() {
-    local ns=$1 port=$2 name=$3 workers=${4:-1} dir pid nofile conns reuse=""
+    local ns=$1 port=$2 name=$3 workers=${4:-1} dir nofile conns reuse=""
     dir="$LAB_DIR/nginx-$name"
-    mkdir -p "$dir/tmp" "$dir/html"
-    head -c 600 /dev/zero | tr '\0' 'x' >"$dir/html/page.html"
+    nginx_page "$dir"
     nofile=$(ulimit -Hn)
     [ "$nofile" = unlimited ] && nofile=65536
     [ "$nofile" -gt 65536 ] && nofile=65536
     conns=$((nofile - 200))
     [ "$workers" -gt 1 ] && reuse=" reuseport"
-    cat >"$dir/nginx.conf" <<EOF
-user root root;
-worker_processes $workers;
-worker_rlimit_nofile $nofile;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections $conns; }
-http {
-    log_format bench '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent \$msec';
-    access_log $dir/access.log bench;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    keepalive_requests 1000000;
+    # shellcheck disable=SC2016 # $msec is nginx's variable
+    nginx_run "$ns" "$port" "$name" "keepalive_requests 1000000;
     keepalive_timeout 300;
-    client_max_body_size 0;
-    server_tokens off;
     server {
         listen $port backlog=4096$reuse;
         listen [::]:$port backlog=4096$reuse;
@@ -167,21 +149,10 @@ http {
         location / {
             try_files /page.html =404;
         }
-    }
-}
-EOF
-    : >"$dir/access.log"
-    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
-        >"$dir/stdout.log" 2>&1 &
-    pid=$!
-    lab_track "$pid"
-    wait_until "listening $ns $port" 10 || {
-        cat "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null
-        fail "nginx $name did not listen on $port in $ns"
-    }
-    NGINX_LOG="$dir/access.log"
-    NGINX_PID=$pid
-    log "nginx $name ($workers worker(s), $conns connections each) on $ns:$port (pid $pid)"
+    }" "worker_processes $workers;
+worker_rlimit_nofile $nofile;
+events { worker_connections $conns; }" ' $msec'
+    log "nginx $name ($workers worker(s), $conns connections each) on $ns:$port (pid $NGINX_PID)"
 }
 
 # oncpu_s MASTER_PID: seconds on CPU (schedstat, ns resolution) of an nginx master's workers.

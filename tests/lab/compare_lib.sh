@@ -20,40 +20,13 @@ SINGLES=30           # one-request sessions
 CHANGED=(7 42 99)    # content differs on the target (same length)
 GONE=(55)            # missing on the target
 
-# start_nginx_conf NS PORT NAME SERVER: Debian's nginx in NS with its own prefix in
-# $LAB_DIR/nginx-NAME, SERVER its server block; NGINX_LOG is its access log (field 4: the URI).
+# start_nginx_conf NS PORT NAME SERVER: lib.sh's nginx_run with SERVER as its server block,
+# plain text answers and keep-alive without a request limit; NGINX_LOG is its access log
+# (field 4: the URI).
 start_nginx_conf() {
-    local ns=$1 port=$2 name=$3 server=$4 dir pid
-    dir="$LAB_DIR/nginx-$name"
-    mkdir -p "$dir/tmp"
-    cat >"$dir/nginx.conf" <<NGX
-user root root;
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent';
-    access_log $dir/access.log lab;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    keepalive_requests 1000000;
-    server_tokens off;
+    nginx_run "$1" "$2" "$3" "keepalive_requests 1000000;
     default_type text/plain;
-    $server
-}
-NGX
-    : >"$dir/access.log"
-    ip netns exec "$ns" /usr/sbin/nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
-        >"$dir/stdout.log" 2>&1 &
-    pid=$!
-    lab_track "$pid"
-    wait_until "listening $ns $port" 10 || fail "nginx $name did not listen on $port in $ns"
-    NGINX_LOG="$dir/access.log"
+    $4"
 }
 
 # start_nginx_files NS PORT NAME ROOT: nginx serving ROOT as plain static files.

@@ -370,44 +370,35 @@ listening() {
     [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null)" ]
 }
 
-# start_nginx NS PORT NAME: Debian's nginx with its own prefix in $LAB_DIR/nginx-NAME; every
-# request is logged to $LAB_DIR/nginx-NAME/access.log as
-#   remote_addr remote_port method uri status request_length body_bytes_sent
-# and answered with a 600-byte page. Sets NGINX_LOG (the access log of the last one started).
-start_nginx() {
-    local ns=$1 port=$2 name=$3 dir page pid
+# nginx_run NS PORT NAME HTTP [MAIN] [LOGX]: Debian's nginx in NS with its own prefix in
+# $LAB_DIR/nginx-NAME, HTTP the directives and server blocks of its http block, MAIN those of
+# the main context (default: one worker, 4096 connections). Every request is logged to
+# $LAB_DIR/nginx-NAME/access.log as
+#   remote_addr remote_port method uri status request_length body_bytes_sent[LOGX]
+# Waits until it listens on PORT; sets NGINX_LOG and NGINX_PID.
+nginx_run() {
+    local ns=$1 port=$2 name=$3 http=$4 logx=${6:-} dir pid
+    local main=${5:-"worker_processes 1;
+events { worker_connections 4096; }"}
     dir="$LAB_DIR/nginx-$name"
-    mkdir -p "$dir/tmp" "$dir/html"
-    page=$(head -c 600 /dev/zero | tr '\0' 'x')
-    printf '%s' "$page" >"$dir/html/page.html"
+    mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<EOF
 user root root;
-worker_processes 1;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 4096; }
+$main
 http {
-    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent';
+    log_format lab '\$remote_addr \$remote_port \$request_method \$request_uri \$status \$request_length \$body_bytes_sent$logx';
     access_log $dir/access.log lab;
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
-    keepalive_requests 100000;
-    keepalive_timeout 65;
     client_max_body_size 0;
     server_tokens off;
-    server {
-        listen $port;
-        listen [::]:$port;
-        root $dir/html;
-        default_type text/html;
-        location / {
-            try_files /page.html =404;
-        }
-    }
+    $http
 }
 EOF
     : >"$dir/access.log"
@@ -422,7 +413,33 @@ EOF
         fail "nginx $name did not listen on $port in $ns"
     }
     NGINX_LOG="$dir/access.log"
-    log "nginx $name listening on $ns:$port (pid $pid)"
+    NGINX_PID=$pid
+}
+
+# nginx_page DIR: DIR/html/page.html, the lab's 600-byte page.
+nginx_page() {
+    mkdir -p "$1/html"
+    head -c 600 /dev/zero | tr '\0' 'x' >"$1/html/page.html"
+}
+
+# start_nginx NS PORT NAME: nginx_run answering every request with a 600-byte page (both
+# families). Sets NGINX_LOG (the access log of the last one started).
+start_nginx() {
+    local ns=$1 port=$2 name=$3 dir
+    dir="$LAB_DIR/nginx-$name"
+    nginx_page "$dir"
+    nginx_run "$ns" "$port" "$name" "keepalive_requests 100000;
+    keepalive_timeout 65;
+    server {
+        listen $port;
+        listen [::]:$port;
+        root $dir/html;
+        default_type text/html;
+        location / {
+            try_files /page.html =404;
+        }
+    }"
+    log "nginx $name listening on $ns:$port (pid $NGINX_PID)"
 }
 
 # start_recorder NS IP PORT NAME [recorder options]: tests/lab/recorder.py recording into
