@@ -92,11 +92,14 @@ void cmp_sess_sent(struct eng *e, struct sess *s);
 /* s->cmp set: the session ended toward the target; the comparison ends once the online
  * side has too (or when the session is freed). */
 void cmp_sess_ended(struct eng *e, struct sess *s);
-/* s->cmp set: the session is freed: every request still waiting gets its result. */
+/* s->cmp set: the session is freed: every request still waiting gets its result, or, when
+ * the baseline's copy still owes answers, once it has given them (the comparison is parked:
+ * cmp_ctx.parked). */
 void cmp_sess_close(struct eng *e, struct sess *s);
 /* The baseline's copy of a session (copy CMP_BASE_COPY, s->cmp NULL): a target packet p with
- * answer bytes or a FIN, or NULL when that session is freed. Fed to the compared copy's
- * baseline side, if that copy is still compared. */
+ * answer bytes or a FIN, or NULL when that session is freed. Fed to the baseline side of the
+ * compared copy, or of its parked comparison (whose results it then gives, once the
+ * baseline has ended). */
 void cmp_sess_base(struct eng *e, struct sess *s, const struct pkt *p);
 /* Close the comparison of every session (tcpcopy stops). */
 void cmp_sess_close_all(struct eng *e);
